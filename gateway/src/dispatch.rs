@@ -1,0 +1,236 @@
+//! Handing a signed invocation to its function, asynchronously. The gateway waits only for the
+//! platform to *accept* the work (a queue, an event invoke, a spawned task), never for the work.
+//!
+//! - `local`: in-process task calling the function's router (the all-in-one `iaas serve`).
+//! - `openfaas:<url>`: `POST <url>/async-function/<name>`; OpenFaaS queues it on NATS.
+//! - `lambda[:<prefix>]`: `Invoke` with `InvocationType::Event`, the body wrapped as a
+//!   function-URL event so the function's `lambda_http` adapter reads it like any HTTP request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::Router;
+use iaas_config::ConfigError;
+use iaas_invocation::{SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use tower::ServiceExt;
+
+/// Bound on handing over one invocation, well inside Slack's 3 s for the ack.
+pub const DISPATCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DispatchError(pub String);
+
+#[async_trait]
+pub trait Dispatch: Send + Sync + 'static {
+    /// Returns once the platform has accepted the invocation for `function` (e.g. `iaas-power`).
+    async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError>;
+    fn describe(&self) -> String;
+}
+
+/// Which backend `IAAS_DISPATCH` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchTarget {
+    Local,
+    OpenFaas { gateway: String },
+    Lambda { prefix: String },
+}
+
+impl DispatchTarget {
+    pub fn parse(value: &str) -> Result<DispatchTarget, ConfigError> {
+        let bad = || {
+            ConfigError::new(
+                "IAAS_DISPATCH",
+                format!("{value:?} is not a dispatch backend"),
+                "Use local, openfaas:<gateway-url> (e.g. openfaas:http://gateway.openfaas:8080) or lambda[:<function-name-prefix>].",
+            )
+        };
+        match value.split_once(':') {
+            None if value == "local" => Ok(DispatchTarget::Local),
+            None if value == "lambda" => Ok(DispatchTarget::Lambda { prefix: String::new() }),
+            Some(("openfaas", url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                Ok(DispatchTarget::OpenFaas { gateway: url.trim_end_matches('/').to_string() })
+            }
+            Some(("lambda", prefix)) => Ok(DispatchTarget::Lambda { prefix: prefix.to_string() }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// In-process: each function's router, called on a spawned task.
+pub struct LocalDispatch {
+    functions: HashMap<&'static str, Router>,
+}
+
+impl LocalDispatch {
+    pub fn new(functions: HashMap<&'static str, Router>) -> Self {
+        LocalDispatch { functions }
+    }
+}
+
+#[async_trait]
+impl Dispatch for LocalDispatch {
+    async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
+        let router = self.functions.get(function).cloned().ok_or_else(|| DispatchError(format!("{function} is not deployed in this process")))?;
+        let request = http::Request::post("/")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
+            .header(SIGNATURE_HEADER, &signed.signature)
+            .body(Body::from(signed.body))
+            .map_err(|e| DispatchError(e.to_string()))?;
+        let name = function.to_string();
+        tokio::spawn(async move {
+            match router.oneshot(request).await {
+                Ok(resp) if !resp.status().is_success() => tracing::error!(function = %name, status = %resp.status(), "local function refused the invocation"),
+                Ok(_) => {}
+                Err(never) => match never {},
+            }
+        });
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "local (in-process)".into()
+    }
+}
+
+/// OpenFaaS's asynchronous invocation: the gateway queues the request and answers 202.
+pub struct OpenFaasDispatch {
+    http: reqwest::Client,
+    gateway: String,
+}
+
+impl OpenFaasDispatch {
+    pub fn new(gateway: String) -> Self {
+        let http = reqwest::Client::builder().timeout(DISPATCH_TIMEOUT).build().unwrap_or_default();
+        OpenFaasDispatch { http, gateway }
+    }
+}
+
+#[async_trait]
+impl Dispatch for OpenFaasDispatch {
+    async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
+        let url = format!("{}/async-function/{function}", self.gateway);
+        let resp = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
+            .header(SIGNATURE_HEADER, &signed.signature)
+            .body(signed.body)
+            .send()
+            .await
+            .map_err(|e| DispatchError(format!("OpenFaaS at {} could not be reached ({})", self.gateway, without_url(&e))))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(DispatchError(format!("OpenFaaS answered {} for {function}", resp.status())))
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("OpenFaaS async at {}", self.gateway)
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(&format!(" ({url})"), "");
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else {
+        msg
+    }
+}
+
+/// AWS Lambda asynchronous invoke: Lambda queues the event and answers 202.
+pub struct LambdaDispatch {
+    client: aws_sdk_lambda::Client,
+    prefix: String,
+}
+
+impl LambdaDispatch {
+    /// Credentials and region come from the usual AWS environment (the Lambda role in production).
+    pub async fn from_env(prefix: String) -> Self {
+        let config = aws_config::load_from_env().await;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder().operation_timeout(DISPATCH_TIMEOUT).build();
+        let lambda_config = aws_sdk_lambda::config::Builder::from(&config).timeout_config(timeouts).build();
+        LambdaDispatch { client: aws_sdk_lambda::Client::from_conf(lambda_config), prefix }
+    }
+}
+
+#[async_trait]
+impl Dispatch for LambdaDispatch {
+    async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
+        let name = format!("{}{function}", self.prefix);
+        let payload = function_url_event(&signed);
+        self.client
+            .invoke()
+            .function_name(&name)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DispatchError(format!("Lambda would not take {name}: {}", aws_sdk_lambda::error::DisplayErrorContext(&e))))
+    }
+
+    fn describe(&self) -> String {
+        format!("AWS Lambda event invoke (function prefix {:?})", self.prefix)
+    }
+}
+
+/// A Lambda function URL event (payload format 2.0) carrying the signed invocation, so the
+/// function's HTTP router handles it exactly like an OpenFaaS or local delivery.
+pub fn function_url_event(signed: &SignedBody) -> Vec<u8> {
+    let now = chrono::Utc::now();
+    serde_json::to_vec(&serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            TIMESTAMP_HEADER: signed.timestamp.to_string(),
+            SIGNATURE_HEADER: signed.signature,
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "iaas-gateway",
+            "domainName": "iaas-gateway.lambda-url.local",
+            "domainPrefix": "iaas-gateway",
+            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "iaas-gateway"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "body": String::from_utf8_lossy(&signed.body),
+        "isBase64Encoded": false,
+    }))
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_setting_parses() {
+        assert_eq!(DispatchTarget::parse("local").unwrap(), DispatchTarget::Local);
+        assert_eq!(DispatchTarget::parse("lambda").unwrap(), DispatchTarget::Lambda { prefix: String::new() });
+        assert_eq!(DispatchTarget::parse("lambda:prod-").unwrap(), DispatchTarget::Lambda { prefix: "prod-".into() });
+        assert_eq!(
+            DispatchTarget::parse("openfaas:http://gateway.openfaas:8080/").unwrap(),
+            DispatchTarget::OpenFaas { gateway: "http://gateway.openfaas:8080".into() }
+        );
+        let err = DispatchTarget::parse("openfaas:gateway").unwrap_err().to_string();
+        assert!(err.starts_with("IAAS_DISPATCH: \"openfaas:gateway\" is not a dispatch backend."), "{err}");
+        assert!(DispatchTarget::parse("kafka").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! The Slack-facing edge: verify the request came from Slack, parse `/iaas` text with the
+//! command table, acknowledge at once (the HTTP answer *is* the ack), and hand a signed
+//! invocation to the function that does the work.
+
+use std::sync::Arc;
+
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+use iaas_config::Secret;
+use iaas_slack::Responder;
+
+pub mod commands;
+pub mod dispatch;
+mod settings;
+mod slack;
+
+pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, LocalDispatch, OpenFaasDispatch};
+pub use settings::{GatewaySettings, SettingsError};
+
+/// Slack's bodies are a few KB; anything far larger is not Slack.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Unix seconds; injectable so Slack's published test vector can be checked.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp())
+}
+
+pub struct Gateway {
+    pub signing_secret: Secret,
+    pub shared_secret: Secret,
+    pub dispatcher: Arc<dyn Dispatch>,
+    /// Decides which response_urls a function may post to; checked before dispatch too.
+    pub responder: Responder,
+    pub clock: Clock,
+}
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let slack_routes = Router::new()
+        .route("/slack/commands", post(slack::command))
+        .route_layer(middleware::from_fn_with_state(gateway.clone(), slack::verify_slack));
+    Router::new()
+        .merge(slack_routes)
+        .route("/_/health", get(|| async { "ok" }))
+        .route("/_/ready", get(|| async { "ready" }))
+        .with_state(gateway)
+}

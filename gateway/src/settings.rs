@@ -1,0 +1,56 @@
+//! The gateway's settings from the environment.
+
+use std::sync::Arc;
+
+use iaas_config::{ConfigError, Secret};
+use iaas_slack::Responder;
+
+use crate::dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
+use crate::{system_clock, Gateway};
+
+pub type SettingsError = ConfigError;
+
+pub struct GatewaySettings {
+    pub signing_secret: Secret,
+    pub shared_secret: Secret,
+    pub dispatch: DispatchTarget,
+    pub slack_api_url: Option<String>,
+}
+
+impl GatewaySettings {
+    /// Every gateway setting; for the stand-alone gateway all are required.
+    pub fn from_env() -> Result<GatewaySettings, ConfigError> {
+        let dispatch = iaas_config::var("IAAS_DISPATCH").ok_or_else(|| {
+            ConfigError::new("IAAS_DISPATCH", "is not set", "Use openfaas:<gateway-url> or lambda[:<prefix>] (local needs `iaas serve`).")
+        })?;
+        Ok(GatewaySettings {
+            signing_secret: iaas_config::required_secret("SLACK_SIGNING_SECRET")?,
+            shared_secret: iaas_config::required_secret("IAAS_SHARED_SECRET")?,
+            dispatch: DispatchTarget::parse(dispatch.trim())?,
+            slack_api_url: iaas_config::var("SLACK_API_URL"),
+        })
+    }
+
+    /// Builds the gateway with a remote dispatcher (local dispatch is wired by `iaas serve`).
+    pub async fn into_gateway(self) -> Result<Gateway, ConfigError> {
+        let dispatcher: Arc<dyn Dispatch> = match &self.dispatch {
+            DispatchTarget::OpenFaas { gateway } => Arc::new(OpenFaasDispatch::new(gateway.clone())),
+            DispatchTarget::Lambda { prefix } => Arc::new(LambdaDispatch::from_env(prefix.clone()).await),
+            DispatchTarget::Local => {
+                return Err(ConfigError::new("IAAS_DISPATCH", "local needs the functions in this process", "Run `iaas serve`, or use openfaas:<url> or lambda."))
+            }
+        };
+        Ok(self.with_dispatcher(dispatcher))
+    }
+
+    pub fn with_dispatcher(self, dispatcher: Arc<dyn Dispatch>) -> Gateway {
+        tracing::info!(dispatch = %dispatcher.describe(), "gateway ready");
+        Gateway {
+            signing_secret: self.signing_secret,
+            shared_secret: self.shared_secret,
+            dispatcher,
+            responder: Responder::new(self.slack_api_url.as_deref()),
+            clock: system_clock(),
+        }
+    }
+}

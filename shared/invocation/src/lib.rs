@@ -1,0 +1,78 @@
+//! What the gateway sends a function: the [`Invocation`] envelope (typed [`Command`], who asked,
+//! where to answer) and its signature, `X-Iaas-Signature: v1=hex(HMAC-SHA256(secret,
+//! "v1:<timestamp>:<body>"))` with `X-Iaas-Timestamp`. Functions trust nothing unsigned.
+
+use serde::{Deserialize, Serialize};
+
+mod command;
+mod signing;
+
+pub use command::{Command, PowerAction};
+pub use signing::{sign, verify, InvocationAuthError, SignedBody, MAX_SKEW_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// Unique per request; also the idempotency key for at-least-once delivery.
+    pub id: String,
+    #[serde(flatten)]
+    pub command: Command,
+    pub user: SlackUser,
+    pub channel: SlackChannel,
+    /// Where the function posts its answer; absent for scheduled or API work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_url: Option<String>,
+    /// Unix seconds when the gateway accepted the request.
+    pub issued_at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackUser {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub team_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackChannel {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+impl Invocation {
+    /// The short form shown to users ("request 1a2b3c4d").
+    pub fn short_id(&self) -> &str {
+        short_id(&self.id)
+    }
+}
+
+/// First 8 characters of an id, enough to find it in logs.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_with_typed_arguments() {
+        let inv = Invocation {
+            id: "0192f0c1-aaaa-7bbb-8ccc-000000000001".into(),
+            command: Command::Power { action: PowerAction::Off, vm: "app-web-01".into() },
+            user: SlackUser { id: "U1".into(), name: "ann".into(), team_id: "T1".into() },
+            channel: SlackChannel { id: "C1".into(), name: "ops".into() },
+            response_url: Some("https://hooks.slack.com/commands/T1/1/x".into()),
+            issued_at: 1_700_000_000,
+        };
+        let json = serde_json::to_value(&inv).unwrap();
+        assert_eq!(json["command"], "power");
+        assert_eq!(json["args"]["action"], "off");
+        assert_eq!(json["args"]["vm"], "app-web-01");
+        let back: Invocation = serde_json::from_value(json).unwrap();
+        assert_eq!(back, inv);
+        assert_eq!(inv.short_id(), "0192f0c1");
+    }
+}

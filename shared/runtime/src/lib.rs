@@ -1,0 +1,71 @@
+//! How every binary runs: on AWS Lambda through `lambda_http` when `AWS_LAMBDA_RUNTIME_API` is
+//! set, otherwise as an HTTP server on `$PORT` (default 8082, of-watchdog's `upstream_url`
+//! convention) that shuts down gracefully on SIGTERM.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub const DEFAULT_PORT: u16 = 8082;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`); `LOG_FORMAT=json` for log shippers.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Whether this process is a Lambda function instance.
+pub fn on_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// Serves the router on Lambda or on `0.0.0.0:$PORT` until SIGTERM/Ctrl-C.
+pub async fn serve(router: Router) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if on_lambda() {
+        return lambda_http::run(router).await;
+    }
+    let port = match std::env::var("PORT") {
+        Ok(p) => p.parse::<u16>().map_err(|_| format!("PORT: {p:?} is not a port number. Set PORT to 1-65535."))?,
+        Err(_) => DEFAULT_PORT,
+    };
+    let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
+        .await
+        .map_err(|e| format!("PORT: cannot listen on {port}: {e}. Choose a free port with PORT."))?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    serve_on(listener, router).await?;
+    Ok(())
+}
+
+/// Serves on an already-bound listener (tests bind port 0) with graceful shutdown.
+pub async fn serve_on(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM (OpenFaaS, Kubernetes, systemd) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,12 @@
+//! The Slack side: request signature verification (v0), the slash-command form, Block Kit
+//! messages, and posting answers to a `response_url` that is guaranteed to be Slack's.
+
+pub mod message;
+pub mod respond;
+pub mod signature;
+pub mod slash;
+
+pub use message::Message;
+pub use respond::{Responder, RespondError};
+pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub use slash::SlashCommand;

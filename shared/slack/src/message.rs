@@ -1,0 +1,91 @@
+//! Block Kit messages with a text fallback, as posted to a `response_url` or returned as an ack.
+//! Plain serde types: the few block shapes we use don't justify a dependency.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<String>,
+    /// Fallback for notifications and clients that can't render blocks.
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replace_original: Option<bool>,
+}
+
+impl Message {
+    /// A message whose single section block repeats the text as mrkdwn.
+    pub fn new(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Message { blocks: vec![section(&text)], text, ..Default::default() }
+    }
+
+    pub fn ephemeral(text: impl Into<String>) -> Self {
+        Message::new(text).response_type("ephemeral")
+    }
+
+    pub fn response_type(mut self, kind: &str) -> Self {
+        self.response_type = Some(kind.to_string());
+        self
+    }
+
+    pub fn with_block(mut self, block: Value) -> Self {
+        self.blocks.push(block);
+        self
+    }
+
+    /// Adds a small grey line under the message (request id, who asked).
+    pub fn with_context(self, text: &str) -> Self {
+        self.with_block(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}))
+    }
+
+    /// Everything a person would read, blocks included, as plain lines (for `iaas slash`).
+    pub fn readable(&self) -> String {
+        let mut lines: Vec<String> = Vec::new();
+        for block in &self.blocks {
+            collect_text(block, &mut lines);
+        }
+        if lines.is_empty() {
+            lines.push(self.text.clone());
+        }
+        lines.join("\n")
+    }
+}
+
+pub fn section(mrkdwn: &str) -> Value {
+    // Slack caps a section's text at 3000 characters.
+    let text: String = mrkdwn.chars().take(3000).collect();
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+}
+
+pub fn fields(pairs: &[(&str, String)]) -> Value {
+    let fields: Vec<Value> = pairs
+        .iter()
+        .take(10) // Slack's limit per section
+        .map(|(k, v)| json!({"type": "mrkdwn", "text": format!("*{k}*\n{v}")}))
+        .collect();
+    json!({"type": "section", "fields": fields})
+}
+
+fn collect_text(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let (Some(Value::String(kind)), Some(Value::String(text))) = (map.get("type"), map.get("text")) {
+                if kind == "mrkdwn" || kind == "plain_text" {
+                    out.push(text.clone());
+                    return;
+                }
+            }
+            for key in ["text", "fields", "elements"] {
+                if let Some(v) = map.get(key) {
+                    collect_text(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
+        _ => {}
+    }
+}

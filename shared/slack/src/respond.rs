@@ -1,0 +1,110 @@
+//! Posting answers to a slash command's `response_url`.
+//!
+//! The URL comes from a request body, so it is only ever posted to Slack's own host
+//! (`hooks.slack.com`) or to the host of an overridden `SLACK_API_URL` (tests, local mode):
+//! a crafted body can never make the bot call an arbitrary address.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+
+use crate::Message;
+
+const SLACK_HOOKS_HOST: &str = "hooks.slack.com";
+const ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    #[error("response_url {0:?} is not a Slack address; not posting to it")]
+    ForeignHost(String),
+    #[error("Slack answered {status} to the response_url post")]
+    Status { status: StatusCode },
+    #[error("could not reach the response_url: {0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+#[derive(Clone, Debug)]
+pub struct Responder {
+    http: reqwest::Client,
+    /// Host of `SLACK_API_URL` when overridden; allowed besides hooks.slack.com.
+    extra_host: Option<String>,
+}
+
+impl Responder {
+    /// `api_url` is `SLACK_API_URL` when set: its host becomes an allowed response_url host.
+    pub fn new(api_url: Option<&str>) -> Self {
+        let extra_host = api_url.and_then(|u| Url::parse(u).ok()).and_then(|u| u.host_str().map(str::to_string));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Responder { http, extra_host }
+    }
+
+    /// Whether this URL may be posted to: Slack's host over https, or the override's host.
+    pub fn allows(&self, response_url: &str) -> bool {
+        let Ok(url) = Url::parse(response_url) else { return false };
+        match url.host_str() {
+            Some(SLACK_HOOKS_HOST) => url.scheme() == "https",
+            Some(host) => self.extra_host.as_deref() == Some(host) && matches!(url.scheme(), "http" | "https"),
+            None => false,
+        }
+    }
+
+    /// Posts with bounded retries on 429/5xx and transport errors, honouring `Retry-After`.
+    pub async fn post(&self, response_url: &str, message: &Message) -> Result<(), RespondError> {
+        if !self.allows(response_url) {
+            return Err(RespondError::ForeignHost(response_url.to_string()));
+        }
+        let mut last_err = None;
+        for attempt in 1..=ATTEMPTS {
+            let delay = match self.http.post(response_url).json(message).send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    last_err = Some(RespondError::Status { status: resp.status() });
+                    retry_after.map(Duration::from_secs).unwrap_or(backoff(attempt))
+                }
+                Ok(resp) => return Err(RespondError::Status { status: resp.status() }),
+                Err(e) => {
+                    last_err = Some(RespondError::Transport(e));
+                    backoff(attempt)
+                }
+            };
+            if attempt < ATTEMPTS {
+                tracing::debug!(attempt, ?delay, "retrying response_url post");
+                tokio::time::sleep(delay.min(Duration::from_secs(10))).await;
+            }
+        }
+        Err(last_err.unwrap_or(RespondError::Status { status: StatusCode::INTERNAL_SERVER_ERROR }))
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_slack_or_the_override_host() {
+        let plain = Responder::new(None);
+        assert!(plain.allows("https://hooks.slack.com/commands/T1/2/abc"));
+        assert!(!plain.allows("http://hooks.slack.com/commands/T1/2/abc"));
+        assert!(!plain.allows("https://hooks.slack.com.evil.example/x"));
+        assert!(!plain.allows("https://evil.example/?hooks.slack.com"));
+        assert!(!plain.allows("http://127.0.0.1:8080/x"));
+        assert!(!plain.allows("not a url"));
+        let local = Responder::new(Some("http://127.0.0.1:9000/api"));
+        assert!(local.allows("http://127.0.0.1:41234/response/1"));
+        assert!(local.allows("https://hooks.slack.com/commands/T1/2/abc"));
+        assert!(!local.allows("http://169.254.169.254/latest/meta-data"));
+    }
+}
