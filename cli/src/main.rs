@@ -1,0 +1,43 @@
+//! `iaas`: the all-in-one server and the tools a person uses to try and run the bot.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod local;
+mod serve;
+mod slash;
+
+#[derive(Parser)]
+#[command(name = "iaas", version, about = "Self-service for VMware vSphere from Slack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway and every function in one process (demo inventory and SQLite by default).
+    Serve(serve::ServeArgs),
+    /// Send a slash command to a gateway exactly as Slack does, and print the answers.
+    Slash(slash::SlashArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Serve(args) => {
+            iaas_runtime::init_tracing();
+            serve::run(args).await
+        }
+        Cmd::Slash(args) => slash::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("iaas: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

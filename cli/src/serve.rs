@@ -1,0 +1,79 @@
+//! `iaas serve`: the gateway and every function in one process, dispatching in-process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use iaas_config::Secret;
+use iaas_function::Context;
+use iaas_gateway::{GatewaySettings, LocalDispatch};
+use iaas_slack::Responder;
+
+use crate::local;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+}
+
+/// The functions this process runs, by deployable name.
+fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
+    vec![
+        (iaas_power::NAME, iaas_power::router(ctx.clone())),
+        (iaas_inventory::NAME, iaas_inventory::router(ctx.clone())),
+    ]
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut notes = Vec::new();
+    let signing_secret = match iaas_config::secret("SLACK_SIGNING_SECRET")? {
+        Some(s) => s,
+        None => {
+            let s = local::local_signing_secret()?;
+            notes.push(format!("no SLACK_SIGNING_SECRET: generated one for local use at {}", local::signing_secret_path().display()));
+            s
+        }
+    };
+    let local_mode = iaas_config::var("SLACK_SIGNING_SECRET").is_none() && iaas_config::var("SLACK_SIGNING_SECRET_FILE").is_none();
+    // In local mode only `iaas slash` on this machine can sign, so its loopback response_url is
+    // allowed; with a real Slack app only Slack's host (or SLACK_API_URL's) is.
+    let slack_api_url = iaas_config::var("SLACK_API_URL").or_else(|| local_mode.then(|| "http://127.0.0.1".to_string()));
+    let shared_secret = match iaas_config::secret("IAAS_SHARED_SECRET")? {
+        Some(s) => s,
+        None => Secret::new(local::random_hex()),
+    };
+
+    let mut ctx = Context::from_env(Some(shared_secret.clone())).await?;
+    ctx.responder = Responder::new(slack_api_url.as_deref());
+    let ctx = Arc::new(ctx);
+    notes.push(format!("vCenter: {}", ctx.vcenter.describe()));
+    notes.push(format!("store: {}", ctx.store.backend()));
+
+    let functions = function_routers(&ctx);
+    let dispatcher = Arc::new(LocalDispatch::new(functions.iter().cloned().collect::<HashMap<_, _>>()));
+    let settings = GatewaySettings { signing_secret, shared_secret, dispatch: iaas_gateway::DispatchTarget::Local, slack_api_url };
+    let gateway = Arc::new(settings.with_dispatcher(dispatcher));
+
+    // OpenFaaS-style URLs work against the all-in-one too.
+    let app = functions
+        .into_iter()
+        .fold(iaas_gateway::router(gateway), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    for note in &notes {
+        tracing::info!("{note}");
+    }
+    // One line on stdout that scripts and tests read.
+    println!("iaas serve listening on http://{addr}");
+    eprintln!("Try it: iaas slash{} \"/iaas vm list\"", if addr.to_string() == local::DEFAULT_GATEWAY.trim_start_matches("http://") { String::new() } else { format!(" --gateway http://{addr}") });
+    let served = iaas_runtime::serve_on(listener, app).await;
+    ctx.vcenter.logout().await;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}

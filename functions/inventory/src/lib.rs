@@ -1,0 +1,148 @@
+//! `iaas-inventory`: `/iaas vm list [pattern]` and `/iaas vm info <vm>`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use iaas_function::{find_vm, Context, Reply};
+use iaas_invocation::{Command, Invocation};
+use iaas_slack::message::{fields, section};
+use iaas_slack::Message;
+use iaas_vsphere::{VmSummary, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
+
+pub const NAME: &str = "iaas-inventory";
+
+pub fn router(ctx: Arc<Context>) -> Router {
+    iaas_function::router(NAME, ctx, handle)
+}
+
+async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
+    match inv.command {
+        Command::VmList { pattern } => list(&ctx, pattern.as_deref()).await,
+        Command::VmInfo { vm } => info(&ctx, &vm).await,
+        _ => Reply::error("iaas-inventory received a command it does not run."),
+    }
+}
+
+async fn list(ctx: &Context, pattern: Option<&str>) -> Reply {
+    let matcher = match pattern.map(NameMatcher::new).transpose() {
+        Ok(m) => m,
+        Err(e) => return Reply::error(e),
+    };
+    let vms = match ctx.vcenter.list_vms().await {
+        Ok(vms) => vms,
+        Err(e) => return e.into(),
+    };
+    let matching: Vec<&VmSummary> = vms.iter().filter(|s| matcher.as_ref().is_none_or(|m| m.matches(&s.vm.name))).collect();
+    let cap = ctx.policy.inventory.list_max_rows;
+    let heading = match (pattern, matching.len()) {
+        (Some(p), 0) => return Reply::query(Message::new(format!("No VM matches `{p}`."))),
+        (None, 0) => return Reply::query(Message::new("There are no VMs.")),
+        (Some(p), n) => format!("{n} VM{} matching `{p}`", plural(n)),
+        (None, n) => format!("{n} VM{}", plural(n)),
+    };
+    let mut rows: Vec<String> = matching.iter().take(cap).map(|s| row(s)).collect();
+    if matching.len() > cap {
+        rows.push(format!("…and {} more; narrow it with a pattern, e.g. `/iaas vm list app-*`.", matching.len() - cap));
+    }
+    let text = format!("{heading}:\n{}", rows.join("\n"));
+    // Each section holds at most 3000 characters: one block per chunk of rows.
+    let mut message = Message { text: text.clone(), ..Message::new(format!("*{heading}*")) };
+    for chunk in rows.chunks(20) {
+        message = message.with_block(section(&chunk.join("\n")));
+    }
+    Reply::query(message)
+}
+
+fn row(s: &VmSummary) -> String {
+    format!(
+        "• *{}* — {} · {} · {} · {} vCPU · {}",
+        s.vm.name,
+        s.power_state,
+        s.ip.as_deref().unwrap_or("no IP"),
+        s.guest_os.as_deref().unwrap_or("unknown OS"),
+        s.cpus,
+        memory(s.memory_mb)
+    )
+}
+
+async fn info(ctx: &Context, name: &str) -> Reply {
+    let vm = match find_vm(ctx, name).await {
+        Ok(vm) => vm,
+        Err(reply) => return reply,
+    };
+    let d = match ctx.vcenter.vm_details(&vm).await {
+        Ok(d) => d,
+        Err(e) => return e.into(),
+    };
+    let s = &d.summary;
+    let attr = |k: &str| d.attributes.get(k).cloned().unwrap_or_else(|| "—".into());
+    let owner = d.attributes.get(ATTR_OWNER).map(|o| if o.starts_with('U') { format!("<@{o}>") } else { o.clone() });
+    let pairs = [
+        ("Power", s.power_state.to_string()),
+        ("IP", s.ip.clone().unwrap_or_else(|| "—".into())),
+        ("Guest OS", s.guest_os.clone().unwrap_or_else(|| "—".into())),
+        ("CPU / memory", format!("{} vCPU · {}", s.cpus, memory(s.memory_mb))),
+        ("Host", d.host.clone().unwrap_or_else(|| "—".into())),
+        ("Datastores", if d.datastores.is_empty() { "—".into() } else { d.datastores.join(", ") }),
+        ("Folder", d.folder.clone().unwrap_or_else(|| "—".into())),
+        ("Owner", owner.unwrap_or_else(|| "—".into())),
+        ("Created", attr(ATTR_CREATED)),
+        ("Expires", attr(ATTR_EXPIRES)),
+    ];
+    let text = pairs.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n");
+    let message = Message { text: format!("{} ({})\n{text}", vm.name, vm.moref), ..Message::new(format!("*{}* `{}`", vm.name, vm.moref)) }
+        .with_block(fields(&pairs));
+    Reply::query(message)
+}
+
+/// `app-*` style globs when the pattern has glob characters, else a case-insensitive substring.
+enum NameMatcher {
+    Glob(glob::Pattern),
+    Substring(String),
+}
+
+impl NameMatcher {
+    fn new(pattern: &str) -> Result<NameMatcher, String> {
+        if pattern.contains(['*', '?', '[']) {
+            glob::Pattern::new(&pattern.to_lowercase())
+                .map(NameMatcher::Glob)
+                .map_err(|e| format!("`{pattern}` is not a valid pattern ({e}). Use `*` and `?`, e.g. `app-*`."))
+        } else {
+            Ok(NameMatcher::Substring(pattern.to_lowercase()))
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        match self {
+            NameMatcher::Glob(p) => p.matches(&name),
+            NameMatcher::Substring(s) => name.contains(s.as_str()),
+        }
+    }
+}
+
+fn memory(mb: u64) -> String {
+    if mb % 1024 == 0 {
+        format!("{} GB", mb / 1024)
+    } else {
+        format!("{mb} MB")
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_glob_or_substring() {
+        let g = NameMatcher::new("app-*-01").unwrap();
+        assert!(g.matches("app-web-01") && g.matches("APP-db-01") && !g.matches("app-web-02"));
+        let s = NameMatcher::new("WEB").unwrap();
+        assert!(s.matches("app-web-02") && !s.matches("app-db-01"));
+        assert!(NameMatcher::new("[a").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! What a function needs at run time, built once per process from the environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iaas_config::{ConfigError, Policy, Secret};
+use iaas_slack::Responder;
+use iaas_store::Store;
+use iaas_vsphere::demo::DemoInventory;
+use iaas_vsphere::soap::{SoapClient, SoapConfig};
+use iaas_vsphere::Vcenter;
+
+/// The SQLite file used when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://iaas.db";
+
+#[derive(Clone)]
+pub struct Context {
+    pub vcenter: Arc<dyn Vcenter>,
+    pub store: Store,
+    pub responder: Responder,
+    pub shared_secret: Secret,
+    pub policy: Arc<Policy>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("DATABASE_URL: {0}")]
+    Store(#[from] iaas_store::StoreError),
+}
+
+impl Context {
+    /// Reads every setting a function uses. `shared_secret` is passed in when the caller already
+    /// has it (the all-in-one generates one); otherwise `IAAS_SHARED_SECRET` is required.
+    pub async fn from_env(shared_secret: Option<Secret>) -> Result<Context, StartupError> {
+        let shared_secret = match shared_secret {
+            Some(s) => s,
+            None => iaas_config::required_secret("IAAS_SHARED_SECRET")?,
+        };
+        let (policy, policy_path) = iaas_config::load_policy()?;
+        match policy_path {
+            Some(p) => tracing::info!(path = %p.display(), "policy loaded"),
+            None => tracing::info!("no IAAS_CONFIG: using the built-in default policy"),
+        }
+        let vcenter = vcenter_from_env(&policy)?;
+        let db_url = iaas_config::secret("DATABASE_URL")?;
+        let store = match &db_url {
+            Some(url) => Store::connect(url.expose()).await?,
+            None => {
+                tracing::info!(url = DEFAULT_DATABASE_URL, "no DATABASE_URL: using a local SQLite file");
+                Store::connect(DEFAULT_DATABASE_URL).await?
+            }
+        };
+        let responder = Responder::new(iaas_config::var("SLACK_API_URL").as_deref());
+        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy) })
+    }
+}
+
+/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory.
+pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError> {
+    let Some(url) = iaas_config::var("VCENTER_URL") else {
+        tracing::info!("no VCENTER_URL: using the embedded demo inventory");
+        return Ok(Arc::new(DemoInventory::new()));
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
+        return Err(ConfigError::new("VCENTER_URL", format!("{url:?} is not a vCenter SDK URL"), "Set it like https://vc.example.com/sdk."));
+    }
+    let user = iaas_config::var("VCENTER_USER")
+        .ok_or_else(|| ConfigError::new("VCENTER_USER", "is not set", "Set the vCenter service account, e.g. svc-iaas@vsphere.local."))?;
+    let password = iaas_config::required_secret("VCENTER_PASSWORD")?;
+    let config = SoapConfig {
+        url: url.clone(),
+        user,
+        password: password.expose().to_string(),
+        insecure: iaas_config::bool_var("VCENTER_INSECURE")?,
+        ca_file: iaas_config::var("VCENTER_CA_FILE").map(PathBuf::from),
+        timeout: Duration::from_secs(policy.vcenter.timeout_secs),
+    };
+    if config.insecure {
+        tracing::warn!("VCENTER_INSECURE=true: vCenter's TLS certificate is not verified");
+    }
+    let client = SoapClient::new(config)
+        .map_err(|e| ConfigError::new("VCENTER_CA_FILE", e.to_string(), "Point VCENTER_CA_FILE at a PEM CA certificate."))?;
+    tracing::info!(%url, "using vCenter over SOAP");
+    Ok(Arc::new(client))
+}

@@ -1,0 +1,119 @@
+//! The HTTP face of every function: `POST /` with a signed invocation, `GET /_/health`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use iaas_invocation::{Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_store::{Begin, NewInvocation, Outcome};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::{Context, Reply};
+
+/// A claim older than this is taken to belong to a crashed worker and may be run again.
+const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// The router for one function. `name` is its deployable name (`iaas-power`): invocations for
+/// another function's command are refused, so a misrouted dispatch cannot act.
+pub fn router<H, Fut>(name: &'static str, ctx: Arc<Context>, handler: H) -> Router
+where
+    H: Fn(Arc<Context>, Invocation) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    let invoke = move |State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes| {
+        let handler = handler.clone();
+        async move { handle(name, ctx, headers, body, handler).await }
+    };
+    Router::new()
+        .route("/", post(invoke))
+        .route("/_/health", get(|| async { "ok" }))
+        .with_state(ctx)
+}
+
+async fn handle<H, Fut>(name: &'static str, ctx: Arc<Context>, headers: HeaderMap, body: Bytes, handler: H) -> Response
+where
+    H: Fn(Arc<Context>, Invocation) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = iaas_invocation::verify(ctx.shared_secret.expose().as_bytes(), header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body, now) {
+        tracing::warn!(function = name, error = %e, "refused an unsigned or badly signed invocation");
+        return (StatusCode::UNAUTHORIZED, "invalid invocation signature\n").into_response();
+    }
+    let inv: Invocation = match serde_json::from_slice(&body) {
+        Ok(inv) => inv,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed invocation: {e}\n")).into_response(),
+    };
+    if inv.command.function() != name {
+        return (StatusCode::BAD_REQUEST, format!("{name} does not run `{}`\n", inv.command.describe())).into_response();
+    }
+    let span = tracing::info_span!("invocation", function = name, id = %inv.id, user = %inv.user.id);
+    run_once(name, ctx, inv, handler).instrument(span).await
+}
+
+async fn run_once<H, Fut>(name: &'static str, ctx: Arc<Context>, inv: Invocation, handler: H) -> Response
+where
+    H: Fn(Arc<Context>, Invocation) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    // At-least-once delivery: act only on a fresh claim; a redelivery gets the recorded outcome.
+    match ctx.store.begin_invocation(&new_invocation(name, &inv), CLAIM_LEASE).await {
+        Ok(Begin::Fresh) => {}
+        Ok(Begin::Done(outcome)) => {
+            tracing::info!("duplicate delivery; answering with the recorded outcome");
+            return Json(json!({"id": inv.id, "status": "duplicate", "ok": outcome.ok, "text": outcome.text})).into_response();
+        }
+        Ok(Begin::InProgress { .. }) => {
+            tracing::info!("duplicate delivery while the first is still running; ignored");
+            return (StatusCode::ACCEPTED, Json(json!({"id": inv.id, "status": "in_progress"}))).into_response();
+        }
+        Err(e) => {
+            // Without the record we cannot promise to act once, so we do not act at all.
+            tracing::error!(error = %e, "store unavailable; invocation not run");
+            answer(&ctx, &inv, Reply::error("The bot's database is unreachable, so nothing was changed. Please try again in a few minutes; if it persists, tell IT.")).await;
+            return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
+        }
+    }
+
+    let started = std::time::Instant::now();
+    let reply = handler(ctx.clone(), inv.clone()).await;
+    let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
+    tracing::info!(ok = outcome.ok, elapsed_ms = started.elapsed().as_millis() as u64, "invocation finished");
+    if let Err(e) = ctx.store.finish_invocation(&inv.id, &outcome).await {
+        tracing::error!(error = %e, "could not record the outcome");
+    }
+    answer(&ctx, &inv, reply).await;
+    Json(json!({"id": inv.id, "status": "done", "ok": outcome.ok, "text": outcome.text})).into_response()
+}
+
+/// Posts the reply to the invocation's response_url, if it has one.
+async fn answer(ctx: &Context, inv: &Invocation, reply: Reply) {
+    let Some(url) = inv.response_url.as_deref() else { return };
+    let message = reply
+        .into_message(&ctx.policy)
+        .with_context(&format!("`{}` · request {} · asked by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
+    if let Err(e) = ctx.responder.post(url, &message).await {
+        tracing::error!(error = %e, "could not answer in Slack");
+    }
+}
+
+fn new_invocation(function: &str, inv: &Invocation) -> NewInvocation {
+    let args = serde_json::to_value(&inv.command).map(|v| v["args"].to_string()).unwrap_or_default();
+    NewInvocation {
+        id: inv.id.clone(),
+        function: function.to_string(),
+        command: inv.command.describe(),
+        args_json: args,
+        slack_user: inv.user.id.clone(),
+        channel: inv.channel.id.clone(),
+        issued_at_ms: inv.issued_at * 1000,
+    }
+}

@@ -1,0 +1,14 @@
+//! The function kit: everything a deployable function shares, so each function is only its
+//! handler. [`router`] turns `async fn(Arc<Context>, Invocation) -> Reply` into an axum
+//! `Router` that verifies the gateway's signature, acts once per invocation id (at-least-once
+//! delivery), answers in Slack, and records the outcome.
+
+mod context;
+mod endpoint;
+mod reply;
+mod vm;
+
+pub use context::{Context, StartupError};
+pub use endpoint::router;
+pub use reply::{Reply, ReplyKind};
+pub use vm::{closest_name, find_vm};

@@ -1,0 +1,55 @@
+//! A function's answer: what the user reads, and whether it changed something.
+
+use iaas_config::Policy;
+use iaas_slack::Message;
+use iaas_vsphere::VcError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// Something changed: shown in the channel by default.
+    Change,
+    /// A read: shown to the asker by default.
+    Query,
+    /// Nothing changed because of a problem: always shown to the asker only.
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub kind: ReplyKind,
+    pub message: Message,
+}
+
+impl Reply {
+    pub fn changed(message: Message) -> Self {
+        Reply { kind: ReplyKind::Change, message }
+    }
+    pub fn query(message: Message) -> Self {
+        Reply { kind: ReplyKind::Query, message }
+    }
+    pub fn error(text: impl Into<String>) -> Self {
+        Reply { kind: ReplyKind::Error, message: Message::new(text) }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.kind != ReplyKind::Error
+    }
+
+    /// The message with the response type the policy asks for.
+    pub fn into_message(self, policy: &Policy) -> Message {
+        let kind = match self.kind {
+            ReplyKind::Change => policy.slack.response_type_changes.as_str(),
+            ReplyKind::Query => policy.slack.response_type_queries.as_str(),
+            ReplyKind::Error => "ephemeral",
+        };
+        self.message.response_type(kind)
+    }
+}
+
+impl From<VcError> for Reply {
+    /// vCenter errors are already sentences; the raw detail goes to the log.
+    fn from(err: VcError) -> Self {
+        tracing::warn!(error = ?err, "vCenter call failed");
+        Reply::error(err.to_string())
+    }
+}

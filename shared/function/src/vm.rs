@@ -1,0 +1,48 @@
+//! Finding the VM a user named, with a "did you mean" when there is none.
+
+use iaas_vsphere::{VcError, VmRef};
+
+use crate::{Context, Reply};
+
+/// The VM with exactly this name, or an error reply that suggests the closest name.
+pub async fn find_vm(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
+    match ctx.vcenter.find_vm(name).await {
+        Ok(vm) => Ok(vm),
+        Err(VcError::NotFound { .. }) => {
+            let names: Vec<String> = match ctx.vcenter.list_vms().await {
+                Ok(vms) => vms.into_iter().map(|s| s.vm.name).collect(),
+                Err(_) => Vec::new(),
+            };
+            Err(Reply::error(match closest_name(name, &names) {
+                Some(guess) => format!("No VM named {name} — did you mean {guess}?"),
+                None => format!("No VM named {name}. Try `/iaas vm list` to see the names."),
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The candidate most like `name`, if any is close enough to be a plausible typo.
+pub fn closest_name<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest_name;
+
+    #[test]
+    fn suggests_only_plausible_typos() {
+        let names: Vec<String> = ["app-web-01", "app-web-02", "app-db-01"].map(String::from).to_vec();
+        assert_eq!(closest_name("app-web-1", &names), Some("app-web-01"));
+        assert_eq!(closest_name("APP-DB-01", &names), Some("app-db-01"));
+        assert_eq!(closest_name("mailserver", &names), None);
+        assert_eq!(closest_name("x", &[]), None);
+    }
+}
