@@ -17,6 +17,7 @@ mod slack;
 
 pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, LocalDispatch, OpenFaasDispatch};
 pub use settings::{GatewaySettings, SettingsError};
+pub use slack::REQUEST_ID_HEADER;
 
 /// Slack's bodies are a few KB; anything far larger is not Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -38,19 +38,25 @@ pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     let Some(slash) = SlashCommand::parse(&body) else {
         return (StatusCode::BAD_REQUEST, "malformed slash command body\n").into_response();
     };
-    let ack = match commands::parse(&slash.text) {
-        Parsed::Help(text) => Message::ephemeral(text),
-        Parsed::Invalid(text) => Message::ephemeral(text),
-        Parsed::Run(cmd) => accept(&gw, &slash, cmd).await,
-    };
-    Json(ack).into_response()
+    match commands::parse(&slash.text) {
+        Parsed::Help(text) | Parsed::Invalid(text) => Json(Message::ephemeral(text)).into_response(),
+        Parsed::Run(cmd) => match accept(&gw, &slash, cmd).await {
+            // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
+            (ack, Some(id)) => ([(REQUEST_ID_HEADER, id)], Json(ack)).into_response(),
+            (ack, None) => Json(ack).into_response(),
+        },
+    }
 }
 
-/// Signs and dispatches the command; the ack says whether the work was handed over.
-async fn accept(gw: &Gateway, slash: &SlashCommand, command: Command) -> Message {
+/// Set on acks whose work was dispatched.
+pub const REQUEST_ID_HEADER: &str = "x-iaas-request-id";
+
+/// Signs and dispatches the command; the ack says whether the work was handed over, and the
+/// request id comes back only when it was.
+async fn accept(gw: &Gateway, slash: &SlashCommand, command: Command) -> (Message, Option<String>) {
     if !gw.responder.allows(&slash.response_url) {
         tracing::warn!(response_url = %slash.response_url, "refused a command whose response_url is not Slack's");
-        return Message::ephemeral("This request has no Slack response address, so its answer could not be delivered; nothing was done.");
+        return (Message::ephemeral("This request has no Slack response address, so its answer could not be delivered; nothing was done."), None);
     }
     let inv = Invocation {
         id: uuid::Uuid::now_v7().to_string(),
@@ -66,7 +72,7 @@ async fn accept(gw: &Gateway, slash: &SlashCommand, command: Command) -> Message
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "could not encode the invocation");
-            return Message::ephemeral(format!("`{what}` could not be sent to {function}; nothing was done. Please tell IT."));
+            return (Message::ephemeral(format!("`{what}` could not be sent to {function}; nothing was done. Please tell IT.")), None);
         }
     };
     let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
@@ -74,18 +80,21 @@ async fn accept(gw: &Gateway, slash: &SlashCommand, command: Command) -> Message
     match handed_over {
         Ok(Ok(())) => {
             tracing::info!(id = %inv.id, user = %inv.user.id, %function, command = %what, "accepted");
-            Message::ephemeral(format!("Accepted `{what}`. I'll answer here when it's done."))
-                .with_context(&format!("request {}", inv.short_id()))
+            let ack = Message::ephemeral(format!("Accepted `{what}`. I'll answer here when it's done."))
+                .with_context(&format!("request {}", inv.short_id()));
+            (ack, Some(inv.id))
         }
         Ok(Err(e)) => {
             tracing::error!(id = %inv.id, %function, error = %e, "dispatch failed");
-            Message::ephemeral(format!("`{what}` could not be handed to {function} ({e}); nothing was done. Please try again, and tell IT if it keeps failing."))
-                .with_context(&format!("request {}", inv.short_id()))
+            let ack = Message::ephemeral(format!("`{what}` could not be handed to {function} ({e}); nothing was done. Please try again, and tell IT if it keeps failing."))
+                .with_context(&format!("request {}", inv.short_id()));
+            (ack, None)
         }
         Err(_) => {
             tracing::error!(id = %inv.id, %function, "dispatch timed out");
-            Message::ephemeral(format!("{function} did not accept `{what}` in time; it may or may not run. Check with `/iaas vm info` before retrying."))
-                .with_context(&format!("request {}", inv.short_id()))
+            let ack = Message::ephemeral(format!("{function} did not accept `{what}` in time; it may or may not run. Check with `/iaas vm info` before retrying."))
+                .with_context(&format!("request {}", inv.short_id()));
+            (ack, Some(inv.id))
         }
     }
 }

@@ -1,0 +1,182 @@
+//! The gateway's Slack edge, driven through its router with real signatures: what is refused
+//! (and that nothing is dispatched then), what is answered directly, and what is handed over.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use iaas_config::Secret;
+use iaas_gateway::{router, Dispatch, Gateway, REQUEST_ID_HEADER};
+use iaas_gateway::dispatch::DispatchError;
+use iaas_invocation::{Command, Invocation, PowerAction, SignedBody};
+use iaas_slack::{Message, Responder, SlashCommand};
+use tower::ServiceExt;
+
+const SIGNING: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const SHARED: &str = "shared-secret-for-tests";
+const NOW: i64 = 1_700_000_000;
+
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<(String, SignedBody)>>,
+    fail: bool,
+}
+
+#[async_trait]
+impl Dispatch for Recorder {
+    async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
+        if self.fail {
+            return Err(DispatchError("queue is down".into()));
+        }
+        self.sent.lock().unwrap().push((function.to_string(), signed));
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "recorder".into()
+    }
+}
+
+fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
+    Arc::new(Gateway {
+        signing_secret: Secret::new(SIGNING),
+        shared_secret: Secret::new(SHARED),
+        dispatcher: recorder,
+        responder: Responder::new(None),
+        clock: Arc::new(|| NOW),
+    })
+}
+
+fn form(text: &str) -> String {
+    SlashCommand {
+        team_id: "T1".into(),
+        channel_id: "C1".into(),
+        user_id: "U1".into(),
+        user_name: "ann".into(),
+        command: "/iaas".into(),
+        text: text.into(),
+        response_url: "https://hooks.slack.com/commands/T1/1/abc".into(),
+        ..Default::default()
+    }
+    .to_form()
+}
+
+fn signed_request(body: &str, ts: i64, secret: &str) -> Request<Body> {
+    Request::post("/slack/commands")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", iaas_slack::sign(secret.as_bytes(), ts, body.as_bytes()))
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn send(gw: Arc<Gateway>, req: Request<Body>) -> (StatusCode, Option<String>, String) {
+    let resp = router(gw).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let id = resp.headers().get(REQUEST_ID_HEADER).map(|v| v.to_str().unwrap().to_string());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, id, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn a_signed_command_is_acked_and_dispatched_signed() {
+    let rec = Arc::new(Recorder::default());
+    let (status, id, body) = send(gateway(rec.clone()), signed_request(&form("power off app-web-01"), NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    let ack: Message = serde_json::from_str(&body).unwrap();
+    assert_eq!(ack.response_type.as_deref(), Some("ephemeral"));
+    assert!(ack.text.contains("Accepted `power off app-web-01`"), "{}", ack.text);
+    let id = id.expect("dispatched acks carry the request id");
+    assert!(ack.readable().contains(&id[..8]));
+
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    let (function, signed) = &sent[0];
+    assert_eq!(function, "iaas-power");
+    iaas_invocation::verify(SHARED.as_bytes(), Some(&signed.timestamp.to_string()), Some(&signed.signature), &signed.body, NOW).unwrap();
+    let inv: Invocation = serde_json::from_slice(&signed.body).unwrap();
+    assert_eq!(inv.id, id);
+    assert_eq!(inv.command, Command::Power { action: PowerAction::Off, vm: "app-web-01".into() });
+    assert_eq!(inv.user.id, "U1");
+    assert_eq!(inv.response_url.as_deref(), Some("https://hooks.slack.com/commands/T1/1/abc"));
+}
+
+#[tokio::test]
+async fn forged_stale_future_and_unsigned_requests_get_401_and_dispatch_nothing() {
+    let rec = Arc::new(Recorder::default());
+    let body = form("power off app-web-01");
+    let cases = [
+        signed_request(&body, NOW, "wrong-secret"),
+        signed_request(&body, NOW - 301, SIGNING),
+        signed_request(&body, NOW + 301, SIGNING),
+        Request::post("/slack/commands").body(Body::from(body.clone())).unwrap(),
+        {
+            // Signed for one body, sent with another.
+            let mut req = signed_request(&body, NOW, SIGNING);
+            *req.body_mut() = Body::from(form("power off app-db-01"));
+            req
+        },
+    ];
+    for req in cases {
+        let (status, id, text) = send(gateway(rec.clone()), req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+        assert!(id.is_none());
+        assert!(!text.is_empty() && text.len() < 80, "{text}");
+    }
+    assert!(rec.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn ssl_check_oversized_and_malformed_bodies() {
+    let rec = Arc::new(Recorder::default());
+    let (status, _, body) = send(gateway(rec.clone()), Request::post("/slack/commands").body(Body::from("ssl_check=1&token=x")).unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
+
+    let huge = format!("text={}", "a".repeat(iaas_gateway::BODY_LIMIT + 1));
+    let (status, _, _) = send(gateway(rec.clone()), signed_request(&huge, NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Correctly signed, but not a slash command form.
+    let (status, _, _) = send(gateway(rec.clone()), signed_request("{\"json\":true}", NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(rec.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn help_and_mistakes_are_answered_without_dispatch() {
+    let rec = Arc::new(Recorder::default());
+    for (text, expect) in [
+        ("help", "/iaas power on|off"),
+        ("", "/iaas vm list"),
+        ("powr off app-web-01", "did you mean `power`"),
+        ("power sideways app-web-01", "Usage: `/iaas power"),
+    ] {
+        let (status, id, body) = send(gateway(rec.clone()), signed_request(&form(text), NOW, SIGNING)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(id.is_none());
+        let ack: Message = serde_json::from_str(&body).unwrap();
+        assert!(ack.readable().contains(expect), "{text:?} → {}", ack.readable());
+    }
+    assert!(rec.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_foreign_response_url_is_never_dispatched() {
+    let rec = Arc::new(Recorder::default());
+    let body = form("vm list").replace("hooks.slack.com", "evil.example");
+    let (status, id, text) = send(gateway(rec.clone()), signed_request(&body, NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(id.is_none());
+    assert!(text.contains("no Slack response address"), "{text}");
+    assert!(rec.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_dispatch_is_told_in_the_ack() {
+    let rec = Arc::new(Recorder { fail: true, ..Default::default() });
+    let (status, id, body) = send(gateway(rec), signed_request(&form("vm list"), NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(id.is_none());
+    assert!(body.contains("could not be handed to iaas-inventory (queue is down)"), "{body}");
+}
