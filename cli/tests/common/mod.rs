@@ -1,0 +1,153 @@
+//! Drives the real `iaas` binary the way a user and Slack do: `iaas serve` as a child process,
+//! signed slash commands, and a local stand-in for Slack's response_url.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use iaas_slack::{Message, SlashCommand};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, Mutex};
+
+pub const SIGNING_SECRET: &str = "e2e-signing-secret";
+pub const SHARED_SECRET: &str = "e2e-shared-secret";
+
+pub struct Serve {
+    pub url: String,
+    pub dir: PathBuf,
+    child: Child,
+    responses: Mutex<mpsc::Receiver<Message>>,
+    response_url: String,
+}
+
+impl Serve {
+    /// `iaas serve` on a free port with its own state; `vcenter` is a vcsim URL or None (demo).
+    pub async fn start(vcenter: Option<&str>) -> Serve {
+        Serve::start_with(vcenter, &[]).await
+    }
+
+    pub async fn start_with(vcenter: Option<&str>, extra_env: &[(&str, &str)]) -> Serve {
+        let dir = std::env::temp_dir().join(format!("iaas-e2e-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Slack's response_url stand-in, on loopback (SLACK_API_URL's host is allowed).
+        let (tx, rx) = mpsc::channel(32);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let response_url = format!("http://{}/response", listener.local_addr().unwrap());
+        let app = Router::new().route("/response", post(receive)).with_state(tx);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("IAAS_STATE_DIR", &dir)
+            .env("DATABASE_URL", format!("sqlite://{}/iaas.db", dir.display()))
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("IAAS_SHARED_SECRET", SHARED_SECRET)
+            .env("SLACK_API_URL", "http://127.0.0.1:9/api")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(url) = vcenter {
+            cmd.env("VCENTER_URL", url).env("VCENTER_USER", "iaas").env("VCENTER_PASSWORD", "secret");
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn iaas serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("iaas serve listening on ") {
+                    return url.to_string();
+                }
+            }
+            panic!("iaas serve exited before listening");
+        })
+        .await
+        .expect("iaas serve started");
+        Serve { url, dir, child, responses: Mutex::new(rx), response_url }
+    }
+
+    /// Sends `/iaas <text>` as user `user`, signed like Slack; returns the HTTP status, the ack,
+    /// and the request id when work was dispatched.
+    pub async fn slash(&self, user: &str, text: &str) -> (u16, Message, Option<String>) {
+        let form = SlashCommand {
+            team_id: "T0E2E".into(),
+            channel_id: "C0E2E".into(),
+            user_id: user.into(),
+            user_name: user.to_lowercase(),
+            command: "/iaas".into(),
+            text: text.into(),
+            response_url: self.response_url.clone(),
+            ..Default::default()
+        }
+        .to_form();
+        let ts = chrono::Utc::now().timestamp();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/slack/commands", self.url))
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", iaas_slack::sign(SIGNING_SECRET.as_bytes(), ts, form.as_bytes()))
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let id = resp.headers().get(iaas_gateway::REQUEST_ID_HEADER).map(|v| v.to_str().unwrap().to_string());
+        let ack = resp.json().await.unwrap_or_default();
+        (status, ack, id)
+    }
+
+    /// The next message a function posted to the response_url.
+    pub async fn answer(&self) -> Message {
+        tokio::time::timeout(Duration::from_secs(60), self.responses.lock().await.recv())
+            .await
+            .expect("a response_url message within 60 s")
+            .unwrap()
+    }
+
+    /// A command through Slack and its final answer, as one line of readable text.
+    pub async fn run(&self, user: &str, text: &str) -> Message {
+        let (status, ack, id) = self.slash(user, text).await;
+        assert_eq!(status, 200);
+        assert!(id.is_some(), "`{text}` was not dispatched: {}", ack.readable());
+        self.answer().await
+    }
+
+    /// Posts a body straight to a function mounted at `/function/<name>`.
+    pub async fn post_function(&self, name: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, String) {
+        let mut req = reqwest::Client::new().post(format!("{}/function/{name}", self.url)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    pub fn response_url(&self) -> &str {
+        &self.response_url
+    }
+
+    pub async fn healthy(&self) -> bool {
+        reqwest::get(format!("{}/_/health", self.url)).await.map(|r| r.status().is_success()).unwrap_or(false)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>) -> &'static str {
+    let _ = tx.send(m).await;
+    "ok"
+}
