@@ -1,0 +1,165 @@
+//! Request bodies for the handful of vim25 methods the client uses.
+//!
+//! vCenter validates element order against the WSDL, so the builders emit fields in schema order.
+
+use std::fmt::Write;
+
+use super::xml::MoRef;
+
+/// Escapes text for element content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A complete envelope calling `method` on `this` with already-serialized arguments.
+pub(crate) fn call(method: &str, this: &MoRef, args: &str) -> String {
+    format!(
+        concat!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" "#,
+            r#"xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#,
+            r#"<soapenv:Body><{method} xmlns="urn:vim25">{this}{args}</{method}></soapenv:Body></soapenv:Envelope>"#
+        ),
+        method = method,
+        this = moref("_this", this),
+        args = args,
+    )
+}
+
+pub(crate) fn moref(element: &str, r: &MoRef) -> String {
+    format!(
+        r#"<{element} type="{}">{}</{element}>"#,
+        escape(&r.ty),
+        escape(&r.value)
+    )
+}
+
+pub(crate) fn text(element: &str, value: &str) -> String {
+    format!("<{element}>{}</{element}>", escape(value))
+}
+
+pub(crate) fn login(session_manager: &MoRef, user: &str, password: &str) -> String {
+    call(
+        "Login",
+        session_manager,
+        &(text("userName", user) + &text("password", password)),
+    )
+}
+
+pub(crate) fn container_view(view_manager: &MoRef, root: &MoRef, ty: &str) -> String {
+    let args = moref("container", root) + &text("type", ty) + "<recursive>true</recursive>";
+    call("CreateContainerView", view_manager, &args)
+}
+
+/// Which properties to read from objects of one type.
+pub(crate) struct PropSpec<'a> {
+    pub ty: &'a str,
+    pub paths: &'a [&'a str],
+}
+
+fn prop_sets(specs: &[PropSpec<'_>]) -> String {
+    let mut out = String::new();
+    for spec in specs {
+        out.push_str("<propSet>");
+        out.push_str(&text("type", spec.ty));
+        for path in spec.paths {
+            out.push_str(&text("pathSet", path));
+        }
+        out.push_str("</propSet>");
+    }
+    out
+}
+
+fn retrieve(collector: &MoRef, spec_set: String) -> String {
+    call(
+        "RetrievePropertiesEx",
+        collector,
+        &format!("<specSet>{spec_set}</specSet><options></options>"),
+    )
+}
+
+/// Properties of every object a ContainerView shows (the view itself is skipped).
+pub(crate) fn retrieve_view(collector: &MoRef, view: &MoRef, spec: &PropSpec<'_>) -> String {
+    let object_set = format!(
+        concat!(
+            "<objectSet>{view}<skip>true</skip>",
+            r#"<selectSet xsi:type="TraversalSpec"><name>view</name><type>ContainerView</type>"#,
+            "<path>view</path><skip>false</skip></selectSet></objectSet>"
+        ),
+        view = moref("obj", view),
+    );
+    retrieve(
+        collector,
+        prop_sets(std::slice::from_ref(spec)) + &object_set,
+    )
+}
+
+/// Properties of the given objects.
+pub(crate) fn retrieve_objects(
+    collector: &MoRef,
+    specs: &[PropSpec<'_>],
+    objects: &[MoRef],
+) -> String {
+    let mut spec_set = prop_sets(specs);
+    for obj in objects {
+        let _ = write!(spec_set, "<objectSet>{}</objectSet>", moref("obj", obj));
+    }
+    retrieve(collector, spec_set)
+}
+
+pub(crate) fn continue_retrieve(collector: &MoRef, token: &str) -> String {
+    call(
+        "ContinueRetrievePropertiesEx",
+        collector,
+        &text("token", token),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_credentials() {
+        let body = login(
+            &MoRef::new("SessionManager", "SessionManager"),
+            "a<b",
+            "p&\"'",
+        );
+        assert!(body.contains("<userName>a&lt;b</userName>"));
+        assert!(body.contains("<password>p&amp;&quot;&apos;</password>"));
+        assert!(body.contains(r#"<_this type="SessionManager">SessionManager</_this>"#));
+    }
+
+    #[test]
+    fn view_spec_is_in_schema_order() {
+        let body = retrieve_view(
+            &MoRef::new("PropertyCollector", "propertyCollector"),
+            &MoRef::new("ContainerView", "session[x]y"),
+            &PropSpec {
+                ty: "VirtualMachine",
+                paths: &["name"],
+            },
+        );
+        let order = [
+            "<propSet>",
+            "<objectSet>",
+            "<skip>true",
+            "<selectSet",
+            "<options>",
+        ];
+        let positions: Vec<usize> = order.iter().map(|p| body.find(p).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{body}");
+    }
+}

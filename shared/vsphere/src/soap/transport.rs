@@ -1,0 +1,121 @@
+//! One SOAP round trip over reqwest, and how HTTP-level failures become [`VcError`]s.
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, SET_COOKIE};
+
+use super::fault::{Error, Fault};
+use super::xml::{self, Node};
+use super::SoapClient;
+use crate::VcError;
+
+/// vim25 namespace and version for SOAPAction. Pinned to 6.5: every vCenter from 6.5 to 8
+/// serves it, and it keeps responses free of types this client never asked for.
+const SOAP_ACTION: &str = "urn:vim25/6.5";
+const SESSION_COOKIE: &str = "vmware_soap_session";
+
+/// A successful response: the element inside `Body`, and the session cookie if one was set.
+pub(crate) struct Reply {
+    pub body: Node,
+    pub cookie: Option<String>,
+}
+
+impl SoapClient {
+    /// Posts one envelope. SOAP faults come back as `Error::Fault`.
+    pub(crate) async fn post(
+        &self,
+        envelope: String,
+        cookie: Option<&str>,
+    ) -> Result<Reply, Error> {
+        let mut request = self
+            .http
+            .post(&self.cfg.url)
+            .header(CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header("SOAPAction", SOAP_ACTION)
+            .body(envelope);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let cookie = session_cookie(response.headers());
+        let text = response.text().await.map_err(|e| self.transport_error(e))?;
+
+        let body = match xml::parse_body(&text) {
+            Ok(body) => body,
+            // A proxy's error page or an empty 503 says more through its status than its body.
+            Err(_) if !status.is_success() => {
+                return Err(VcError::Protocol(format!("HTTP {status}")).into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if body.name == "Fault" {
+            return Err(Fault::from_soap(&body).into());
+        }
+        if !status.is_success() {
+            return Err(VcError::Protocol(format!("HTTP {status}")).into());
+        }
+        Ok(Reply { body, cookie })
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return VcError::Timeout {
+                secs: self.timeout_secs(),
+            }
+            .into();
+        }
+        if e.is_connect() || e.is_request() {
+            return VcError::Unreachable {
+                detail: root_cause(&e),
+            }
+            .into();
+        }
+        VcError::Protocol(root_cause(&e)).into()
+    }
+
+    /// The configured timeout in whole seconds, rounded up so "0 s" is never shown.
+    pub(crate) fn timeout_secs(&self) -> u64 {
+        let ms = self.cfg.timeout.as_millis() as u64;
+        ms.div_ceil(1000).max(1)
+    }
+}
+
+/// The innermost error message: "Connection refused (os error 111)", or rustls's
+/// "invalid peer certificate: UnknownIssuer", rather than reqwest's generic wrapper.
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// `vmware_soap_session=...` from Set-Cookie, as the `name=value` pair to send back verbatim
+/// (real vCenter quotes the value; vcsim does not).
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(SET_COOKIE).iter().find_map(|value| {
+        let pair = value.to_str().ok()?.split(';').next()?.trim();
+        let (name, _) = pair.split_once('=')?;
+        (name.trim() == SESSION_COOKIE).then(|| pair.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn picks_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.append(SET_COOKIE, HeaderValue::from_static("other=1; Path=/"));
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_static(r#"vmware_soap_session="52a1-f0"; Path=/; HttpOnly; Secure;"#),
+        );
+        assert_eq!(
+            session_cookie(&headers).as_deref(),
+            Some(r#"vmware_soap_session="52a1-f0""#)
+        );
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! OpenLDAP slapd harness (being written).

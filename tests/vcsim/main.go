@@ -1,0 +1,502 @@
+// vcsim-iaas: govmomi's vCenter simulator (Debian's 0.24), seeded with the inventory the
+// iaas contract tests and the demo inventory share.
+//
+// Prints exactly one line, VCSIM_URL=<url>, once ready, then serves until SIGTERM/SIGINT or
+// until stdin (when it is a pipe) closes. GET /_stats returns SOAP calls counted per method.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"encoding/xml"
+	"flag"
+	"fmt"
+	"io"
+	"io/ioutil"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// seedVM is one row of the shared seed; keep in sync with shared/vsphere/src/demo.rs.
+type seedVM struct {
+	name     string
+	power    types.VirtualMachinePowerState
+	tools    bool
+	ip       string
+	guestID  string
+	fullName string
+	cpus     int32
+	memoryMB int64
+	attrs    map[string]string
+	host     int    // index into the cluster's hosts, sorted by name
+	ds       string // datastore holding the VM's files
+	template bool
+}
+
+const vmFolderName = "iaas"
+
+var customFields = []string{"iaas.owner", "iaas.created", "iaas.expires"}
+
+var seed = []seedVM{
+	{"app-web-01", types.VirtualMachinePowerStatePoweredOn, true, "10.20.0.11", "ubuntu64Guest", "Ubuntu Linux (64-bit)", 2, 4096,
+		map[string]string{"iaas.owner": "U0USER1", "iaas.created": "2026-01-15"}, 0, "LocalDS_0", false},
+	{"app-web-02", types.VirtualMachinePowerStatePoweredOn, true, "10.20.0.12", "ubuntu64Guest", "Ubuntu Linux (64-bit)", 2, 4096,
+		nil, 1, "LocalDS_0", false},
+	{"app-db-01", types.VirtualMachinePowerStatePoweredOn, false, "10.20.0.21", "rhel9_64Guest", "Red Hat Enterprise Linux 9 (64-bit)", 4, 16384,
+		map[string]string{"iaas.owner": "U0ADMIN"}, 2, "LocalDS_1", false},
+	{"win-app-01", types.VirtualMachinePowerStatePoweredOff, false, "", "windows2019srvNext_64Guest", "Microsoft Windows Server 2022 (64-bit)", 2, 8192,
+		nil, 0, "LocalDS_1", false},
+	{"build-agent-07", types.VirtualMachinePowerStateSuspended, false, "10.20.0.70", "debian11_64Guest", "Debian GNU/Linux 12 (64-bit)", 1, 2048,
+		nil, 1, "LocalDS_0", false},
+	// A template: present in vCenter, never listed by the bot.
+	{"tmpl-ubuntu-22", types.VirtualMachinePowerStatePoweredOff, false, "", "ubuntu64Guest", "Ubuntu Linux (64-bit)", 2, 4096,
+		nil, 2, "LocalDS_0", true},
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	useTLS := flag.Bool("tls", false, "serve HTTPS with a fresh self-signed certificate")
+	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) to this file")
+	extra := flag.Int("vms", 0, "extra powered-on VMs named bench-vm-001...")
+	delays := flag.String("delay", "", "per-method delays, e.g. RetrievePropertiesEx=500,Login=100 (ms)")
+	flag.Parse()
+
+	methodDelay, err := parseDelays(*delays)
+	if err != nil {
+		log.Fatalf("-delay: %v", err)
+	}
+
+	model := simulator.VPX()
+	model.Host = 0 // no standalone host: one cluster of three hosts
+	model.ClusterHost = 3
+	model.Datastore = 2
+	model.Machine = 0 // the seed creates every VM itself
+	model.Autostart = false
+	if err := model.Create(); err != nil {
+		log.Fatalf("create model: %v", err)
+	}
+
+	if err := applySeed(model, *extra); err != nil {
+		log.Fatalf("seed: %v", err)
+	}
+	// Delays start only now, so seeding itself is never slowed down.
+	model.DelayConfig.MethodDelay = methodDelay
+
+	model.Service.Listen = &url.URL{Host: *listen}
+	if *useTLS {
+		cert, certPEM, err := selfSignedCert()
+		if err != nil {
+			log.Fatalf("tls: %v", err)
+		}
+		if *certOut != "" {
+			if err := writeFileAtomic(*certOut, certPEM); err != nil {
+				log.Fatalf("-cert-out: %v", err)
+			}
+		}
+		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+
+	server := model.Service.NewServer()
+	// No client knows the port yet, so swapping the handler here is safe.
+	server.Config.Handler = newFrontend(server.Config.Handler)
+
+	scheme := "http"
+	if *useTLS {
+		scheme = "https"
+	}
+	fmt.Printf("VCSIM_URL=%s://%s/sdk\n", scheme, server.Listener.Addr().String())
+	os.Stdout.Sync()
+
+	waitForShutdown()
+	server.Close()
+	model.Remove()
+}
+
+func parseDelays(spec string) (map[string]int, error) {
+	delays := map[string]int{}
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		parts := strings.SplitN(item, "=", 2)
+		if len(parts) != 2 {
+			return nil, fmt.Errorf("%q is not Method=ms", item)
+		}
+		ms, err := strconv.Atoi(parts[1])
+		if err != nil || ms < 0 {
+			return nil, fmt.Errorf("%q: bad milliseconds", item)
+		}
+		delays[parts[0]] = ms
+	}
+	return delays, nil
+}
+
+// waitForShutdown returns on SIGTERM/SIGINT, or when stdin is a pipe and its writer goes away
+// (the test harness holds the other end; a /dev/null stdin from a shell script is ignored).
+func waitForShutdown() {
+	done := make(chan struct{}, 2)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sigs; done <- struct{}{} }()
+
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+		go func() {
+			_, _ = io.Copy(ioutil.Discard, os.Stdin)
+			done <- struct{}{}
+		}()
+	}
+	<-done
+}
+
+func applySeed(model *simulator.Model, extra int) error {
+	ctx := context.Background()
+	// In-process client: calls go straight to the simulator, no HTTP, no session needed.
+	c, err := vim25.NewClient(ctx, model.Service)
+	if err != nil {
+		return err
+	}
+
+	dc := simulator.Map.Any("Datacenter").(*simulator.Datacenter)
+	folders, err := object.NewDatacenter(c, dc.Reference()).Folders(ctx)
+	if err != nil {
+		return err
+	}
+	folder, err := folders.VmFolder.CreateFolder(ctx, vmFolderName)
+	if err != nil {
+		return err
+	}
+	cluster := simulator.Map.Any("ClusterComputeResource").(*simulator.ClusterComputeResource)
+	pool := object.NewResourcePool(c, *cluster.ResourcePool)
+	hosts := sortedHosts(c)
+
+	fields, err := defineCustomFields(ctx, c)
+	if err != nil {
+		return err
+	}
+
+	all := append([]seedVM{}, seed...)
+	for i := 1; i <= extra; i++ {
+		all = append(all, seedVM{
+			name: fmt.Sprintf("bench-vm-%03d", i), power: types.VirtualMachinePowerStatePoweredOn, tools: true,
+			ip: fmt.Sprintf("10.30.%d.%d", i/250, i%250+1), guestID: "ubuntu64Guest", fullName: "Ubuntu Linux (64-bit)",
+			cpus: 1, memoryMB: 1024, host: i % len(hosts), ds: "LocalDS_0",
+		})
+	}
+
+	for _, s := range all {
+		if err := createVM(ctx, c, folder, pool, hosts[s.host%len(hosts)], fields, s); err != nil {
+			return fmt.Errorf("%s: %v", s.name, err)
+		}
+	}
+	return nil
+}
+
+func sortedHosts(c *vim25.Client) []*object.HostSystem {
+	var hosts []*object.HostSystem
+	for _, h := range simulator.Map.All("HostSystem") {
+		hosts = append(hosts, object.NewHostSystem(c, h.Reference()))
+	}
+	names := map[*object.HostSystem]string{}
+	for _, h := range hosts {
+		names[h] = simulator.Map.Get(h.Reference()).(*simulator.HostSystem).Name
+	}
+	sort.Slice(hosts, func(i, j int) bool { return names[hosts[i]] < names[hosts[j]] })
+	return hosts
+}
+
+func defineCustomFields(ctx context.Context, c *vim25.Client) (map[string]int32, error) {
+	m, err := object.GetCustomFieldsManager(c)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]int32{}
+	for _, name := range customFields {
+		def, err := m.Add(ctx, name, "VirtualMachine", nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("custom field %s: %v", name, err)
+		}
+		keys[name] = def.Key
+	}
+	return keys, nil
+}
+
+func createVM(ctx context.Context, c *vim25.Client, folder *object.Folder, pool *object.ResourcePool,
+	host *object.HostSystem, fields map[string]int32, s seedVM) error {
+	spec := types.VirtualMachineConfigSpec{
+		Name:     s.name,
+		GuestId:  s.guestID,
+		NumCPUs:  s.cpus,
+		MemoryMB: s.memoryMB,
+		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + s.ds + "]"},
+	}
+	task, err := folder.CreateVM(ctx, spec, pool, host)
+	if err != nil {
+		return err
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ref := info.Result.(types.ManagedObjectReference)
+	vm := object.NewVirtualMachine(c, ref)
+
+	if s.template {
+		if err := vm.MarkAsTemplate(ctx); err != nil {
+			return err
+		}
+	}
+
+	// Power through the simulator's own tasks so runtime and summary stay consistent.
+	if s.power != types.VirtualMachinePowerStatePoweredOff {
+		if err := waitTask(ctx, vm.PowerOn); err != nil {
+			return err
+		}
+	}
+	if s.power == types.VirtualMachinePowerStateSuspended {
+		if err := waitTask(ctx, vm.Suspend); err != nil {
+			return err
+		}
+	}
+
+	setGuest(simulator.Map.Get(ref).(*simulator.VirtualMachine), s)
+
+	m, err := object.GetCustomFieldsManager(c)
+	if err != nil {
+		return err
+	}
+	for _, name := range customFields { // fixed order: deterministic customValue
+		if value, ok := s.attrs[name]; ok {
+			if err := m.Set(ctx, ref, fields[name], value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func waitTask(ctx context.Context, start func(context.Context) (*object.Task, error)) error {
+	task, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	return task.Wait(ctx)
+}
+
+// setGuest seeds what VMware Tools would report; vcsim has no guest of its own.
+func setGuest(vm *simulator.VirtualMachine, s seedVM) {
+	simulator.Map.WithLock(vm, func() {
+		vm.Config.GuestFullName = s.fullName
+		vm.Summary.Config.GuestFullName = s.fullName
+		vm.Guest.IpAddress = s.ip
+		if s.tools {
+			vm.Guest.GuestFullName = s.fullName // only a running guest reports its OS
+			vm.Guest.ToolsStatus = types.VirtualMachineToolsStatusToolsOk
+			vm.Guest.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+		} else {
+			vm.Guest.ToolsStatus = types.VirtualMachineToolsStatusToolsNotRunning
+			vm.Guest.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)
+		}
+		if vm.Summary.Guest == nil {
+			vm.Summary.Guest = &types.VirtualMachineGuestSummary{}
+		}
+		vm.Summary.Guest.IpAddress = s.ip
+		vm.Summary.Guest.GuestFullName = vm.Guest.GuestFullName
+		vm.Summary.Guest.ToolsStatus = vm.Guest.ToolsStatus
+		vm.Summary.Guest.ToolsRunningStatus = vm.Guest.ToolsRunningStatus
+	})
+}
+
+// frontend counts SOAP calls per method, serves /_stats, and adds the one check real vCenter
+// makes that vcsim 0.24 does not: ShutdownGuest on a powered-on VM without running Tools.
+type frontend struct {
+	next  http.Handler
+	mu    sync.Mutex
+	calls map[string]uint64
+}
+
+func newFrontend(next http.Handler) *frontend {
+	return &frontend{next: next, calls: map[string]uint64{}}
+}
+
+func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/_stats" {
+		f.serveStats(w)
+		return
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/sdk" {
+		f.next.ServeHTTP(w, r)
+		return
+	}
+
+	body, err := ioutil.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	r.Body = ioutil.NopCloser(bytes.NewReader(body))
+
+	method, this := soapCall(body)
+	if method != "" {
+		f.mu.Lock()
+		f.calls[method]++
+		f.mu.Unlock()
+	}
+	if method == "ShutdownGuest" && toolsMissing(this) {
+		writeFault(w, "ToolsUnavailable",
+			"Cannot complete operation because VMware Tools is not running in this virtual machine.")
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+func (f *frontend) serveStats(w http.ResponseWriter) {
+	f.mu.Lock()
+	out, err := json.Marshal(f.calls)
+	f.mu.Unlock()
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// soapCall returns the name of the first element inside soapenv:Body and its _this reference.
+func soapCall(body []byte) (string, types.ManagedObjectReference) {
+	var this types.ManagedObjectReference
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	inBody, method, inThis := false, "", false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return method, this
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch {
+			case !inBody && t.Name.Local == "Body":
+				inBody = true
+			case inBody && method == "":
+				method = t.Name.Local
+			case method != "" && t.Name.Local == "_this":
+				inThis = true
+				for _, a := range t.Attr {
+					if a.Name.Local == "type" {
+						this.Type = a.Value
+					}
+				}
+			default:
+				if method != "" {
+					return method, this
+				}
+			}
+		case xml.CharData:
+			if inThis {
+				this.Value += strings.TrimSpace(string(t))
+			}
+		case xml.EndElement:
+			if inThis {
+				return method, this
+			}
+		}
+	}
+}
+
+func toolsMissing(ref types.ManagedObjectReference) bool {
+	vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+	if !ok {
+		return false // let vcsim answer ManagedObjectNotFound
+	}
+	missing := false
+	simulator.Map.WithLock(vm, func() {
+		missing = vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn &&
+			(vm.Guest == nil || vm.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning))
+	})
+	return missing
+}
+
+// writeFault answers a SOAP fault shaped exactly like vcsim's own.
+func writeFault(w http.ResponseWriter, fault, message string) {
+	var msg bytes.Buffer
+	_ = xml.EscapeText(&msg, []byte(message))
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintf(w, `%s<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" `+
+		`xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" `+
+		`xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault>`+
+		`<faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring>`+
+		`<detail><%sFault xmlns="urn:vim25" xsi:type="%s"></%sFault></detail>`+
+		`</soapenv:Fault></soapenv:Body></soapenv:Envelope>`,
+		xml.Header, msg.String(), fault, fault, fault)
+}
+
+// selfSignedCert makes a leaf certificate for 127.0.0.1/localhost that clients can trust directly
+// (not a CA: rustls refuses a CA certificate as a server's end-entity certificate).
+func selfSignedCert() (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "vcsim-iaas"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	return cert, certPEM, err
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := ioutil.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
