@@ -3,56 +3,49 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::{Serve, SHARED_SECRET};
 use iaas_invocation::{Command, Invocation, PowerAction, SlackChannel, SlackUser};
 use iaas_tests::vcsim::Vcsim;
-use iaas_vsphere::soap::{SoapClient, SoapConfig};
+use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, Vcenter};
 
-/// An independent session to read what vcsim now holds.
-async fn power_state(vcsim: &Vcsim, name: &str) -> PowerState {
-    let client = SoapClient::new(SoapConfig {
-        url: vcsim.url.clone(),
-        user: "iaas".into(),
-        password: "secret".into(),
-        insecure: false,
-        ca_file: None,
-        timeout: Duration::from_secs(10),
-    })
-    .unwrap();
-    let vm = client.find_vm(name).await.unwrap();
-    let state = client.vm_details(&vm).await.unwrap().summary.power_state;
-    client.logout().await;
-    state
+/// A session of its own to read what vcsim now holds, independent of `iaas serve`'s.
+fn reader(vcsim: &Vcsim) -> SoapClient {
+    SoapClient::new(vcsim.config()).unwrap()
+}
+
+async fn power_state(reader: &SoapClient, name: &str) -> PowerState {
+    let vm = reader.find_vm(name).await.unwrap();
+    reader.vm_details(&vm).await.unwrap().summary.power_state
 }
 
 #[tokio::test]
 async fn power_commands_change_vcsim_with_one_login() {
     let vcsim = Vcsim::start().await.unwrap();
     let serve = Serve::start(Some(&vcsim.url)).await;
+    let reader = reader(&vcsim);
 
     let off = serve.run("U1", "power off app-web-01").await;
     assert!(off.readable().contains("app-web-01* is now powered off"), "{}", off.readable());
     assert_eq!(off.response_type.as_deref(), Some("in_channel"));
-    assert_eq!(power_state(&vcsim, "app-web-01").await, PowerState::PoweredOff);
+    assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOff);
 
     let on = serve.run("U1", "poweron app-web-01").await;
     assert!(on.readable().contains("is now powered on"), "{}", on.readable());
-    assert_eq!(power_state(&vcsim, "app-web-01").await, PowerState::PoweredOn);
+    assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOn);
 
     let reset = serve.run("U1", "power reset app-web-01").await;
     assert!(reset.readable().contains("was reset"), "{}", reset.readable());
-    assert_eq!(power_state(&vcsim, "app-web-01").await, PowerState::PoweredOn);
+    assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOn);
 
     let suspend = serve.run("U1", "power suspend app-web-02").await;
     assert!(suspend.readable().contains("is now suspended"), "{}", suspend.readable());
-    assert_eq!(power_state(&vcsim, "app-web-02").await, PowerState::Suspended);
+    assert_eq!(power_state(&reader, "app-web-02").await, PowerState::Suspended);
 
     let shutdown = serve.run("U1", "power shutdown app-web-01").await;
     assert!(shutdown.readable().contains("asked to shut down"), "{}", shutdown.readable());
-    assert_eq!(power_state(&vcsim, "app-web-01").await, PowerState::PoweredOff);
+    assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOff);
 
     // Debian's vcsim has no RebootGuest: the user gets a clear sentence, not a fault.
     let on = serve.run("U1", "power on app-web-01").await;
@@ -66,14 +59,14 @@ async fn power_commands_change_vcsim_with_one_login() {
 
     // Many commands, one vCenter session for the process (the readers above logged in on their own).
     let logins = vcsim.stats().await.unwrap().get("Login").copied().unwrap_or(0);
-    let readers = 6; // power_state() calls above
-    assert_eq!(logins, 1 + readers, "one login for iaas serve plus one per independent reader");
+    assert_eq!(logins, 2, "one login for iaas serve, one for the test's reader");
 }
 
 #[tokio::test]
 async fn wrong_state_unknown_vm_and_guest_without_tools_change_nothing() {
     let vcsim = Vcsim::start().await.unwrap();
     let serve = Serve::start(Some(&vcsim.url)).await;
+    let reader = reader(&vcsim);
 
     let already = serve.run("U1", "power on app-web-02").await;
     assert!(already.readable().contains("app-web-02 is already powered on; nothing was changed."), "{}", already.readable());
@@ -84,11 +77,11 @@ async fn wrong_state_unknown_vm_and_guest_without_tools_change_nothing() {
 
     let unknown = serve.run("U1", "power off app-web-1").await;
     assert!(unknown.readable().contains("No VM named app-web-1 — did you mean app-web-01?"), "{}", unknown.readable());
-    assert_eq!(power_state(&vcsim, "app-web-01").await, PowerState::PoweredOn);
+    assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOn);
 
     let no_tools = serve.run("U1", "power shutdown app-db-01").await;
     assert!(no_tools.readable().contains("VMware Tools is not running in app-db-01"), "{}", no_tools.readable());
-    assert_eq!(power_state(&vcsim, "app-db-01").await, PowerState::PoweredOn);
+    assert_eq!(power_state(&reader, "app-db-01").await, PowerState::PoweredOn);
 }
 
 #[tokio::test]
@@ -135,6 +128,7 @@ fn invocation(id: &str, action: PowerAction, response_url: &str) -> Vec<u8> {
 async fn functions_refuse_unsigned_and_act_once_per_invocation() {
     let vcsim = Vcsim::start().await.unwrap();
     let serve = Serve::start(Some(&vcsim.url)).await;
+    let reader = reader(&vcsim);
     let body = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Off, serve.response_url());
     let ts = chrono::Utc::now().timestamp();
     let signed = iaas_invocation::sign(SHARED_SECRET.as_bytes(), ts, body.clone());
@@ -153,7 +147,7 @@ async fn functions_refuse_unsigned_and_act_once_per_invocation() {
     let tampered = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Reset, serve.response_url());
     let (status, _) = serve.post_function("iaas-power", &headers, tampered).await;
     assert_eq!(status, 401);
-    assert_eq!(power_state(&vcsim, "app-web-01").await, PowerState::PoweredOn);
+    assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOn);
 
     // Malformed but signed: a clear 400.
     let junk = iaas_invocation::sign(SHARED_SECRET.as_bytes(), ts, &b"{\"id\":1}"[..]);

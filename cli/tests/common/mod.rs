@@ -51,7 +51,7 @@ impl Serve {
             .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
             .env("IAAS_SHARED_SECRET", SHARED_SECRET)
             .env("SLACK_API_URL", "http://127.0.0.1:9/api")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
