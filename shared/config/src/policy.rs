@@ -1,18 +1,31 @@
 //! The TOML policy file (`IAAS_CONFIG`). `deploy/config/iaas.example.toml` documents every key;
 //! a test parses it so the example cannot drift from the code.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::ConfigError;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub slack: SlackPolicy,
     pub vcenter: VcenterPolicy,
     pub inventory: InventoryPolicy,
+    pub naming: NamingPolicy,
+    pub placement: PlacementPolicy,
+    pub create: CreatePolicy,
+    /// VM sizes by name (`small`, `medium`, …): the user picks a name, IT sets what it means.
+    pub sizes: BTreeMap<String, Size>,
+    /// Guest OS families by name (`linux`, `windows`): the vSphere guest id to create with.
+    pub os: BTreeMap<String, OsFamily>,
+    pub templates: TemplatePolicy,
+    pub resize: ResizePolicy,
+    pub protection: ProtectionPolicy,
+    pub lease: LeasePolicy,
+    pub confirm: ConfirmPolicy,
 }
 
 /// How answers appear in the channel.
@@ -73,6 +86,174 @@ impl Default for InventoryPolicy {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamingPolicy {
+    /// A regular expression every new VM name must match (whole name).
+    pub pattern: String,
+    /// 15 keeps names valid as Windows (NetBIOS) computer names.
+    pub max_length: usize,
+}
+
+impl Default for NamingPolicy {
+    fn default() -> Self {
+        NamingPolicy { pattern: "^[a-z][a-z0-9-]*[a-z0-9]$".into(), max_length: 15 }
+    }
+}
+
+/// Where new VMs go; unset entries let vCenter's defaults apply (first datacenter, its VM
+/// folder, first cluster's root pool, a datastore that cluster's host can reach).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlacementPolicy {
+    pub datacenter: Option<String>,
+    /// Under the datacenter's VM folder, e.g. `iaas` or `iaas/self-service`.
+    pub folder: Option<String>,
+    /// A cluster name or `cluster/pool`.
+    pub resource_pool: Option<String>,
+    pub datastore: Option<String>,
+    pub network: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreatePolicy {
+    pub default_size: String,
+    pub default_os: String,
+    /// Power on VMs made by create, clone and deploy once they exist.
+    pub power_on: bool,
+    /// How long a function waits for a vCenter task (a clone can take minutes) before it says
+    /// the task is still running and stops waiting. Keep it below the platform's timeout.
+    pub task_wait_secs: u64,
+}
+
+impl Default for CreatePolicy {
+    fn default() -> Self {
+        CreatePolicy { default_size: "small".into(), default_os: "linux".into(), power_on: false, task_wait_secs: 240 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Size {
+    pub cpus: u32,
+    pub memory_gb: u32,
+    pub disk_gb: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsFamily {
+    /// vSphere's `VirtualMachineGuestOsIdentifier`, e.g. `ubuntu64Guest`.
+    pub guest_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatePolicy {
+    /// Glob patterns of the templates `/iaas deploy` may use.
+    pub allowed: Vec<String>,
+}
+
+impl Default for TemplatePolicy {
+    fn default() -> Self {
+        TemplatePolicy { allowed: vec!["tmpl-*".into()] }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResizePolicy {
+    pub max_cpus: u32,
+    pub max_memory_gb: u32,
+}
+
+impl Default for ResizePolicy {
+    fn default() -> Self {
+        ResizePolicy { max_cpus: 8, max_memory_gb: 32 }
+    }
+}
+
+/// VMs the bot never deletes (and never resizes or powers through a delete flow).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtectionPolicy {
+    /// Glob patterns of VM names, e.g. `dc-*`.
+    pub name_patterns: Vec<String>,
+    /// Names of VM folders (the VM's parent folder), e.g. `Infrastructure`.
+    pub folders: Vec<String>,
+    /// A custom attribute that protects a VM when it has any non-empty value.
+    pub attribute: String,
+}
+
+impl Default for ProtectionPolicy {
+    fn default() -> Self {
+        ProtectionPolicy { name_patterns: Vec::new(), folders: Vec::new(), attribute: "iaas.protected".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeasePolicy {
+    /// Lease of a new VM when the user gives no `--days`.
+    pub default_days: u32,
+    /// The longest `--days` a user may ask for.
+    pub max_days: u32,
+}
+
+impl Default for LeasePolicy {
+    fn default() -> Self {
+        LeasePolicy { default_days: 30, max_days: 90 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfirmPolicy {
+    /// How long a Confirm button stays valid.
+    pub ttl_secs: u64,
+}
+
+impl Default for ConfirmPolicy {
+    fn default() -> Self {
+        ConfirmPolicy { ttl_secs: 600 }
+    }
+}
+
+fn default_sizes() -> BTreeMap<String, Size> {
+    [("small", 1, 2, 20), ("medium", 2, 4, 40), ("large", 4, 16, 80)]
+        .into_iter()
+        .map(|(n, cpus, memory_gb, disk_gb)| (n.to_string(), Size { cpus, memory_gb, disk_gb }))
+        .collect()
+}
+
+fn default_os() -> BTreeMap<String, OsFamily> {
+    [("linux", "ubuntu64Guest"), ("windows", "windows2019srv_64Guest")]
+        .into_iter()
+        .map(|(n, id)| (n.to_string(), OsFamily { guest_id: id.to_string() }))
+        .collect()
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            slack: SlackPolicy::default(),
+            vcenter: VcenterPolicy::default(),
+            inventory: InventoryPolicy::default(),
+            naming: NamingPolicy::default(),
+            placement: PlacementPolicy::default(),
+            create: CreatePolicy::default(),
+            sizes: default_sizes(),
+            os: default_os(),
+            templates: TemplatePolicy::default(),
+            resize: ResizePolicy::default(),
+            protection: ProtectionPolicy::default(),
+            lease: LeasePolicy::default(),
+            confirm: ConfirmPolicy::default(),
+        }
+    }
+}
+
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -90,6 +271,19 @@ impl Policy {
         }
         if policy.inventory.list_max_rows == 0 {
             return Err("inventory.list_max_rows must be at least 1".into());
+        }
+        regex_lite::Regex::new(&policy.naming.pattern).map_err(|e| format!("naming.pattern is not a regular expression: {e}"))?;
+        if !policy.sizes.contains_key(&policy.create.default_size) {
+            return Err(format!("create.default_size {:?} is not one of [sizes]", policy.create.default_size));
+        }
+        if !policy.os.contains_key(&policy.create.default_os) {
+            return Err(format!("create.default_os {:?} is not one of [os]", policy.create.default_os));
+        }
+        if policy.lease.default_days == 0 || policy.lease.default_days > policy.lease.max_days {
+            return Err("lease.default_days must be between 1 and lease.max_days".into());
+        }
+        for pattern in policy.templates.allowed.iter().chain(&policy.protection.name_patterns) {
+            glob::Pattern::new(pattern).map_err(|e| format!("{pattern:?} is not a glob pattern: {e}"))?;
         }
         Ok(policy)
     }
@@ -110,7 +304,12 @@ mod tests {
         assert!(Policy::parse("[vcenter]\ntimeout = 3").unwrap_err().contains("unknown field"));
         assert!(Policy::parse("[vcenter]\ntimeout_secs = 0").is_err());
         assert!(Policy::parse("[slack]\nresponse_type_changes = \"loud\"").is_err());
+        assert!(Policy::parse("[naming]\npattern = \"([\"").unwrap_err().contains("naming.pattern"));
+        assert!(Policy::parse("[create]\ndefault_size = \"huge\"").unwrap_err().contains("default_size"));
+        assert!(Policy::parse("[sizes.tiny]\ncpus = 1\nmemory_gb = 1").unwrap_err().contains("disk_gb"));
+        assert!(Policy::parse("[protection]\nname_patterns = [\"[x\"]").is_err());
         let p = Policy::parse("[slack]\nresponse_type_changes = \"ephemeral\"").unwrap();
+        assert_eq!(p.sizes["medium"].cpus, 2);
         assert_eq!(p.slack.response_type_changes, ResponseType::Ephemeral);
         assert_eq!(p.vcenter.timeout_secs, 30);
     }

@@ -5,7 +5,9 @@
 //! needs backend-specific SQL, branch on [`Store::backend`]. Schemas live in
 //! `migrations/sqlite` and `migrations/postgres`.
 
+mod confirmations;
 mod invocations;
+mod vms;
 
 use std::fmt;
 use std::time::Duration;
@@ -14,7 +16,9 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
+pub use vms::VmRecord;
 
 /// How long `connect` waits for a connection before giving up, so a wrong URL fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,102 @@
+//! Single-use confirmations for destructive commands, bound to a user and a VM, expiring.
+
+use sqlx::Row;
+
+use crate::{now_ms, query_err, Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewConfirmation {
+    pub token: String,
+    pub function: String,
+    pub slack_user: String,
+    pub vm_moref: String,
+    pub vm_name: String,
+    pub args_json: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirmation {
+    pub token: String,
+    pub function: String,
+    pub slack_user: String,
+    pub vm_moref: String,
+    pub vm_name: String,
+    pub args_json: String,
+    pub expires_at_ms: i64,
+}
+
+/// Why a press was refused. Each is said to the presser as a sentence by the function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfirmRefusal {
+    Unknown,
+    OtherUser { owner: String },
+    Expired,
+    AlreadyUsed { used_as: String },
+}
+
+impl Store {
+    pub async fn create_confirmation(&self, c: &NewConfirmation) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO confirmations (token, function, slack_user, vm_moref, vm_name, args_json, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.token)
+        .bind(&c.function)
+        .bind(&c.slack_user)
+        .bind(&c.vm_moref)
+        .bind(&c.vm_name)
+        .bind(&c.args_json)
+        .bind(now_ms())
+        .bind(c.expires_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a confirmation"))?;
+        Ok(())
+    }
+
+    /// Uses the confirmation once, for `user`, at `now_ms`, as `used_as` (`confirm`/`cancel`).
+    /// The conditional UPDATE makes a double press (or two deliveries) succeed exactly once.
+    pub async fn use_confirmation(&self, token: &str, user: &str, used_as: &str, now_ms: i64) -> Result<Result<Confirmation, ConfirmRefusal>, StoreError> {
+        let used = sqlx::query(
+            "UPDATE confirmations SET used_at_ms = $1, used_as = $2 \
+             WHERE token = $3 AND slack_user = $4 AND used_at_ms IS NULL AND expires_at_ms > $1",
+        )
+        .bind(now_ms)
+        .bind(used_as)
+        .bind(token)
+        .bind(user)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("using a confirmation"))?;
+        let row = sqlx::query(
+            "SELECT token, function, slack_user, vm_moref, vm_name, args_json, expires_at_ms, used_at_ms, used_as \
+             FROM confirmations WHERE token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("reading a confirmation"))?;
+        let Some(row) = row else { return Ok(Err(ConfirmRefusal::Unknown)) };
+        let c = Confirmation {
+            token: row.get("token"),
+            function: row.get("function"),
+            slack_user: row.get("slack_user"),
+            vm_moref: row.get("vm_moref"),
+            vm_name: row.get("vm_name"),
+            args_json: row.get("args_json"),
+            expires_at_ms: row.get("expires_at_ms"),
+        };
+        if used.rows_affected() == 1 {
+            return Ok(Ok(c));
+        }
+        // Refused: say why, most specific first.
+        Ok(Err(if c.slack_user != user {
+            ConfirmRefusal::OtherUser { owner: c.slack_user }
+        } else if let Some(used_as) = row.get::<Option<String>, _>("used_as") {
+            ConfirmRefusal::AlreadyUsed { used_as }
+        } else {
+            ConfirmRefusal::Expired
+        }))
+    }
+}
