@@ -9,6 +9,7 @@ use iaas_invocation::{Command, PowerAction};
 pub enum Permission {
     Read,
     Operate,
+    Provision,
 }
 
 impl Permission {
@@ -16,6 +17,7 @@ impl Permission {
         match self {
             Permission::Read => "read",
             Permission::Operate => "operate",
+            Permission::Provision => "provision",
         }
     }
 }
@@ -24,6 +26,12 @@ impl Permission {
 pub struct Alias {
     pub word: &'static str,
     pub inserts: &'static [&'static str],
+    /// The alias takes the first two arguments in the other order (vebafn's `clonetemplate`).
+    pub swapped: bool,
+}
+
+const fn alias(word: &'static str, inserts: &'static [&'static str]) -> Alias {
+    Alias { word, inserts, swapped: false }
 }
 
 pub struct CommandSpec {
@@ -49,9 +57,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "power",
         aliases: &[
-            Alias { word: "poweron", inserts: &["on"] },
-            Alias { word: "poweroff", inserts: &["off"] },
-            Alias { word: "reboot", inserts: &["reboot"] },
+            alias("poweron", &["on"]),
+            alias("poweroff", &["off"]),
+            alias("reboot", &["reboot"]),
         ],
         args: "on|off|shutdown|reboot|reset|suspend|status <vm>",
         summary: "Power a VM on or off, restart, suspend, or show its power state.",
@@ -62,7 +70,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "vm list",
-        aliases: &[Alias { word: "list", inserts: &[] }],
+        aliases: &[alias("list", &[])],
         args: "[pattern]",
         summary: "List VMs with power state, IP, guest OS, CPU and memory.",
         help: "The pattern is a glob (`app-*`) or a piece of the name (`web`).",
@@ -72,13 +80,63 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "vm info",
-        aliases: &[Alias { word: "info", inserts: &[] }],
+        aliases: &[alias("info", &[])],
         args: "<vm>",
         summary: "Show one VM: power, IP, OS, size, host, datastores, folder, owner, lease.",
         help: "",
         permission: Permission::Read,
         destructive: false,
         parse: parse_vm_info,
+    },
+    CommandSpec {
+        name: "create",
+        aliases: &[alias("spawn", &[])],
+        args: "<name> [--size <size>] [--os <family>] [--days <n>]",
+        summary: "Create a new VM of one of IT's sizes; you become its owner.",
+        help: "Sizes, OS families, placement and the longest lease come from IT's policy.",
+        permission: Permission::Provision,
+        destructive: false,
+        parse: parse_create,
+    },
+    CommandSpec {
+        name: "clone",
+        aliases: &[],
+        args: "<source-vm> <new-name>",
+        summary: "Clone a VM into a new one; you become its owner.",
+        help: "",
+        permission: Permission::Provision,
+        destructive: false,
+        parse: parse_clone,
+    },
+    CommandSpec {
+        name: "deploy",
+        aliases: &[Alias { word: "clonetemplate", inserts: &[], swapped: true }],
+        args: "<template> <new-name>",
+        summary: "Deploy a new VM from one of IT's templates.",
+        help: "`clonetemplate <new-name> <template>` is the same, in vebafn's order.",
+        permission: Permission::Provision,
+        destructive: false,
+        parse: parse_deploy,
+    },
+    CommandSpec {
+        name: "resize",
+        aliases: &[alias("transform", &[])],
+        args: "<vm> [--cpu <n>] [--memory <GB>] [--restart]",
+        summary: "Change a VM's vCPUs and memory within IT's limits.",
+        help: "A running VM is changed live when hot-add is enabled; otherwise you are offered a power off, resize and power on (or pass --restart).",
+        permission: Permission::Operate,
+        destructive: false,
+        parse: parse_resize,
+    },
+    CommandSpec {
+        name: "delete",
+        aliases: &[alias("nuke", &[])],
+        args: "<vm>",
+        summary: "Delete a VM, after you confirm with a button.",
+        help: "Shows the VM's facts and asks for confirmation; a running VM is powered off first. Protected VMs are never deleted.",
+        permission: Permission::Operate,
+        destructive: true,
+        parse: parse_delete,
     },
 ];
 
@@ -118,7 +176,11 @@ fn lookup(words: &[String]) -> Option<(&'static CommandSpec, Vec<String>)> {
             return Some((spec, words[name.len()..].to_vec()));
         }
         if let Some(alias) = spec.aliases.iter().find(|a| a.word == lower[0]) {
-            let args = alias.inserts.iter().map(|s| s.to_string()).chain(words[1..].iter().cloned()).collect();
+            let mut rest = words[1..].to_vec();
+            if alias.swapped && rest.len() >= 2 {
+                rest.swap(0, 1);
+            }
+            let args = alias.inserts.iter().map(|s| s.to_string()).chain(rest).collect();
             return Some((spec, args));
         }
     }
@@ -224,6 +286,103 @@ fn parse_vm_info(args: &[String]) -> Result<Command, String> {
     Ok(Command::VmInfo { vm: vm.clone() })
 }
 
+/// Positional arguments and `--flag [value]` options, checked against what a command takes.
+struct Args {
+    positional: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    /// `flags` lists the options the command takes, and whether each takes a value.
+    fn parse(raw: &[String], flags: &[(&str, bool)]) -> Result<Args, String> {
+        let mut out = Args { positional: Vec::new(), flags: Vec::new() };
+        let mut words = raw.iter();
+        while let Some(word) = words.next() {
+            let Some(name) = word.strip_prefix("--") else {
+                out.positional.push(word.clone());
+                continue;
+            };
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) => (n.to_lowercase(), Some(v.to_string())),
+                None => (name.to_lowercase(), None),
+            };
+            let Some(&(_, takes_value)) = flags.iter().find(|(f, _)| *f == name) else {
+                let known: Vec<String> = flags.iter().map(|(f, _)| format!("--{f}")).collect();
+                return Err(if known.is_empty() {
+                    format!("`--{name}` is not an option here.")
+                } else {
+                    format!("`--{name}` is not an option here; use {}.", known.join(", "))
+                });
+            };
+            let value = match (takes_value, inline) {
+                (true, Some(v)) => Some(v),
+                (true, None) => Some(words.next().ok_or_else(|| format!("`--{name}` needs a value."))?.clone()),
+                (false, None) => None,
+                (false, Some(_)) => return Err(format!("`--{name}` takes no value.")),
+            };
+            if out.flags.iter().any(|(f, _)| *f == name) {
+                return Err(format!("`--{name}` is given twice."));
+            }
+            out.flags.push((name, value));
+        }
+        Ok(out)
+    }
+
+    fn value(&self, flag: &str) -> Option<String> {
+        self.flags.iter().find(|(f, _)| f == flag).and_then(|(_, v)| v.clone())
+    }
+
+    fn has(&self, flag: &str) -> bool {
+        self.flags.iter().any(|(f, _)| f == flag)
+    }
+
+    fn number(&self, flag: &str) -> Result<Option<u32>, String> {
+        self.value(flag)
+            .map(|v| v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| format!("`--{flag} {v}` needs a whole number above 0.")))
+            .transpose()
+    }
+
+    /// Exactly as many positional arguments as `names`, which say what each one is.
+    fn exactly<const N: usize>(&self, names: [&str; N]) -> Result<[String; N], String> {
+        if self.positional.len() < N {
+            return Err(format!("Missing {}.", names[self.positional.len()..].join(" and ")));
+        }
+        only(&self.positional, N)?;
+        Ok(std::array::from_fn(|i| self.positional[i].clone()))
+    }
+}
+
+fn parse_create(raw: &[String]) -> Result<Command, String> {
+    let args = Args::parse(raw, &[("size", true), ("os", true), ("days", true)])?;
+    let [name] = args.exactly(["the new VM's name"])?;
+    Ok(Command::Create { name, size: args.value("size"), os: args.value("os"), days: args.number("days")? })
+}
+
+fn parse_clone(raw: &[String]) -> Result<Command, String> {
+    let [source, name] = Args::parse(raw, &[])?.exactly(["the source VM", "the new VM's name"])?;
+    Ok(Command::Clone { source, name })
+}
+
+fn parse_deploy(raw: &[String]) -> Result<Command, String> {
+    let [template, name] = Args::parse(raw, &[])?.exactly(["the template", "the new VM's name"])?;
+    Ok(Command::Deploy { template, name })
+}
+
+fn parse_resize(raw: &[String]) -> Result<Command, String> {
+    let args = Args::parse(raw, &[("cpu", true), ("memory", true), ("restart", false)])?;
+    let [vm] = args.exactly(["the VM"])?;
+    let (cpus, memory_gb) = (args.number("cpu")?, args.number("memory")?);
+    if cpus.is_none() && memory_gb.is_none() {
+        return Err("Say the new size with --cpu and/or --memory.".into());
+    }
+    Ok(Command::Resize { vm, cpus, memory_gb, restart: args.has("restart") })
+}
+
+fn parse_delete(raw: &[String]) -> Result<Command, String> {
+    let [vm] = Args::parse(raw, &[])?.exactly(["the VM"])?;
+    Ok(Command::Delete { vm })
+}
+
 fn only(args: &[String], n: usize) -> Result<(), String> {
     match args.get(n) {
         None => Ok(()),
@@ -261,6 +420,29 @@ mod tests {
         assert_eq!(run("vm list app-*"), Command::VmList { pattern: Some("app-*".into()) });
         assert_eq!(run("list web"), Command::VmList { pattern: Some("web".into()) });
         assert_eq!(run("vm info app-db-01"), Command::VmInfo { vm: "app-db-01".into() });
+    }
+
+    #[test]
+    fn lifecycle_commands_flags_and_vebafn_aliases() {
+        assert_eq!(
+            run("create web-07 --size medium —days 14"),
+            Command::Create { name: "web-07".into(), size: Some("medium".into()), os: None, days: Some(14) }
+        );
+        assert_eq!(run("spawn x --os=windows"), Command::Create { name: "x".into(), size: None, os: Some("windows".into()), days: None });
+        assert_eq!(run("clone app-web-01 app-web-03"), Command::Clone { source: "app-web-01".into(), name: "app-web-03".into() });
+        assert_eq!(run("deploy tmpl-ubuntu-22 web-09"), Command::Deploy { template: "tmpl-ubuntu-22".into(), name: "web-09".into() });
+        assert_eq!(run("clonetemplate web-09 tmpl-ubuntu-22"), Command::Deploy { template: "tmpl-ubuntu-22".into(), name: "web-09".into() });
+        assert_eq!(run("transform db --memory 8 --restart"), Command::Resize { vm: "db".into(), cpus: None, memory_gb: Some(8), restart: true });
+        assert_eq!(run("nuke app-web-02"), Command::Delete { vm: "app-web-02".into() });
+        assert!(invalid("create").contains("Missing the new VM's name"));
+        assert!(invalid("create x --colour red").contains("`--colour` is not an option here; use --size, --os, --days."));
+        assert!(invalid("create x --days").contains("`--days` needs a value"));
+        assert!(invalid("create x --days soon").contains("needs a whole number"));
+        assert!(invalid("create x --size a --size b").contains("given twice"));
+        assert!(invalid("resize db").contains("--cpu and/or --memory"));
+        assert!(invalid("resize db --restart=yes --cpu 2").contains("takes no value"));
+        assert!(invalid("clone a").contains("Missing the new VM's name"));
+        assert!(invalid("delete a b").contains("Unexpected `b`"));
     }
 
     #[test]

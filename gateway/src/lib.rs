@@ -41,6 +41,7 @@ pub struct Gateway {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let slack_routes = Router::new()
         .route("/slack/commands", post(slack::command))
+        .route("/slack/interactions", post(slack::interaction))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), slack::verify_slack));
     Router::new()
         .merge(slack_routes)

@@ -1,4 +1,4 @@
-//! `POST /slack/commands`: verified by [`verify_slack`], answered by [`command`].
+//! `POST /slack/commands` and `POST /slack/interactions`, both behind [`verify_slack`].
 
 use std::sync::Arc;
 
@@ -8,12 +8,16 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iaas_invocation::{Command, Invocation, SlackChannel, SlackUser};
+use iaas_invocation::{Command, Confirmable, Invocation, SlackChannel, SlackUser};
 use iaas_slack::{Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use serde::Deserialize;
 
 use crate::commands::{self, Parsed};
 use crate::dispatch::DISPATCH_TIMEOUT;
 use crate::{Gateway, BODY_LIMIT};
+
+/// Set on acks whose work was dispatched.
+pub const REQUEST_ID_HEADER: &str = "x-iaas-request-id";
 
 /// Reads the raw body (413 above the limit), answers Slack's `ssl_check` with an empty 200, and
 /// lets only correctly signed, fresh requests through (401 with a short body otherwise).
@@ -38,63 +42,129 @@ pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     let Some(slash) = SlashCommand::parse(&body) else {
         return (StatusCode::BAD_REQUEST, "malformed slash command body\n").into_response();
     };
-    match commands::parse(&slash.text) {
-        Parsed::Help(text) | Parsed::Invalid(text) => Json(Message::ephemeral(text)).into_response(),
-        Parsed::Run(cmd) => match accept(&gw, &slash, cmd).await {
+    let command = match commands::parse(&slash.text) {
+        Parsed::Help(text) | Parsed::Invalid(text) => return Json(Message::ephemeral(text)).into_response(),
+        Parsed::Run(command) => command,
+    };
+    let user = SlackUser { id: slash.user_id.clone(), name: slash.user_name.clone(), team_id: slash.team_id.clone() };
+    let channel = SlackChannel { id: slash.channel_id.clone(), name: slash.channel_name.clone() };
+    let what = command.describe();
+    match hand_over(&gw, command, user, channel, &slash.response_url).await {
+        Ok(id) => {
+            let ack = Message::ephemeral(format!("Accepted `{what}`. I'll answer here when it's done."))
+                .with_context(&format!("request {}", iaas_invocation::short_id(&id)));
             // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
-            (ack, Some(id)) => ([(REQUEST_ID_HEADER, id)], Json(ack)).into_response(),
-            (ack, None) => Json(ack).into_response(),
-        },
+            ([(REQUEST_ID_HEADER, id)], Json(ack)).into_response()
+        }
+        Err(sentence) => Json(Message::ephemeral(sentence)).into_response(),
     }
 }
 
-/// Set on acks whose work was dispatched.
-pub const REQUEST_ID_HEADER: &str = "x-iaas-request-id";
+/// The parts of Slack's `block_actions` payload we use.
+#[derive(Deserialize)]
+struct Interaction {
+    #[serde(rename = "type")]
+    kind: String,
+    user: InteractionUser,
+    #[serde(default)]
+    channel: Option<InteractionChannel>,
+    #[serde(default)]
+    response_url: String,
+    #[serde(default)]
+    actions: Vec<Action>,
+}
 
-/// Signs and dispatches the command; the ack says whether the work was handed over, and the
-/// request id comes back only when it was.
-async fn accept(gw: &Gateway, slash: &SlashCommand, command: Command) -> (Message, Option<String>) {
-    if !gw.responder.allows(&slash.response_url) {
-        tracing::warn!(response_url = %slash.response_url, "refused a command whose response_url is not Slack's");
-        return (Message::ephemeral("This request has no Slack response address, so its answer could not be delivered; nothing was done."), None);
+#[derive(Deserialize)]
+struct InteractionUser {
+    id: String,
+    #[serde(default, alias = "name")]
+    username: String,
+    #[serde(default)]
+    team_id: String,
+}
+
+#[derive(Deserialize)]
+struct InteractionChannel {
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    action_id: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+/// A button press. Slack wants a quick 200; the function answers by replacing the message.
+pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    let Some(payload) = serde_urlencoded::from_bytes::<InteractionForm>(&body).ok().and_then(|f| serde_json::from_str::<Interaction>(&f.payload).ok()) else {
+        return (StatusCode::BAD_REQUEST, "malformed interaction payload\n").into_response();
+    };
+    let press = payload.actions.iter().find_map(|a| Confirmable::from_action_id(&a.action_id).map(|(of, confirmed)| (of, confirmed, a.value.clone())));
+    let Some((of, confirmed, token)) = press.filter(|_| payload.kind == "block_actions") else {
+        tracing::info!(kind = %payload.kind, "ignored an interaction with no action of ours");
+        return StatusCode::OK.into_response();
+    };
+    let user = SlackUser { id: payload.user.id, name: payload.user.username, team_id: payload.user.team_id };
+    let channel = payload.channel.map(|c| SlackChannel { id: c.id, name: c.name }).unwrap_or_default();
+    let command = Command::Confirm { of, token, confirmed };
+    if let Err(sentence) = hand_over(&gw, command, user, channel, &payload.response_url).await {
+        // The press's HTTP answer is not shown to the user; tell them through the response_url.
+        if gw.responder.allows(&payload.response_url) {
+            let (responder, url) = (gw.responder.clone(), payload.response_url.clone());
+            tokio::spawn(async move {
+                let message = Message::ephemeral(sentence).replace_original(false);
+                if let Err(e) = responder.post(&url, &message).await {
+                    tracing::error!(error = %e, "could not tell the user their press was not handed over");
+                }
+            });
+        }
+    }
+    StatusCode::OK.into_response()
+}
+
+/// Builds, signs and dispatches an invocation. `Ok` carries its id; `Err` is the sentence
+/// to show the user (nothing was done, or it is unknown whether it will run).
+async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: SlackChannel, response_url: &str) -> Result<String, String> {
+    let what = command.describe();
+    if !gw.responder.allows(response_url) {
+        tracing::warn!(%response_url, "refused a request whose response_url is not Slack's");
+        return Err("This request has no Slack response address, so its answer could not be delivered; nothing was done.".into());
     }
     let inv = Invocation {
         id: uuid::Uuid::now_v7().to_string(),
         command,
-        user: SlackUser { id: slash.user_id.clone(), name: slash.user_name.clone(), team_id: slash.team_id.clone() },
-        channel: SlackChannel { id: slash.channel_id.clone(), name: slash.channel_name.clone() },
-        response_url: Some(slash.response_url.clone()),
+        user,
+        channel,
+        response_url: Some(response_url.to_string()),
         issued_at: (gw.clock)(),
     };
-    let what = inv.command.describe();
     let function = inv.command.function();
-    let body = match serde_json::to_vec(&inv) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "could not encode the invocation");
-            return (Message::ephemeral(format!("`{what}` could not be sent to {function}; nothing was done. Please tell IT.")), None);
-        }
-    };
+    let body = serde_json::to_vec(&inv).map_err(|e| {
+        tracing::error!(error = %e, "could not encode the invocation");
+        format!("`{what}` could not be sent to {function}; nothing was done. Please tell IT.")
+    })?;
     let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
-    let handed_over = tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await;
-    match handed_over {
+    let short = inv.short_id().to_string();
+    match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
         Ok(Ok(())) => {
             tracing::info!(id = %inv.id, user = %inv.user.id, %function, command = %what, "accepted");
-            let ack = Message::ephemeral(format!("Accepted `{what}`. I'll answer here when it's done."))
-                .with_context(&format!("request {}", inv.short_id()));
-            (ack, Some(inv.id))
+            Ok(inv.id)
         }
         Ok(Err(e)) => {
             tracing::error!(id = %inv.id, %function, error = %e, "dispatch failed");
-            let ack = Message::ephemeral(format!("`{what}` could not be handed to {function} ({e}); nothing was done. Please try again, and tell IT if it keeps failing."))
-                .with_context(&format!("request {}", inv.short_id()));
-            (ack, None)
+            Err(format!("`{what}` could not be handed to {function} ({e}); nothing was done. Please try again, and tell IT if it keeps failing. (request {short})"))
         }
         Err(_) => {
             tracing::error!(id = %inv.id, %function, "dispatch timed out");
-            let ack = Message::ephemeral(format!("{function} did not accept `{what}` in time; it may or may not run. Check with `/iaas vm info` before retrying."))
-                .with_context(&format!("request {}", inv.short_id()));
-            (ack, Some(inv.id))
+            Err(format!("{function} did not accept `{what}` in time; it may or may not run. Check with `/iaas vm info` before retrying. (request {short})"))
         }
     }
 }

@@ -180,3 +180,49 @@ async fn a_failed_dispatch_is_told_in_the_ack() {
     assert!(id.is_none());
     assert!(body.contains("could not be handed to iaas-inventory (queue is down)"), "{body}");
 }
+
+fn press(action_id: &str, user: &str) -> String {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "bob", "team_id": "T1"},
+        "channel": {"id": "C1", "name": "ops"},
+        "response_url": "https://hooks.slack.com/actions/T1/1/xyz",
+        "actions": [{"action_id": action_id, "block_id": "b", "value": "tok-123", "type": "button"}],
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+fn interaction_request(body: &str, secret: &str) -> Request<Body> {
+    let mut req = signed_request(body, NOW, secret);
+    *req.uri_mut() = "/slack/interactions".parse().unwrap();
+    req
+}
+
+#[tokio::test]
+async fn a_button_press_is_dispatched_as_the_presser() {
+    let rec = Arc::new(Recorder::default());
+    let (status, _, _) = send(gateway(rec.clone()), interaction_request(&press("delete.confirm", "U2"), SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = rec.sent.lock().unwrap();
+    let (function, signed) = &sent[0];
+    assert_eq!(function, "iaas-delete");
+    let inv: Invocation = serde_json::from_slice(&signed.body).unwrap();
+    assert_eq!(inv.command, Command::Confirm { of: iaas_invocation::Confirmable::Delete, token: "tok-123".into(), confirmed: true });
+    assert_eq!(inv.user.id, "U2", "the presser, not the asker, is who the function checks");
+    assert_eq!(inv.response_url.as_deref(), Some("https://hooks.slack.com/actions/T1/1/xyz"));
+}
+
+#[tokio::test]
+async fn forged_foreign_and_malformed_presses_dispatch_nothing() {
+    let rec = Arc::new(Recorder::default());
+    let (status, _, _) = send(gateway(rec.clone()), interaction_request(&press("delete.confirm", "U2"), "wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = send(gateway(rec.clone()), interaction_request(&press("something.else", "U2"), SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(gateway(rec.clone()), interaction_request("payload=%7Bnot-json", SIGNING)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let foreign = press("delete.confirm", "U2").replace("hooks.slack.com", "evil.example");
+    let (status, _, _) = send(gateway(rec.clone()), interaction_request(&foreign, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(rec.sent.lock().unwrap().is_empty());
+}

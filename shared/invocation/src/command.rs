@@ -12,6 +12,67 @@ pub enum Command {
         pattern: Option<String>,
     },
     VmInfo { vm: String },
+    Create {
+        name: String,
+        #[serde(default)]
+        size: Option<String>,
+        #[serde(default)]
+        os: Option<String>,
+        #[serde(default)]
+        days: Option<u32>,
+    },
+    Clone { source: String, name: String },
+    Deploy { template: String, name: String },
+    Resize {
+        vm: String,
+        #[serde(default)]
+        cpus: Option<u32>,
+        #[serde(default)]
+        memory_gb: Option<u32>,
+        #[serde(default)]
+        restart: bool,
+    },
+    /// Asks for confirmation; the deletion itself runs on a [`Command::Confirm`] press.
+    Delete { vm: String },
+    /// A Confirm or Cancel button press on a confirmation a function asked for.
+    Confirm { of: Confirmable, token: String, confirmed: bool },
+}
+
+/// The commands that ask for a button press before they act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confirmable {
+    Delete,
+    Resize,
+}
+
+impl Confirmable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmable::Delete => "delete",
+            Confirmable::Resize => "resize",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Confirmable> {
+        [Confirmable::Delete, Confirmable::Resize].into_iter().find(|c| c.as_str() == word)
+    }
+
+    /// The Block Kit `action_id` of this confirmation's buttons: `delete.confirm`, `delete.cancel`.
+    pub fn action_id(self, confirmed: bool) -> String {
+        format!("{}.{}", self.as_str(), if confirmed { "confirm" } else { "cancel" })
+    }
+
+    /// Reads an `action_id` made by [`Confirmable::action_id`].
+    pub fn from_action_id(action_id: &str) -> Option<(Confirmable, bool)> {
+        let (of, choice) = action_id.split_once('.')?;
+        let confirmed = match choice {
+            "confirm" => true,
+            "cancel" => false,
+            _ => return None,
+        };
+        Some((Confirmable::parse(of)?, confirmed))
+    }
 }
 
 /// `off` and `reset` are hard; `shutdown` and `reboot` ask the guest (VMware Tools).
@@ -66,6 +127,10 @@ impl Command {
         match self {
             Command::Power { .. } => "iaas-power",
             Command::VmList { .. } | Command::VmInfo { .. } => "iaas-inventory",
+            Command::Create { .. } => "iaas-create",
+            Command::Clone { .. } | Command::Deploy { .. } => "iaas-clone",
+            Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "iaas-resize",
+            Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "iaas-delete",
         }
     }
 
@@ -74,6 +139,9 @@ impl Command {
         match self {
             Command::Power { action, .. } => action.mutates(),
             Command::VmList { .. } | Command::VmInfo { .. } => false,
+            // Delete only asks; the press mutates.
+            Command::Delete { .. } => false,
+            Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => true,
         }
     }
 
@@ -84,6 +152,32 @@ impl Command {
             Command::VmList { pattern: Some(p) } => format!("vm list {p}"),
             Command::VmList { pattern: None } => "vm list".to_string(),
             Command::VmInfo { vm } => format!("vm info {vm}"),
+            Command::Create { name, size, os, days } => {
+                let mut out = format!("create {name}");
+                for (flag, value) in [("size", size.clone()), ("os", os.clone()), ("days", days.map(|d| d.to_string()))] {
+                    if let Some(v) = value {
+                        out.push_str(&format!(" --{flag} {v}"));
+                    }
+                }
+                out
+            }
+            Command::Clone { source, name } => format!("clone {source} {name}"),
+            Command::Deploy { template, name } => format!("deploy {template} {name}"),
+            Command::Resize { vm, cpus, memory_gb, restart } => {
+                let mut out = format!("resize {vm}");
+                if let Some(c) = cpus {
+                    out.push_str(&format!(" --cpu {c}"));
+                }
+                if let Some(m) = memory_gb {
+                    out.push_str(&format!(" --memory {m}"));
+                }
+                if *restart {
+                    out.push_str(" --restart");
+                }
+                out
+            }
+            Command::Delete { vm } => format!("delete {vm}"),
+            Command::Confirm { of, confirmed, .. } => format!("{} {}", of.as_str(), if *confirmed { "confirmed" } else { "cancelled" }),
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 mod command;
 mod signing;
 
-pub use command::{Command, PowerAction};
+pub use command::{Command, Confirmable, PowerAction};
 pub use signing::{sign, verify, InvocationAuthError, SignedBody, MAX_SKEW_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,5 +74,18 @@ mod tests {
         let back: Invocation = serde_json::from_value(json).unwrap();
         assert_eq!(back, inv);
         assert_eq!(inv.short_id(), "0192f0c1");
+    }
+
+    #[test]
+    fn confirmation_action_ids_round_trip() {
+        for of in [Confirmable::Delete, Confirmable::Resize] {
+            for confirmed in [true, false] {
+                assert_eq!(Confirmable::from_action_id(&of.action_id(confirmed)), Some((of, confirmed)));
+            }
+        }
+        assert_eq!(Confirmable::from_action_id("delete.maybe"), None);
+        assert_eq!(Confirmable::from_action_id("power.confirm"), None);
+        let press = Command::Confirm { of: Confirmable::Delete, token: "t".into(), confirmed: true };
+        assert_eq!(press.function(), "iaas-delete");
     }
 }

@@ -32,6 +32,12 @@ impl Message {
         self
     }
 
+    /// For answers to a button press: replace the message with the buttons, or add a new one.
+    pub fn replace_original(mut self, replace: bool) -> Self {
+        self.replace_original = Some(replace);
+        self
+    }
+
     pub fn with_block(mut self, block: Value) -> Self {
         self.blocks.push(block);
         self
