@@ -6,6 +6,7 @@
 //! `migrations/sqlite` and `migrations/postgres`.
 
 mod confirmations;
+mod guard_rails;
 mod invocations;
 mod vms;
 
@@ -16,6 +17,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use vms::VmRecord;

@@ -1,0 +1,206 @@
+//! The store side of the guard rails: the append-only audit trail, quota reservations, and
+//! one change per VM at a time. Each check-and-change is one conditional statement, so it is
+//! atomic on SQLite and PostgreSQL alike.
+
+use sqlx::Row;
+
+use crate::{now_ms, query_err, Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub request_id: String,
+    pub actor: String,
+    pub command: String,
+    pub vm: Option<String>,
+    /// `gateway` for the decision before the ack, else the function's name.
+    pub stage: String,
+    /// `allowed`, `denied`, `done`, `failed`.
+    pub decision: String,
+    pub reason: String,
+    pub duration_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub vm: Option<String>,
+    pub since_ms: Option<i64>,
+}
+
+/// Resources a request would add to its owner's usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub vms: i64,
+    pub cpus: i64,
+    pub memory_mb: i64,
+}
+
+/// A VM's change lock is held by another request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockHeld {
+    pub holder: String,
+    pub command: String,
+    pub actor: String,
+}
+
+impl Store {
+    /// Appends to the audit trail (never updated or deleted).
+    pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(e.at_ms)
+        .bind(&e.request_id)
+        .bind(&e.actor)
+        .bind(&e.command)
+        .bind(&e.vm)
+        .bind(&e.stage)
+        .bind(&e.decision)
+        .bind(&e.reason)
+        .bind(e.duration_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("appending to the audit trail"))?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn audit_entries(&self, f: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms FROM audit \
+             WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR lower(vm) = lower($2)) AND ($3 IS NULL OR at_ms >= $3) \
+             ORDER BY at_ms DESC, seq DESC LIMIT $4",
+        )
+        .bind(&f.actor)
+        .bind(&f.vm)
+        .bind(f.since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading the audit trail"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                at_ms: r.get("at_ms"),
+                request_id: r.get("request_id"),
+                actor: r.get("actor"),
+                command: r.get("command"),
+                vm: r.get("vm"),
+                stage: r.get("stage"),
+                decision: r.get("decision"),
+                reason: r.get("reason"),
+                duration_ms: r.get("duration_ms"),
+            })
+            .collect())
+    }
+
+    /// Adds `add` to the user's usage if the result stays within `limit`; `false` (and no change)
+    /// otherwise. One conditional UPDATE: concurrent requests cannot both pass.
+    pub async fn reserve_quota(&self, user: &str, add: Usage, limit: Usage) -> Result<bool, StoreError> {
+        sqlx::query("INSERT INTO quota_usage (slack_user) VALUES ($1) ON CONFLICT (slack_user) DO NOTHING")
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("preparing a quota reservation"))?;
+        let reserved = sqlx::query(
+            "UPDATE quota_usage SET vms = vms + $1, cpus = cpus + $2, memory_mb = memory_mb + $3 \
+             WHERE slack_user = $4 AND vms + $1 <= $5 AND cpus + $2 <= $6 AND memory_mb + $3 <= $7",
+        )
+        .bind(add.vms)
+        .bind(add.cpus)
+        .bind(add.memory_mb)
+        .bind(user)
+        .bind(limit.vms)
+        .bind(limit.cpus)
+        .bind(limit.memory_mb)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("reserving quota"))?;
+        Ok(reserved.rows_affected() == 1)
+    }
+
+    /// Gives back what a failed request or a deleted VM held (never below zero).
+    pub async fn release_quota(&self, user: &str, give_back: Usage) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE quota_usage SET vms = CASE WHEN vms > $1 THEN vms - $1 ELSE 0 END, \
+             cpus = CASE WHEN cpus > $2 THEN cpus - $2 ELSE 0 END, \
+             memory_mb = CASE WHEN memory_mb > $3 THEN memory_mb - $3 ELSE 0 END WHERE slack_user = $4",
+        )
+        .bind(give_back.vms)
+        .bind(give_back.cpus)
+        .bind(give_back.memory_mb)
+        .bind(user)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("releasing quota"))?;
+        Ok(())
+    }
+
+    pub async fn quota_usage(&self, user: &str) -> Result<Usage, StoreError> {
+        let row = sqlx::query("SELECT vms, cpus, memory_mb FROM quota_usage WHERE slack_user = $1")
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading quota usage"))?;
+        Ok(row.map(|r| Usage { vms: r.get("vms"), cpus: r.get("cpus"), memory_mb: r.get("memory_mb") }).unwrap_or_default())
+    }
+
+    /// Takes the VM's change lock for `holder` until `lease_ms` from now, or says who holds it.
+    /// A lapsed lock (a crashed worker) is taken over; the holder may take it again.
+    pub async fn lock_vm(&self, vm: &str, holder: &str, command: &str, actor: &str, lease_ms: i64) -> Result<Result<(), LockHeld>, StoreError> {
+        let vm = vm.to_lowercase();
+        let now = now_ms();
+        let expires = now.saturating_add(lease_ms);
+        let inserted = sqlx::query(
+            "INSERT INTO vm_locks (vm, holder, command, actor, expires_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vm) DO NOTHING",
+        )
+        .bind(&vm)
+        .bind(holder)
+        .bind(command)
+        .bind(actor)
+        .bind(expires)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("locking a VM"))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let taken = sqlx::query(
+            "UPDATE vm_locks SET holder = $1, command = $2, actor = $3, expires_at_ms = $4 \
+             WHERE vm = $5 AND (expires_at_ms <= $6 OR holder = $1)",
+        )
+        .bind(holder)
+        .bind(command)
+        .bind(actor)
+        .bind(expires)
+        .bind(&vm)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("taking over a lapsed VM lock"))?;
+        if taken.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row = sqlx::query("SELECT holder, command, actor FROM vm_locks WHERE vm = $1")
+            .bind(&vm)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a VM lock"))?;
+        Ok(Err(row
+            .map(|r| LockHeld { holder: r.get("holder"), command: r.get("command"), actor: r.get("actor") })
+            .unwrap_or(LockHeld { holder: String::new(), command: "another change".into(), actor: String::new() })))
+    }
+
+    /// Releases the lock if `holder` still holds it.
+    pub async fn unlock_vm(&self, vm: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM vm_locks WHERE vm = $1 AND holder = $2")
+            .bind(vm.to_lowercase())
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("unlocking a VM"))?;
+        Ok(())
+    }
+}
