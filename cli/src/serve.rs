@@ -26,6 +26,10 @@ fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
     vec![
         (iaas_power::NAME, iaas_power::router(ctx.clone())),
         (iaas_inventory::NAME, iaas_inventory::router(ctx.clone())),
+        (iaas_create::NAME, iaas_create::router(ctx.clone())),
+        (iaas_clone::NAME, iaas_clone::router(ctx.clone())),
+        (iaas_resize::NAME, iaas_resize::router(ctx.clone())),
+        (iaas_delete::NAME, iaas_delete::router(ctx.clone())),
     ]
 }
 

@@ -90,7 +90,7 @@ async fn inventory_lists_and_describes_from_vcsim() {
     let serve = Serve::start(Some(&vcsim.url)).await;
 
     let list = serve.run("U1", "vm list").await.readable();
-    for expected in ["5 VMs", "app-web-01", "10.20.0.11", "Ubuntu Linux (64-bit)", "win-app-01", "build-agent-07", "suspended"] {
+    for expected in ["6 VMs", "app-web-01", "10.20.0.11", "Ubuntu Linux (64-bit)", "win-app-01", "build-agent-07", "suspended"] {
         assert!(list.contains(expected), "{expected} missing from:\n{list}");
     }
     let web = serve.run("U1", "vm list app-web-*").await.readable();

@@ -105,6 +105,30 @@ impl Serve {
         (status, ack, id)
     }
 
+    /// Presses a button (`delete.confirm`, `resize.cancel`, …) on a message, as `user`, the way
+    /// Slack posts the press to /slack/interactions. Returns the HTTP status.
+    pub async fn press(&self, user: &str, action_id: &str, token: &str) -> u16 {
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user.to_lowercase(), "team_id": "T0E2E"},
+            "channel": {"id": "C0E2E", "name": "e2e"},
+            "response_url": self.response_url,
+            "actions": [{"action_id": action_id, "block_id": "b", "value": token, "type": "button"}],
+        });
+        let form = format!("payload={}", urlencode(&payload.to_string()));
+        let ts = chrono::Utc::now().timestamp();
+        reqwest::Client::new()
+            .post(format!("{}/slack/interactions", self.url))
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", iaas_slack::sign(SIGNING_SECRET.as_bytes(), ts, form.as_bytes()))
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The next message a function posted to the response_url.
     pub async fn answer(&self) -> Message {
         tokio::time::timeout(Duration::from_secs(60), self.responses.lock().await.recv())
@@ -150,4 +174,31 @@ impl Drop for Serve {
 async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>) -> &'static str {
     let _ = tx.send(m).await;
     "ok"
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The confirmation token on a message's buttons.
+pub fn button_token(message: &Message) -> String {
+    message
+        .blocks
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .find_map(|e| e["value"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no buttons on: {}", message.readable()))
+}
+
+/// Writes a policy file for `IAAS_CONFIG` and returns its path.
+pub fn policy_file(toml: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("iaas-policy-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, toml).unwrap();
+    path
 }

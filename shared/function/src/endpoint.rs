@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use iaas_invocation::{Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use iaas_store::{Begin, NewInvocation, Outcome};
+use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_slack::Message;
+use iaas_store::{AuditEntry, Begin, NewInvocation, Outcome};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -84,22 +85,79 @@ where
     }
 
     let started = std::time::Instant::now();
-    let reply = handler(ctx.clone(), inv.clone()).await;
+    let reply = match inv.command.target_vm() {
+        Some(vm) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
+        None => handler(ctx.clone(), inv.clone()).await,
+    };
     let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
-    tracing::info!(ok = outcome.ok, elapsed_ms = started.elapsed().as_millis() as u64, "invocation finished");
+    let elapsed_ms = started.elapsed().as_millis() as i64;
+    tracing::info!(ok = outcome.ok, elapsed_ms, "invocation finished");
     if let Err(e) = ctx.store.finish_invocation(&inv.id, &outcome).await {
         tracing::error!(error = %e, "could not record the outcome");
+    }
+    let entry = AuditEntry {
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        request_id: inv.id.clone(),
+        actor: inv.user.id.clone(),
+        command: inv.command.describe(),
+        vm: inv.command.target_vm().map(str::to_string),
+        stage: name.to_string(),
+        decision: if outcome.ok { "done" } else { "failed" }.to_string(),
+        reason: outcome.text.chars().take(500).collect(),
+        duration_ms: Some(elapsed_ms),
+    };
+    if let Err(e) = ctx.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not append to the audit trail");
     }
     answer(&ctx, &inv, reply).await;
     Json(json!({"id": inv.id, "status": "done", "ok": outcome.ok, "text": outcome.text})).into_response()
 }
 
+/// Runs `work` holding the VM's change lock, or refuses with a sentence naming the change in
+/// flight. The lock lapses after a while, so a crashed worker cannot block a VM for good.
+pub async fn locked(ctx: &Context, inv: &Invocation, vm: &str, work: impl Future<Output = Reply>) -> Reply {
+    const LOCK_LEASE_MS: i64 = 30 * 60 * 1000;
+    match ctx.store.lock_vm(vm, &inv.id, &inv.command.describe(), &inv.user.id, LOCK_LEASE_MS).await {
+        Ok(Ok(())) => {
+            let reply = work.await;
+            if let Err(e) = ctx.store.unlock_vm(vm, &inv.id).await {
+                tracing::error!(error = %e, vm, "could not release the VM lock; it lapses by itself");
+            }
+            reply
+        }
+        Ok(Err(held)) => Reply::error(format!(
+            "{vm} has a change in flight (`{}` by <@{}>, request {}); nothing was done. Try again when it has finished.",
+            held.command,
+            held.actor,
+            iaas_invocation::short_id(&held.holder)
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "could not lock the VM");
+            Reply::error("The bot's database is unreachable, so it cannot make sure nobody else is changing this VM; nothing was done. Please try again later.")
+        }
+    }
+}
+
 /// Posts the reply to the invocation's response_url, if it has one.
 async fn answer(ctx: &Context, inv: &Invocation, reply: Reply) {
+    let mut message = reply.into_message(&ctx.policy);
+    if matches!(inv.command, Command::Confirm { .. }) {
+        // A press answers in place of the message that had the buttons.
+        message.replace_original.get_or_insert(true);
+    }
+    post_message(ctx, inv, message).await;
+}
+
+/// An interim message while a long operation runs (Slack allows five per response_url, so
+/// callers post a few at most).
+pub async fn progress(ctx: &Context, inv: &Invocation, text: &str) {
+    post_message(ctx, inv, Message::ephemeral(format!("⏳ {text}"))).await;
+}
+
+async fn post_message(ctx: &Context, inv: &Invocation, message: Message) {
     let Some(url) = inv.response_url.as_deref() else { return };
-    let message = reply
-        .into_message(&ctx.policy)
-        .with_context(&format!("`{}` · request {} · asked by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
+    let verb = if matches!(inv.command, Command::Confirm { .. }) { "pressed" } else { "asked" };
+    let message = message.with_context(&format!("`{}` · request {} · {verb} by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
     if let Err(e) = ctx.responder.post(url, &message).await {
         tracing::error!(error = %e, "could not answer in Slack");
     }

@@ -3,12 +3,14 @@
 //! `Router` that verifies the gateway's signature, acts once per invocation id (at-least-once
 //! delivery), answers in Slack, and records the outcome.
 
+pub mod confirm;
 mod context;
 mod endpoint;
+pub mod provision;
 mod reply;
 mod vm;
 
 pub use context::{Context, StartupError};
-pub use endpoint::router;
+pub use endpoint::{locked, progress, router};
 pub use reply::{Reply, ReplyKind};
 pub use vm::{closest_name, find_vm};

@@ -12,6 +12,8 @@ pub enum ReplyKind {
     Query,
     /// Nothing changed because of a problem: always shown to the asker only.
     Error,
+    /// A question to the asker (confirmation buttons): always shown to the asker only.
+    Prompt,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,16 @@ impl Reply {
     pub fn error(text: impl Into<String>) -> Self {
         Reply { kind: ReplyKind::Error, message: Message::new(text) }
     }
+    pub fn prompt(message: Message) -> Self {
+        Reply { kind: ReplyKind::Prompt, message }
+    }
+
+    /// Answers to a button press replace the message with the buttons, unless this is said:
+    /// a refused press (another user's, a stale one) must leave the buttons for their owner.
+    pub fn not_replacing(mut self) -> Self {
+        self.message.replace_original = Some(false);
+        self
+    }
 
     pub fn ok(&self) -> bool {
         self.kind != ReplyKind::Error
@@ -40,7 +52,7 @@ impl Reply {
         let kind = match self.kind {
             ReplyKind::Change => policy.slack.response_type_changes.as_str(),
             ReplyKind::Query => policy.slack.response_type_queries.as_str(),
-            ReplyKind::Error => "ephemeral",
+            ReplyKind::Error | ReplyKind::Prompt => "ephemeral",
         };
         self.message.response_type(kind)
     }

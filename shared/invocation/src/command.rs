@@ -145,6 +145,17 @@ impl Command {
         }
     }
 
+    /// The VM a changing command works on (by name), for one-change-per-VM locking. A press
+    /// names its VM only through its confirmation, so its function locks that itself.
+    pub fn target_vm(&self) -> Option<&str> {
+        match self {
+            Command::Power { action, vm } if action.mutates() => Some(vm),
+            Command::Resize { vm, .. } => Some(vm),
+            Command::Create { name, .. } | Command::Clone { name, .. } | Command::Deploy { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// How the command reads back to the user ("power off app-web-01").
     pub fn describe(&self) -> String {
         match self {

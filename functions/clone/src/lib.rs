@@ -1,0 +1,69 @@
+//! `iaas-clone`: `/iaas clone <source-vm> <new-name>` and `/iaas deploy <template> <new-name>`,
+//! templates restricted to the policy's list, placement from the policy.
+
+use std::sync::Arc;
+
+use axum::Router;
+use iaas_function::provision::{self, NewVm};
+use iaas_function::{find_vm, Context, Reply};
+use iaas_invocation::{Command, Invocation};
+use iaas_vsphere::{CloneSpec, VcError, VmRef};
+
+pub const NAME: &str = "iaas-clone";
+
+pub fn router(ctx: Arc<Context>) -> Router {
+    iaas_function::router(NAME, ctx, handle)
+}
+
+async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
+    let (source, name, kind) = match &inv.command {
+        Command::Clone { source, name } => match find_vm(&ctx, source).await {
+            Ok(vm) => (vm, name, "clone"),
+            Err(reply) => return reply,
+        },
+        Command::Deploy { template, name } => match allowed_template(&ctx, template).await {
+            Ok(vm) => (vm, name, "deploy"),
+            Err(reply) => return reply,
+        },
+        _ => return Reply::error("iaas-clone received a command it does not run."),
+    };
+    if let Err(reply) = provision::check_new_name(&ctx, name).await {
+        return reply;
+    }
+    let lease_days = ctx.policy.lease.default_days;
+    let spec = CloneSpec { name: name.clone(), placement: provision::placement(&ctx.policy) };
+    let task = match ctx.vcenter.begin_clone(&source, &spec).await {
+        Ok(task) => task,
+        Err(e) => return e.into(),
+    };
+    let doing = match kind {
+        "clone" => format!("Cloning {} into {name}", source.name),
+        _ => format!("Deploying {name} from {}", source.name),
+    };
+    let new = NewVm { name, task, source: format!("{kind}:{}", source.name), doing, lease_days };
+    provision::finish(&ctx, &inv, new).await
+}
+
+/// The template, if IT's policy allows it and vCenter has it.
+async fn allowed_template(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
+    let allowed = |n: &str| ctx.policy.templates.allowed.iter().any(|p| glob::Pattern::new(p).is_ok_and(|p| p.matches(n)));
+    let offer = || async {
+        match ctx.vcenter.list_templates().await {
+            Ok(ts) => ts.into_iter().map(|t| t.name).filter(|n| allowed(n)).collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        }
+    };
+    if !allowed(name) {
+        let names = offer().await;
+        let choices = if names.is_empty() { "IT allows none here".to_string() } else { format!("choose one of {}", names.join(", ")) };
+        return Err(Reply::error(format!("`{name}` is not a template IT allows for deploy; {choices}. Nothing was created.")));
+    }
+    match ctx.vcenter.find_template(name).await {
+        Ok(t) => Ok(t),
+        Err(VcError::NotFound { .. }) => {
+            let names = offer().await;
+            Err(Reply::error(format!("There is no template named {name}. Templates you can deploy: {}.", if names.is_empty() { "none".into() } else { names.join(", ") })))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,91 @@
+//! Confirmation buttons for destructive commands: asked for by one invocation, answered by a
+//! press that arrives as another. The store makes each confirmation single-use, bound to the
+//! user who asked and to the VM's managed-object id, and expiring.
+
+use iaas_invocation::{Confirmable, Invocation};
+use iaas_slack::Message;
+use iaas_store::{ConfirmRefusal, Confirmation, NewConfirmation};
+use iaas_vsphere::VmRef;
+use serde_json::json;
+
+use crate::{Context, Reply};
+
+/// What the user is asked to confirm.
+pub struct Ask<'a> {
+    pub of: Confirmable,
+    pub vm: &'a VmRef,
+    /// Stored with the confirmation and handed back on the press (e.g. the new size).
+    pub args: serde_json::Value,
+    /// The message above the buttons: the VM's facts and what will happen.
+    pub text: String,
+    /// The dangerous button's label, e.g. "Delete app-web-02".
+    pub confirm_label: String,
+    /// The dialog Slack shows before the press is sent.
+    pub dialog: String,
+}
+
+/// Records the confirmation and answers with the facts and Confirm / Cancel buttons.
+pub async fn ask(ctx: &Context, inv: &Invocation, ask: Ask<'_>) -> Reply {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let ttl_ms = i64::try_from(ctx.policy.confirm.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let record = NewConfirmation {
+        token: token.clone(),
+        function: inv.command.function().to_string(),
+        slack_user: inv.user.id.clone(),
+        vm_moref: ask.vm.moref.clone(),
+        vm_name: ask.vm.name.clone(),
+        args_json: ask.args.to_string(),
+        expires_at_ms: chrono::Utc::now().timestamp_millis().saturating_add(ttl_ms),
+    };
+    if let Err(e) = ctx.store.create_confirmation(&record).await {
+        tracing::error!(error = %e, "could not record a confirmation");
+        return Reply::error("The bot's database is unreachable, so it cannot ask for your confirmation; nothing was changed. Please try again later.");
+    }
+    let minutes = (ctx.policy.confirm.ttl_secs / 60).max(1);
+    let buttons = json!({
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": ask.confirm_label},
+                "style": "danger",
+                "action_id": ask.of.action_id(true),
+                "value": token,
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Are you sure?"},
+                    "text": {"type": "mrkdwn", "text": ask.dialog},
+                    "confirm": {"type": "plain_text", "text": "Yes, go ahead"},
+                    "deny": {"type": "plain_text", "text": "No"},
+                    "style": "danger"
+                }
+            },
+            {"type": "button", "text": {"type": "plain_text", "text": "Cancel"}, "action_id": ask.of.action_id(false), "value": token}
+        ]
+    });
+    let message = Message::new(format!("{}\nOnly you can confirm, within {minutes} minutes.", ask.text)).with_block(buttons);
+    // Always to the asker alone, whatever the policy says for queries.
+    Reply::prompt(message)
+}
+
+/// Uses the pressed confirmation, or answers why not. The caller then re-checks the VM: it may
+/// have changed since the question was asked.
+pub async fn take(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) -> Result<Confirmation, Reply> {
+    let used_as = if confirmed { "confirm" } else { "cancel" };
+    let now = chrono::Utc::now().timestamp_millis();
+    match ctx.store.use_confirmation(token, &inv.user.id, used_as, now).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(refusal)) => Err(Reply::error(match refusal {
+            ConfirmRefusal::Unknown => "That button is not one the bot knows; nothing was changed. Run the command again.".to_string(),
+            ConfirmRefusal::OtherUser { owner } => format!("Only <@{owner}>, who asked for this, can confirm or cancel it; nothing was changed."),
+            ConfirmRefusal::Expired => "This confirmation has expired; nothing was changed. Run the command again if you still want it.".to_string(),
+            ConfirmRefusal::AlreadyUsed { used_as } => {
+                format!("This was already {}; nothing more was done.", if used_as == "confirm" { "confirmed" } else { "cancelled" })
+            }
+        })
+        .not_replacing()),
+        Err(e) => {
+            tracing::error!(error = %e, "could not use a confirmation");
+            Err(Reply::error("The bot's database is unreachable, so your press could not be checked; nothing was changed. Please try again later."))
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! What create, clone and deploy share: the new name's checks, placement from policy, and
+//! seeing a new VM through — waiting for vCenter's task with progress, recording the owner and
+//! lease on the VM and in the store, and powering it on when the policy says so.
+
+use std::time::{Duration, Instant};
+
+use iaas_config::Policy;
+use iaas_invocation::Invocation;
+use iaas_slack::Message;
+use iaas_store::VmRecord;
+use iaas_vsphere::{Placement, PowerOp, TaskRef, TaskStatus, VcError, VmRef, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
+
+use crate::{progress, Context, Reply};
+
+/// How often the user hears that a long task is still running (a response_url takes five posts).
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+const MAX_PROGRESS_POSTS: u32 = 3;
+
+/// Checks a new VM's name against the policy and vCenter, before anything changes.
+pub async fn check_new_name(ctx: &Context, name: &str) -> Result<(), Reply> {
+    let naming = &ctx.policy.naming;
+    if name.chars().count() > naming.max_length {
+        return Err(Reply::error(format!("`{name}` is longer than {} characters; choose a shorter name.", naming.max_length)));
+    }
+    // The policy parser already checked the pattern compiles.
+    let pattern = regex_lite::Regex::new(&naming.pattern).map_err(|_| Reply::error("IT's naming rule is broken; tell IT."))?;
+    if !pattern.is_match(name) {
+        return Err(Reply::error(format!("`{name}` does not follow IT's naming rule (`{}`); nothing was created.", naming.pattern)));
+    }
+    match ctx.vcenter.find_vm(name).await {
+        Ok(_) => Err(Reply::error(format!("A VM named {name} already exists; choose another name. Nothing was created."))),
+        Err(VcError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The lease a new VM gets: the days asked for, or the policy default, never above the maximum.
+pub fn lease_days(policy: &Policy, asked: Option<u32>) -> Result<u32, Reply> {
+    match asked {
+        None => Ok(policy.lease.default_days),
+        Some(d) if d <= policy.lease.max_days => Ok(d),
+        Some(d) => Err(Reply::error(format!("{d} days is longer than IT allows ({} days at most); nothing was created.", policy.lease.max_days))),
+    }
+}
+
+pub fn placement(policy: &Policy) -> Placement {
+    let p = &policy.placement;
+    Placement {
+        datacenter: p.datacenter.clone(),
+        folder: p.folder.clone(),
+        resource_pool: p.resource_pool.clone(),
+        datastore: p.datastore.clone(),
+        network: p.network.clone(),
+    }
+}
+
+/// A VM being made by a vCenter task.
+pub struct NewVm<'a> {
+    pub name: &'a str,
+    pub task: TaskRef,
+    /// What the VM came from, for the store: `create`, `clone:<vm>`, `deploy:<template>`.
+    pub source: String,
+    /// What the user sees while waiting, e.g. "Cloning app-web-01 into app-web-03".
+    pub doing: String,
+    pub lease_days: u32,
+}
+
+/// Waits for the task (with progress posts, bounded by the policy), then records ownership and
+/// the lease, and powers on if the policy says so. The reply says what exists now.
+pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm<'_>) -> Reply {
+    let vm = match wait(ctx, inv, &new).await {
+        Ok(vm) => vm,
+        Err(reply) => return reply,
+    };
+    let now = chrono::Utc::now();
+    let expires = now + chrono::Duration::days(i64::from(new.lease_days));
+    let mut notes = Vec::new();
+    for (attr, value) in [(ATTR_OWNER, inv.user.id.clone()), (ATTR_CREATED, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)), (ATTR_EXPIRES, expires.format("%Y-%m-%d").to_string())] {
+        if let Err(e) = ctx.vcenter.set_attribute(&vm, attr, &value).await {
+            tracing::error!(error = %e, attr, "could not set a custom attribute");
+            notes.push(format!("the {attr} attribute could not be set ({e})"));
+        }
+    }
+    let record = VmRecord {
+        vm_moref: vm.moref.clone(),
+        vm_name: vm.name.clone(),
+        owner_user: inv.user.id.clone(),
+        owner_email: None,
+        created_at_ms: now.timestamp_millis(),
+        expires_at_ms: Some(expires.timestamp_millis()),
+        source: new.source.clone(),
+        invocation_id: inv.id.clone(),
+        deleted_at_ms: None,
+    };
+    if let Err(e) = ctx.store.record_vm(&record).await {
+        tracing::error!(error = %e, "could not record the new VM");
+        notes.push("the bot's database did not record it".to_string());
+    }
+    let mut power = "powered off";
+    if ctx.policy.create.power_on {
+        match ctx.vcenter.power(&vm, PowerOp::On).await {
+            Ok(()) => power = "powered on",
+            Err(e) => notes.push(format!("it could not be powered on ({e})")),
+        }
+    }
+    let details = ctx.vcenter.vm_details(&vm).await.ok();
+    let size = details
+        .as_ref()
+        .map(|d| format!(" with {} vCPU and {} GB", d.summary.cpus, d.summary.memory_mb / 1024))
+        .unwrap_or_default();
+    let mut text = format!(
+        "*{}* is ready{size}, {power}. Owner <@{}>; expires {} ({} days).",
+        vm.name,
+        inv.user.id,
+        expires.format("%Y-%m-%d"),
+        new.lease_days
+    );
+    if !notes.is_empty() {
+        text.push_str(&format!("\nBut {}.", notes.join("; ")));
+    }
+    Reply::changed(Message::new(text))
+}
+
+async fn wait(ctx: &Context, inv: &Invocation, new: &NewVm<'_>) -> Result<VmRef, Reply> {
+    let bound = Duration::from_secs(ctx.policy.create.task_wait_secs);
+    let started = Instant::now();
+    let mut posts = 0;
+    loop {
+        let slice = PROGRESS_EVERY.min(bound.saturating_sub(started.elapsed()));
+        match ctx.vcenter.wait_task(&new.task, slice).await {
+            Ok(TaskStatus::Succeeded { vm: Some(vm) }) => return Ok(vm),
+            Ok(TaskStatus::Succeeded { vm: None }) => return ctx.vcenter.find_vm(new.name).await.map_err(Reply::from),
+            Ok(TaskStatus::Failed(e)) => return Err(Reply::error(format!("{} failed: {e}", new.doing))),
+            Err(e) => return Err(e.into()),
+            Ok(TaskStatus::Running { percent }) if started.elapsed() >= bound => {
+                let at = percent.map(|p| format!(" ({p}% done)")).unwrap_or_default();
+                // The task goes on in vCenter; the user is told where to look.
+                return Err(Reply::changed(Message::new(format!(
+                    "{} is still running in vCenter{at} after {} s (task {}). Check `/iaas vm info {}` in a few minutes.",
+                    new.doing,
+                    bound.as_secs(),
+                    new.task.moref,
+                    new.name
+                ))));
+            }
+            Ok(TaskStatus::Running { percent }) => {
+                if posts < MAX_PROGRESS_POSTS {
+                    posts += 1;
+                    let at = percent.map(|p| format!(": {p}% done")).unwrap_or_default();
+                    progress(ctx, inv, &format!("{}{at}…", new.doing)).await;
+                }
+            }
+        }
+    }
+}
