@@ -120,6 +120,7 @@ fn invocation(id: &str, action: PowerAction, response_url: &str) -> Vec<u8> {
         channel: SlackChannel { id: "C1".into(), ..Default::default() },
         response_url: Some(response_url.into()),
         issued_at: chrono::Utc::now().timestamp(),
+        caller: Default::default(),
     })
     .unwrap()
 }

@@ -145,6 +145,7 @@ async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: Sla
         channel,
         response_url: Some(response_url.to_string()),
         issued_at: (gw.clock)(),
+        caller: Default::default(),
     };
     let function = inv.command.function();
     let body = serde_json::to_vec(&inv).map_err(|e| {

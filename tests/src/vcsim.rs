@@ -23,6 +23,8 @@ pub const PASSWORD: &str = "secret";
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+const SM: &str = r#"<_this type="SessionManager">SessionManager</_this>"#;
+
 /// How to start the simulator.
 #[derive(Debug, Clone, Default)]
 pub struct VcsimOptions {
@@ -142,48 +144,21 @@ impl Vcsim {
     /// sessions were terminated. Costs one Login in [`Vcsim::stats`].
     pub async fn terminate_other_sessions(&self) -> Result<usize> {
         let http = self.http()?;
-        let call = |body: String, cookie: Option<String>| {
-            let mut req = http
-                .post(&self.url)
-                .header("Content-Type", "text/xml; charset=utf-8")
-                .header("SOAPAction", "urn:vim25/6.5")
-                .body(envelope(&body));
-            if let Some(cookie) = cookie {
-                req = req.header("Cookie", cookie);
-            }
-            req.send()
-        };
-        let sm = r#"<_this type="SessionManager">SessionManager</_this>"#;
+        let (cookie, own_key) = self.admin_login(&http).await?;
 
-        let login = call(
-            format!("<Login xmlns=\"urn:vim25\">{sm}<userName>admin</userName><password>admin</password></Login>"),
-            None,
-        )
-        .await?;
-        let cookie = login
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("admin login set no cookie"))?;
-        let login_body = login.text().await?;
-        let own_key = first_between(&login_body, "<key>", "</key>")
-            .ok_or_else(|| anyhow!("admin login returned no session key"))?
-            .to_owned();
-
-        let list = call(
-            concat!(
-                r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>"#,
-                "<specSet><propSet><type>SessionManager</type><pathSet>sessionList</pathSet></propSet>",
-                r#"<objectSet><obj type="SessionManager">SessionManager</obj></objectSet></specSet><options></options></RetrievePropertiesEx>"#
+        let list = self
+            .soap(
+                &http,
+                concat!(
+                    r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>"#,
+                    "<specSet><propSet><type>SessionManager</type><pathSet>sessionList</pathSet></propSet>",
+                    r#"<objectSet><obj type="SessionManager">SessionManager</obj></objectSet></specSet><options></options></RetrievePropertiesEx>"#
+                ),
+                Some(&cookie),
             )
-            .to_owned(),
-            Some(cookie.clone()),
-        )
-        .await?
-        .text()
-        .await?;
+            .await?
+            .text()
+            .await?;
         let others: Vec<String> = list
             .split("<key>")
             .skip(1)
@@ -196,21 +171,95 @@ impl Vcsim {
                 .iter()
                 .map(|k| format!("<sessionId>{k}</sessionId>"))
                 .collect();
-            let resp = call(
-                format!("<TerminateSession xmlns=\"urn:vim25\">{sm}{ids}</TerminateSession>"),
-                Some(cookie.clone()),
-            )
-            .await?;
+            let resp = self
+                .soap(
+                    &http,
+                    &format!("<TerminateSession xmlns=\"urn:vim25\">{SM}{ids}</TerminateSession>"),
+                    Some(&cookie),
+                )
+                .await?;
             if !resp.status().is_success() {
                 bail!("TerminateSession failed: {}", resp.text().await?);
             }
         }
-        call(
-            format!("<Logout xmlns=\"urn:vim25\">{sm}</Logout>"),
+        self.admin_logout(&http, &cookie).await?;
+        Ok(others.len())
+    }
+
+    /// One property of one managed object, as the raw XML of vcsim's answer, for checks the
+    /// `Vcenter` API has no reader for (e.g. a VM's devices). Uses its own admin session:
+    /// costs one Login in [`Vcsim::stats`].
+    pub async fn property_xml(&self, ty: &str, moref: &str, path: &str) -> Result<String> {
+        let http = self.http()?;
+        let (cookie, _) = self.admin_login(&http).await?;
+        let body = format!(
+            concat!(
+                r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>"#,
+                "<specSet><propSet><type>{ty}</type><pathSet>{path}</pathSet></propSet>",
+                r#"<objectSet><obj type="{ty}">{moref}</obj></objectSet></specSet><options></options></RetrievePropertiesEx>"#
+            ),
+            ty = ty,
+            path = path,
+            moref = moref
+        );
+        let resp = self.soap(&http, &body, Some(&cookie)).await?;
+        let ok = resp.status().is_success();
+        let text = resp.text().await?;
+        self.admin_logout(&http, &cookie).await?;
+        if !ok {
+            bail!("RetrievePropertiesEx failed: {text}");
+        }
+        Ok(text)
+    }
+
+    async fn soap(
+        &self,
+        http: &reqwest::Client,
+        body: &str,
+        cookie: Option<&str>,
+    ) -> Result<reqwest::Response> {
+        let mut req = http
+            .post(&self.url)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", "urn:vim25/6.5")
+            .body(envelope(body));
+        if let Some(cookie) = cookie {
+            req = req.header("Cookie", cookie);
+        }
+        Ok(req.send().await?)
+    }
+
+    /// Logs in as an administrator; the session cookie and the session's key.
+    async fn admin_login(&self, http: &reqwest::Client) -> Result<(String, String)> {
+        let login = self
+            .soap(
+                http,
+                &format!("<Login xmlns=\"urn:vim25\">{SM}<userName>admin</userName><password>admin</password></Login>"),
+                None,
+            )
+            .await?;
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("admin login set no cookie"))?;
+        let login_body = login.text().await?;
+        let key = first_between(&login_body, "<key>", "</key>")
+            .ok_or_else(|| anyhow!("admin login returned no session key"))?
+            .to_owned();
+        Ok((cookie, key))
+    }
+
+    async fn admin_logout(&self, http: &reqwest::Client, cookie: &str) -> Result<()> {
+        self.soap(
+            http,
+            &format!("<Logout xmlns=\"urn:vim25\">{SM}</Logout>"),
             Some(cookie),
         )
         .await?;
-        Ok(others.len())
+        Ok(())
     }
 
     fn base_url(&self) -> &str {

@@ -1,7 +1,8 @@
 //! The `Vcenter` contract: one suite, run against the demo inventory and against the SOAP
 //! client talking to a fresh vcsim per test (tests change power states, so nothing is shared).
 //!
-//! Expected power semantics are vcsim 0.24's (see the table in shared/vsphere/src/demo.rs).
+//! Expected power and lifecycle semantics are vcsim 0.24's (see shared/vsphere/src/demo.rs),
+//! plus the checks the SOAP client makes first (duplicate names, placement names).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +11,10 @@ use std::time::Duration;
 use iaas_tests::vcsim::{Vcsim, VcsimOptions};
 use iaas_vsphere::demo::DemoInventory;
 use iaas_vsphere::soap::{SoapClient, SoapConfig};
-use iaas_vsphere::{PowerOp, PowerState, VcError, Vcenter, VmRef, ATTR_CREATED, ATTR_OWNER};
+use iaas_vsphere::{
+    CloneSpec, CreateSpec, Placement, PowerOp, PowerState, TaskRef, TaskStatus, VcError, Vcenter,
+    VmRef, VmSummary, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER,
+};
 
 use PowerState::{PoweredOff as Off, PoweredOn as On, Suspended};
 
@@ -52,6 +56,19 @@ contract!(
     shutdown_guest_from_each_state,
     reboot_guest_is_not_supported,
     power_cycle_through_one_vm,
+    templates_are_listed_apart_from_vms,
+    create_with_placement_lands_powered_off_in_the_folder,
+    create_with_default_placement_and_a_distributed_port_group,
+    create_with_a_taken_name_is_refused,
+    create_with_unknown_placement_creates_nothing,
+    nonsense_sizes_are_refused_before_any_task,
+    clone_copies_hardware_into_a_plain_vm,
+    deploy_from_a_template,
+    clone_checks_name_source_and_placement,
+    task_status_of_finished_and_unknown_tasks,
+    reconfigure_changes_cpus_and_memory,
+    destroy_removes_only_a_vm_that_is_not_running,
+    set_attribute_adds_and_replaces,
 );
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -116,14 +133,106 @@ type ListRow<'a> = (
     u32,
     u64,
 );
-/// name, host, datastore, tools running, attributes
-type Placement = (
+/// name, host, datastore, folder, tools running, hot add, attributes
+type Where = (
+    &'static str,
     &'static str,
     &'static str,
     &'static str,
     bool,
+    bool,
     &'static [(&'static str, &'static str)],
 );
+
+const WIN2022: &str = "Microsoft Windows Server 2022 (64-bit)";
+const UBUNTU: &str = "Ubuntu Linux (64-bit)";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The seed's VMs, as list_vms names them.
+const SEED: [&str; 6] = [
+    "app-db-01",
+    "app-web-01",
+    "app-web-02",
+    "build-agent-07",
+    "dc-01",
+    "win-app-01",
+];
+
+fn place(folder: &str, pool: &str, datastore: &str, network: Option<&str>) -> Placement {
+    Placement {
+        datacenter: Some("DC0".into()),
+        folder: Some(folder.into()),
+        resource_pool: Some(pool.into()),
+        datastore: Some(datastore.into()),
+        network: network.map(str::to_owned),
+    }
+}
+
+fn create_spec(name: &str, guest_id: &str, placement: Placement) -> CreateSpec {
+    CreateSpec {
+        name: name.into(),
+        guest_id: guest_id.into(),
+        cpus: 2,
+        memory_mb: 2048,
+        disk_gb: 20,
+        placement,
+    }
+}
+
+/// Waits for a create or clone and returns the VM it made.
+async fn made(vc: &dyn Vcenter, task: &TaskRef) -> VmRef {
+    match vc.wait_task(task, WAIT).await {
+        Ok(TaskStatus::Succeeded { vm: Some(vm) }) => vm,
+        other => panic!("task {}: {other:?}", task.moref),
+    }
+}
+
+async fn create(vc: &dyn Vcenter, spec: &CreateSpec) -> VmRef {
+    let task = vc
+        .begin_create(spec)
+        .await
+        .unwrap_or_else(|e| panic!("create {}: {e}", spec.name));
+    assert!(task.moref.starts_with("task-"), "{task:?}");
+    made(vc, &task).await
+}
+
+async fn row(vc: &dyn Vcenter, name: &str) -> VmSummary {
+    vc.list_vms()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|s| s.vm.name == name)
+        .unwrap_or_else(|| panic!("{name} not listed"))
+}
+
+async fn names(vc: &dyn Vcenter) -> Vec<String> {
+    vc.list_vms()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.vm.name)
+        .collect()
+}
+
+async fn template_names(vc: &dyn Vcenter) -> Vec<String> {
+    vc.list_templates()
+        .await
+        .expect("templates")
+        .into_iter()
+        .map(|t| t.name)
+        .collect()
+}
+
+fn not_found(name: &str) -> VcError {
+    VcError::NotFound { name: name.into() }
+}
+
+fn ghost() -> VmRef {
+    VmRef {
+        moref: "vm-424242".into(),
+        name: "ghost".into(),
+    }
+}
 
 // ---- the contract ----------------------------------------------------------------------------
 
@@ -177,18 +286,12 @@ async fn list_is_the_seed_sorted_without_templates(vc: &dyn Vcenter) {
                 1,
                 2048
             ),
-            (
-                "win-app-01",
-                Off,
-                None,
-                Some("Microsoft Windows Server 2022 (64-bit)"),
-                2,
-                8192
-            ),
+            ("dc-01", On, Some("10.20.0.5"), Some(WIN2022), 2, 4096),
+            ("win-app-01", Off, None, Some(WIN2022), 2, 8192),
         ]
     );
     let morefs: std::collections::HashSet<&str> = vms.iter().map(|v| v.vm.moref.as_str()).collect();
-    assert_eq!(morefs.len(), 5, "morefs must be distinct");
+    assert_eq!(morefs.len(), 6, "morefs must be distinct");
 }
 
 async fn find_vm_matches_exact_names_only(vc: &dyn Vcenter) {
@@ -201,7 +304,14 @@ async fn find_vm_matches_exact_names_only(vc: &dyn Vcenter) {
         .expect("listed");
     assert_eq!(found, row.vm, "find_vm and list_vms name the same VM");
 
-    for missing in ["app-web", "APP-WEB-01", "app-web-01 ", "", "tmpl-ubuntu-22"] {
+    for missing in [
+        "app-web",
+        "APP-WEB-01",
+        "app-web-01 ",
+        "",
+        "tmpl-ubuntu-22",
+        "tmpl-win-2022",
+    ] {
         assert_eq!(
             vc.find_vm(missing).await,
             Err(VcError::NotFound {
@@ -214,26 +324,64 @@ async fn find_vm_matches_exact_names_only(vc: &dyn Vcenter) {
 
 async fn details_show_placement_tools_and_attributes(vc: &dyn Vcenter) {
     let list = vc.list_vms().await.expect("list");
-    let expected: [Placement; 5] = [
+    let expected: [Where; 6] = [
         (
             "app-web-01",
             "DC0_C0_H0",
             "LocalDS_0",
+            "iaas",
+            true,
             true,
             &[(ATTR_OWNER, "U0USER1"), (ATTR_CREATED, "2026-01-15")],
         ),
-        ("app-web-02", "DC0_C0_H1", "LocalDS_0", true, &[]),
+        (
+            "app-web-02",
+            "DC0_C0_H1",
+            "LocalDS_0",
+            "iaas",
+            true,
+            false,
+            &[],
+        ),
         (
             "app-db-01",
             "DC0_C0_H2",
             "LocalDS_1",
+            "iaas",
+            false,
             false,
             &[(ATTR_OWNER, "U0ADMIN")],
         ),
-        ("win-app-01", "DC0_C0_H0", "LocalDS_1", false, &[]),
-        ("build-agent-07", "DC0_C0_H1", "LocalDS_0", false, &[]),
+        (
+            "win-app-01",
+            "DC0_C0_H0",
+            "LocalDS_1",
+            "iaas",
+            false,
+            false,
+            &[],
+        ),
+        (
+            "build-agent-07",
+            "DC0_C0_H1",
+            "LocalDS_0",
+            "iaas",
+            false,
+            false,
+            &[],
+        ),
+        (
+            "dc-01",
+            "DC0_C0_H2",
+            "LocalDS_1",
+            "Infrastructure",
+            true,
+            false,
+            &[],
+        ),
     ];
-    for (name, host, datastore, tools, attrs) in expected {
+    let mut uuids = std::collections::HashSet::new();
+    for (name, host, datastore, folder, tools, hot_add, attrs) in expected {
         let d = vc
             .vm_details(&vm(vc, name).await)
             .await
@@ -249,8 +397,16 @@ async fn details_show_placement_tools_and_attributes(vc: &dyn Vcenter) {
             vec![datastore.to_owned()],
             "{name} datastores"
         );
-        assert_eq!(d.folder.as_deref(), Some("iaas"), "{name} folder");
+        assert_eq!(d.folder.as_deref(), Some(folder), "{name} folder");
         assert_eq!(d.tools_running, tools, "{name} tools");
+        assert_eq!(
+            (d.cpu_hot_add, d.memory_hot_add),
+            (hot_add, hot_add),
+            "{name} hot add"
+        );
+        let uuid = d.uuid.unwrap_or_else(|| panic!("{name} has no uuid"));
+        assert_eq!(uuid.len(), 36, "{name} uuid {uuid}");
+        assert!(uuids.insert(uuid), "{name}: uuids are distinct");
         let want: BTreeMap<String, String> = attrs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -260,10 +416,7 @@ async fn details_show_placement_tools_and_attributes(vc: &dyn Vcenter) {
 }
 
 async fn unknown_vm_is_not_found(vc: &dyn Vcenter) {
-    let ghost = VmRef {
-        moref: "vm-424242".into(),
-        name: "ghost".into(),
-    };
+    let ghost = ghost();
     let not_found = Err(VcError::NotFound {
         name: "ghost".into(),
     });
@@ -350,6 +503,532 @@ async fn power_cycle_through_one_vm(vc: &dyn Vcenter) {
     );
 }
 
+// ---- lifecycle -------------------------------------------------------------------------------
+
+async fn templates_are_listed_apart_from_vms(vc: &dyn Vcenter) {
+    assert_eq!(
+        template_names(vc).await,
+        ["tmpl-ubuntu-22", "tmpl-win-2022"]
+    );
+    let listed = vc.list_templates().await.expect("templates");
+    let found = vc
+        .find_template("tmpl-win-2022")
+        .await
+        .expect("find template");
+    assert_eq!(found, listed[1]);
+    assert!(!names(vc).await.iter().any(|n| n.starts_with("tmpl-")));
+    for missing in ["app-web-01", "tmpl-ubuntu", "TMPL-WIN-2022", ""] {
+        assert_eq!(
+            vc.find_template(missing).await,
+            Err(not_found(missing)),
+            "{missing:?}"
+        );
+    }
+}
+
+async fn create_with_placement_lands_powered_off_in_the_folder(vc: &dyn Vcenter) {
+    let spec = create_spec(
+        "web-new-01",
+        "ubuntu64Guest",
+        place("iaas", "DC0_C0", "LocalDS_1", Some("VM Network")),
+    );
+    let new = create(vc, &spec).await;
+    assert_eq!(new.name, "web-new-01");
+    assert_eq!(vm(vc, "web-new-01").await, new, "find_vm sees it");
+
+    let r = row(vc, "web-new-01").await;
+    assert_eq!(
+        (
+            r.power_state,
+            r.ip.as_deref(),
+            r.guest_os.as_deref(),
+            r.cpus,
+            r.memory_mb
+        ),
+        (Off, None, Some(UBUNTU), 2, 2048)
+    );
+    let d = vc.vm_details(&new).await.expect("details");
+    assert_eq!(d.folder.as_deref(), Some("iaas"));
+    assert_eq!(d.datastores, ["LocalDS_1"]);
+    assert!(
+        d.host.as_deref().is_some_and(|h| h.starts_with("DC0_C0_H")),
+        "{:?}",
+        d.host
+    );
+    assert!(!d.tools_running && !d.cpu_hot_add && !d.memory_hot_add);
+    assert!(d.attributes.is_empty());
+    assert!(d.uuid.is_some());
+    assert_eq!(names(vc).await.len(), 7);
+    assert_eq!(template_names(vc).await.len(), 2, "not a template");
+}
+
+async fn create_with_default_placement_and_a_distributed_port_group(vc: &dyn Vcenter) {
+    // Defaults: DC0, its vm folder root, DC0_C0's root pool, the first host's first datastore.
+    let plain = create(
+        vc,
+        &create_spec("plain-01", "otherLinux64Guest", Placement::default()),
+    )
+    .await;
+    let d = vc.vm_details(&plain).await.expect("details");
+    assert_eq!(d.folder.as_deref(), Some("vm"));
+    assert_eq!(d.datastores, ["LocalDS_0"]);
+    assert_eq!(d.summary.guest_os.as_deref(), Some("Other Linux (64-bit)"));
+
+    let mut spec = create_spec(
+        "win-new-01",
+        "windows2019srvNext_64Guest",
+        place("Infrastructure", "DC0_C0", "LocalDS_0", Some("DC0_DVPG0")),
+    );
+    spec.cpus = 4;
+    spec.memory_mb = 8192;
+    spec.disk_gb = 0;
+    let win = create(vc, &spec).await;
+    let d = vc.vm_details(&win).await.expect("details");
+    assert_eq!(d.folder.as_deref(), Some("Infrastructure"));
+    assert_eq!(
+        (
+            d.summary.guest_os.as_deref(),
+            d.summary.cpus,
+            d.summary.memory_mb
+        ),
+        (Some(WIN2022), 4, 8192)
+    );
+    // An id neither table knows is shown as is, as vcsim does.
+    let odd = create(
+        vc,
+        &create_spec("odd-01", "solaris11_64Guest", Placement::default()),
+    )
+    .await;
+    assert_eq!(
+        row(vc, &odd.name).await.guest_os.as_deref(),
+        Some("solaris11_64Guest")
+    );
+}
+
+async fn create_with_a_taken_name_is_refused(vc: &dyn Vcenter) {
+    // VM in the same folder, VM in another folder, template: vcsim would make all three.
+    for (name, folder) in [
+        ("app-web-01", "iaas"),
+        ("dc-01", "iaas"),
+        ("tmpl-ubuntu-22", "Infrastructure"),
+    ] {
+        let spec = create_spec(
+            name,
+            "ubuntu64Guest",
+            place(folder, "DC0_C0", "LocalDS_0", None),
+        );
+        assert_eq!(
+            vc.begin_create(&spec).await,
+            Err(VcError::DuplicateName { name: name.into() }),
+        );
+    }
+    let err = VcError::DuplicateName {
+        name: "app-web-01".into(),
+    };
+    assert_eq!(err.to_string(), "A VM named app-web-01 already exists.");
+    assert_eq!(names(vc).await, SEED, "no second VM");
+    assert_eq!(template_names(vc).await.len(), 2);
+}
+
+/// what is missing, how the placement gets it wrong, the name in the error
+type PlacementCase = (&'static str, fn(&mut Placement), &'static str);
+
+async fn create_with_unknown_placement_creates_nothing(vc: &dyn Vcenter) {
+    let cases: [PlacementCase; 7] = [
+        ("datacenter", |p| p.datacenter = Some("DC9".into()), "DC9"),
+        ("folder", |p| p.folder = Some("iaas/web".into()), "iaas/web"),
+        (
+            "folder",
+            |p| p.folder = Some("Discovered".into()),
+            "Discovered",
+        ),
+        (
+            "resource pool",
+            |p| p.resource_pool = Some("DC0_C9".into()),
+            "DC0_C9",
+        ),
+        (
+            "resource pool",
+            |p| p.resource_pool = Some("DC0_C0/pool-a".into()),
+            "DC0_C0/pool-a",
+        ),
+        (
+            "datastore",
+            |p| p.datastore = Some("NoSuchDS".into()),
+            "NoSuchDS",
+        ),
+        ("network", |p| p.network = Some("No Net".into()), "No Net"),
+    ];
+    for (what, set, name) in cases {
+        let mut p = place("iaas", "DC0_C0", "LocalDS_0", Some("VM Network"));
+        set(&mut p);
+        let spec = create_spec("never-01", "ubuntu64Guest", p);
+        assert_eq!(
+            vc.begin_create(&spec).await,
+            Err(VcError::PlacementNotFound {
+                what: what.into(),
+                name: name.into()
+            }),
+            "{what} {name}"
+        );
+    }
+    let err = VcError::PlacementNotFound {
+        what: "datastore".into(),
+        name: "NoSuchDS".into(),
+    };
+    assert_eq!(
+        err.to_string(),
+        "The policy's datastore NoSuchDS does not exist in vCenter; an administrator must fix the policy."
+    );
+    assert_eq!(vc.find_vm("never-01").await, Err(not_found("never-01")));
+    assert_eq!(names(vc).await, SEED);
+}
+
+async fn nonsense_sizes_are_refused_before_any_task(vc: &dyn Vcenter) {
+    let invalid = |r: Result<TaskRef, VcError>| match r {
+        Err(VcError::Fault { fault, .. }) => assert_eq!(fault, "InvalidArgument"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    };
+    let mut spec = create_spec("zero-01", "ubuntu64Guest", Placement::default());
+    spec.cpus = 0;
+    invalid(vc.begin_create(&spec).await);
+    spec.cpus = 1;
+    spec.memory_mb = 0;
+    invalid(vc.begin_create(&spec).await);
+    spec.memory_mb = 1024;
+    spec.name = " padded".into();
+    invalid(vc.begin_create(&spec).await);
+    spec.name = "x".repeat(81);
+    invalid(vc.begin_create(&spec).await);
+    let web = vm(vc, "app-web-02").await;
+    assert!(matches!(
+        vc.reconfigure(&web, Some(0), None).await,
+        Err(VcError::Fault { .. })
+    ));
+    assert_eq!(names(vc).await, SEED);
+}
+
+async fn clone_copies_hardware_into_a_plain_vm(vc: &dyn Vcenter) {
+    let source = vm(vc, "app-db-01").await;
+    let spec = CloneSpec {
+        name: "app-db-02".into(),
+        placement: place("iaas", "DC0_C0", "LocalDS_1", None),
+    };
+    let task = vc.begin_clone(&source, &spec).await.expect("clone");
+    let copy = made(vc, &task).await;
+    assert_eq!(copy.name, "app-db-02");
+    assert_ne!(copy.moref, source.moref);
+
+    let r = row(vc, "app-db-02").await;
+    assert_eq!(
+        (
+            r.power_state,
+            r.ip.as_deref(),
+            r.guest_os.as_deref(),
+            r.cpus,
+            r.memory_mb
+        ),
+        (
+            Off,
+            None,
+            Some("Red Hat Enterprise Linux 9 (64-bit)"),
+            4,
+            16384
+        ),
+        "CPU, memory and OS copied; powered off; no guest running yet"
+    );
+    let d = vc.vm_details(&copy).await.expect("details");
+    assert_eq!(d.folder.as_deref(), Some("iaas"));
+    assert_eq!(d.datastores, ["LocalDS_1"]);
+    assert!(d.attributes.is_empty(), "the owner is the caller's to set");
+    assert_eq!(
+        vc.find_template("app-db-02").await,
+        Err(not_found("app-db-02"))
+    );
+    assert_eq!(state(vc, "app-db-01").await, On, "source untouched");
+
+    // Hot-add is not copied by vcsim (real vCenter copies the whole configuration).
+    let web = vm(vc, "app-web-01").await;
+    let task = vc
+        .begin_clone(
+            &web,
+            &CloneSpec {
+                name: "app-web-03".into(),
+                placement: Placement::default(),
+            },
+        )
+        .await
+        .expect("clone");
+    let d = vc
+        .vm_details(&made(vc, &task).await)
+        .await
+        .expect("details");
+    assert_eq!((d.cpu_hot_add, d.memory_hot_add), (false, false));
+    assert_eq!(d.folder.as_deref(), Some("vm"));
+}
+
+async fn deploy_from_a_template(vc: &dyn Vcenter) {
+    let template = vc.find_template("tmpl-ubuntu-22").await.expect("template");
+    let spec = CloneSpec {
+        name: "web-from-tmpl".into(),
+        placement: place("iaas", "DC0_C0", "LocalDS_0", Some("DC0_DVPG0")),
+    };
+    let task = vc.begin_clone(&template, &spec).await.expect("deploy");
+    let new = made(vc, &task).await;
+    assert_eq!(vm(vc, "web-from-tmpl").await, new, "a VM, found as one");
+    assert_eq!(
+        vc.find_template("web-from-tmpl").await,
+        Err(not_found("web-from-tmpl"))
+    );
+    let r = row(vc, "web-from-tmpl").await;
+    assert_eq!(
+        (r.power_state, r.guest_os.as_deref(), r.cpus, r.memory_mb),
+        (Off, Some(UBUNTU), 2, 4096)
+    );
+    assert_eq!(
+        template_names(vc).await,
+        ["tmpl-ubuntu-22", "tmpl-win-2022"],
+        "the template stays a template"
+    );
+    // Never powered on by the clone; the caller does that.
+    vc.power(&new, PowerOp::On).await.expect("power on");
+    assert_eq!(state(vc, "web-from-tmpl").await, On);
+
+    let win = vc.find_template("tmpl-win-2022").await.expect("template");
+    let task = vc
+        .begin_clone(
+            &win,
+            &CloneSpec {
+                name: "win-from-tmpl".into(),
+                placement: place("iaas", "DC0_C0", "LocalDS_1", None),
+            },
+        )
+        .await
+        .expect("deploy");
+    made(vc, &task).await;
+    let r = row(vc, "win-from-tmpl").await;
+    assert_eq!(
+        (r.guest_os.as_deref(), r.cpus, r.memory_mb),
+        (Some(WIN2022), 2, 8192)
+    );
+}
+
+async fn clone_checks_name_source_and_placement(vc: &dyn Vcenter) {
+    let template = vc.find_template("tmpl-ubuntu-22").await.expect("template");
+    let spec = |name: &str, placement: Placement| CloneSpec {
+        name: name.into(),
+        placement,
+    };
+    assert_eq!(
+        vc.begin_clone(&template, &spec("app-web-02", Placement::default()))
+            .await,
+        Err(VcError::DuplicateName {
+            name: "app-web-02".into()
+        })
+    );
+    assert_eq!(
+        vc.begin_clone(
+            &template,
+            &spec("new-01", place("iaas", "DC0_C0", "NoSuchDS", None))
+        )
+        .await,
+        Err(VcError::PlacementNotFound {
+            what: "datastore".into(),
+            name: "NoSuchDS".into()
+        })
+    );
+    assert_eq!(
+        vc.begin_clone(&ghost(), &spec("new-01", Placement::default()))
+            .await,
+        Err(not_found("ghost"))
+    );
+    assert_eq!(names(vc).await, SEED);
+    assert_eq!(template_names(vc).await.len(), 2);
+}
+
+async fn task_status_of_finished_and_unknown_tasks(vc: &dyn Vcenter) {
+    let spec = create_spec("task-probe", "ubuntu64Guest", Placement::default());
+    let task = vc.begin_create(&spec).await.expect("create");
+    // vcsim (and the demo) finish a task before answering the call that started it.
+    let first = vc.task_status(&task).await.expect("status");
+    let new = match &first {
+        TaskStatus::Succeeded { vm: Some(vm) } => vm.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(new.name, "task-probe");
+    assert_eq!(vc.task_status(&task).await, Ok(first.clone()), "stable");
+    assert_eq!(
+        vc.wait_task(&task, Duration::ZERO).await,
+        Ok(first),
+        "a finished task needs no waiting"
+    );
+
+    // Once the VM is gone, the task still succeeded but names no VM.
+    vc.destroy(&new).await.expect("destroy");
+    assert_eq!(
+        vc.task_status(&task).await,
+        Ok(TaskStatus::Succeeded { vm: None })
+    );
+
+    let unknown = TaskRef {
+        moref: "task-987654".into(),
+    };
+    let err = vc.task_status(&unknown).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vCenter refused: vCenter no longer knows task task-987654; look for the VM by name instead."
+    );
+    assert_eq!(vc.wait_task(&unknown, WAIT).await, Err(err));
+}
+
+async fn reconfigure_changes_cpus_and_memory(vc: &dyn Vcenter) {
+    let sized = |name: &'static str| async move {
+        let d = vc.vm_details(&vm(vc, name).await).await.expect("details");
+        assert_eq!(d.summary, row(vc, name).await, "list and details agree");
+        (d.summary.cpus, d.summary.memory_mb)
+    };
+    let win = vm(vc, "win-app-01").await;
+    vc.reconfigure(&win, Some(4), Some(16384))
+        .await
+        .expect("both");
+    assert_eq!(sized("win-app-01").await, (4, 16384));
+    vc.reconfigure(&win, None, Some(4096))
+        .await
+        .expect("memory only");
+    assert_eq!(sized("win-app-01").await, (4, 4096));
+    vc.reconfigure(&win, None, None).await.expect("nothing");
+    assert_eq!(sized("win-app-01").await, (4, 4096));
+
+    // Powered on with hot-add: what vCenter allows too.
+    let web = vm(vc, "app-web-01").await;
+    vc.reconfigure(&web, Some(4), Some(8192))
+        .await
+        .expect("hot add");
+    assert_eq!(sized("app-web-01").await, (4, 8192));
+    // Powered on without hot-add: vcsim applies it (real vCenter refuses), so callers must
+    // check VmDetails::cpu_hot_add / memory_hot_add themselves.
+    let db = vm(vc, "app-db-01").await;
+    vc.reconfigure(&db, Some(8), None)
+        .await
+        .expect("vcsim allows");
+    assert_eq!(sized("app-db-01").await, (8, 16384));
+    assert_eq!(state(vc, "app-db-01").await, On, "power untouched");
+
+    assert_eq!(
+        vc.reconfigure(&ghost(), Some(2), None).await,
+        Err(not_found("ghost"))
+    );
+}
+
+async fn destroy_removes_only_a_vm_that_is_not_running(vc: &dyn Vcenter) {
+    let win = vm(vc, "win-app-01").await;
+    vc.destroy(&win).await.expect("destroy powered-off VM");
+    assert_eq!(vc.find_vm("win-app-01").await, Err(not_found("win-app-01")));
+    assert_eq!(
+        vc.vm_details(&win).await.map(drop),
+        Err(not_found("win-app-01"))
+    );
+    assert_eq!(
+        vc.destroy(&win).await,
+        Err(not_found("win-app-01")),
+        "already gone"
+    );
+
+    let web = vm(vc, "app-web-01").await;
+    assert_eq!(
+        vc.destroy(&web).await,
+        Err(VcError::InvalidPowerState {
+            vm: "app-web-01".into(),
+            current: On
+        })
+    );
+    assert_eq!(vm(vc, "app-web-01").await, web, "still there");
+    assert_eq!(state(vc, "app-web-01").await, On);
+
+    // vcsim deletes a suspended VM (only poweredOn is refused).
+    vc.destroy(&vm(vc, "build-agent-07").await)
+        .await
+        .expect("destroy suspended VM");
+    assert_eq!(
+        names(vc).await,
+        ["app-db-01", "app-web-01", "app-web-02", "dc-01"]
+    );
+    assert_eq!(vc.destroy(&ghost()).await, Err(not_found("ghost")));
+}
+
+async fn set_attribute_adds_and_replaces(vc: &dyn Vcenter) {
+    let attrs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let shown = |name: &'static str| async move {
+        vc.vm_details(&vm(vc, name).await)
+            .await
+            .expect("details")
+            .attributes
+    };
+    let web2 = vm(vc, "app-web-02").await;
+    vc.set_attribute(&web2, ATTR_OWNER, "U0A")
+        .await
+        .expect("set");
+    assert_eq!(shown("app-web-02").await, attrs(&[(ATTR_OWNER, "U0A")]));
+    vc.set_attribute(&web2, ATTR_OWNER, "U0B")
+        .await
+        .expect("overwrite");
+    assert_eq!(shown("app-web-02").await, attrs(&[(ATTR_OWNER, "U0B")]));
+
+    // A field vCenter does not have yet is defined on first use.
+    vc.set_attribute(&web2, "iaas.cost-center", "4711")
+        .await
+        .expect("new field");
+    vc.set_attribute(&web2, "iaas.cost-center", "4712")
+        .await
+        .expect("overwrite new field");
+    assert_eq!(
+        shown("app-web-02").await,
+        attrs(&[(ATTR_OWNER, "U0B"), ("iaas.cost-center", "4712")])
+    );
+
+    let web1 = vm(vc, "app-web-01").await;
+    vc.set_attribute(&web1, ATTR_OWNER, "U0NEW")
+        .await
+        .expect("seeded");
+    vc.set_attribute(&web1, ATTR_EXPIRES, "2026-12-31")
+        .await
+        .expect("expires");
+    vc.set_attribute(&web1, ATTR_EXPIRES, "2027-01-31")
+        .await
+        .expect("extend");
+    assert_eq!(
+        shown("app-web-01").await,
+        attrs(&[
+            (ATTR_OWNER, "U0NEW"),
+            (ATTR_CREATED, "2026-01-15"),
+            (ATTR_EXPIRES, "2027-01-31")
+        ])
+    );
+
+    // An empty value clears the attribute.
+    vc.set_attribute(&web2, ATTR_OWNER, "")
+        .await
+        .expect("clear");
+    assert_eq!(
+        shown("app-web-02").await,
+        attrs(&[("iaas.cost-center", "4712")])
+    );
+    assert_eq!(
+        shown("app-db-01").await,
+        attrs(&[(ATTR_OWNER, "U0ADMIN")]),
+        "other VMs untouched"
+    );
+    assert_eq!(
+        vc.set_attribute(&ghost(), ATTR_OWNER, "U0A").await,
+        Err(not_found("ghost"))
+    );
+}
+
 // ---- SOAP client only ------------------------------------------------------------------------
 
 mod soap_only {
@@ -386,7 +1065,7 @@ mod soap_only {
             let vc = vc.clone();
             tasks.spawn(async move {
                 match i % 3 {
-                    0 => vc.list_vms().await.map(|l| assert_eq!(l.len(), 5)),
+                    0 => vc.list_vms().await.map(|l| assert_eq!(l.len(), 6)),
                     1 => vc.find_vm("app-db-01").await.map(drop),
                     _ => {
                         let r = vc.find_vm("app-web-01").await?;
@@ -450,12 +1129,12 @@ mod soap_only {
     async fn logs_in_again_after_the_session_is_terminated() {
         let sim = Vcsim::start().await.unwrap();
         let vc = client(sim.config());
-        assert_eq!(vc.list_vms().await.unwrap().len(), 5);
+        assert_eq!(vc.list_vms().await.unwrap().len(), 6);
         assert_eq!(vc.logins(), 1);
 
         // Through the cached ContainerView (vcsim answers ManagedObjectNotFound for it).
         assert_eq!(sim.terminate_other_sessions().await.unwrap(), 1);
-        assert_eq!(vc.list_vms().await.unwrap().len(), 5);
+        assert_eq!(vc.list_vms().await.unwrap().len(), 6);
         assert_eq!(vc.logins(), 2);
 
         assert_eq!(sim.terminate_other_sessions().await.unwrap(), 1);
@@ -552,7 +1231,7 @@ mod soap_only {
         let mut cfg = sim.config();
         cfg.ca_file = None;
         cfg.insecure = true;
-        assert_eq!(client(cfg).list_vms().await.unwrap().len(), 5);
+        assert_eq!(client(cfg).list_vms().await.unwrap().len(), 6);
     }
 
     #[tokio::test]
@@ -566,7 +1245,7 @@ mod soap_only {
         let cfg = sim.config();
         assert_eq!(cfg.ca_file.as_deref(), sim.cert_path());
         assert!(cfg.ca_file.is_some());
-        assert_eq!(client(cfg).list_vms().await.unwrap().len(), 5);
+        assert_eq!(client(cfg).list_vms().await.unwrap().len(), 6);
     }
 
     #[tokio::test]
@@ -592,6 +1271,148 @@ mod soap_only {
         );
     }
 
+    /// Refusals come from reads alone; a create is two reads (inventory, names) and one call.
+    #[tokio::test]
+    async fn checks_run_before_any_task_starts() {
+        let sim = Vcsim::start().await.unwrap();
+        let vc = client(sim.config());
+        let count = |stats: &std::collections::HashMap<String, u64>, m: &str| {
+            stats.get(m).copied().unwrap_or(0)
+        };
+        let mut spec = create_spec("app-web-01", "ubuntu64Guest", Placement::default());
+        assert!(matches!(
+            vc.begin_create(&spec).await,
+            Err(VcError::DuplicateName { .. })
+        ));
+        spec.name = "new-01".into();
+        spec.placement.datastore = Some("NoSuchDS".into());
+        assert!(matches!(
+            vc.begin_create(&spec).await,
+            Err(VcError::PlacementNotFound { .. })
+        ));
+        let template = vc.find_template("tmpl-ubuntu-22").await.unwrap();
+        let clone = CloneSpec {
+            name: "app-db-01".into(),
+            placement: Placement::default(),
+        };
+        assert!(matches!(
+            vc.begin_clone(&template, &clone).await,
+            Err(VcError::DuplicateName { .. })
+        ));
+        let s = sim.stats().await.unwrap();
+        assert_eq!(
+            count(&s, "CreateVM_Task") + count(&s, "CloneVM_Task"),
+            0,
+            "{s:?}"
+        );
+
+        let before = count(&s, "RetrievePropertiesEx");
+        spec.placement.datastore = None;
+        vc.begin_create(&spec).await.unwrap();
+        let s = sim.stats().await.unwrap();
+        assert_eq!(count(&s, "CreateVM_Task"), 1);
+        assert_eq!(count(&s, "RetrievePropertiesEx") - before, 2, "{s:?}");
+        assert_eq!(count(&s, "Login"), 1);
+    }
+
+    /// A VM's NICs, as (card type, network-ish detail) read from vcsim directly.
+    async fn nics(sim: &Vcsim, vm: &VmRef) -> Vec<String> {
+        let xml = sim
+            .property_xml("VirtualMachine", &vm.moref, "config.hardware.device")
+            .await
+            .unwrap();
+        xml.split("<VirtualDevice ")
+            .skip(1)
+            .filter(|d| d.contains("VirtualEthernetCard"))
+            .map(|d| {
+                let card = if d.contains(r#"type="VirtualVmxnet3""#) {
+                    "vmxnet3"
+                } else if d.contains(r#"type="VirtualE1000e""#) {
+                    "e1000e"
+                } else {
+                    "other"
+                };
+                let net = if d.contains("DistributedVirtualPortBackingInfo") {
+                    let key = d
+                        .split("<portgroupKey>")
+                        .nth(1)
+                        .and_then(|r| r.split('<').next())
+                        .unwrap_or("?");
+                    format!("dvpg:{}", key.split('-').next().unwrap_or("?"))
+                } else {
+                    d.split("<deviceName>")
+                        .nth(1)
+                        .and_then(|r| r.split('<').next())
+                        .unwrap_or("?")
+                        .to_owned()
+                };
+                format!("{card} {net}")
+            })
+            .collect()
+    }
+
+    /// A create gets one NIC on the placement's network; a clone's existing NIC is moved to
+    /// it (not a second NIC added); without a network the template's NIC stays as it is.
+    #[tokio::test]
+    async fn nics_follow_the_placement_network() {
+        let sim = Vcsim::start().await.unwrap();
+        let vc = client(sim.config());
+
+        let web = create(
+            &vc,
+            &create_spec(
+                "web-nic",
+                "ubuntu64Guest",
+                place("iaas", "DC0_C0", "LocalDS_0", Some("VM Network")),
+            ),
+        )
+        .await;
+        assert_eq!(nics(&sim, &web).await, ["vmxnet3 VM Network"]);
+        let bare = create(
+            &vc,
+            &create_spec("bare", "windows2019srvNext_64Guest", Placement::default()),
+        )
+        .await;
+        assert!(nics(&sim, &bare).await.is_empty());
+
+        let dvpg = Placement {
+            network: Some("DC0_DVPG0".into()),
+            ..Placement::default()
+        };
+        let ubuntu = vc.find_template("tmpl-ubuntu-22").await.unwrap();
+        assert_eq!(nics(&sim, &ubuntu).await, ["vmxnet3 VM Network"]);
+        let spec = |name: &str, placement: &Placement| CloneSpec {
+            name: name.into(),
+            placement: placement.clone(),
+        };
+        let task = vc
+            .begin_clone(&ubuntu, &spec("from-tmpl", &dvpg))
+            .await
+            .unwrap();
+        let deployed = made(&vc, &task).await;
+        assert_eq!(nics(&sim, &deployed).await, ["vmxnet3 dvpg:dvportgroup"]);
+
+        let win = vc.find_template("tmpl-win-2022").await.unwrap();
+        let task = vc
+            .begin_clone(&win, &spec("win-same-net", &Placement::default()))
+            .await
+            .unwrap();
+        assert_eq!(
+            nics(&sim, &made(&vc, &task).await).await,
+            ["e1000e VM Network"]
+        );
+
+        // A source without a NIC gets one, of the card its guest needs.
+        let task = vc
+            .begin_clone(&bare, &spec("bare-copy", &dvpg))
+            .await
+            .unwrap();
+        assert_eq!(
+            nics(&sim, &made(&vc, &task).await).await,
+            ["e1000e dvpg:dvportgroup"]
+        );
+    }
+
     #[tokio::test]
     async fn extra_vms_are_listed_powered_on() {
         let sim = Vcsim::start_with(VcsimOptions {
@@ -601,7 +1422,7 @@ mod soap_only {
         .await
         .unwrap();
         let vms = client(sim.config()).list_vms().await.unwrap();
-        assert_eq!(vms.len(), 17);
+        assert_eq!(vms.len(), 18);
         let bench: Vec<_> = vms
             .iter()
             .filter(|v| v.vm.name.starts_with("bench-vm-"))

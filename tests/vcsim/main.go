@@ -25,6 +25,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/signal"
@@ -55,26 +56,51 @@ type seedVM struct {
 	host     int    // index into the cluster's hosts, sorted by name
 	ds       string // datastore holding the VM's files
 	template bool
+	folder   string // VM folder under the datacenter's vm folder
+	hotAdd   bool   // cpuHotAddEnabled and memoryHotAddEnabled
 }
 
-const vmFolderName = "iaas"
+// The bot's folder, and one for infrastructure VMs it must leave alone.
+var vmFolders = []string{"iaas", "Infrastructure"}
+
+const win2022 = "windows2019srvNext_64Guest" // vSphere's id for Windows Server 2022
+
+// guestNames is what vCenter shows as the OS of a VM made with a guest id, before Tools
+// reports one; vcsim shows the id itself, so the frontend patches new VMs with these.
+// Keep in sync with guest_full_name in shared/vsphere/src/demo/seed.rs.
+var guestNames = map[string]string{
+	"ubuntu64Guest":          "Ubuntu Linux (64-bit)",
+	"rhel8_64Guest":          "Red Hat Enterprise Linux 8 (64-bit)",
+	"rhel9_64Guest":          "Red Hat Enterprise Linux 9 (64-bit)",
+	"debian11_64Guest":       "Debian GNU/Linux 11 (64-bit)",
+	"debian12_64Guest":       "Debian GNU/Linux 12 (64-bit)",
+	"windows2019srv_64Guest": "Microsoft Windows Server 2019 (64-bit)",
+	win2022:                  "Microsoft Windows Server 2022 (64-bit)",
+	"otherLinux64Guest":      "Other Linux (64-bit)",
+	"otherGuest64":           "Other (64-bit)",
+}
 
 var customFields = []string{"iaas.owner", "iaas.created", "iaas.expires"}
 
 var seed = []seedVM{
 	{"app-web-01", types.VirtualMachinePowerStatePoweredOn, true, "10.20.0.11", "ubuntu64Guest", "Ubuntu Linux (64-bit)", 2, 4096,
-		map[string]string{"iaas.owner": "U0USER1", "iaas.created": "2026-01-15"}, 0, "LocalDS_0", false},
+		map[string]string{"iaas.owner": "U0USER1", "iaas.created": "2026-01-15"}, 0, "LocalDS_0", false, "iaas", true},
 	{"app-web-02", types.VirtualMachinePowerStatePoweredOn, true, "10.20.0.12", "ubuntu64Guest", "Ubuntu Linux (64-bit)", 2, 4096,
-		nil, 1, "LocalDS_0", false},
+		nil, 1, "LocalDS_0", false, "iaas", false},
 	{"app-db-01", types.VirtualMachinePowerStatePoweredOn, false, "10.20.0.21", "rhel9_64Guest", "Red Hat Enterprise Linux 9 (64-bit)", 4, 16384,
-		map[string]string{"iaas.owner": "U0ADMIN"}, 2, "LocalDS_1", false},
-	{"win-app-01", types.VirtualMachinePowerStatePoweredOff, false, "", "windows2019srvNext_64Guest", "Microsoft Windows Server 2022 (64-bit)", 2, 8192,
-		nil, 0, "LocalDS_1", false},
+		map[string]string{"iaas.owner": "U0ADMIN"}, 2, "LocalDS_1", false, "iaas", false},
+	{"win-app-01", types.VirtualMachinePowerStatePoweredOff, false, "", win2022, "Microsoft Windows Server 2022 (64-bit)", 2, 8192,
+		nil, 0, "LocalDS_1", false, "iaas", false},
 	{"build-agent-07", types.VirtualMachinePowerStateSuspended, false, "10.20.0.70", "debian11_64Guest", "Debian GNU/Linux 12 (64-bit)", 1, 2048,
-		nil, 1, "LocalDS_0", false},
-	// A template: present in vCenter, never listed by the bot.
+		nil, 1, "LocalDS_0", false, "iaas", false},
+	// Templates: present in vCenter, never listed by the bot, deployable.
 	{"tmpl-ubuntu-22", types.VirtualMachinePowerStatePoweredOff, false, "", "ubuntu64Guest", "Ubuntu Linux (64-bit)", 2, 4096,
-		nil, 2, "LocalDS_0", true},
+		nil, 2, "LocalDS_0", true, "iaas", false},
+	// A protected VM outside the bot's folder.
+	{"dc-01", types.VirtualMachinePowerStatePoweredOn, true, "10.20.0.5", win2022, "Microsoft Windows Server 2022 (64-bit)", 2, 4096,
+		nil, 2, "LocalDS_1", false, "Infrastructure", false},
+	{"tmpl-win-2022", types.VirtualMachinePowerStatePoweredOff, false, "", win2022, "Microsoft Windows Server 2022 (64-bit)", 2, 8192,
+		nil, 0, "LocalDS_1", true, "iaas", false},
 }
 
 func main() {
@@ -186,9 +212,13 @@ func applySeed(model *simulator.Model, extra int) error {
 	if err != nil {
 		return err
 	}
-	folder, err := folders.VmFolder.CreateFolder(ctx, vmFolderName)
-	if err != nil {
-		return err
+	folderByName := map[string]*object.Folder{}
+	for _, name := range vmFolders {
+		f, err := folders.VmFolder.CreateFolder(ctx, name)
+		if err != nil {
+			return err
+		}
+		folderByName[name] = f
 	}
 	cluster := simulator.Map.Any("ClusterComputeResource").(*simulator.ClusterComputeResource)
 	pool := object.NewResourcePool(c, *cluster.ResourcePool)
@@ -204,12 +234,14 @@ func applySeed(model *simulator.Model, extra int) error {
 		all = append(all, seedVM{
 			name: fmt.Sprintf("bench-vm-%03d", i), power: types.VirtualMachinePowerStatePoweredOn, tools: true,
 			ip: fmt.Sprintf("10.30.%d.%d", i/250, i%250+1), guestID: "ubuntu64Guest", fullName: "Ubuntu Linux (64-bit)",
-			cpus: 1, memoryMB: 1024, host: i % len(hosts), ds: "LocalDS_0",
+			cpus: 1, memoryMB: 1024, host: i % len(hosts), ds: "LocalDS_0", folder: "iaas",
 		})
 	}
 
-	for _, s := range all {
-		if err := createVM(ctx, c, folder, pool, hosts[s.host%len(hosts)], fields, s); err != nil {
+	for i, s := range all {
+		// Seed VMs have a NIC, as real ones (and templates) do; the bench VMs need none.
+		nic := i < len(seed)
+		if err := createVM(ctx, c, folderByName[s.folder], pool, hosts[s.host%len(hosts)], fields, s, nic); err != nil {
 			return fmt.Errorf("%s: %v", s.name, err)
 		}
 	}
@@ -246,13 +278,33 @@ func defineCustomFields(ctx context.Context, c *vim25.Client) (map[string]int32,
 }
 
 func createVM(ctx context.Context, c *vim25.Client, folder *object.Folder, pool *object.ResourcePool,
-	host *object.HostSystem, fields map[string]int32, s seedVM) error {
+	host *object.HostSystem, fields map[string]int32, s seedVM, nic bool) error {
+	hotAdd := s.hotAdd
 	spec := types.VirtualMachineConfigSpec{
-		Name:     s.name,
-		GuestId:  s.guestID,
-		NumCPUs:  s.cpus,
-		MemoryMB: s.memoryMB,
-		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + s.ds + "]"},
+		Name:                s.name,
+		GuestId:             s.guestID,
+		NumCPUs:             s.cpus,
+		MemoryMB:            s.memoryMB,
+		MemoryHotAddEnabled: &hotAdd,
+		CpuHotAddEnabled:    &hotAdd,
+		Files:               &types.VirtualMachineFileInfo{VmPathName: "[" + s.ds + "]"},
+	}
+	if nic {
+		card := "vmxnet3"
+		if strings.HasPrefix(s.guestID, "win") {
+			card = "e1000e"
+		}
+		backing := &types.VirtualEthernetCardNetworkBackingInfo{
+			VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "VM Network"},
+		}
+		device, err := object.VirtualDeviceList{}.CreateEthernetCard(card, backing)
+		if err != nil {
+			return err
+		}
+		spec.DeviceChange, err = object.VirtualDeviceList{device}.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+		if err != nil {
+			return err
+		}
 	}
 	task, err := folder.CreateVM(ctx, spec, pool, host)
 	if err != nil {
@@ -331,8 +383,9 @@ func setGuest(vm *simulator.VirtualMachine, s seedVM) {
 	})
 }
 
-// frontend counts SOAP calls per method, serves /_stats, and adds the one check real vCenter
-// makes that vcsim 0.24 does not: ShutdownGuest on a powered-on VM without running Tools.
+// frontend counts SOAP calls per method, serves /_stats, and adds what real vCenter does and
+// vcsim 0.24 does not: it refuses ShutdownGuest on a powered-on VM without running Tools, and
+// a VM made by CreateVM or CloneVM shows its OS's name rather than its guest id.
 type frontend struct {
 	next  http.Handler
 	mu    sync.Mutex
@@ -372,7 +425,39 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Cannot complete operation because VMware Tools is not running in this virtual machine.")
 		return
 	}
+	if method == "CreateVM_Task" || method == "CloneVM_Task" {
+		// vcsim runs the task inside the call, so the VM exists once it returns. The answer
+		// is held back until the name is patched, so no client can read the VM before.
+		rec := httptest.NewRecorder()
+		f.next.ServeHTTP(rec, r)
+		fixGuestNames()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
 	f.next.ServeHTTP(w, r)
+}
+
+// fixGuestNames gives every VM whose OS name is still its guest id the name vCenter shows.
+func fixGuestNames() {
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		simulator.Map.WithLock(vm, func() {
+			if vm.Config == nil || vm.Config.GuestFullName != vm.Config.GuestId {
+				return
+			}
+			if name, ok := guestNames[vm.Config.GuestId]; ok {
+				vm.Config.GuestFullName = name
+				vm.Summary.Config.GuestFullName = name
+			}
+		})
+	}
 }
 
 func (f *frontend) serveStats(w http.ResponseWriter) {

@@ -53,6 +53,7 @@ fn invocation(id: &str, action: PowerAction) -> Vec<u8> {
         channel: SlackChannel { id: "C1".into(), ..Default::default() },
         response_url: None,
         issued_at: chrono::Utc::now().timestamp(),
+        caller: Default::default(),
     })
     .unwrap()
 }

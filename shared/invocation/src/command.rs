@@ -36,6 +36,18 @@ pub enum Command {
     Delete { vm: String },
     /// A Confirm or Cancel button press on a confirmation a function asked for.
     Confirm { of: Confirmable, token: String, confirmed: bool },
+    /// The caller's quota: usage and limits.
+    Quota,
+    /// The audit trail, for admins.
+    Audit {
+        #[serde(default)]
+        user: Option<String>,
+        #[serde(default)]
+        vm: Option<String>,
+        /// Unix seconds.
+        #[serde(default)]
+        since: Option<i64>,
+    },
 }
 
 /// The commands that ask for a button press before they act.
@@ -126,7 +138,7 @@ impl Command {
     pub fn function(&self) -> &'static str {
         match self {
             Command::Power { .. } => "iaas-power",
-            Command::VmList { .. } | Command::VmInfo { .. } => "iaas-inventory",
+            Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => "iaas-inventory",
             Command::Create { .. } => "iaas-create",
             Command::Clone { .. } | Command::Deploy { .. } => "iaas-clone",
             Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "iaas-resize",
@@ -138,7 +150,7 @@ impl Command {
     pub fn mutates(&self) -> bool {
         match self {
             Command::Power { action, .. } => action.mutates(),
-            Command::VmList { .. } | Command::VmInfo { .. } => false,
+            Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => false,
             // Delete only asks; the press mutates.
             Command::Delete { .. } => false,
             Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => true,
@@ -189,6 +201,33 @@ impl Command {
             }
             Command::Delete { vm } => format!("delete {vm}"),
             Command::Confirm { of, confirmed, .. } => format!("{} {}", of.as_str(), if *confirmed { "confirmed" } else { "cancelled" }),
+            Command::Quota => "quota".to_string(),
+            Command::Audit { user, vm, since } => {
+                let mut out = "audit".to_string();
+                for (flag, value) in [("user", user.clone()), ("vm", vm.clone()), ("since", since.map(|s| s.to_string()))] {
+                    if let Some(v) = value {
+                        out.push_str(&format!(" --{flag} {v}"));
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The command's name in the command table, which roles grant (a press counts as the
+    /// command it confirms).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Power { .. } => "power",
+            Command::VmList { .. } => "vm list",
+            Command::VmInfo { .. } => "vm info",
+            Command::Create { .. } => "create",
+            Command::Clone { .. } => "clone",
+            Command::Deploy { .. } => "deploy",
+            Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "resize",
+            Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "delete",
+            Command::Quota => "quota",
+            Command::Audit { .. } => "audit",
         }
     }
 }

@@ -23,6 +23,21 @@ pub struct Invocation {
     pub response_url: Option<String>,
     /// Unix seconds when the gateway accepted the request.
     pub issued_at: i64,
+    /// Who the gateway found the caller to be; signed with the rest, so functions check the
+    /// same identity again against the VM they are about to touch.
+    #[serde(default)]
+    pub caller: Caller,
+}
+
+/// The caller as the directory (or the policy's Slack user list) knows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dn: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +81,7 @@ mod tests {
             channel: SlackChannel { id: "C1".into(), name: "ops".into() },
             response_url: Some("https://hooks.slack.com/commands/T1/1/x".into()),
             issued_at: 1_700_000_000,
+            caller: Caller { email: Some("ann@example.test".into()), dn: None, roles: vec!["users".into()] },
         };
         let json = serde_json::to_value(&inv).unwrap();
         assert_eq!(json["command"], "power");

@@ -15,25 +15,45 @@
 //!
 //! The ToolsUnavailable check is the launcher's addition (real vCenter makes it, vcsim 0.24
 //! does not). Like vcsim, power operations never change Tools status, IPs or guest OS.
+//!
+//! Lifecycle, as vcsim 0.24 does it (checks marked * are the SOAP client's, made before any
+//! task because vcsim lacks them):
+//! - create/clone: tasks finish at once; the new VM is powered off, without Tools, IP, hot-add
+//!   or attributes; a clone copies CPU, memory and guest id. *A name any VM or template has
+//!   → DuplicateName. *Unknown placement names → PlacementNotFound (shared resolver).
+//! - reconfigure: applied in any power state, hot-add or not (real vCenter refuses CPU or
+//!   memory changes on a running VM without hot-add); a template → NotSupported.
+//! - destroy: a powered-on VM → InvalidPowerState; suspended or off → gone.
+//! - set_attribute: replaces the value (vcsim appends; the reader takes the last one).
 
 use super::*;
 use std::sync::Mutex;
 
-/// One VM as the demo keeps it.
+use crate::placement::{Target, Topology};
+
+mod seed;
+
+/// One VM (or template) as the demo keeps it.
 #[derive(Debug, Clone)]
 struct DemoVm {
     moref: String,
     name: String,
     power: PowerState,
     tools_running: bool,
-    ip: Option<&'static str>,
-    guest_os: &'static str,
+    ip: Option<String>,
+    guest_id: String,
+    guest_os: String,
     cpus: u32,
     memory_mb: u64,
-    host: &'static str,
-    datastore: &'static str,
+    host: String,
+    datastore: String,
+    /// Name of the parent folder (`vm` for the datacenter's root vm folder).
+    folder: String,
     attributes: BTreeMap<String, String>,
     template: bool,
+    cpu_hot_add: bool,
+    memory_hot_add: bool,
+    uuid: String,
 }
 
 impl DemoVm {
@@ -41,8 +61,8 @@ impl DemoVm {
         VmSummary {
             vm: self.vm_ref(),
             power_state: self.power,
-            ip: self.ip.map(str::to_owned),
-            guest_os: Some(self.guest_os.to_owned()),
+            ip: self.ip.clone(),
+            guest_os: Some(self.guest_os.clone()),
             cpus: self.cpus,
             memory_mb: self.memory_mb,
         }
@@ -56,11 +76,72 @@ impl DemoVm {
     }
 }
 
-/// The folder every seeded VM lives in (same as the launcher's).
-const FOLDER: &str = "iaas";
+/// Everything the demo changes, behind one lock so each operation is atomic.
+struct State {
+    vms: Vec<DemoVm>,
+    /// Finished tasks by moref; the demo's tasks finish as they start, like vcsim's.
+    tasks: BTreeMap<String, TaskStatus>,
+    next_vm: u32,
+    next_task: u32,
+}
+
+impl State {
+    /// Records a task that has already finished and returns its reference.
+    fn finished_task(&mut self, status: TaskStatus) -> TaskRef {
+        self.next_task += 1;
+        let moref = format!("task-{}", self.next_task);
+        self.tasks.insert(moref.clone(), status);
+        TaskRef { moref }
+    }
+
+    /// vCenter (checked by the SOAP client, as vcsim allows duplicates) refuses a second VM
+    /// or template of the same name.
+    fn check_unique(&self, name: &str) -> VcResult<()> {
+        if self.vms.iter().any(|v| v.name == name) {
+            return Err(VcError::DuplicateName { name: name.into() });
+        }
+        Ok(())
+    }
+
+    /// A new powered-off VM as vcsim makes one: no Tools, no IP, no attributes, no hot-add.
+    fn add_vm(
+        &mut self,
+        name: &str,
+        guest_id: &str,
+        cpus: u32,
+        memory_mb: u64,
+        at: &Target,
+    ) -> VmRef {
+        let n = self.next_vm;
+        self.next_vm += 1;
+        let vm = DemoVm {
+            moref: format!("vm-{n}"),
+            name: name.to_owned(),
+            power: PowerState::PoweredOff,
+            tools_running: false,
+            ip: None,
+            guest_id: guest_id.to_owned(),
+            guest_os: seed::guest_full_name(guest_id),
+            cpus,
+            memory_mb,
+            host: at.chosen_host.name.clone(),
+            datastore: at.datastore.name.clone(),
+            folder: at.folder.name.clone(),
+            attributes: BTreeMap::new(),
+            template: false,
+            cpu_hot_add: false,
+            memory_hot_add: false,
+            uuid: seed::uuid_for(n),
+        };
+        let r = vm.vm_ref();
+        self.vms.push(vm);
+        r
+    }
+}
 
 pub struct DemoInventory {
-    vms: Mutex<Vec<DemoVm>>,
+    state: Mutex<State>,
+    topology: Topology,
 }
 
 impl Default for DemoInventory {
@@ -71,16 +152,40 @@ impl Default for DemoInventory {
 
 impl DemoInventory {
     pub fn new() -> Self {
+        let vms = seed::vms();
+        let next_vm = 101 + vms.len() as u32;
         DemoInventory {
-            vms: Mutex::new(seed()),
+            state: Mutex::new(State {
+                vms,
+                tasks: BTreeMap::new(),
+                next_vm,
+                next_task: 0,
+            }),
+            topology: seed::topology(),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means another caller panicked mid-update; the data is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` on the (non-template) VM `vm` refers to.
     fn with_vm<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
-        // A poisoned lock only means another caller panicked mid-update; the data is still usable.
-        let mut vms = self.vms.lock().unwrap_or_else(|e| e.into_inner());
-        match vms.iter_mut().find(|v| v.moref == vm.moref && !v.template) {
+        self.with_any(vm, |v| {
+            if v.template {
+                return Err(VcError::NotFound {
+                    name: vm.name.clone(),
+                });
+            }
+            f(v)
+        })
+    }
+
+    /// Runs `f` on the VM or template `vm` refers to (vCenter's morefs cover both).
+    fn with_any<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
+        let mut state = self.state();
+        match state.vms.iter_mut().find(|v| v.moref == vm.moref) {
             Some(found) => f(found),
             None => Err(VcError::NotFound {
                 name: vm.name.clone(),
@@ -96,8 +201,9 @@ impl Vcenter for DemoInventory {
     }
 
     async fn list_vms(&self) -> VcResult<Vec<VmSummary>> {
-        let vms = self.vms.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<VmSummary> = vms
+        let state = self.state();
+        let mut out: Vec<VmSummary> = state
+            .vms
             .iter()
             .filter(|v| !v.template)
             .map(DemoVm::summary)
@@ -107,8 +213,10 @@ impl Vcenter for DemoInventory {
     }
 
     async fn find_vm(&self, name: &str) -> VcResult<VmRef> {
-        let vms = self.vms.lock().unwrap_or_else(|e| e.into_inner());
-        vms.iter()
+        let state = self.state();
+        state
+            .vms
+            .iter()
             .find(|v| !v.template && v.name == name)
             .map(DemoVm::vm_ref)
             .ok_or_else(|| VcError::NotFound {
@@ -120,11 +228,14 @@ impl Vcenter for DemoInventory {
         self.with_vm(vm, |v| {
             Ok(VmDetails {
                 summary: v.summary(),
-                host: Some(v.host.to_owned()),
-                datastores: vec![v.datastore.to_owned()],
-                folder: Some(FOLDER.to_owned()),
+                host: Some(v.host.clone()),
+                datastores: vec![v.datastore.clone()],
+                folder: Some(v.folder.clone()),
                 tools_running: v.tools_running,
                 attributes: v.attributes.clone(),
+                cpu_hot_add: v.cpu_hot_add,
+                memory_hot_add: v.memory_hot_add,
+                uuid: Some(v.uuid.clone()),
             })
         })
     }
@@ -132,6 +243,127 @@ impl Vcenter for DemoInventory {
     async fn power(&self, vm: &VmRef, op: PowerOp) -> VcResult<()> {
         self.with_vm(vm, |v| {
             v.power = next_state(v, op)?;
+            Ok(())
+        })
+    }
+
+    async fn list_templates(&self) -> VcResult<Vec<VmRef>> {
+        let state = self.state();
+        let mut out: Vec<VmRef> = state
+            .vms
+            .iter()
+            .filter(|v| v.template)
+            .map(DemoVm::vm_ref)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn find_template(&self, name: &str) -> VcResult<VmRef> {
+        let state = self.state();
+        state
+            .vms
+            .iter()
+            .find(|v| v.template && v.name == name)
+            .map(DemoVm::vm_ref)
+            .ok_or_else(|| VcError::NotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    async fn begin_create(&self, spec: &CreateSpec) -> VcResult<TaskRef> {
+        spec.check()?;
+        let target = self.topology.resolve(&spec.placement)?;
+        let mut state = self.state();
+        state.check_unique(&spec.name)?;
+        let vm = state.add_vm(
+            &spec.name,
+            &spec.guest_id,
+            spec.cpus,
+            spec.memory_mb,
+            &target,
+        );
+        Ok(state.finished_task(TaskStatus::Succeeded { vm: Some(vm) }))
+    }
+
+    async fn begin_clone(&self, source: &VmRef, spec: &CloneSpec) -> VcResult<TaskRef> {
+        check_name(&spec.name)?;
+        let target = self.topology.resolve(&spec.placement)?;
+        let mut state = self.state();
+        state.check_unique(&spec.name)?;
+        let Some(src) = state.vms.iter().find(|v| v.moref == source.moref) else {
+            return Err(VcError::NotFound {
+                name: source.name.clone(),
+            });
+        };
+        // vcsim copies CPU, memory and guest id only (not hot-add, attributes or Tools).
+        let (guest_id, cpus, memory_mb) = (src.guest_id.clone(), src.cpus, src.memory_mb);
+        let vm = state.add_vm(&spec.name, &guest_id, cpus, memory_mb, &target);
+        Ok(state.finished_task(TaskStatus::Succeeded { vm: Some(vm) }))
+    }
+
+    async fn task_status(&self, task: &TaskRef) -> VcResult<TaskStatus> {
+        let state = self.state();
+        match state.tasks.get(&task.moref) {
+            // Like the SOAP client, a VM that has gone since is no result any more.
+            Some(TaskStatus::Succeeded { vm: Some(vm) })
+                if !state.vms.iter().any(|v| v.moref == vm.moref) =>
+            {
+                Ok(TaskStatus::Succeeded { vm: None })
+            }
+            Some(status) => Ok(status.clone()),
+            None => Err(unknown_task(&task.moref)),
+        }
+    }
+
+    async fn reconfigure(
+        &self,
+        vm: &VmRef,
+        cpus: Option<u32>,
+        memory_mb: Option<u64>,
+    ) -> VcResult<()> {
+        check_size(cpus, memory_mb)?;
+        if cpus.is_none() && memory_mb.is_none() {
+            return Ok(());
+        }
+        self.with_any(vm, |v| {
+            if v.template {
+                return Err(VcError::NotSupported {
+                    operation: RECONFIGURE_LABEL.into(),
+                });
+            }
+            // vcsim applies the change in any power state, hot-add or not.
+            v.cpus = cpus.unwrap_or(v.cpus);
+            v.memory_mb = memory_mb.unwrap_or(v.memory_mb);
+            Ok(())
+        })
+    }
+
+    async fn destroy(&self, vm: &VmRef) -> VcResult<()> {
+        let mut state = self.state();
+        let Some(i) = state.vms.iter().position(|v| v.moref == vm.moref) else {
+            return Err(VcError::NotFound {
+                name: vm.name.clone(),
+            });
+        };
+        // vcsim (like vCenter) refuses only a powered-on VM; a suspended one is deleted.
+        if state.vms[i].power == PowerState::PoweredOn {
+            return Err(VcError::InvalidPowerState {
+                vm: vm.name.clone(),
+                current: PowerState::PoweredOn,
+            });
+        }
+        state.vms.remove(i);
+        Ok(())
+    }
+
+    async fn set_attribute(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
+        self.with_any(vm, |v| {
+            if value.is_empty() {
+                v.attributes.remove(name);
+            } else {
+                v.attributes.insert(name.to_owned(), value.to_owned());
+            }
             Ok(())
         })
     }
@@ -159,66 +391,6 @@ fn next_state(vm: &DemoVm, op: PowerOp) -> VcResult<PowerState> {
         (PowerOp::Off | PowerOp::Shutdown, _) => Ok(PoweredOff),
         (PowerOp::Suspend, _) => Ok(Suspended),
     }
-}
-
-/// The shared seed; keep in sync with `seed` in tests/vcsim/main.go.
-fn seed() -> Vec<DemoVm> {
-    let attrs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    #[rustfmt::skip]
-    let rows = [
-        // name, power, tools, ip, guest OS, cpus, MB, host, datastore, attributes, template
-        ("app-web-01", PowerState::PoweredOn, true, Some("10.20.0.11"), "Ubuntu Linux (64-bit)", 2, 4096, "DC0_C0_H0", "LocalDS_0",
-            attrs(&[(ATTR_OWNER, "U0USER1"), (ATTR_CREATED, "2026-01-15")]), false),
-        ("app-web-02", PowerState::PoweredOn, true, Some("10.20.0.12"), "Ubuntu Linux (64-bit)", 2, 4096, "DC0_C0_H1", "LocalDS_0",
-            attrs(&[]), false),
-        ("app-db-01", PowerState::PoweredOn, false, Some("10.20.0.21"), "Red Hat Enterprise Linux 9 (64-bit)", 4, 16384, "DC0_C0_H2", "LocalDS_1",
-            attrs(&[(ATTR_OWNER, "U0ADMIN")]), false),
-        ("win-app-01", PowerState::PoweredOff, false, None, "Microsoft Windows Server 2022 (64-bit)", 2, 8192, "DC0_C0_H0", "LocalDS_1",
-            attrs(&[]), false),
-        ("build-agent-07", PowerState::Suspended, false, Some("10.20.0.70"), "Debian GNU/Linux 12 (64-bit)", 1, 2048, "DC0_C0_H1", "LocalDS_0",
-            attrs(&[]), false),
-        ("tmpl-ubuntu-22", PowerState::PoweredOff, false, None, "Ubuntu Linux (64-bit)", 2, 4096, "DC0_C0_H2", "LocalDS_0",
-            attrs(&[]), true),
-    ];
-    rows.into_iter()
-        .enumerate()
-        .map(
-            |(
-                i,
-                (
-                    name,
-                    power,
-                    tools_running,
-                    ip,
-                    guest_os,
-                    cpus,
-                    memory_mb,
-                    host,
-                    datastore,
-                    attributes,
-                    template,
-                ),
-            )| DemoVm {
-                moref: format!("vm-{}", 101 + i),
-                name: name.to_owned(),
-                power,
-                tools_running,
-                ip,
-                guest_os,
-                cpus,
-                memory_mb,
-                host,
-                datastore,
-                attributes,
-                template,
-            },
-        )
-        .collect()
 }
 
 #[cfg(test)]
@@ -265,7 +437,7 @@ mod tests {
 
     #[test]
     fn reboot_is_unsupported_in_every_state() {
-        for vm in seed() {
+        for vm in seed::vms() {
             assert_eq!(
                 next_state(&vm, PowerOp::Reboot),
                 Err(VcError::NotSupported {

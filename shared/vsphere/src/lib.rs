@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub mod demo;
+mod placement;
 pub mod soap;
 
 /// Custom attribute names the bot owns on every VM it manages.
@@ -63,6 +65,63 @@ pub struct VmDetails {
     pub tools_running: bool,
     /// Custom attributes by name (e.g. `iaas.owner`), only those with a value.
     pub attributes: BTreeMap<String, String>,
+    /// `config.cpuHotAddEnabled`: vCPUs can be added while the VM runs.
+    pub cpu_hot_add: bool,
+    /// `config.memoryHotAddEnabled`: memory can be added while the VM runs.
+    pub memory_hot_add: bool,
+    /// `config.uuid` (the BIOS UUID), when vCenter reports one.
+    pub uuid: Option<String>,
+}
+
+/// Where a new VM goes. Each is a name (or a path for folder/pool) resolved by the client;
+/// None = the datacenter's default (first datacenter, its vm folder root, the first cluster's
+/// root resource pool, the first datastore of that cluster's first host, no NIC change).
+/// "First" means first by name, so the choice does not depend on vCenter's listing order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    pub datacenter: Option<String>,
+    /// e.g. `iaas` or `iaas/web`, under the datacenter's vm folder.
+    pub folder: Option<String>,
+    /// A cluster (or standalone host) name, `DC0_C0`, or a pool under it, `DC0_C0/pool-a`.
+    pub resource_pool: Option<String>,
+    pub datastore: Option<String>,
+    /// A port group: a standard network or a distributed port group, by name.
+    pub network: Option<String>,
+}
+
+/// A blank VM: CPU, memory, one thin disk, and a NIC when the placement names a network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateSpec {
+    pub name: String,
+    /// vSphere's guest OS identifier, e.g. `ubuntu64Guest`.
+    pub guest_id: String,
+    pub cpus: u32,
+    pub memory_mb: u64,
+    /// 0 = no disk (the SCSI controller is still added).
+    pub disk_gb: u64,
+    pub placement: Placement,
+}
+
+/// A copy of a VM or template; CPU and memory come from the source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneSpec {
+    pub name: String,
+    pub placement: Placement,
+}
+
+/// A running vCenter task (moref `task-NN`), so a long clone can be followed across function invocations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRef {
+    pub moref: String,
+}
+
+/// Where a task is. `Succeeded.vm` is the VM a create or clone made (None for other tasks,
+/// or when that VM has already gone again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskStatus {
+    Running { percent: Option<u8> },
+    Succeeded { vm: Option<VmRef> },
+    Failed(VcError),
 }
 
 /// The power operations `/iaas power` offers. `Off` and `Reset` are hard; `Shutdown` and
@@ -109,6 +168,12 @@ pub enum VcError {
     Timeout { secs: u64 },
     #[error("vCenter could not be reached ({detail}); nothing was changed.")]
     Unreachable { detail: String },
+    #[error("A VM named {name} already exists.")]
+    DuplicateName { name: String },
+    /// A name from the placement policy (`what` is `datacenter`, `folder`, `resource pool`,
+    /// `datastore` or `network`) that vCenter does not have.
+    #[error("The policy's {what} {name} does not exist in vCenter; an administrator must fix the policy.")]
+    PlacementNotFound { what: String, name: String },
     /// Any other vSphere fault, with vCenter's own localized message.
     #[error("vCenter refused: {message}")]
     Fault { fault: String, message: String },
@@ -118,6 +183,74 @@ pub enum VcError {
 }
 
 pub type VcResult<T> = Result<T, VcError>;
+
+/// How [`Vcenter::wait_task`] paces its polls.
+const WAIT_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const WAIT_MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// vCenter's limit on a VM name.
+const MAX_NAME_LEN: usize = 80;
+
+/// A request vCenter would refuse (or quietly default) is refused before anything starts,
+/// the same way by both implementations.
+fn invalid(message: &str) -> VcError {
+    VcError::Fault {
+        fault: "InvalidArgument".into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn check_name(name: &str) -> VcResult<()> {
+    let len = name.chars().count();
+    if len == 0 || len > MAX_NAME_LEN || name.trim() != name {
+        return Err(invalid(
+            "a VM name must be 1 to 80 characters, without leading or trailing spaces.",
+        ));
+    }
+    Ok(())
+}
+
+/// `Some(0)` would mean "unset" to vcsim and be rejected by vCenter; neither is what was asked.
+pub(crate) fn check_size(cpus: Option<u32>, memory_mb: Option<u64>) -> VcResult<()> {
+    if cpus == Some(0) {
+        return Err(invalid("a VM needs at least one vCPU."));
+    }
+    if memory_mb == Some(0) {
+        return Err(invalid("a VM needs some memory."));
+    }
+    if cpus.is_some_and(|c| c > i32::MAX as u32) || memory_mb.is_some_and(|m| m > i32::MAX as u64) {
+        return Err(invalid(
+            "that is more vCPUs or memory than vSphere can describe.",
+        ));
+    }
+    Ok(())
+}
+
+/// How "This vCenter does not support …" names a refused reconfigure (a template's hardware).
+pub(crate) const RECONFIGURE_LABEL: &str = "changing CPU or memory";
+
+/// A task vCenter no longer knows: finished tasks are forgotten after a while (about ten
+/// minutes on vCenter), so a follow-up should then look for the VM by name.
+pub(crate) fn unknown_task(moref: &str) -> VcError {
+    VcError::Fault {
+        fault: "ManagedObjectNotFound".into(),
+        message: format!("vCenter no longer knows task {moref}; look for the VM by name instead."),
+    }
+}
+
+/// vSphere's largest virtual disk, 62 TB.
+const MAX_DISK_GB: u64 = 62 * 1024;
+
+impl CreateSpec {
+    pub(crate) fn check(&self) -> VcResult<()> {
+        check_name(&self.name)?;
+        check_size(Some(self.cpus), Some(self.memory_mb))?;
+        if self.disk_gb > MAX_DISK_GB {
+            return Err(invalid("a virtual disk can be at most 62 TB."));
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 pub trait Vcenter: Send + Sync + 'static {
@@ -135,6 +268,195 @@ pub trait Vcenter: Send + Sync + 'static {
     /// Runs the power operation and waits for it to finish.
     async fn power(&self, vm: &VmRef, op: PowerOp) -> VcResult<()>;
 
+    /// Every template, sorted by name.
+    async fn list_templates(&self) -> VcResult<Vec<VmRef>>;
+
+    /// The template with exactly this name; `VcError::NotFound` if absent or not a template.
+    async fn find_template(&self, name: &str) -> VcResult<VmRef>;
+
+    /// Starts creating a blank VM (CreateVM_Task) and returns the task without waiting.
+    /// Refused before any task starts: a name any VM or template already has
+    /// (`DuplicateName`), a placement name vCenter lacks (`PlacementNotFound`).
+    async fn begin_create(&self, spec: &CreateSpec) -> VcResult<TaskRef>;
+
+    /// Starts cloning a VM or template (CloneVM_Task) into a powered-off VM (never a template),
+    /// with the same checks as [`Vcenter::begin_create`]. Callers power it on separately.
+    async fn begin_clone(&self, source: &VmRef, spec: &CloneSpec) -> VcResult<TaskRef>;
+
+    /// Reads the task once.
+    async fn task_status(&self, task: &TaskRef) -> VcResult<TaskStatus>;
+
+    /// Changes vCPUs and/or memory (ReconfigVM_Task) and waits. `None` leaves a value as it is.
+    /// Like vcsim, this does not check hot-add for a powered-on VM; callers must (see
+    /// [`VmDetails::cpu_hot_add`]), as real vCenter refuses.
+    async fn reconfigure(
+        &self,
+        vm: &VmRef,
+        cpus: Option<u32>,
+        memory_mb: Option<u64>,
+    ) -> VcResult<()>;
+
+    /// Deletes the VM and its files (Destroy_Task) and waits. A powered-on VM is refused
+    /// with `InvalidPowerState`; a VM that is already gone is `NotFound`.
+    async fn destroy(&self, vm: &VmRef) -> VcResult<()>;
+
+    /// Sets a custom attribute, defining it for VMs first if vCenter lacks it. The new value
+    /// replaces the old one; an empty value clears it.
+    async fn set_attribute(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()>;
+
+    /// Polls [`Vcenter::task_status`] with a growing pause until the task is no longer
+    /// running or `timeout` has passed; then returns the last status read (still `Running`
+    /// on timeout, so the caller can hand the task to a follow-up).
+    async fn wait_task(&self, task: &TaskRef, timeout: Duration) -> VcResult<TaskStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = WAIT_FIRST_PAUSE;
+        loop {
+            let status = self.task_status(task).await?;
+            if !matches!(status, TaskStatus::Running { .. })
+                || tokio::time::Instant::now() + pause > deadline
+            {
+                return Ok(status);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(WAIT_MAX_PAUSE);
+        }
+    }
+
     /// Ends the session (called on shutdown). Never fails loudly.
     async fn logout(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A vCenter whose one task runs for `running_polls` reads, then succeeds.
+    struct SlowTask {
+        running_polls: u32,
+        polls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Vcenter for SlowTask {
+        fn describe(&self) -> String {
+            "slow task".into()
+        }
+        async fn list_vms(&self) -> VcResult<Vec<VmSummary>> {
+            unreachable!()
+        }
+        async fn find_vm(&self, _: &str) -> VcResult<VmRef> {
+            unreachable!()
+        }
+        async fn vm_details(&self, _: &VmRef) -> VcResult<VmDetails> {
+            unreachable!()
+        }
+        async fn power(&self, _: &VmRef, _: PowerOp) -> VcResult<()> {
+            unreachable!()
+        }
+        async fn list_templates(&self) -> VcResult<Vec<VmRef>> {
+            unreachable!()
+        }
+        async fn find_template(&self, _: &str) -> VcResult<VmRef> {
+            unreachable!()
+        }
+        async fn begin_create(&self, _: &CreateSpec) -> VcResult<TaskRef> {
+            unreachable!()
+        }
+        async fn begin_clone(&self, _: &VmRef, _: &CloneSpec) -> VcResult<TaskRef> {
+            unreachable!()
+        }
+        async fn task_status(&self, _: &TaskRef) -> VcResult<TaskStatus> {
+            let n = self.polls.fetch_add(1, Ordering::SeqCst);
+            Ok(if n < self.running_polls {
+                TaskStatus::Running {
+                    percent: Some(n as u8 * 10),
+                }
+            } else {
+                TaskStatus::Succeeded { vm: None }
+            })
+        }
+        async fn reconfigure(&self, _: &VmRef, _: Option<u32>, _: Option<u64>) -> VcResult<()> {
+            unreachable!()
+        }
+        async fn destroy(&self, _: &VmRef) -> VcResult<()> {
+            unreachable!()
+        }
+        async fn set_attribute(&self, _: &VmRef, _: &str, _: &str) -> VcResult<()> {
+            unreachable!()
+        }
+    }
+
+    fn slow(running_polls: u32) -> SlowTask {
+        SlowTask {
+            running_polls,
+            polls: AtomicU32::new(0),
+        }
+    }
+
+    fn task() -> TaskRef {
+        TaskRef {
+            moref: "task-1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_task_polls_until_the_end() {
+        let vc = slow(2);
+        let status = vc.wait_task(&task(), Duration::from_secs(5)).await;
+        assert_eq!(status, Ok(TaskStatus::Succeeded { vm: None }));
+        assert_eq!(vc.polls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn wait_task_returns_the_last_running_status_on_timeout() {
+        let vc = slow(1000);
+        // Polls at 0 and 100 ms; the next pause (200 ms) would pass the deadline.
+        let status = vc.wait_task(&task(), Duration::from_millis(250)).await;
+        assert_eq!(status, Ok(TaskStatus::Running { percent: Some(10) }));
+        assert_eq!(vc.polls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn sizes_and_names_are_checked() {
+        assert!(check_name("web-01").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("web ").is_err());
+        assert!(check_name(&"é".repeat(80)).is_ok());
+        assert!(check_name(&"é".repeat(81)).is_err());
+        assert!(check_size(None, None).is_ok());
+        assert!(check_size(Some(0), None).is_err());
+        assert!(check_size(None, Some(0)).is_err());
+        assert!(check_size(Some(u32::MAX), None).is_err());
+        let mut spec = CreateSpec {
+            name: "a".into(),
+            guest_id: "otherGuest64".into(),
+            cpus: 1,
+            memory_mb: 512,
+            disk_gb: MAX_DISK_GB,
+            placement: Placement::default(),
+        };
+        assert!(spec.check().is_ok());
+        spec.disk_gb += 1;
+        assert!(spec.check().is_err());
+    }
+
+    #[test]
+    fn new_errors_read_as_sentences() {
+        assert_eq!(
+            VcError::DuplicateName {
+                name: "web-01".into()
+            }
+            .to_string(),
+            "A VM named web-01 already exists."
+        );
+        assert_eq!(
+            VcError::PlacementNotFound {
+                what: "folder".into(),
+                name: "iaas/web".into()
+            }
+            .to_string(),
+            "The policy's folder iaas/web does not exist in vCenter; an administrator must fix the policy."
+        );
+    }
 }

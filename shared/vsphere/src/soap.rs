@@ -4,6 +4,8 @@
 //! logs in (exactly once), a `NotAuthenticated` fault triggers one re-login and a retry.
 //! VMs are found through a ContainerView created once per session and read with
 //! RetrievePropertiesEx, asking only for the properties each operation needs.
+//! Placement names are resolved against one read of the inventory (topology.rs, shared
+//! resolver in placement.rs); creates and clones hand back their task (tasks.rs).
 
 use super::*;
 use std::future::Future;
@@ -14,10 +16,15 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, OnceCell};
 
+mod attributes;
 mod envelope;
 mod fault;
 mod inventory;
+mod lifecycle;
 mod power;
+mod spec;
+mod tasks;
+mod topology;
 mod transport;
 mod xml;
 
@@ -275,6 +282,43 @@ impl Vcenter for SoapClient {
 
     async fn power(&self, vm: &VmRef, op: PowerOp) -> VcResult<()> {
         self.run_power_op(vm, op).await
+    }
+
+    async fn list_templates(&self) -> VcResult<Vec<VmRef>> {
+        self.templates().await
+    }
+
+    async fn find_template(&self, name: &str) -> VcResult<VmRef> {
+        self.find_template_by_name(name).await
+    }
+
+    async fn begin_create(&self, spec: &CreateSpec) -> VcResult<TaskRef> {
+        self.create(spec).await
+    }
+
+    async fn begin_clone(&self, source: &VmRef, spec: &CloneSpec) -> VcResult<TaskRef> {
+        self.clone_vm(source, spec).await
+    }
+
+    async fn task_status(&self, task: &TaskRef) -> VcResult<TaskStatus> {
+        self.read_task_status(task).await
+    }
+
+    async fn reconfigure(
+        &self,
+        vm: &VmRef,
+        cpus: Option<u32>,
+        memory_mb: Option<u64>,
+    ) -> VcResult<()> {
+        self.resize(vm, cpus, memory_mb).await
+    }
+
+    async fn destroy(&self, vm: &VmRef) -> VcResult<()> {
+        self.delete(vm).await
+    }
+
+    async fn set_attribute(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
+        self.set_custom_value(vm, name, value).await
     }
 
     async fn logout(&self) {

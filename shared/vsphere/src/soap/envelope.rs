@@ -118,6 +118,51 @@ pub(crate) fn retrieve_objects(
     retrieve(collector, spec_set)
 }
 
+/// How [`retrieve_tree`] walks the inventory: (name, type, path, specs applied next).
+/// Virtual machines are passed through (vm folders hold them) but never read.
+const TREE: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "folder",
+        "Folder",
+        "childEntity",
+        &[
+            "folder", "dcVm", "dcHost", "dcDs", "dcNet", "crHost", "crPool",
+        ],
+    ),
+    ("dcVm", "Datacenter", "vmFolder", &["folder"]),
+    ("dcHost", "Datacenter", "hostFolder", &["folder"]),
+    ("dcDs", "Datacenter", "datastoreFolder", &["folder"]),
+    ("dcNet", "Datacenter", "networkFolder", &["folder"]),
+    ("crHost", "ComputeResource", "host", &[]),
+    ("crPool", "ComputeResource", "resourcePool", &["pool"]),
+    ("pool", "ResourcePool", "resourcePool", &["pool"]),
+];
+
+/// Properties of everything below `root` that [`TREE`] reaches (datacenters, folders,
+/// clusters, hosts, pools, datastores, networks), in one call. Every TraversalSpec is
+/// defined at the top so the nested ones can refer to it by name.
+pub(crate) fn retrieve_tree(collector: &MoRef, root: &MoRef, specs: &[PropSpec<'_>]) -> String {
+    let mut select = String::new();
+    for (name, ty, path, next) in TREE {
+        let _ = write!(
+            select,
+            r#"<selectSet xsi:type="TraversalSpec">{}{}{}<skip>false</skip>"#,
+            text("name", name),
+            text("type", ty),
+            text("path", path)
+        );
+        for n in *next {
+            let _ = write!(select, "<selectSet>{}</selectSet>", text("name", n));
+        }
+        select.push_str("</selectSet>");
+    }
+    let object_set = format!(
+        "<objectSet>{}<skip>false</skip>{select}</objectSet>",
+        moref("obj", root)
+    );
+    retrieve(collector, prop_sets(specs) + &object_set)
+}
+
 pub(crate) fn continue_retrieve(collector: &MoRef, token: &str) -> String {
     call(
         "ContinueRetrievePropertiesEx",

@@ -101,6 +101,15 @@ impl Fault {
                 operation: operation.to_owned(),
             },
             "ToolsUnavailable" => VcError::ToolsUnavailable { vm: vm.to_owned() },
+            // vCenter names the clashing name; `vm` is only the object the call was made on.
+            "DuplicateName" => VcError::DuplicateName {
+                name: self
+                    .detail
+                    .text_of("name")
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(vm)
+                    .to_owned(),
+            },
             "InvalidPowerState" => match self.existing_state() {
                 Some(current) => VcError::InvalidPowerState {
                     vm: vm.to_owned(),

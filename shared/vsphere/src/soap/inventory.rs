@@ -38,6 +38,9 @@ const DETAIL_PATHS: &[&str] = &[
     "parent",
     "guest.toolsRunningStatus",
     "customValue",
+    "config.cpuHotAddEnabled",
+    "config.memoryHotAddEnabled",
+    "config.uuid",
 ];
 
 /// One object's properties from RetrievePropertiesEx.
@@ -47,7 +50,7 @@ pub(crate) struct ObjectContent {
 }
 
 impl ObjectContent {
-    fn text(&self, path: &str) -> Option<&str> {
+    pub(crate) fn text(&self, path: &str) -> Option<&str> {
         self.props
             .get(path)
             .map(|v| v.text.as_str())
@@ -72,6 +75,53 @@ impl SoapClient {
             .collect();
         vms.sort_by(|a, b| a.vm.name.cmp(&b.vm.name));
         Ok(vms)
+    }
+
+    /// Every template, sorted by name.
+    pub(crate) async fn templates(&self) -> VcResult<Vec<VmRef>> {
+        let objects = self
+            .with_session(|s| async move { self.retrieve_vm_view(&s, FIND_PATHS).await })
+            .await
+            .map_err(|e| e.into_vc("", "listing templates"))?;
+        let mut out: Vec<VmRef> = objects
+            .iter()
+            .filter(|o| o.is_template())
+            .filter_map(|o| {
+                Some(VmRef {
+                    moref: o.obj.value.clone(),
+                    name: o.text("name")?.to_owned(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub(crate) async fn find_template_by_name(&self, name: &str) -> VcResult<VmRef> {
+        self.templates()
+            .await?
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| VcError::NotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    /// `DuplicateName` if any VM or template is called `name`. vcsim 0.24 happily creates a
+    /// second VM of the same name (it only renames the directory), vCenter refuses one in
+    /// the same folder; checking first gives both vCenter's answer, and the bot's VM names
+    /// stay unique, which `find_vm` relies on.
+    pub(crate) async fn check_unique(&self, name: &str) -> VcResult<()> {
+        let objects = self
+            .with_session(|s| async move { self.retrieve_vm_view(&s, FIND_PATHS).await })
+            .await
+            .map_err(|e| e.into_vc(name, "checking VM names"))?;
+        if objects.iter().any(|o| o.text("name") == Some(name)) {
+            return Err(VcError::DuplicateName {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) async fn find_by_name(&self, name: &str) -> VcResult<VmRef> {
@@ -200,6 +250,9 @@ impl SoapClient {
                 .map(|n| n.to_string()),
             tools_running: this.text("guest.toolsRunningStatus") == Some("guestToolsRunning"),
             attributes,
+            cpu_hot_add: this.text("config.cpuHotAddEnabled") == Some("true"),
+            memory_hot_add: this.text("config.memoryHotAddEnabled") == Some("true"),
+            uuid: this.text("config.uuid").map(str::to_owned),
             summary,
         })
     }
@@ -278,7 +331,7 @@ impl SoapClient {
     }
 
     /// Sends a RetrievePropertiesEx and follows ContinueRetrievePropertiesEx tokens to the end.
-    async fn retrieve_all(
+    pub(crate) async fn retrieve_all(
         &self,
         session: &Session,
         request: String,

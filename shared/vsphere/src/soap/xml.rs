@@ -4,6 +4,7 @@
 //! vim25 is polymorphic through `xsi:type`; vcsim spells that prefix `XMLSchema-instance:`, so
 //! attributes are matched by namespace, never by prefix.
 
+use super::envelope::escape;
 use crate::VcError;
 
 const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -57,6 +58,60 @@ impl Node {
         let ty = self.mo_type.as_deref()?;
         let value = self.text.trim();
         (!value.is_empty()).then(|| MoRef::new(ty, value))
+    }
+}
+
+/// XML Schema's own types, which vim25 writes as `xsd:int` and so on.
+const XSD_TYPES: &[&str] = &[
+    "string",
+    "boolean",
+    "byte",
+    "short",
+    "int",
+    "long",
+    "float",
+    "double",
+    "decimal",
+    "dateTime",
+    "base64Binary",
+    "anyURI",
+    "anyType",
+];
+
+impl Node {
+    /// This element written back as request XML, named `element` (a response names array
+    /// items by their type, a request by the field). `xsi:type` is kept: the envelope maps
+    /// the default namespace to vim25 and declares `xsd:` for XML Schema's own types.
+    pub fn to_xml(&self, element: &str) -> String {
+        let mut out = String::new();
+        self.write_xml(element, &mut out);
+        out
+    }
+
+    fn write_xml(&self, element: &str, out: &mut String) {
+        out.push('<');
+        out.push_str(element);
+        if let Some(ty) = &self.xsi_type {
+            let prefix = if XSD_TYPES.contains(&ty.as_str()) {
+                "xsd:"
+            } else {
+                ""
+            };
+            out.push_str(&format!(r#" xsi:type="{prefix}{}""#, escape(ty)));
+        }
+        if let Some(ty) = &self.mo_type {
+            out.push_str(&format!(r#" type="{}""#, escape(ty)));
+        }
+        out.push('>');
+        if self.children.is_empty() {
+            out.push_str(&escape(&self.text));
+        }
+        for child in &self.children {
+            child.write_xml(&child.name, out);
+        }
+        out.push_str("</");
+        out.push_str(element);
+        out.push('>');
     }
 }
 
@@ -131,6 +186,21 @@ mod tests {
             Err(VcError::Protocol(_))
         ));
         assert!(matches!(parse_body("not xml"), Err(VcError::Protocol(_))));
+    }
+
+    #[test]
+    fn writes_back_what_it_read() {
+        let text = r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:X="http://www.w3.org/2001/XMLSchema-instance"><e:Body><R><VirtualDevice X:type="VirtualVmxnet3"><key>4000</key><backing X:type="VirtualEthernetCardNetworkBackingInfo"><deviceName>a &amp; b</deviceName><network type="Network">network-7</network></backing><label X:type="xsd:string">x</label></VirtualDevice></R></e:Body></e:Envelope>"#;
+        let device = parse_body(text).unwrap().children.remove(0);
+        assert_eq!(
+            device.to_xml("device"),
+            concat!(
+                r#"<device xsi:type="VirtualVmxnet3"><key>4000</key>"#,
+                r#"<backing xsi:type="VirtualEthernetCardNetworkBackingInfo"><deviceName>a &amp; b</deviceName>"#,
+                r#"<network type="Network">network-7</network></backing>"#,
+                r#"<label xsi:type="xsd:string">x</label></device>"#
+            )
+        );
     }
 
     #[test]
