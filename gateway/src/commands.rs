@@ -10,6 +10,7 @@ pub enum Permission {
     Read,
     Operate,
     Provision,
+    Admin,
 }
 
 impl Permission {
@@ -18,6 +19,7 @@ impl Permission {
             Permission::Read => "read",
             Permission::Operate => "operate",
             Permission::Provision => "provision",
+            Permission::Admin => "admin",
         }
     }
 }
@@ -137,6 +139,26 @@ pub static COMMANDS: &[CommandSpec] = &[
         permission: Permission::Operate,
         destructive: true,
         parse: parse_delete,
+    },
+    CommandSpec {
+        name: "quota",
+        aliases: &[],
+        args: "",
+        summary: "Show how much of your quota (VMs, vCPUs, memory) you use.",
+        help: "",
+        permission: Permission::Read,
+        destructive: false,
+        parse: parse_quota,
+    },
+    CommandSpec {
+        name: "audit",
+        aliases: &[],
+        args: "[--user <@user|id>] [--vm <vm>] [--since <YYYY-MM-DD|Nd|Nh>]",
+        summary: "Show the audit trail: who asked for what, the decision and the outcome.",
+        help: "For IT: every command and button press, allowed or denied, and how it ended.",
+        permission: Permission::Admin,
+        destructive: false,
+        parse: parse_audit,
     },
 ];
 
@@ -383,6 +405,36 @@ fn parse_delete(raw: &[String]) -> Result<Command, String> {
     Ok(Command::Delete { vm })
 }
 
+fn parse_quota(raw: &[String]) -> Result<Command, String> {
+    Args::parse(raw, &[])?.exactly([])?;
+    Ok(Command::Quota)
+}
+
+fn parse_audit(raw: &[String]) -> Result<Command, String> {
+    let args = Args::parse(raw, &[("user", true), ("vm", true), ("since", true)])?;
+    args.exactly([])?;
+    // Slack shows a mention as <@U123> or <@U123|name>; keep the id.
+    let user = args.value("user").map(|u| u.trim_start_matches("<@").trim_end_matches('>').split('|').next().unwrap_or_default().to_string());
+    let since = args.value("since").map(|s| parse_since(&s, chrono::Utc::now())).transpose()?;
+    Ok(Command::Audit { user, vm: args.value("vm"), since })
+}
+
+/// `2026-11-01`, `7d` or `24h`, as unix seconds.
+fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64, String> {
+    let bad = || format!("`--since {text}` should be a date like 2026-11-01, or 7d, or 24h.");
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc().timestamp());
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        _ => return Err(bad()),
+    };
+    Ok(now.timestamp() - secs)
+}
+
 fn only(args: &[String], n: usize) -> Result<(), String> {
     match args.get(n) {
         None => Ok(()),
@@ -443,6 +495,19 @@ mod tests {
         assert!(invalid("resize db --restart=yes --cpu 2").contains("takes no value"));
         assert!(invalid("clone a").contains("Missing the new VM's name"));
         assert!(invalid("delete a b").contains("Unexpected `b`"));
+    }
+
+    #[test]
+    fn quota_and_audit() {
+        assert_eq!(run("quota"), Command::Quota);
+        assert!(invalid("quota now").contains("Unexpected `now`"));
+        let Command::Audit { user, vm, since } = run("audit --user <@U123|ann> --vm app-web-01 --since 2026-11-01") else { panic!() };
+        assert_eq!((user.as_deref(), vm.as_deref(), since), (Some("U123"), Some("app-web-01"), Some(1_793_491_200)));
+        let now = chrono::DateTime::from_timestamp(1_000_000, 0).unwrap();
+        assert_eq!(parse_since("2d", now), Ok(1_000_000 - 172_800));
+        assert_eq!(parse_since("3h", now), Ok(1_000_000 - 10_800));
+        assert!(parse_since("soon", now).is_err());
+        assert!(invalid("audit --since yesterday").contains("should be a date"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use iaas_function::{find_vm, Context, Reply};
 use iaas_invocation::{Command, Invocation};
 use iaas_slack::message::{fields, section};
 use iaas_slack::Message;
+use iaas_store::AuditFilter;
 use iaas_vsphere::{VmSummary, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
 
 pub const NAME: &str = "iaas-inventory";
@@ -19,6 +20,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     match inv.command {
         Command::VmList { pattern } => list(&ctx, pattern.as_deref()).await,
         Command::VmInfo { vm } => info(&ctx, &vm).await,
+        Command::Audit { user, vm, since } => audit(&ctx, user, vm, since).await,
         _ => Reply::error("iaas-inventory received a command it does not run."),
     }
 }
@@ -92,6 +94,35 @@ async fn info(ctx: &Context, name: &str) -> Reply {
     let text = pairs.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n");
     let message = Message { text: format!("{} ({})\n{text}", vm.name, vm.moref), ..Message::new(format!("*{}* `{}`", vm.name, vm.moref)) }
         .with_block(fields(&pairs));
+    Reply::query(message)
+}
+
+/// The newest audit entries matching the filters, newest first.
+async fn audit(ctx: &Context, user: Option<String>, vm: Option<String>, since: Option<i64>) -> Reply {
+    const ROWS: u32 = 30;
+    let filter = AuditFilter { actor: user, vm, since_ms: since.map(|s| s * 1000) };
+    let entries = match ctx.store.audit_entries(&filter, ROWS).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the audit trail");
+            return Reply::error("The bot's database is unreachable, so the audit trail cannot be shown. Please try again later.");
+        }
+    };
+    if entries.is_empty() {
+        return Reply::query(Message::new("No audit entries match."));
+    }
+    let rows: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let at = chrono::DateTime::from_timestamp_millis(e.at_ms).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
+            format!("• {at} · <@{}> · `{}` · {} at {} — {}", e.actor, e.command, e.decision, e.stage, e.reason)
+        })
+        .collect();
+    let heading = format!("Audit trail, newest first ({} entries{}):", entries.len(), if entries.len() as u32 == ROWS { ", narrow with --user, --vm or --since" } else { "" });
+    let mut message = Message { text: format!("{heading}\n{}", rows.join("\n")), ..Message::new(format!("*{heading}*")) };
+    for chunk in rows.chunks(15) {
+        message = message.with_block(section(&chunk.join("\n")));
+    }
     Reply::query(message)
 }
 

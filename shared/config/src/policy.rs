@@ -26,6 +26,11 @@ pub struct Policy {
     pub protection: ProtectionPolicy,
     pub lease: LeasePolicy,
     pub confirm: ConfirmPolicy,
+    /// Who may do what: `[identity]`, `[roles.<name>]` and `[limits]`, read by `iaas-access`
+    /// (kept as tables here so settings do not depend on the directory client).
+    pub identity: toml::Table,
+    pub roles: toml::Table,
+    pub limits: toml::Table,
 }
 
 /// How answers appear in the channel.
@@ -250,11 +255,23 @@ impl Default for Policy {
             protection: ProtectionPolicy::default(),
             lease: LeasePolicy::default(),
             confirm: ConfirmPolicy::default(),
+            identity: toml::Table::new(),
+            roles: toml::Table::new(),
+            limits: toml::Table::new(),
         }
     }
 }
 
 impl Policy {
+    /// The `[identity]`, `[roles]` and `[limits]` tables as one, for `iaas-access` to read.
+    pub fn access_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert("identity".into(), toml::Value::Table(self.identity.clone()));
+        t.insert("roles".into(), toml::Value::Table(self.roles.clone()));
+        t.insert("limits".into(), toml::Value::Table(self.limits.clone()));
+        t
+    }
+
     pub fn load(path: &Path) -> Result<Policy, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new("IAAS_CONFIG", format!("cannot read {}: {e}", path.display()), "Point IAAS_CONFIG at a readable TOML policy file.")
