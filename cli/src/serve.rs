@@ -60,7 +60,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let functions = function_routers(&ctx);
     let dispatcher = Arc::new(LocalDispatch::new(functions.iter().cloned().collect::<HashMap<_, _>>()));
-    let settings = GatewaySettings { signing_secret, shared_secret, dispatch: iaas_gateway::DispatchTarget::Local, slack_api_url };
+    let access = iaas_gateway::access::access_from_env(&ctx.policy).await?;
+    notes.push(match &access {
+        Some(a) => format!("access: roles {}", a.role_names().collect::<Vec<_>>().join(", ")),
+        None => "access: the policy defines no roles, so everyone may run everything (demo mode)".into(),
+    });
+    let settings = GatewaySettings {
+        signing_secret,
+        shared_secret,
+        dispatch: iaas_gateway::DispatchTarget::Local,
+        slack_api_url,
+        access,
+        audit: Some(ctx.store.clone()),
+    };
     let gateway = Arc::new(settings.with_dispatcher(dispatcher));
 
     // OpenFaaS-style URLs work against the all-in-one too.

@@ -10,6 +10,7 @@ use axum::Router;
 use iaas_config::Secret;
 use iaas_slack::Responder;
 
+pub mod access;
 pub mod commands;
 pub mod dispatch;
 mod settings;
@@ -36,6 +37,10 @@ pub struct Gateway {
     /// Decides which response_urls a function may post to; checked before dispatch too.
     pub responder: Responder,
     pub clock: Clock,
+    /// Who may do what; `None` when the policy defines no roles (demo mode).
+    pub access: Option<iaas_access::Access>,
+    /// Where decisions before the ack are audited; functions audit outcomes.
+    pub audit: Option<iaas_store::Store>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {

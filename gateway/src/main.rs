@@ -6,7 +6,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> ExitCode {
     iaas_runtime::init_tracing();
-    let gateway = match iaas_gateway::GatewaySettings::from_env() {
+    let gateway = match iaas_gateway::GatewaySettings::from_env().await {
         Ok(settings) => settings.into_gateway().await,
         Err(e) => Err(e),
     };

@@ -15,11 +15,23 @@ pub struct GatewaySettings {
     pub shared_secret: Secret,
     pub dispatch: DispatchTarget,
     pub slack_api_url: Option<String>,
+    pub access: Option<iaas_access::Access>,
+    pub audit: Option<iaas_store::Store>,
 }
 
 impl GatewaySettings {
-    /// Every gateway setting; for the stand-alone gateway all are required.
-    pub fn from_env() -> Result<GatewaySettings, ConfigError> {
+    /// Every gateway setting; for the stand-alone gateway all are required. The audit store is
+    /// `DATABASE_URL` when set (decisions are then audited before the ack as well).
+    pub async fn from_env() -> Result<GatewaySettings, ConfigError> {
+        let (policy, _) = iaas_config::load_policy()?;
+        let access = crate::access::access_from_env(&policy).await?;
+        let audit = match iaas_config::secret("DATABASE_URL")? {
+            Some(url) => Some(iaas_store::Store::connect(url.expose()).await.map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), "Check the database URL and that the server is up."))?),
+            None => {
+                tracing::info!("no DATABASE_URL: gateway decisions are logged, and functions audit outcomes");
+                None
+            }
+        };
         let dispatch = iaas_config::var("IAAS_DISPATCH").ok_or_else(|| {
             ConfigError::new("IAAS_DISPATCH", "is not set", "Use openfaas:<gateway-url> or lambda[:<prefix>] (local needs `iaas serve`).")
         })?;
@@ -28,6 +40,8 @@ impl GatewaySettings {
             shared_secret: iaas_config::required_secret("IAAS_SHARED_SECRET")?,
             dispatch: DispatchTarget::parse(dispatch.trim())?,
             slack_api_url: iaas_config::var("SLACK_API_URL"),
+            access,
+            audit,
         })
     }
 
@@ -51,6 +65,8 @@ impl GatewaySettings {
             dispatcher,
             responder: Responder::new(self.slack_api_url.as_deref()),
             clock: system_clock(),
+            access: self.access,
+            audit: self.audit,
         }
     }
 }

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iaas_invocation::{Command, Confirmable, Invocation, SlackChannel, SlackUser};
+use iaas_invocation::{Caller, Command, Confirmable, Invocation, SlackChannel, SlackUser};
+use iaas_store::AuditEntry;
 use iaas_slack::{Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde::Deserialize;
 
@@ -49,7 +50,11 @@ pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     let user = SlackUser { id: slash.user_id.clone(), name: slash.user_name.clone(), team_id: slash.team_id.clone() };
     let channel = SlackChannel { id: slash.channel_id.clone(), name: slash.channel_name.clone() };
     let what = command.describe();
-    match hand_over(&gw, command, user, channel, &slash.response_url).await {
+    let caller = match check_access(&gw, &user.id, &command).await {
+        Ok(caller) => caller,
+        Err(sentence) => return Json(Message::ephemeral(sentence)).into_response(),
+    };
+    match hand_over(&gw, command, user, channel, caller, &slash.response_url).await {
         Ok(id) => {
             let ack = Message::ephemeral(format!("Accepted `{what}`. I'll answer here when it's done."))
                 .with_context(&format!("request {}", iaas_invocation::short_id(&id)));
@@ -115,7 +120,11 @@ pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Respons
     let user = SlackUser { id: payload.user.id, name: payload.user.username, team_id: payload.user.team_id };
     let channel = payload.channel.map(|c| SlackChannel { id: c.id, name: c.name }).unwrap_or_default();
     let command = Command::Confirm { of, token, confirmed };
-    if let Err(sentence) = hand_over(&gw, command, user, channel, &payload.response_url).await {
+    let handed_over = match check_access(&gw, &user.id, &command).await {
+        Ok(caller) => hand_over(&gw, command, user, channel, caller, &payload.response_url).await,
+        Err(sentence) => Err(sentence),
+    };
+    if let Err(sentence) = handed_over {
         // The press's HTTP answer is not shown to the user; tell them through the response_url.
         if gw.responder.allows(&payload.response_url) {
             let (responder, url) = (gw.responder.clone(), payload.response_url.clone());
@@ -130,9 +139,40 @@ pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Respons
     StatusCode::OK.into_response()
 }
 
+/// The access check before the ack (when the policy has roles). A denial is audited and
+/// answered with a sentence; nothing is dispatched.
+async fn check_access(gw: &Gateway, user: &str, command: &Command) -> Result<Caller, String> {
+    let Some(access) = &gw.access else { return Ok(Caller::default()) };
+    let decision = crate::access::authorize(access, user, command).await;
+    if let Err(reason) = &decision {
+        tracing::info!(user, command = %command.describe(), %reason, "denied");
+        audit(gw, &uuid::Uuid::now_v7().to_string(), user, command, "denied", reason).await;
+    }
+    decision
+}
+
+/// Appends a gateway decision to the audit trail, when one is configured.
+async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, decision: &str, reason: &str) {
+    let Some(store) = &gw.audit else { return };
+    let entry = AuditEntry {
+        at_ms: (gw.clock)() * 1000,
+        request_id: request_id.to_string(),
+        actor: user.to_string(),
+        command: command.describe(),
+        vm: command.target_vm().map(str::to_string),
+        stage: "gateway".into(),
+        decision: decision.into(),
+        reason: reason.into(),
+        duration_ms: None,
+    };
+    if let Err(e) = store.audit(&entry).await {
+        tracing::error!(error = %e, "could not append to the audit trail");
+    }
+}
+
 /// Builds, signs and dispatches an invocation. `Ok` carries its id; `Err` is the sentence
 /// to show the user (nothing was done, or it is unknown whether it will run).
-async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: SlackChannel, response_url: &str) -> Result<String, String> {
+async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: SlackChannel, caller: Caller, response_url: &str) -> Result<String, String> {
     let what = command.describe();
     if !gw.responder.allows(response_url) {
         tracing::warn!(%response_url, "refused a request whose response_url is not Slack's");
@@ -145,7 +185,7 @@ async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: Sla
         channel,
         response_url: Some(response_url.to_string()),
         issued_at: (gw.clock)(),
-        caller: Default::default(),
+        caller,
     };
     let function = inv.command.function();
     let body = serde_json::to_vec(&inv).map_err(|e| {
@@ -157,6 +197,7 @@ async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: Sla
     match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
         Ok(Ok(())) => {
             tracing::info!(id = %inv.id, user = %inv.user.id, %function, command = %what, "accepted");
+            audit(gw, &inv.id, &inv.user.id, &inv.command, "allowed", &format!("handed to {function}")).await;
             Ok(inv.id)
         }
         Ok(Err(e)) => {

@@ -45,6 +45,8 @@ fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
         dispatcher: recorder,
         responder: Responder::new(None),
         clock: Arc::new(|| NOW),
+        access: None,
+        audit: None,
     })
 }
 

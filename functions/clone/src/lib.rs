@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::provision::{self, NewVm};
-use iaas_function::{find_vm, Context, Reply};
+use iaas_function::{find_vm, quota, Context, Reply};
+use iaas_store::Usage;
 use iaas_invocation::{Command, Invocation};
 use iaas_vsphere::{CloneSpec, VcError, VmRef};
 
@@ -32,15 +33,26 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     }
     let lease_days = ctx.policy.lease.default_days;
     let spec = CloneSpec { name: name.clone(), placement: provision::placement(&ctx.policy) };
+    // The new VM is the source's size: that is what counts against the quota.
+    let size = match ctx.vcenter.vm_details(&source).await {
+        Ok(d) => Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 },
+        Err(e) => return e.into(),
+    };
+    if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, size).await {
+        return reply;
+    }
     let task = match ctx.vcenter.begin_clone(&source, &spec).await {
         Ok(task) => task,
-        Err(e) => return e.into(),
+        Err(e) => {
+            quota::release(&ctx, &inv.user.id, size).await;
+            return e.into();
+        }
     };
     let doing = match kind {
         "clone" => format!("Cloning {} into {name}", source.name),
         _ => format!("Deploying {name} from {}", source.name),
     };
-    let new = NewVm { name, task, source: format!("{kind}:{}", source.name), doing, lease_days };
+    let new = NewVm { name, task, source: format!("{kind}:{}", source.name), doing, lease_days, reserved: size };
     provision::finish(&ctx, &inv, new).await
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::provision::{self, NewVm};
-use iaas_function::{Context, Reply};
+use iaas_function::{quota, Context, Reply};
+use iaas_store::Usage;
 use iaas_invocation::{Command, Invocation};
 use iaas_vsphere::CreateSpec;
 
@@ -45,10 +46,17 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
         disk_gb: u64::from(size.disk_gb),
         placement: provision::placement(policy),
     };
+    let reserved = Usage { vms: 1, cpus: i64::from(spec.cpus), memory_mb: spec.memory_mb as i64 };
+    if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, reserved).await {
+        return reply;
+    }
     let task = match ctx.vcenter.begin_create(&spec).await {
         Ok(task) => task,
-        Err(e) => return e.into(),
+        Err(e) => {
+            quota::release(&ctx, &inv.user.id, reserved).await;
+            return e.into();
+        }
     };
     let doing = format!("Creating {name} ({size_name}, {os_name})");
-    provision::finish(&ctx, &inv, NewVm { name, task, source: "create".into(), doing, lease_days }).await
+    provision::finish(&ctx, &inv, NewVm { name, task, source: "create".into(), doing, lease_days, reserved }).await
 }

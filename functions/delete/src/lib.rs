@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
-use iaas_function::{find_vm, locked, Context, Reply};
+use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
+use iaas_store::Usage;
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef, ATTR_CREATED, ATTR_OWNER};
@@ -36,6 +37,9 @@ async fn ask(ctx: &Context, inv: &Invocation, name: &str) -> Reply {
     };
     if let Some(why) = protected(ctx, &details) {
         return Reply::error(format!("{} is protected ({why}); the bot never deletes it.", vm.name));
+    }
+    if let Err(reply) = authorize_vm(ctx, inv, &details) {
+        return reply;
     }
     let s = &details.summary;
     let attr = |k: &str| details.attributes.get(k).cloned().unwrap_or_else(|| "unknown".into());
@@ -91,6 +95,9 @@ async fn delete(ctx: &Context, inv: &Invocation, vm: VmRef) -> Reply {
     if let Some(why) = protected(ctx, &details) {
         return Reply::error(format!("{name} became protected ({why}) since you asked; nothing was deleted."));
     }
+    if let Err(reply) = authorize_vm(ctx, inv, &details) {
+        return reply;
+    }
     if details.summary.power_state != PowerState::PoweredOff {
         if let Err(e) = ctx.vcenter.power(&vm, PowerOp::Off).await {
             return Reply::error(format!("{name} could not be powered off before deletion ({e}); nothing was deleted."));
@@ -98,6 +105,15 @@ async fn delete(ctx: &Context, inv: &Invocation, vm: VmRef) -> Reply {
     }
     if let Err(e) = ctx.vcenter.destroy(&vm).await {
         return Reply::error(format!("{name} could not be deleted: {e}"));
+    }
+    // A VM the bot made gives its share of its owner's quota back.
+    match ctx.store.vm_record(&vm.moref).await {
+        Ok(Some(record)) if record.deleted_at_ms.is_none() => {
+            let share = Usage { vms: 1, cpus: i64::from(details.summary.cpus), memory_mb: details.summary.memory_mb as i64 };
+            quota::release(ctx, &record.owner_user, share).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not read the VM's record"),
     }
     if let Err(e) = ctx.store.mark_vm_deleted(&vm.moref).await {
         tracing::error!(error = %e, "could not mark the VM deleted in the store");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use iaas_function::{find_vm, Context, Reply};
+use iaas_function::{find_vm, quota, Context, Reply};
 use iaas_invocation::{Command, Invocation};
 use iaas_slack::message::{fields, section};
 use iaas_slack::Message;
@@ -17,10 +17,17 @@ pub fn router(ctx: Arc<Context>) -> Router {
 }
 
 async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
-    match inv.command {
+    match inv.command.clone() {
         Command::VmList { pattern } => list(&ctx, pattern.as_deref()).await,
         Command::VmInfo { vm } => info(&ctx, &vm).await,
         Command::Audit { user, vm, since } => audit(&ctx, user, vm, since).await,
+        Command::Quota => match ctx.store.quota_usage(&inv.user.id).await {
+            Ok(used) => Reply::query(Message::new(format!("Your quota: {}.", quota::describe(used, quota::limits(&ctx, &inv))))),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read quota usage");
+                Reply::error("The bot's database is unreachable, so your quota cannot be shown. Please try again later.")
+            }
+        },
         _ => Reply::error("iaas-inventory received a command it does not run."),
     }
 }

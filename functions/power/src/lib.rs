@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use iaas_function::{find_vm, Context, Reply};
+use iaas_function::{authorize_vm, find_vm, Context, Reply};
 use iaas_invocation::{Command, Invocation, PowerAction};
 use iaas_slack::Message;
 use iaas_vsphere::{PowerOp, PowerState, VcError};
@@ -15,7 +15,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
 }
 
 async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
-    let Command::Power { action, vm } = inv.command else {
+    let Command::Power { action, vm } = inv.command.clone() else {
         return Reply::error("iaas-power received a command it does not run.");
     };
     let vm = match find_vm(&ctx, &vm).await {
@@ -31,6 +31,17 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
             Err(e) => e.into(),
         };
     };
+    // Scope: only the caller's own VMs (or allowed folders) unless a role grants all.
+    if ctx.access.is_some() {
+        match ctx.vcenter.vm_details(&vm).await {
+            Ok(d) => {
+                if let Err(reply) = authorize_vm(&ctx, &inv, &d) {
+                    return reply;
+                }
+            }
+            Err(e) => return e.into(),
+        }
+    }
     match ctx.vcenter.power(&vm, op).await {
         Ok(()) => Reply::changed(Message::new(format!("*{}* {}", vm.name, done_text(op)))),
         Err(VcError::InvalidPowerState { current, .. }) => Reply::error(wrong_state_text(&vm.name, op, current)),

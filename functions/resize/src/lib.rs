@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
-use iaas_function::{find_vm, locked, Context, Reply};
+use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
+use iaas_store::Usage;
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
@@ -55,6 +56,9 @@ async fn resize(ctx: &Context, inv: &Invocation, name: &str, target: Target, res
         Ok(d) => d,
         Err(e) => return e.into(),
     };
+    if let Err(reply) = authorize_vm(ctx, inv, &details) {
+        return reply;
+    }
     let target = Target {
         cpus: target.cpus.filter(|c| *c != details.summary.cpus),
         memory_mb: target.memory_mb.filter(|m| *m != details.summary.memory_mb),
@@ -63,8 +67,8 @@ async fn resize(ctx: &Context, inv: &Invocation, name: &str, target: Target, res
         return Reply::error(format!("{} already has that size; nothing was changed.", vm.name));
     }
     match (details.summary.power_state, live_possible(&details, target)) {
-        (PowerState::PoweredOn, Ok(())) | (PowerState::PoweredOff, _) => apply(ctx, &vm, target).await,
-        _ if restart => restart_and_apply(ctx, &vm, target).await,
+        (PowerState::PoweredOn, Ok(())) | (PowerState::PoweredOff, _) => charged(ctx, inv, &details, target, apply(ctx, &vm, target)).await,
+        _ if restart => charged(ctx, inv, &details, target, restart_and_apply(ctx, &vm, target)).await,
         (state, why) => {
             let why = why.err().unwrap_or_else(|| format!("it is {state}"));
             confirm::ask(
@@ -82,6 +86,25 @@ async fn resize(ctx: &Context, inv: &Invocation, name: &str, target: Target, res
             .await
         }
     }
+}
+
+/// Runs the resize with its growth reserved against the VM owner's quota (VMs the bot made;
+/// others are outside quotas), giving back the growth if it fails or the shrink if it works.
+async fn charged(ctx: &Context, inv: &Invocation, d: &VmDetails, target: Target, work: impl std::future::Future<Output = Reply>) -> Reply {
+    let owner = match ctx.store.vm_record(&d.summary.vm.moref).await {
+        Ok(Some(record)) if record.deleted_at_ms.is_none() => record.owner_user,
+        _ => return work.await,
+    };
+    let cpus = target.cpus.map_or(0, |c| i64::from(c) - i64::from(d.summary.cpus));
+    let memory = target.memory_mb.map_or(0, |m| m as i64 - d.summary.memory_mb as i64);
+    let grow = Usage { vms: 0, cpus: cpus.max(0), memory_mb: memory.max(0) };
+    let shrink = Usage { vms: 0, cpus: (-cpus).max(0), memory_mb: (-memory).max(0) };
+    if let Err(reply) = quota::reserve(ctx, inv, &owner, grow).await {
+        return reply;
+    }
+    let reply = work.await;
+    quota::release(ctx, &owner, if reply.ok() { shrink } else { grow }).await;
+    reply
 }
 
 /// Whether vCenter can apply the change to the running VM; if not, why not.
@@ -175,7 +198,12 @@ async fn pressed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) 
     };
     let vm = VmRef { moref: confirmation.vm_moref, name: name.clone() };
     match ctx.vcenter.vm_details(&vm).await {
-        Ok(d) if d.summary.vm.name == name => locked(ctx, inv, &name, restart_and_apply(ctx, &vm, target)).await,
+        Ok(d) if d.summary.vm.name == name => {
+            if let Err(reply) = authorize_vm(ctx, inv, &d) {
+                return reply;
+            }
+            locked(ctx, inv, &name, charged(ctx, inv, &d, target, restart_and_apply(ctx, &vm, target))).await
+        }
         Ok(d) => Reply::error(format!("The VM you confirmed was renamed to {} since you asked; nothing was changed.", d.summary.vm.name)),
         Err(VcError::NotFound { .. }) => Reply::error(format!("{name} no longer exists; nothing was changed.")),
         Err(e) => e.into(),

@@ -21,6 +21,9 @@ pub struct Context {
     pub responder: Responder,
     pub shared_secret: Secret,
     pub policy: Arc<Policy>,
+    /// The second access check (the gateway made the first); `None` when the policy has no
+    /// roles. Built without a directory: the caller's roles come signed in the invocation.
+    pub access: Option<iaas_access::Access>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("DATABASE_URL: {0}")]
     Store(#[from] iaas_store::StoreError),
+    #[error("IAAS_CONFIG: {0}")]
+    Access(#[from] iaas_access::AccessError),
 }
 
 impl Context {
@@ -54,7 +59,12 @@ impl Context {
             }
         };
         let responder = Responder::new(iaas_config::var("SLACK_API_URL").as_deref());
-        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy) })
+        let access_policy = iaas_access::AccessPolicy::from_policy(&policy)?;
+        let access = match access_policy.has_roles() {
+            true => Some(iaas_access::Access::new(access_policy, None, None).await?),
+            false => None,
+        };
+        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access })
     }
 }
 

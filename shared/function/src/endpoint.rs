@@ -85,9 +85,11 @@ where
     }
 
     let started = std::time::Instant::now();
-    let reply = match inv.command.target_vm() {
-        Some(vm) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
-        None => handler(ctx.clone(), inv.clone()).await,
+    let denied = crate::scope::authorize_command(&ctx, &inv).err();
+    let reply = match (&denied, inv.command.target_vm()) {
+        (Some(sentence), _) => Reply::error(sentence.clone()),
+        (None, Some(vm)) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
+        (None, None) => handler(ctx.clone(), inv.clone()).await,
     };
     let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
     let elapsed_ms = started.elapsed().as_millis() as i64;
@@ -102,7 +104,12 @@ where
         command: inv.command.describe(),
         vm: inv.command.target_vm().map(str::to_string),
         stage: name.to_string(),
-        decision: if outcome.ok { "done" } else { "failed" }.to_string(),
+        decision: match (&denied, outcome.ok) {
+            (Some(_), _) => "denied",
+            (None, true) => "done",
+            (None, false) => "failed",
+        }
+        .to_string(),
         reason: outcome.text.chars().take(500).collect(),
         duration_ms: Some(elapsed_ms),
     };

@@ -7,10 +7,13 @@ pub mod confirm;
 mod context;
 mod endpoint;
 pub mod provision;
+pub mod quota;
+mod scope;
 mod reply;
 mod vm;
 
 pub use context::{Context, StartupError};
 pub use endpoint::{locked, progress, router};
 pub use reply::{Reply, ReplyKind};
+pub use scope::{authorize_vm, identity};
 pub use vm::{closest_name, find_vm};

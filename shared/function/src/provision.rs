@@ -63,6 +63,8 @@ pub struct NewVm<'a> {
     /// What the user sees while waiting, e.g. "Cloning app-web-01 into app-web-03".
     pub doing: String,
     pub lease_days: u32,
+    /// What was reserved against the caller's quota; given back if the task fails.
+    pub reserved: iaas_store::Usage,
 }
 
 /// Waits for the task (with progress posts, bounded by the policy), then records ownership and
@@ -70,7 +72,13 @@ pub struct NewVm<'a> {
 pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm<'_>) -> Reply {
     let vm = match wait(ctx, inv, &new).await {
         Ok(vm) => vm,
-        Err(reply) => return reply,
+        Err(reply) => {
+            // A task still running keeps its reservation; a failed one gives it back.
+            if !reply.ok() {
+                crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+            }
+            return reply;
+        }
     };
     let now = chrono::Utc::now();
     let expires = now + chrono::Duration::days(i64::from(new.lease_days));
