@@ -38,8 +38,12 @@ impl Serve {
         // Slack's response_url stand-in, on loopback (SLACK_API_URL's host is allowed).
         let (tx, rx) = mpsc::channel(32);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let response_url = format!("http://{}/response", listener.local_addr().unwrap());
-        let app = Router::new().route("/response", post(receive)).with_state(tx);
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let response_url = format!("{base}/response");
+        let app = Router::new()
+            .route("/response", post(receive))
+            .with_state(tx)
+            .route("/api/users.info", axum::routing::get(users_info));
         tokio::spawn(async move { axum::serve(listener, app).await });
 
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
@@ -50,7 +54,8 @@ impl Serve {
             .env("DATABASE_URL", format!("sqlite://{}/iaas.db", dir.display()))
             .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
             .env("IAAS_SHARED_SECRET", SHARED_SECRET)
-            .env("SLACK_API_URL", "http://127.0.0.1:9/api")
+            .env("SLACK_API_URL", format!("{base}/api"))
+            .env("SLACK_BOT_TOKEN", "e2e-bot-token")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -169,6 +174,16 @@ impl Drop for Serve {
         let _ = self.child.start_kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Slack's users.info for the people the access tests resolve through Slack.
+async fn users_info(axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>) -> Json<serde_json::Value> {
+    let user = q.get("user").cloned().unwrap_or_default();
+    Json(match user.as_str() {
+        "U0ERIN" => serde_json::json!({"ok": true, "user": {"id": user, "deleted": false, "profile": {"email": "erin@example.test"}}}),
+        "U0CAROL" => serde_json::json!({"ok": true, "user": {"id": user, "deleted": true, "profile": {"email": "carol@example.test"}}}),
+        _ => serde_json::json!({"ok": false, "error": "user_not_found"}),
+    })
 }
 
 async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>) -> &'static str {

@@ -16,7 +16,7 @@ use iaas_store::{AuditEntry, Begin, NewInvocation, Outcome};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::{Context, Reply};
+use crate::{Context, Reply, ReplyKind};
 
 /// A claim older than this is taken to belong to a crashed worker and may be run again.
 const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
@@ -86,8 +86,8 @@ where
 
     let started = std::time::Instant::now();
     let denied = crate::scope::authorize_command(&ctx, &inv).err();
-    let reply = match (&denied, inv.command.target_vm()) {
-        (Some(sentence), _) => Reply::error(sentence.clone()),
+    let reply = match (denied, inv.command.target_vm()) {
+        (Some(sentence), _) => Reply::denied(sentence),
         (None, Some(vm)) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
         (None, None) => handler(ctx.clone(), inv.clone()).await,
     };
@@ -104,10 +104,10 @@ where
         command: inv.command.describe(),
         vm: inv.command.target_vm().map(str::to_string),
         stage: name.to_string(),
-        decision: match (&denied, outcome.ok) {
-            (Some(_), _) => "denied",
-            (None, true) => "done",
-            (None, false) => "failed",
+        decision: match (reply.kind, outcome.ok) {
+            (ReplyKind::Denied, _) => "denied",
+            (_, true) => "done",
+            (_, false) => "failed",
         }
         .to_string(),
         reason: outcome.text.chars().take(500).collect(),

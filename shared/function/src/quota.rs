@@ -22,7 +22,7 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, user: &str, add: Usage) ->
         Ok(true) => Ok(()),
         Ok(false) => {
             let used = ctx.store.quota_usage(user).await.unwrap_or_default();
-            Err(Reply::error(format!(
+            Err(Reply::denied(format!(
                 "That would take you over your quota ({}); nothing was changed. Delete a VM you no longer need, or ask IT for more.",
                 describe(used, limit)
             )))

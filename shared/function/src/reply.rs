@@ -14,6 +14,8 @@ pub enum ReplyKind {
     Error,
     /// A question to the asker (confirmation buttons): always shown to the asker only.
     Prompt,
+    /// Refused by a guard rail (scope, quota): nothing changed; audited as a denial.
+    Denied,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,9 @@ impl Reply {
     pub fn error(text: impl Into<String>) -> Self {
         Reply { kind: ReplyKind::Error, message: Message::new(text) }
     }
+    pub fn denied(text: impl Into<String>) -> Self {
+        Reply { kind: ReplyKind::Denied, message: Message::new(text) }
+    }
     pub fn prompt(message: Message) -> Self {
         Reply { kind: ReplyKind::Prompt, message }
     }
@@ -44,7 +49,7 @@ impl Reply {
     }
 
     pub fn ok(&self) -> bool {
-        self.kind != ReplyKind::Error
+        !matches!(self.kind, ReplyKind::Error | ReplyKind::Denied)
     }
 
     /// The message with the response type the policy asks for.
@@ -52,7 +57,7 @@ impl Reply {
         let kind = match self.kind {
             ReplyKind::Change => policy.slack.response_type_changes.as_str(),
             ReplyKind::Query => policy.slack.response_type_queries.as_str(),
-            ReplyKind::Error | ReplyKind::Prompt => "ephemeral",
+            ReplyKind::Error | ReplyKind::Denied | ReplyKind::Prompt => "ephemeral",
         };
         self.message.response_type(kind)
     }

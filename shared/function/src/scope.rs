@@ -36,6 +36,6 @@ pub fn authorize_vm(ctx: &Context, inv: &Invocation, vm: &VmDetails) -> Result<(
     let owner = vm.attributes.get(ATTR_OWNER).map(String::as_str);
     match access.may_touch(&identity(inv), owner, vm.folder.as_deref()) {
         Decision::Allow => Ok(()),
-        Decision::Deny(sentence) => Err(Reply::error(format!("{} Nothing was changed on {}.", sentence, vm.summary.vm.name))),
+        Decision::Deny(sentence) => Err(Reply::denied(format!("{} Nothing was changed on {}.", sentence, vm.summary.vm.name))),
     }
 }
