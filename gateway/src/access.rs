@@ -70,3 +70,20 @@ pub async fn authorize(access: &Access, slack_user: &str, command: &Command) -> 
         .map_err(|secs| format!("You have sent many commands in the last minute; try again in {secs} s. Nothing was run."))?;
     Ok(Caller { email: who.email, dn: who.dn, roles: who.roles.into_iter().collect() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_policy_roles_name_real_commands() {
+        let policy = Policy::parse(include_str!("../../deploy/config/iaas.example.toml")).unwrap();
+        let access = AccessPolicy::from_policy(&policy).unwrap();
+        assert!(access.has_roles());
+        let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        access.check_commands(&names).unwrap();
+        // A role naming a command the table lacks is refused.
+        let typo = Policy::parse("[roles.x]\ncommands = [\"powr\"]").unwrap();
+        assert!(AccessPolicy::from_policy(&typo).unwrap().check_commands(&names).is_err());
+    }
+}
