@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod local;
 mod serve;
 mod slash;
@@ -21,6 +22,8 @@ enum Cmd {
     Serve(serve::ServeArgs),
     /// Send a slash command to a gateway exactly as Slack does, and print the answers.
     Slash(slash::SlashArgs),
+    /// Print the audit trail (DATABASE_URL, default the local SQLite file).
+    Audit(audit::AuditArgs),
 }
 
 #[tokio::main]
@@ -32,6 +35,7 @@ async fn main() -> ExitCode {
             serve::run(args).await
         }
         Cmd::Slash(args) => slash::run(args).await,
+        Cmd::Audit(args) => audit::run(args).await,
     };
     match result {
         Ok(code) => code,

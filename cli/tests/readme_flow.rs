@@ -57,6 +57,13 @@ async fn serve_on_defaults_then_slash_lists_the_demo_inventory() {
     let out = iaas(&dir).args(["slash", "--gateway", &url, "/iaas help power"]).output().await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("poweroff"));
 
+    // The operator's view of the same request: `iaas audit` reads the audit trail.
+    let out = iaas(&dir).args(["audit", "--user", "U0LOCAL"]).output().await.unwrap();
+    let audit = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(audit.contains("allowed") && audit.contains("gateway") && audit.contains("vm list"), "{audit}");
+    assert!(audit.contains("done") && audit.contains("iaas-inventory"), "{audit}");
+
     serve.kill().await.ok();
     std::fs::remove_dir_all(&dir).ok();
 }

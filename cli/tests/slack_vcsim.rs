@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 
 use common::{Serve, SHARED_SECRET};
 use iaas_invocation::{Command, Invocation, PowerAction, SlackChannel, SlackUser};
@@ -169,4 +171,23 @@ async fn functions_refuse_unsigned_and_act_once_per_invocation() {
     let after = vcsim.stats().await.unwrap().get("PowerOffVM_Task").copied().unwrap_or(0);
     assert_eq!(after - before, 1);
     assert!(serve.answer().await.readable().contains("is now powered off"));
+}
+
+#[tokio::test]
+async fn a_second_change_to_a_vm_in_flight_is_refused() {
+    // Slow power-offs keep the first change in flight while the second arrives.
+    let opts = iaas_tests::vcsim::VcsimOptions { delays: vec![("PowerOffVM_Task".into(), 1500)], ..Default::default() };
+    let vcsim = Vcsim::start_with(opts).await.unwrap();
+    let serve = Serve::start(Some(&vcsim.url)).await;
+    let (first, _, id) = serve.slash("U1", "power off app-web-01").await;
+    assert_eq!(first, 200);
+    assert!(id.is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = serve.run("U2", "power reset app-web-01").await.readable();
+    assert!(second.contains("app-web-01 has a change in flight (`power off app-web-01` by <@U1>"), "{second}");
+    let first = serve.answer().await.readable();
+    assert!(first.contains("is now powered off"), "{first}");
+    // Once it has finished, the VM takes changes again.
+    let again = serve.run("U2", "power on app-web-01").await.readable();
+    assert!(again.contains("is now powered on"), "{again}");
 }

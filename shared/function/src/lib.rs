@@ -12,7 +12,7 @@ mod scope;
 mod reply;
 mod vm;
 
-pub use context::{Context, StartupError};
+pub use context::{Context, StartupError, DEFAULT_DATABASE_URL};
 pub use endpoint::{locked, progress, router};
 pub use reply::{Reply, ReplyKind};
 pub use scope::{authorize_vm, identity};
