@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::{env, fmt, fs};
 
 mod policy;
-pub use policy::{Policy, ResponseType};
+pub use policy::{LeaseAction, Policy, ResponseType};
 
 /// Where OpenFaaS mounts secrets; overridable so tests need no root.
 const OPENFAAS_SECRETS_DIR: &str = "/var/openfaas/secrets";

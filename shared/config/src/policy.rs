@@ -204,11 +204,50 @@ pub struct LeasePolicy {
     pub default_days: u32,
     /// The longest `--days` a user may ask for.
     pub max_days: u32,
+    /// `/iaas expire extend` moves the expiry to today + this many days …
+    pub extend_days: u32,
+    /// … but never beyond creation + this many days (and it never shortens a lease).
+    pub max_total_days: u32,
+    /// Reminders go to the owner this many days before expiry, each once per term.
+    pub reminder_days: Vec<u32>,
+    /// A lease is acted on only if its owner got the first reminder at least this long before.
+    pub min_notice_hours: u32,
+    /// On expiry: "power_off" (then delete after `grace_days`) or "power_off_only".
+    pub action: LeaseAction,
+    /// Days between power-off and deletion.
+    pub grace_days: u32,
+    /// Slack channel for admin alerts (a reminder that could not be delivered holds its lease).
+    pub alert_channel: Option<String>,
+    /// VMs never given a lease: parent folder names, and name globs.
+    pub exclude_folders: Vec<String>,
+    pub exclude_names: Vec<String>,
+    /// How often the all-in-one sweeps (the platforms schedule it themselves).
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseAction {
+    PowerOff,
+    PowerOffOnly,
 }
 
 impl Default for LeasePolicy {
     fn default() -> Self {
-        LeasePolicy { default_days: 30, max_days: 90 }
+        LeasePolicy {
+            default_days: 30,
+            max_days: 90,
+            extend_days: 30,
+            max_total_days: 180,
+            reminder_days: vec![7, 1],
+            min_notice_hours: 24,
+            action: LeaseAction::PowerOff,
+            grace_days: 7,
+            alert_channel: None,
+            exclude_folders: Vec::new(),
+            exclude_names: Vec::new(),
+            sweep_interval_secs: 3600,
+        }
     }
 }
 
@@ -299,7 +338,13 @@ impl Policy {
         if policy.lease.default_days == 0 || policy.lease.default_days > policy.lease.max_days {
             return Err("lease.default_days must be between 1 and lease.max_days".into());
         }
-        for pattern in policy.templates.allowed.iter().chain(&policy.protection.name_patterns) {
+        if policy.lease.max_total_days < policy.lease.max_days {
+            return Err("lease.max_total_days must be at least lease.max_days".into());
+        }
+        if policy.lease.sweep_interval_secs == 0 {
+            return Err("lease.sweep_interval_secs must be at least 1".into());
+        }
+        for pattern in policy.templates.allowed.iter().chain(&policy.protection.name_patterns).chain(&policy.lease.exclude_names) {
             glob::Pattern::new(pattern).map_err(|e| format!("{pattern:?} is not a glob pattern: {e}"))?;
         }
         Ok(policy)

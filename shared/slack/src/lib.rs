@@ -5,8 +5,10 @@ pub mod message;
 pub mod respond;
 pub mod signature;
 pub mod slash;
+pub mod web;
 
 pub use message::Message;
 pub use respond::{Responder, RespondError};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use slash::SlashCommand;
+pub use web::{WebApi, WebApiError};

@@ -8,6 +8,7 @@
 mod confirmations;
 mod guard_rails;
 mod invocations;
+mod leases;
 mod vms;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use sqlx::AnyPool;
 
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
+pub use leases::{Lease, LeaseFilter, LeaseState};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use vms::VmRecord;
 

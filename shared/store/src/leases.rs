@@ -1,0 +1,227 @@
+//! VM leases: expiry dates, what the sweep did, reminders sent once per term, and claims so two
+//! sweeps never act on the same lease.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_ms, query_err, Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lease {
+    pub vm_moref: String,
+    pub vm_name: String,
+    pub owner_user: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub state: LeaseState,
+    pub state_reason: String,
+    pub powered_off_at_ms: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseState {
+    Active,
+    PoweredOff,
+    Deleted,
+    /// A reminder could not be delivered: nothing happens until an admin looks.
+    Held,
+    Excluded,
+    Closed,
+}
+
+impl LeaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Active => "active",
+            LeaseState::PoweredOff => "powered_off",
+            LeaseState::Deleted => "deleted",
+            LeaseState::Held => "held",
+            LeaseState::Excluded => "excluded",
+            LeaseState::Closed => "closed",
+        }
+    }
+
+    fn parse(s: &str) -> LeaseState {
+        match s {
+            "powered_off" => LeaseState::PoweredOff,
+            "deleted" => LeaseState::Deleted,
+            "held" => LeaseState::Held,
+            "excluded" => LeaseState::Excluded,
+            "closed" => LeaseState::Closed,
+            _ => LeaseState::Active,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LeaseFilter {
+    pub owner: Option<String>,
+    /// Only leases expiring before this time.
+    pub expiring_before_ms: Option<i64>,
+    /// Include deleted, closed and excluded leases.
+    pub include_finished: bool,
+}
+
+const COLUMNS: &str = "vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, state_reason, powered_off_at_ms";
+
+fn lease(r: AnyRow) -> Lease {
+    Lease {
+        vm_moref: r.get("vm_moref"),
+        vm_name: r.get("vm_name"),
+        owner_user: r.get("owner_user"),
+        created_at_ms: r.get("created_at_ms"),
+        expires_at_ms: r.get("expires_at_ms"),
+        state: LeaseState::parse(&r.get::<String, _>("state")),
+        state_reason: r.get("state_reason"),
+        powered_off_at_ms: r.get("powered_off_at_ms"),
+    }
+}
+
+impl Store {
+    /// Starts a lease unless the VM has one (a redelivered event or invocation changes nothing).
+    /// Returns whether it was new.
+    pub async fn open_lease(&self, vm_moref: &str, vm_name: &str, owner: &str, created_at_ms: i64, expires_at_ms: i64, state: LeaseState) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO leases (vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (vm_moref) DO NOTHING",
+        )
+        .bind(vm_moref)
+        .bind(vm_name)
+        .bind(owner)
+        .bind(created_at_ms)
+        .bind(expires_at_ms)
+        .bind(state.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("opening a lease"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn lease(&self, vm_moref: &str) -> Result<Option<Lease>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM leases WHERE vm_moref = $1"))
+            .bind(vm_moref)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a lease"))?;
+        Ok(row.map(lease))
+    }
+
+    /// Soonest expiry first.
+    pub async fn leases(&self, f: &LeaseFilter, limit: u32) -> Result<Vec<Lease>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM leases WHERE ($1 IS NULL OR owner_user = $1) AND ($2 IS NULL OR expires_at_ms < $2) \
+             AND ($3 = 1 OR state IN ('active', 'powered_off', 'held')) ORDER BY expires_at_ms, vm_name LIMIT $4"
+        ))
+        .bind(&f.owner)
+        .bind(f.expiring_before_ms)
+        .bind(i64::from(f.include_finished))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing leases"))?;
+        Ok(rows.into_iter().map(lease).collect())
+    }
+
+    /// Leases the sweep must look at by `horizon_ms` (now + the earliest reminder), whose claim
+    /// has lapsed. One indexed range query: a sweep with nothing due reads nothing else.
+    pub async fn leases_due(&self, horizon_ms: i64, now_ms: i64, limit: u32) -> Result<Vec<Lease>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM leases WHERE state IN ('active', 'powered_off') AND expires_at_ms <= $1 \
+             AND claimed_until_ms < $2 ORDER BY expires_at_ms LIMIT $3"
+        ))
+        .bind(horizon_ms)
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("finding leases due"))?;
+        Ok(rows.into_iter().map(lease).collect())
+    }
+
+    /// Claims a lease for one sweep until `until_ms`; of concurrent sweeps exactly one wins.
+    pub async fn claim_lease(&self, vm_moref: &str, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE leases SET claimed_by = $1, claimed_until_ms = $2 WHERE vm_moref = $3 AND claimed_until_ms < $4")
+            .bind(holder)
+            .bind(until_ms)
+            .bind(vm_moref)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("claiming a lease"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_lease(&self, vm_moref: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET claimed_by = NULL, claimed_until_ms = 0 WHERE vm_moref = $1 AND claimed_by = $2")
+            .bind(vm_moref)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("releasing a lease claim"))?;
+        Ok(())
+    }
+
+    pub async fn set_lease_expiry(&self, vm_moref: &str, expires_at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN ('held', 'closed', 'excluded') THEN 'active' ELSE state END, state_reason = '', updated_at_ms = $2 WHERE vm_moref = $3")
+            .bind(expires_at_ms)
+            .bind(now_ms())
+            .bind(vm_moref)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("changing a lease's expiry"))?;
+        Ok(())
+    }
+
+    pub async fn set_lease_state(&self, vm_moref: &str, state: LeaseState, reason: &str, at_ms: i64) -> Result<(), StoreError> {
+        let powered_off = (state == LeaseState::PoweredOff).then_some(at_ms);
+        sqlx::query(
+            "UPDATE leases SET state = $1, state_reason = $2, powered_off_at_ms = COALESCE($3, powered_off_at_ms), updated_at_ms = $4 WHERE vm_moref = $5",
+        )
+        .bind(state.as_str())
+        .bind(reason)
+        .bind(powered_off)
+        .bind(at_ms)
+        .bind(vm_moref)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("changing a lease's state"))?;
+        Ok(())
+    }
+
+    /// Whether this reminder (days before this term's expiry) was already sent.
+    pub async fn reminder_sent(&self, vm_moref: &str, expires_at_ms: i64, days_before: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2 AND days_before = $3")
+            .bind(vm_moref)
+            .bind(expires_at_ms)
+            .bind(days_before)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading reminders"))?;
+        Ok(row.is_some())
+    }
+
+    /// Records a delivered reminder (the first one of a term starts the notice period).
+    pub async fn record_reminder(&self, vm_moref: &str, expires_at_ms: i64, days_before: i64, sent_at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO lease_reminders (vm_moref, expires_at_ms, days_before, sent_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(vm_moref)
+            .bind(expires_at_ms)
+            .bind(days_before)
+            .bind(sent_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording a reminder"))?;
+        Ok(())
+    }
+
+    /// The earliest reminder delivered for this term, if any.
+    pub async fn first_reminder(&self, vm_moref: &str, expires_at_ms: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(sent_at_ms) AS first FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2")
+            .bind(vm_moref)
+            .bind(expires_at_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("reading reminders"))?;
+        Ok(row.get::<Option<i64>, _>("first"))
+    }
+}
