@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod expire;
 mod local;
 mod serve;
 mod slash;
@@ -24,6 +25,9 @@ enum Cmd {
     Slash(slash::SlashArgs),
     /// Print the audit trail (DATABASE_URL, default the local SQLite file).
     Audit(audit::AuditArgs),
+    /// Manage VM leases and run the expiry sweep.
+    #[command(subcommand)]
+    Expire(expire::ExpireCmd),
 }
 
 #[tokio::main]
@@ -36,6 +40,10 @@ async fn main() -> ExitCode {
         }
         Cmd::Slash(args) => slash::run(args).await,
         Cmd::Audit(args) => audit::run(args).await,
+        Cmd::Expire(cmd) => {
+            iaas_runtime::init_tracing();
+            expire::run(cmd).await
+        }
     };
     match result {
         Ok(code) => code,

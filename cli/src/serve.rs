@@ -30,6 +30,7 @@ fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
         (iaas_clone::NAME, iaas_clone::router(ctx.clone())),
         (iaas_resize::NAME, iaas_resize::router(ctx.clone())),
         (iaas_delete::NAME, iaas_delete::router(ctx.clone())),
+        (iaas_expire::NAME, iaas_expire::router(ctx.clone())),
     ]
 }
 
@@ -80,6 +81,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .fold(iaas_gateway::router(gateway), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
 
+    // The platforms schedule sweeps themselves; the all-in-one has a timer.
+    tokio::spawn(sweep_every(ctx.clone()));
+
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     for note in &notes {
@@ -92,4 +96,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ctx.vcenter.logout().await;
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sweeps leases on the policy's interval (the first one a minute after start-up).
+async fn sweep_every(ctx: Arc<Context>) {
+    let slack = iaas_expire::web_api_from_env();
+    let every = std::time::Duration::from_secs(ctx.policy.lease.sweep_interval_secs);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + std::time::Duration::from_secs(60), every);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = iaas_expire::sweep(&ctx, &slack, chrono::Utc::now()).await {
+            tracing::error!(error = %e, "lease sweep failed; the next one retries");
+        }
+    }
 }

@@ -141,6 +141,56 @@ pub static COMMANDS: &[CommandSpec] = &[
         parse: parse_delete,
     },
     CommandSpec {
+        name: "expire show",
+        aliases: &[],
+        args: "<vm>",
+        summary: "Show a VM's lease: when it expires, what happens then, how far it can be extended.",
+        help: "",
+        permission: Permission::Read,
+        destructive: false,
+        parse: |raw| Ok(Command::ExpireShow { vm: one_vm(raw)? }),
+    },
+    CommandSpec {
+        name: "expire list",
+        aliases: &[],
+        args: "[--mine] [--days <n>]",
+        summary: "List leases, soonest first: yours only, or those expiring within n days.",
+        help: "",
+        permission: Permission::Read,
+        destructive: false,
+        parse: parse_expire_list,
+    },
+    CommandSpec {
+        name: "expire extend",
+        aliases: &[],
+        args: "<vm>",
+        summary: "Extend a VM's lease by IT's extension period, up to IT's maximum.",
+        help: "Never shortens a lease; the answer says the new date and the cap.",
+        permission: Permission::Operate,
+        destructive: false,
+        parse: |raw| Ok(Command::ExpireExtend { vm: one_vm(raw)? }),
+    },
+    CommandSpec {
+        name: "expire set",
+        aliases: &[],
+        args: "<vm> <YYYY-MM-DD>",
+        summary: "Set a VM's expiry date (admins).",
+        help: "",
+        permission: Permission::Admin,
+        destructive: false,
+        parse: parse_expire_set,
+    },
+    CommandSpec {
+        name: "expire remove",
+        aliases: &[],
+        args: "<vm>",
+        summary: "Take a VM's lease away, so it never expires (admins).",
+        help: "",
+        permission: Permission::Admin,
+        destructive: false,
+        parse: |raw| Ok(Command::ExpireRemove { vm: one_vm(raw)? }),
+    },
+    CommandSpec {
         name: "quota",
         aliases: &[],
         args: "",
@@ -405,6 +455,23 @@ fn parse_delete(raw: &[String]) -> Result<Command, String> {
     Ok(Command::Delete { vm })
 }
 
+fn one_vm(raw: &[String]) -> Result<String, String> {
+    let [vm] = Args::parse(raw, &[])?.exactly(["the VM"])?;
+    Ok(vm)
+}
+
+fn parse_expire_list(raw: &[String]) -> Result<Command, String> {
+    let args = Args::parse(raw, &[("mine", false), ("days", true)])?;
+    args.exactly([])?;
+    Ok(Command::ExpireList { mine: args.has("mine"), days: args.number("days")? })
+}
+
+fn parse_expire_set(raw: &[String]) -> Result<Command, String> {
+    let [vm, date] = Args::parse(raw, &[])?.exactly(["the VM", "the date"])?;
+    chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| format!("`{date}` is not a date like 2026-12-31."))?;
+    Ok(Command::ExpireSet { vm, date })
+}
+
 fn parse_quota(raw: &[String]) -> Result<Command, String> {
     Args::parse(raw, &[])?.exactly([])?;
     Ok(Command::Quota)
@@ -495,6 +562,17 @@ mod tests {
         assert!(invalid("resize db --restart=yes --cpu 2").contains("takes no value"));
         assert!(invalid("clone a").contains("Missing the new VM's name"));
         assert!(invalid("delete a b").contains("Unexpected `b`"));
+    }
+
+    #[test]
+    fn expire_commands() {
+        assert_eq!(run("expire show app-web-01"), Command::ExpireShow { vm: "app-web-01".into() });
+        assert_eq!(run("expire list --mine --days 7"), Command::ExpireList { mine: true, days: Some(7) });
+        assert_eq!(run("expire extend x"), Command::ExpireExtend { vm: "x".into() });
+        assert_eq!(run("expire set x 2026-12-31"), Command::ExpireSet { vm: "x".into(), date: "2026-12-31".into() });
+        assert!(invalid("expire set x tomorrow").contains("not a date"));
+        assert_eq!(run("expire remove x"), Command::ExpireRemove { vm: "x".into() });
+        assert!(invalid("expire frob x").contains("did you mean"));
     }
 
     #[test]

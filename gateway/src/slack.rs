@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iaas_invocation::{Caller, Command, Confirmable, Invocation, SlackChannel, SlackUser};
+use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
 use iaas_store::AuditEntry;
 use iaas_slack::{Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde::Deserialize;
@@ -112,14 +112,13 @@ pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Respons
     let Some(payload) = serde_urlencoded::from_bytes::<InteractionForm>(&body).ok().and_then(|f| serde_json::from_str::<Interaction>(&f.payload).ok()) else {
         return (StatusCode::BAD_REQUEST, "malformed interaction payload\n").into_response();
     };
-    let press = payload.actions.iter().find_map(|a| Confirmable::from_action_id(&a.action_id).map(|(of, confirmed)| (of, confirmed, a.value.clone())));
-    let Some((of, confirmed, token)) = press.filter(|_| payload.kind == "block_actions") else {
+    let press = payload.actions.iter().find_map(|a| Command::from_action(&a.action_id, &a.value));
+    let Some(command) = press.filter(|_| payload.kind == "block_actions") else {
         tracing::info!(kind = %payload.kind, "ignored an interaction with no action of ours");
         return StatusCode::OK.into_response();
     };
     let user = SlackUser { id: payload.user.id, name: payload.user.username, team_id: payload.user.team_id };
     let channel = payload.channel.map(|c| SlackChannel { id: c.id, name: c.name }).unwrap_or_default();
-    let command = Command::Confirm { of, token, confirmed };
     let handed_over = match check_access(&gw, &user.id, &command).await {
         Ok(caller) => hand_over(&gw, command, user, channel, caller, &payload.response_url).await,
         Err(sentence) => Err(sentence),

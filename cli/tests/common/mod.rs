@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ pub const SHARED_SECRET: &str = "e2e-shared-secret";
 pub struct Serve {
     pub url: String,
     pub dir: PathBuf,
+    /// Everything posted to the stand-in for Slack's chat.postMessage.
+    pub posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    /// The environment `iaas serve` got, so `cli()` runs `iaas` against the same state.
+    env: Vec<(String, String)>,
     child: Child,
     responses: Mutex<mpsc::Receiver<Message>>,
     response_url: String,
@@ -40,32 +45,31 @@ impl Serve {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let response_url = format!("{base}/response");
+        let posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
         let app = Router::new()
             .route("/response", post(receive))
             .with_state(tx)
-            .route("/api/users.info", axum::routing::get(users_info));
+            .route("/api/users.info", axum::routing::get(users_info))
+            .route("/api/chat.postMessage", post(post_message))
+            .layer(axum::Extension(posts.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("IAAS_STATE_DIR", &dir)
-            .env("DATABASE_URL", format!("sqlite://{}/iaas.db", dir.display()))
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env("IAAS_SHARED_SECRET", SHARED_SECRET)
-            .env("SLACK_API_URL", format!("{base}/api"))
-            .env("SLACK_BOT_TOKEN", "e2e-bot-token")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        let mut env: Vec<(String, String)> = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("IAAS_STATE_DIR".into(), dir.display().to_string()),
+            ("DATABASE_URL".into(), format!("sqlite://{}/iaas.db", dir.display())),
+            ("SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.into()),
+            ("IAAS_SHARED_SECRET".into(), SHARED_SECRET.into()),
+            ("SLACK_API_URL".into(), format!("{base}/api")),
+            ("SLACK_BOT_TOKEN".into(), "e2e-bot-token".into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
         if let Some(url) = vcenter {
-            cmd.env("VCENTER_URL", url).env("VCENTER_USER", "iaas").env("VCENTER_PASSWORD", "secret");
+            env.extend([("VCENTER_URL".into(), url.into()), ("VCENTER_USER".into(), "iaas".into()), ("VCENTER_PASSWORD".into(), "secret".into())]);
         }
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).env_clear().envs(env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn iaas serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = tokio::time::timeout(Duration::from_secs(30), async {
@@ -78,7 +82,7 @@ impl Serve {
         })
         .await
         .expect("iaas serve started");
-        Serve { url, dir, child, responses: Mutex::new(rx), response_url }
+        Serve { url, dir, posts, env, child, responses: Mutex::new(rx), response_url }
     }
 
     /// Sends `/iaas <text>` as user `user`, signed like Slack; returns the HTTP status, the ack,
@@ -160,6 +164,20 @@ impl Serve {
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
+    /// `iaas <args>` with the same environment as the running `iaas serve` (same store, vCenter,
+    /// Slack stand-in); returns stdout, panicking with stderr when it fails.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_iaas")).args(args).env_clear().envs(self.env.iter().cloned()).output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "iaas {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+
+    /// chat.postMessage calls so far to this channel or user.
+    pub fn posts_to(&self, channel: &str) -> Vec<serde_json::Value> {
+        self.posts.lock().unwrap().iter().filter(|p| p["channel"] == channel).cloned().collect()
+    }
+
     pub fn response_url(&self) -> &str {
         &self.response_url
     }
@@ -174,6 +192,15 @@ impl Drop for Serve {
         let _ = self.child.start_kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Slack's chat.postMessage: records the message; the user U0NODM cannot be messaged.
+async fn post_message(axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>, Json(body): Json<serde_json::Value>) -> Json<serde_json::Value> {
+    if body["channel"] == "U0NODM" {
+        return Json(serde_json::json!({"ok": false, "error": "cannot_dm_bot"}));
+    }
+    posts.lock().unwrap().push(body);
+    Json(serde_json::json!({"ok": true, "ts": "1700000000.000100"}))
 }
 
 /// Slack's users.info for the people the access tests resolve through Slack.

@@ -43,6 +43,12 @@ pub fn lease_days(policy: &Policy, asked: Option<u32>) -> Result<u32, Reply> {
     }
 }
 
+/// Whether the policy keeps this VM out of leases (by parent folder name or name glob).
+pub fn lease_excluded(policy: &Policy, name: &str, folder: Option<&str>) -> bool {
+    folder.is_some_and(|f| policy.lease.exclude_folders.iter().any(|x| x == f))
+        || policy.lease.exclude_names.iter().any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(name)))
+}
+
 pub fn placement(policy: &Policy) -> Placement {
     let p = &policy.placement;
     Placement {
@@ -83,7 +89,19 @@ pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm<'_>) -> Reply {
     let now = chrono::Utc::now();
     let expires = now + chrono::Duration::days(i64::from(new.lease_days));
     let mut notes = Vec::new();
-    for (attr, value) in [(ATTR_OWNER, inv.user.id.clone()), (ATTR_CREATED, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)), (ATTR_EXPIRES, expires.format("%Y-%m-%d").to_string())] {
+    let folder = ctx.vcenter.vm_details(&vm).await.ok().and_then(|d| d.folder);
+    let leased = !lease_excluded(&ctx.policy, &vm.name, folder.as_deref());
+    if leased {
+        if let Err(e) = ctx.store.open_lease(&vm.moref, &vm.name, &inv.user.id, now.timestamp_millis(), expires.timestamp_millis(), iaas_store::LeaseState::Active).await {
+            tracing::error!(error = %e, "could not record the lease");
+            notes.push("its lease could not be recorded".to_string());
+        }
+    }
+    let expires_attr = if leased { expires.format("%Y-%m-%d").to_string() } else { String::new() };
+    for (attr, value) in [(ATTR_OWNER, inv.user.id.clone()), (ATTR_CREATED, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)), (ATTR_EXPIRES, expires_attr)] {
+        if value.is_empty() {
+            continue;
+        }
         if let Err(e) = ctx.vcenter.set_attribute(&vm, attr, &value).await {
             tracing::error!(error = %e, attr, "could not set a custom attribute");
             notes.push(format!("the {attr} attribute could not be set ({e})"));
@@ -116,13 +134,8 @@ pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm<'_>) -> Reply {
         .as_ref()
         .map(|d| format!(" with {} vCPU and {} GB", d.summary.cpus, d.summary.memory_mb / 1024))
         .unwrap_or_default();
-    let mut text = format!(
-        "*{}* is ready{size}, {power}. Owner <@{}>; expires {} ({} days).",
-        vm.name,
-        inv.user.id,
-        expires.format("%Y-%m-%d"),
-        new.lease_days
-    );
+    let lease = if leased { format!("expires {} ({} days)", expires.format("%Y-%m-%d"), new.lease_days) } else { "no expiry (excluded by policy)".to_string() };
+    let mut text = format!("*{}* is ready{size}, {power}. Owner <@{}>; {lease}.", vm.name, inv.user.id);
     if !notes.is_empty() {
         text.push_str(&format!("\nBut {}.", notes.join("; ")));
     }

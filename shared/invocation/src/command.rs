@@ -38,6 +38,19 @@ pub enum Command {
     Confirm { of: Confirmable, token: String, confirmed: bool },
     /// The caller's quota: usage and limits.
     Quota,
+    ExpireShow { vm: String },
+    ExpireList {
+        #[serde(default)]
+        mine: bool,
+        #[serde(default)]
+        days: Option<u32>,
+    },
+    /// Also what the Extend button on a reminder sends.
+    ExpireExtend { vm: String },
+    /// Admins: a new expiry date (YYYY-MM-DD), which may shorten the lease.
+    ExpireSet { vm: String, date: String },
+    /// Admins: the VM no longer expires.
+    ExpireRemove { vm: String },
     /// The audit trail, for admins.
     Audit {
         #[serde(default)]
@@ -133,13 +146,27 @@ impl PowerAction {
     }
 }
 
+/// The `action_id` of the Extend button on lease reminders; its value is the VM's name.
+pub const EXTEND_ACTION: &str = "expire.extend";
+
 impl Command {
+    /// The command a button press stands for: a confirmation's Confirm/Cancel (value = token) or
+    /// a reminder's Extend (value = VM name).
+    pub fn from_action(action_id: &str, value: &str) -> Option<Command> {
+        if action_id == EXTEND_ACTION {
+            return Some(Command::ExpireExtend { vm: value.to_string() });
+        }
+        let (of, confirmed) = Confirmable::from_action_id(action_id)?;
+        Some(Command::Confirm { of, token: value.to_string(), confirmed })
+    }
+
     /// The deployable function that runs this command.
     pub fn function(&self) -> &'static str {
         match self {
             Command::Power { .. } => "iaas-power",
             Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => "iaas-inventory",
             Command::Create { .. } => "iaas-create",
+            Command::ExpireShow { .. } | Command::ExpireList { .. } | Command::ExpireExtend { .. } | Command::ExpireSet { .. } | Command::ExpireRemove { .. } => "iaas-expire",
             Command::Clone { .. } | Command::Deploy { .. } => "iaas-clone",
             Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "iaas-resize",
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "iaas-delete",
@@ -151,6 +178,8 @@ impl Command {
         match self {
             Command::Power { action, .. } => action.mutates(),
             Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => false,
+            Command::ExpireShow { .. } | Command::ExpireList { .. } => false,
+            Command::ExpireExtend { .. } | Command::ExpireSet { .. } | Command::ExpireRemove { .. } => true,
             // Delete only asks; the press mutates.
             Command::Delete { .. } => false,
             Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => true,
@@ -202,6 +231,20 @@ impl Command {
             Command::Delete { vm } => format!("delete {vm}"),
             Command::Confirm { of, confirmed, .. } => format!("{} {}", of.as_str(), if *confirmed { "confirmed" } else { "cancelled" }),
             Command::Quota => "quota".to_string(),
+            Command::ExpireShow { vm } => format!("expire show {vm}"),
+            Command::ExpireList { mine, days } => {
+                let mut out = "expire list".to_string();
+                if *mine {
+                    out.push_str(" --mine");
+                }
+                if let Some(d) = days {
+                    out.push_str(&format!(" --days {d}"));
+                }
+                out
+            }
+            Command::ExpireExtend { vm } => format!("expire extend {vm}"),
+            Command::ExpireSet { vm, date } => format!("expire set {vm} {date}"),
+            Command::ExpireRemove { vm } => format!("expire remove {vm}"),
             Command::Audit { user, vm, since } => {
                 let mut out = "audit".to_string();
                 for (flag, value) in [("user", user.clone()), ("vm", vm.clone()), ("since", since.map(|s| s.to_string()))] {
@@ -228,6 +271,11 @@ impl Command {
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "delete",
             Command::Quota => "quota",
             Command::Audit { .. } => "audit",
+            Command::ExpireShow { .. } => "expire show",
+            Command::ExpireList { .. } => "expire list",
+            Command::ExpireExtend { .. } => "expire extend",
+            Command::ExpireSet { .. } => "expire set",
+            Command::ExpireRemove { .. } => "expire remove",
         }
     }
 }

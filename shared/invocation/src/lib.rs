@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 mod command;
 mod signing;
 
-pub use command::{Command, Confirmable, PowerAction};
+pub use command::{Command, Confirmable, PowerAction, EXTEND_ACTION};
 pub use signing::{sign, verify, InvocationAuthError, SignedBody, MAX_SKEW_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

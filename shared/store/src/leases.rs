@@ -163,7 +163,7 @@ impl Store {
     }
 
     pub async fn set_lease_expiry(&self, vm_moref: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN ('held', 'closed', 'excluded') THEN 'active' ELSE state END, state_reason = '', updated_at_ms = $2 WHERE vm_moref = $3")
+        sqlx::query("UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN ('held', 'powered_off', 'excluded') THEN 'active' ELSE state END, state_reason = '', updated_at_ms = $2 WHERE vm_moref = $3")
             .bind(expires_at_ms)
             .bind(now_ms())
             .bind(vm_moref)

@@ -5,6 +5,7 @@
 //! needs backend-specific SQL, branch on [`Store::backend`]. Schemas live in
 //! `migrations/sqlite` and `migrations/postgres`.
 
+mod alarms;
 mod confirmations;
 mod guard_rails;
 mod invocations;
@@ -18,6 +19,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use alarms::PendingChange;
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
 pub use leases::{Lease, LeaseFilter, LeaseState};

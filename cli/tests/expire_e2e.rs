@@ -1,0 +1,137 @@
+//! VM leases end to end with the clock override: `iaas expire sweep --as-of` against the store,
+//! vcsim and a Slack stand-in; the lease seen in Slack, in the CLI and on the VM agree.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{policy_file, Serve};
+use iaas_tests::vcsim::Vcsim;
+use iaas_vsphere::soap::SoapClient;
+use iaas_vsphere::{PowerState, VcError, Vcenter, ATTR_EXPIRES};
+
+const POLICY: &str = r#"
+[lease]
+default_days = 10
+max_days = 15
+extend_days = 30
+max_total_days = 20
+reminder_days = [7, 1]
+min_notice_hours = 24
+grace_days = 3
+alert_channel = "C0ADMINS"
+exclude_names = ["keep-*"]
+"#;
+
+async fn start() -> (Vcsim, Serve, SoapClient) {
+    let vcsim = Vcsim::start().await.unwrap();
+    let policy = policy_file(POLICY);
+    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap())]).await;
+    let reader = SoapClient::new(vcsim.config()).unwrap();
+    (vcsim, serve, reader)
+}
+
+/// Sweeps as of `created + offset` and returns the report line.
+async fn sweep_at(serve: &Serve, created: DateTime<Utc>, offset: Duration) -> String {
+    let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    serve.cli(&["expire", "sweep", "--as-of", &at]).await
+}
+
+async fn state(reader: &SoapClient, name: &str) -> Result<PowerState, VcError> {
+    let vm = reader.find_vm(name).await?;
+    Ok(reader.vm_details(&vm).await?.summary.power_state)
+}
+
+#[tokio::test]
+async fn reminders_once_then_power_off_grace_and_delete() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    assert!(serve.run("U1", "create lease-01").await.readable().contains("expires"));
+    serve.run("U1", "power on lease-01").await;
+
+    assert!(sweep_at(&serve, created, Duration::days(2)).await.contains("0 reminded"));
+    assert!(serve.posts_to("U1").is_empty());
+
+    // Seven days before expiry: one DM with an Extend button; a second sweep sends nothing more.
+    assert!(sweep_at(&serve, created, Duration::days(4)).await.contains("1 reminded"));
+    assert!(sweep_at(&serve, created, Duration::days(4) + Duration::hours(1)).await.contains("0 reminded"));
+    let dms = serve.posts_to("U1");
+    assert_eq!(dms.len(), 1);
+    assert!(dms[0]["text"].as_str().unwrap().contains("Your VM *lease-01* expires on"));
+    assert_eq!(dms[0]["blocks"][1]["elements"][0]["action_id"], "expire.extend");
+
+    // One day before: the second reminder, once.
+    assert!(sweep_at(&serve, created, Duration::days(9) + Duration::hours(12)).await.contains("1 reminded"));
+    assert!(sweep_at(&serve, created, Duration::days(9) + Duration::hours(13)).await.contains("0 reminded"));
+    assert_eq!(serve.posts_to("U1").len(), 2);
+    assert_eq!(state(&reader, "lease-01").await.unwrap(), PowerState::PoweredOn);
+
+    // Expired: powered off, with a final notice.
+    assert!(sweep_at(&serve, created, Duration::days(10) + Duration::hours(1)).await.contains("1 powered off"));
+    assert_eq!(state(&reader, "lease-01").await.unwrap(), PowerState::PoweredOff);
+    assert!(serve.posts_to("U1")[2]["text"].as_str().unwrap().contains("was powered off"));
+
+    // Inside the grace period nothing more happens; after it, the VM is deleted.
+    assert!(sweep_at(&serve, created, Duration::days(12)).await.contains("0 deleted"));
+    assert!(state(&reader, "lease-01").await.is_ok());
+    assert!(sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await.contains("1 deleted"));
+    assert!(matches!(state(&reader, "lease-01").await, Err(VcError::NotFound { .. })));
+    assert!(serve.posts_to("U1")[3]["text"].as_str().unwrap().contains("was deleted"));
+}
+
+#[tokio::test]
+async fn extend_never_shortens_stops_at_the_cap_and_everyone_sees_the_same_date() {
+    let (_vcsim, serve, reader) = start().await;
+    serve.run("U1", "create lease-02").await;
+    let created = Utc::now();
+    let cap = (created + Duration::days(20)).format("%Y-%m-%d").to_string();
+
+    let extended = serve.run("U1", "expire extend lease-02").await.readable();
+    assert!(extended.contains(&format!("now expires on {cap}")), "{extended}");
+    let again = serve.run("U1", "expire extend lease-02").await.readable();
+    assert!(again.contains("cannot be extended further"), "{again}");
+    // Another user may not extend it.
+    let other = serve.run("U2", "expire extend lease-02").await.readable();
+    assert!(!other.contains("now expires"), "{other}");
+
+    // Slack, the CLI and the VM's attribute agree.
+    let shown = serve.run("U1", "expire show lease-02").await.readable();
+    assert!(shown.contains(&format!("expires {cap}")), "{shown}");
+    assert!(serve.cli(&["expire", "show", "lease-02"]).await.contains(&format!("expires {cap}")));
+    let vm = reader.find_vm("lease-02").await.unwrap();
+    assert_eq!(reader.vm_details(&vm).await.unwrap().attributes.get(ATTR_EXPIRES), Some(&cap));
+
+    // An admin may shorten it with set; the attribute follows.
+    serve.cli(&["expire", "set", "lease-02", "2030-01-31"]).await;
+    assert_eq!(reader.vm_details(&vm).await.unwrap().attributes.get(ATTR_EXPIRES).map(String::as_str), Some("2030-01-31"));
+    let listed = serve.run("U1", "expire list --mine").await.readable();
+    assert!(listed.contains("lease-02* expires 2030-01-31"), "{listed}");
+}
+
+#[tokio::test]
+async fn an_undeliverable_reminder_holds_the_lease_and_alerts_admins() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    serve.run("U0NODM", "create lease-03").await;
+    serve.run("U0NODM", "power on lease-03").await;
+    let report = sweep_at(&serve, created, Duration::days(4)).await;
+    assert!(report.contains("1 held"), "{report}");
+    let alerts = serve.posts_to("C0ADMINS");
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0]["text"].as_str().unwrap().contains("lease-03") && alerts[0]["text"].as_str().unwrap().contains("held"));
+    // Long after expiry the VM is untouched: held leases are never acted on.
+    sweep_at(&serve, created, Duration::days(30)).await;
+    assert_eq!(state(&reader, "lease-03").await.unwrap(), PowerState::PoweredOn);
+    assert!(serve.cli(&["expire", "show", "lease-03"]).await.contains("held"));
+}
+
+#[tokio::test]
+async fn excluded_vms_get_no_lease_and_are_untouched() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    let made = serve.run("U1", "create keep-01").await.readable();
+    assert!(made.contains("no expiry (excluded by policy)"), "{made}");
+    sweep_at(&serve, created, Duration::days(60)).await;
+    assert!(reader.find_vm("keep-01").await.is_ok());
+    assert!(serve.run("U1", "expire show keep-01").await.readable().contains("has no lease"));
+    assert!(serve.posts_to("U1").is_empty());
+}
