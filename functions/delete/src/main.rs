@@ -1,26 +1,6 @@
 //! The `iaas-delete` function binary: OpenFaaS (HTTP on $PORT) or AWS Lambda.
 
-use std::process::ExitCode;
-use std::sync::Arc;
-
 #[tokio::main]
-async fn main() -> ExitCode {
-    iaas_runtime::init_tracing();
-    let ctx = match iaas_function::Context::from_env(None).await {
-        Ok(ctx) => Arc::new(ctx),
-        Err(e) => {
-            eprintln!("iaas-delete: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let vcenter = ctx.vcenter.clone();
-    let result = iaas_runtime::serve(iaas_delete::router(ctx)).await;
-    vcenter.logout().await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("iaas-delete: {e}");
-            ExitCode::FAILURE
-        }
-    }
+async fn main() -> std::process::ExitCode {
+    iaas_function::run(iaas_delete::NAME, iaas_delete::router).await
 }
