@@ -77,6 +77,19 @@ impl Proc {
     }
 }
 
+/// Drops a file's pages from the page cache, as on a fresh host or after the cache was
+/// reclaimed: the next exec reads the binary from disk again (a cold start).
+pub fn evict_from_page_cache(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    // SAFETY: a valid open descriptor; the advice only affects caching.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        bail!("posix_fadvise on {} failed ({rc})", path.display());
+    }
+    Ok(())
+}
+
 pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().rev().take(15).collect();

@@ -31,6 +31,10 @@ fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
         (iaas_resize::NAME, iaas_resize::router(ctx.clone())),
         (iaas_delete::NAME, iaas_delete::router(ctx.clone())),
         (iaas_expire::NAME, iaas_expire::router(ctx.clone())),
+        (iaas_decommission::NAME, iaas_decommission::router(ctx.clone())),
+        // VEBA's CloudEvents (vCenter alarms), posted with IAAS_EVENTS_TOKEN.
+        (iaas_scale::NAME, iaas_scale::router(ctx.clone())),
+        (iaas_storage_move::NAME, iaas_storage_move::router(ctx.clone())),
     ]
 }
 
@@ -83,6 +87,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // The platforms schedule sweeps themselves; the all-in-one has a timer.
     tokio::spawn(sweep_every(ctx.clone()));
+    // Decommissions a previous run left unfinished are resumed at once, then on a timer.
+    tokio::spawn(resume_every(ctx.clone()));
 
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -107,6 +113,20 @@ async fn sweep_every(ctx: Arc<Context>) {
         ticks.tick().await;
         if let Err(e) = iaas_expire::sweep(&ctx, &slack, chrono::Utc::now()).await {
             tracing::error!(error = %e, "lease sweep failed; the next one retries");
+        }
+    }
+}
+
+/// Resumes decommission requests whose worker died: at start-up, then on the policy's interval.
+async fn resume_every(ctx: Arc<Context>) {
+    let slack = iaas_decommission::web_api_from_env();
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(ctx.policy.decommission.resume_interval_secs));
+    loop {
+        ticks.tick().await;
+        match iaas_decommission::runner::resume(ctx.clone(), slack.clone()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(resumed = n, "resumed unfinished decommission requests"),
+            Err(e) => tracing::error!(error = %e, "decommission resume sweep failed; the next one retries"),
         }
     }
 }

@@ -140,6 +140,47 @@ pub static COMMANDS: &[CommandSpec] = &[
         destructive: true,
         parse: parse_delete,
     },
+    // The sub-commands come before `decommission` itself, which would otherwise take their words as VM names.
+    CommandSpec {
+        name: "decommission cancel",
+        aliases: &[],
+        args: "<request-id>",
+        summary: "Stop a decommission request before its next step (nothing is rolled back).",
+        help: "The requester or an admin may cancel. A shutdown being waited for is interrupted; the status says which steps ran.",
+        permission: Permission::Operate,
+        destructive: false,
+        parse: |raw| Ok(Command::DecommissionCancel { id: one_id(raw)? }),
+    },
+    CommandSpec {
+        name: "decommission list",
+        aliases: &[],
+        args: "[--mine] [--state <state>] [--vm <vm>] [--since <YYYY-MM-DD|Nd|Nh>]",
+        summary: "List decommission requests, newest first.",
+        help: "States: pending_confirmation, running, done, failed, cancelled.",
+        permission: Permission::Read,
+        destructive: false,
+        parse: parse_decommission_list,
+    },
+    CommandSpec {
+        name: "decommission status",
+        aliases: &[],
+        args: "<request-id>",
+        summary: "Show a decommission request: each VM's steps, what they did and when.",
+        help: "",
+        permission: Permission::Read,
+        destructive: false,
+        parse: |raw| Ok(Command::DecommissionStatus { id: one_id(raw)? }),
+    },
+    CommandSpec {
+        name: "decommission",
+        aliases: &[alias("retire", &[])],
+        args: "<vm> [<vm> …] [--ticket <id>] [--reason \"…\"]",
+        summary: "Retire VMs for good in one request: shut down, delete and clean up, after you confirm.",
+        help: "Shows each VM's facts and the steps IT's plan runs for its OS, then asks for confirmation. Progress is updated in place; `/iaas decommission status <id>` shows the record.",
+        permission: Permission::Operate,
+        destructive: true,
+        parse: parse_decommission,
+    },
     CommandSpec {
         name: "expire show",
         aliases: &[],
@@ -455,6 +496,43 @@ fn parse_delete(raw: &[String]) -> Result<Command, String> {
     Ok(Command::Delete { vm })
 }
 
+/// The most VMs one decommission request may name.
+const MAX_DECOMMISSION_VMS: usize = 50;
+
+fn parse_decommission(raw: &[String]) -> Result<Command, String> {
+    let args = Args::parse(raw, &[("ticket", true), ("reason", true)])?;
+    if args.positional.is_empty() {
+        return Err("Say which VMs to decommission.".into());
+    }
+    let mut vms: Vec<String> = Vec::new();
+    for vm in &args.positional {
+        if !vms.iter().any(|v| v.eq_ignore_ascii_case(vm)) {
+            vms.push(vm.clone());
+        }
+    }
+    if vms.len() > MAX_DECOMMISSION_VMS {
+        return Err(format!("One request may name at most {MAX_DECOMMISSION_VMS} VMs; split it into several."));
+    }
+    Ok(Command::Decommission { vms, ticket: args.value("ticket"), reason: args.value("reason") })
+}
+
+fn parse_decommission_list(raw: &[String]) -> Result<Command, String> {
+    const STATES: [&str; 5] = ["pending_confirmation", "running", "done", "failed", "cancelled"];
+    let args = Args::parse(raw, &[("mine", false), ("state", true), ("vm", true), ("since", true)])?;
+    args.exactly([])?;
+    let state = args.value("state").map(|s| s.to_lowercase());
+    if let Some(s) = state.as_deref().filter(|s| !STATES.contains(s)) {
+        return Err(format!("`{s}` is not a request state; use one of {}.", STATES.join(", ")));
+    }
+    let since = args.value("since").map(|s| parse_since(&s, chrono::Utc::now())).transpose()?;
+    Ok(Command::DecommissionList { mine: args.has("mine"), state, vm: args.value("vm"), since })
+}
+
+fn one_id(raw: &[String]) -> Result<String, String> {
+    let [id] = Args::parse(raw, &[])?.exactly(["the request id"])?;
+    Ok(id)
+}
+
 fn one_vm(raw: &[String]) -> Result<String, String> {
     let [vm] = Args::parse(raw, &[])?.exactly(["the VM"])?;
     Ok(vm)
@@ -586,6 +664,25 @@ mod tests {
         assert_eq!(parse_since("3h", now), Ok(1_000_000 - 10_800));
         assert!(parse_since("soon", now).is_err());
         assert!(invalid("audit --since yesterday").contains("should be a date"));
+    }
+
+    #[test]
+    fn decommission_commands() {
+        assert_eq!(
+            run("decommission web-1 web-2 web-1 --ticket CHG-42 --reason \"end of project\""),
+            Command::Decommission { vms: vec!["web-1".into(), "web-2".into()], ticket: Some("CHG-42".into()), reason: Some("end of project".into()) }
+        );
+        assert_eq!(run("retire x"), Command::Decommission { vms: vec!["x".into()], ticket: None, reason: None });
+        assert_eq!(run("decommission cancel 0192abcd"), Command::DecommissionCancel { id: "0192abcd".into() });
+        assert_eq!(run("decommission status 0192abcd"), Command::DecommissionStatus { id: "0192abcd".into() });
+        assert_eq!(
+            run("decommission list --mine --state Running --vm web-1"),
+            Command::DecommissionList { mine: true, state: Some("running".into()), vm: Some("web-1".into()), since: None }
+        );
+        assert!(invalid("decommission").contains("Say which VMs"));
+        assert!(invalid("decommission list --state gone").contains("not a request state"));
+        assert!(invalid("decommission cancel").contains("Missing the request id"));
+        assert!(invalid("decommission x --force").contains("`--force` is not an option here"));
     }
 
     #[test]

@@ -1,2 +1,3 @@
+pub mod bind;
 pub mod slapd;
 pub mod vcsim;

@@ -69,6 +69,9 @@ contract!(
     reconfigure_changes_cpus_and_memory,
     destroy_removes_only_a_vm_that_is_not_running,
     set_attribute_adds_and_replaces,
+    datastores_a_vm_can_reach_with_their_space,
+    relocate_moves_a_vm_between_datastores,
+    vm_by_moref_and_its_storage_use,
 );
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -232,6 +235,28 @@ fn ghost() -> VmRef {
         moref: "vm-424242".into(),
         name: "ghost".into(),
     }
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// The moref of the datastore with this name, from the datastores `vm`'s host reaches.
+async fn datastore_moref(vc: &dyn Vcenter, vm_name: &str, ds_name: &str) -> String {
+    vc.datastores_for(&vm(vc, vm_name).await)
+        .await
+        .expect("datastores")
+        .into_iter()
+        .find(|d| d.name == ds_name)
+        .unwrap_or_else(|| panic!("{vm_name}'s host does not reach {ds_name}"))
+        .moref
+}
+
+async fn names_on(vc: &dyn Vcenter, datastore: &str) -> Vec<String> {
+    vc.vms_on_datastore(datastore)
+        .await
+        .expect("VMs on datastore")
+        .into_iter()
+        .map(|v| v.name)
+        .collect()
 }
 
 // ---- the contract ----------------------------------------------------------------------------
@@ -1431,4 +1456,54 @@ mod soap_only {
         assert_eq!(bench[0].vm.name, "bench-vm-001");
         assert!(bench.iter().all(|v| v.power_state == On));
     }
+}
+
+async fn datastores_a_vm_can_reach_with_their_space(vc: &dyn Vcenter) {
+    let seen: Vec<(String, u64, u64, bool, bool)> = vc
+        .datastores_for(&vm(vc, "app-web-01").await)
+        .await
+        .expect("datastores")
+        .into_iter()
+        .map(|d| (d.name, d.capacity_bytes / GIB, d.free_bytes / GIB, d.maintenance, d.accessible))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("LocalDS_0".to_string(), 500, 60, false, true),
+            ("LocalDS_1".to_string(), 1000, 700, false, true)
+        ]
+    );
+    assert_eq!(vc.datastores_for(&ghost()).await, Err(not_found("ghost")));
+}
+
+async fn relocate_moves_a_vm_between_datastores(vc: &dyn Vcenter) {
+    let ds0 = datastore_moref(vc, "build-agent-07", "LocalDS_0").await;
+    let ds1 = datastore_moref(vc, "build-agent-07", "LocalDS_1").await;
+    assert_eq!(names_on(vc, &ds0).await, ["app-web-01", "app-web-02", "build-agent-07"], "templates are left out");
+    assert_eq!(names_on(vc, &ds1).await, ["app-db-01", "dc-01", "win-app-01"]);
+
+    let agent = vm(vc, "build-agent-07").await;
+    vc.relocate(&agent, &ds1).await.expect("relocate");
+    let d = vc.vm_details(&agent).await.expect("details");
+    assert_eq!(d.datastores, ["LocalDS_1"]);
+    assert_eq!(d.summary.power_state, Suspended, "a move changes no power state");
+    assert_eq!(names_on(vc, &ds0).await, ["app-web-01", "app-web-02"]);
+    assert_eq!(names_on(vc, &ds1).await, ["app-db-01", "build-agent-07", "dc-01", "win-app-01"]);
+
+    match vc.relocate(&agent, "datastore-424242").await {
+        Err(VcError::Fault { fault, .. }) => assert_eq!(fault, "ManagedObjectNotFound"),
+        other => panic!("an unknown datastore was accepted: {other:?}"),
+    }
+    assert_eq!(vc.relocate(&ghost(), &ds0).await, Err(not_found("ghost")));
+    assert_eq!(names_on(vc, "datastore-424242").await, Vec::<String>::new());
+}
+
+async fn vm_by_moref_and_its_storage_use(vc: &dyn Vcenter) {
+    let db = vm(vc, "app-db-01").await;
+    assert_eq!(vc.vm_by_moref(&db.moref).await, Ok(db.clone()));
+    assert_eq!(vc.vm_by_moref("vm-424242").await, Err(not_found("vm-424242")));
+    assert_eq!(vc.vm_used_bytes(&db).await, Ok(120 * GIB));
+    vc.reconfigure(&db, Some(6), None).await.expect("reconfigure");
+    assert_eq!(vc.vm_used_bytes(&db).await, Ok(120 * GIB), "a reconfigure does not change storage use");
+    assert_eq!(vc.vm_used_bytes(&ghost()).await, Err(not_found("ghost")));
 }

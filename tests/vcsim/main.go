@@ -80,6 +80,19 @@ var guestNames = map[string]string{
 	"otherGuest64":           "Other (64-bit)",
 }
 
+const gib = int64(1) << 30
+
+// datastoreGB is (capacity, free) per datastore: vcsim reports the temp directory's file
+// system for every datastore, so the launcher sets distinct sizes. Keep in sync with
+// datastore_space in shared/vsphere/src/demo/seed.rs.
+var datastoreGB = map[string][2]int64{"LocalDS_0": {500, 60}, "LocalDS_1": {1000, 700}}
+
+// usedGB is summary.storage.committed per seed VM (used_gb in seed.rs).
+var usedGB = map[string]int64{
+	"app-web-01": 20, "app-web-02": 20, "app-db-01": 120, "win-app-01": 60,
+	"build-agent-07": 10, "tmpl-ubuntu-22": 8, "dc-01": 60, "tmpl-win-2022": 30,
+}
+
 var customFields = []string{"iaas.owner", "iaas.created", "iaas.expires"}
 
 var seed = []seedVM{
@@ -129,6 +142,8 @@ func main() {
 	if err := applySeed(model, *extra); err != nil {
 		log.Fatalf("seed: %v", err)
 	}
+	seedDatastores()
+	fixStorage()
 	// Delays start only now, so seeding itself is never slowed down.
 	model.DelayConfig.MethodDelay = methodDelay
 
@@ -425,6 +440,18 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Cannot complete operation because VMware Tools is not running in this virtual machine.")
 		return
 	}
+	if method == "ReconfigVM_Task" {
+		// vcsim recomputes summary.storage from the VM's (tiny) files on every reconfigure.
+		rec := httptest.NewRecorder()
+		f.next.ServeHTTP(rec, r)
+		fixStorage()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
 	if method == "CreateVM_Task" || method == "CloneVM_Task" {
 		// vcsim runs the task inside the call, so the VM exists once it returns. The answer
 		// is held back until the name is patched, so no client can read the VM before.
@@ -439,6 +466,47 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.next.ServeHTTP(w, r)
+}
+
+// seedDatastores gives each datastore its seeded capacity and free space.
+func seedDatastores() {
+	for _, e := range simulator.Map.All("Datastore") {
+		ds, ok := e.(*simulator.Datastore)
+		if !ok {
+			continue
+		}
+		size, ok := datastoreGB[ds.Name]
+		if !ok {
+			continue
+		}
+		simulator.Map.WithLock(ds, func() {
+			ds.Summary.Capacity = size[0] * gib
+			ds.Summary.FreeSpace = size[1] * gib
+			info := ds.Info.GetDatastoreInfo()
+			info.FreeSpace = ds.Summary.FreeSpace
+			info.MaxFileSize = ds.Summary.FreeSpace
+		})
+	}
+}
+
+// fixStorage sets summary.storage.committed of the seed VMs to their seeded use.
+func fixStorage() {
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		simulator.Map.WithLock(vm, func() {
+			used, ok := usedGB[vm.Name]
+			if !ok {
+				return
+			}
+			if vm.Summary.Storage == nil {
+				vm.Summary.Storage = &types.VirtualMachineStorageSummary{}
+			}
+			vm.Summary.Storage.Committed = used * gib
+		})
+	}
 }
 
 // fixGuestNames gives every VM whose OS name is still its guest id the name vCenter shows.

@@ -85,6 +85,27 @@ impl Serve {
         Serve { url, dir, posts, env, child, responses: Mutex::new(rx), response_url }
     }
 
+    /// Kills `iaas serve` (like a crashed worker: no clean shutdown) and starts another on the
+    /// same environment — same store, vCenter and Slack stand-ins.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill().await;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).env_clear().envs(self.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn iaas serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        self.url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("iaas serve listening on ") {
+                    return url.to_string();
+                }
+            }
+            panic!("iaas serve exited before listening");
+        })
+        .await
+        .expect("iaas serve restarted");
+        self.child = child;
+    }
+
     /// Sends `/iaas <text>` as user `user`, signed like Slack; returns the HTTP status, the ack,
     /// and the request id when work was dispatched.
     pub async fn slash(&self, user: &str, text: &str) -> (u16, Message, Option<String>) {

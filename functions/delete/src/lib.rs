@@ -10,7 +10,7 @@ use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
 use iaas_store::Usage;
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
-use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef, ATTR_CREATED, ATTR_OWNER};
+use iaas_vsphere::{PowerOp, PowerState, VcError, VmRef, ATTR_CREATED, ATTR_OWNER};
 
 pub const NAME: &str = "iaas-delete";
 
@@ -35,7 +35,7 @@ async fn ask(ctx: &Context, inv: &Invocation, name: &str) -> Reply {
         Ok(d) => d,
         Err(e) => return e.into(),
     };
-    if let Some(why) = protected(ctx, &details) {
+    if let Some(why) = iaas_function::protected(&ctx.policy, &details) {
         return Reply::error(format!("{} is protected ({why}); the bot never deletes it.", vm.name));
     }
     if let Err(reply) = authorize_vm(ctx, inv, &details) {
@@ -92,7 +92,7 @@ async fn delete(ctx: &Context, inv: &Invocation, vm: VmRef) -> Reply {
     if details.summary.vm.name != name {
         return Reply::error(format!("The VM you confirmed was renamed to {} since you asked; nothing was deleted. Ask again if you still want it gone.", details.summary.vm.name));
     }
-    if let Some(why) = protected(ctx, &details) {
+    if let Some(why) = iaas_function::protected(&ctx.policy, &details) {
         return Reply::error(format!("{name} became protected ({why}) since you asked; nothing was deleted."));
     }
     if let Err(reply) = authorize_vm(ctx, inv, &details) {
@@ -119,20 +119,4 @@ async fn delete(ctx: &Context, inv: &Invocation, vm: VmRef) -> Reply {
         tracing::error!(error = %e, "could not mark the VM deleted in the store");
     }
     Reply::changed(Message::new(format!("*{name}* was deleted by <@{}>.", inv.user.id)))
-}
-
-/// Why the policy protects this VM, if it does.
-fn protected(ctx: &Context, d: &VmDetails) -> Option<String> {
-    let p = &ctx.policy.protection;
-    let name = &d.summary.vm.name;
-    if let Some(pattern) = p.name_patterns.iter().find(|pat| glob::Pattern::new(pat).is_ok_and(|g| g.matches(name))) {
-        return Some(format!("its name matches `{pattern}`"));
-    }
-    if let Some(folder) = d.folder.as_ref().filter(|f| p.folders.contains(f)) {
-        return Some(format!("it is in the {folder} folder"));
-    }
-    if d.attributes.get(&p.attribute).is_some_and(|v| !v.trim().is_empty()) {
-        return Some(format!("it has the {} attribute", p.attribute));
-    }
-    None
 }

@@ -76,6 +76,8 @@ impl Step {
     }
 }
 
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 fn gb(mb: u64) -> String {
     if mb % 1024 == 0 {
         format!("{} GB", mb / 1024)

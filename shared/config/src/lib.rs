@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::{env, fmt, fs};
 
+mod decommission;
 mod policy;
+pub use decommission::{DecommissionPlans, DecommissionPolicy, DeleteMode, OnFailure, PlanStep, StepKind};
 pub use policy::{LeaseAction, Policy, ResponseType};
+pub use policy::{ScaleLimits, ScaleOverride, ScalePolicy, StorageMovePolicy, WhenCold};
 
 /// Where OpenFaaS mounts secrets; overridable so tests need no root.
 const OPENFAAS_SECRETS_DIR: &str = "/var/openfaas/secrets";

@@ -26,6 +26,12 @@ pub struct Policy {
     pub protection: ProtectionPolicy,
     pub lease: LeasePolicy,
     pub confirm: ConfirmPolicy,
+    /// How `/iaas decommission` retires VMs (`iaas-decommission`).
+    pub decommission: crate::DecommissionPolicy,
+    /// Vertical scaling when a VM's CPU or memory alarm turns red (`iaas-scale`).
+    pub scale: ScalePolicy,
+    /// Moving VMs off a datastore whose usage alarm turns red (`iaas-storage-move`).
+    pub storage_move: StorageMovePolicy,
     /// Who may do what: `[identity]`, `[roles.<name>]` and `[limits]`, read by `iaas-access`
     /// (kept as tables here so settings do not depend on the directory client).
     pub identity: toml::Table,
@@ -264,6 +270,118 @@ impl Default for ConfirmPolicy {
     }
 }
 
+/// What `iaas-scale` does when the VM runs and cannot take the change live (no hot-add).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenCold {
+    /// Record the change and make it when vCenter reports the VM powered off.
+    Pending,
+    /// Only tell Slack.
+    Notify,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScalePolicy {
+    /// vCenter alarm names that add vCPUs when they turn red.
+    pub cpu_alarms: Vec<String>,
+    /// vCenter alarm names that add memory when they turn red.
+    pub memory_alarms: Vec<String>,
+    pub cpu_step: u32,
+    pub max_cpus: u32,
+    pub memory_step_gb: u32,
+    pub max_memory_gb: u32,
+    /// Change a running VM live when vCenter says it has CPU / memory hot-add.
+    pub hot_add: bool,
+    pub when_cold: WhenCold,
+    /// After a change, the same resource of the same VM is left alone this long.
+    pub cooldown_secs: u64,
+    /// Steps and limits by VM folder name (the VM's parent folder), e.g. `[scale.folders.web]`.
+    pub folders: BTreeMap<String, ScaleOverride>,
+}
+
+/// Per-folder steps and limits; unset keys fall back to `[scale]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScaleOverride {
+    pub cpu_step: Option<u32>,
+    pub max_cpus: Option<u32>,
+    pub memory_step_gb: Option<u32>,
+    pub max_memory_gb: Option<u32>,
+}
+
+/// The steps and limits that apply to one VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleLimits {
+    pub cpu_step: u32,
+    pub max_cpus: u32,
+    pub memory_step_gb: u32,
+    pub max_memory_gb: u32,
+}
+
+impl Default for ScalePolicy {
+    fn default() -> Self {
+        ScalePolicy {
+            cpu_alarms: vec!["Virtual machine CPU usage".into(), "VM CPU Usage".into()],
+            memory_alarms: vec!["Virtual machine memory usage".into(), "VM Memory Usage".into()],
+            cpu_step: 1,
+            max_cpus: 8,
+            memory_step_gb: 2,
+            max_memory_gb: 32,
+            hot_add: true,
+            when_cold: WhenCold::Pending,
+            cooldown_secs: 1800,
+            folders: BTreeMap::new(),
+        }
+    }
+}
+
+impl ScalePolicy {
+    /// `[scale]` with the VM folder's overrides applied.
+    pub fn limits_for(&self, folder: Option<&str>) -> ScaleLimits {
+        let o = folder.and_then(|f| self.folders.get(f)).cloned().unwrap_or_default();
+        ScaleLimits {
+            cpu_step: o.cpu_step.unwrap_or(self.cpu_step),
+            max_cpus: o.max_cpus.unwrap_or(self.max_cpus),
+            memory_step_gb: o.memory_step_gb.unwrap_or(self.memory_step_gb),
+            max_memory_gb: o.max_memory_gb.unwrap_or(self.max_memory_gb),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageMovePolicy {
+    /// Alarm names on a datastore (entity type Datastore) that trigger moves off it.
+    pub datastore_alarms: Vec<String>,
+    /// Alarm names on a VM that trigger moves off that VM's datastore.
+    pub vm_alarms: Vec<String>,
+    /// A target must keep at least this much of its capacity free after the move.
+    pub headroom_percent: u8,
+    /// VMs moved per alarm, one after the other.
+    pub max_moves: usize,
+    /// Pick powered-off (and suspended) VMs before running ones; largest first within each.
+    pub powered_off_first: bool,
+    /// Never move a running VM (storage vMotion) automatically.
+    pub only_powered_off: bool,
+    /// Glob patterns of datastore names never chosen as a target.
+    pub exclude_datastores: Vec<String>,
+}
+
+impl Default for StorageMovePolicy {
+    fn default() -> Self {
+        StorageMovePolicy {
+            datastore_alarms: vec!["Datastore usage on disk".into()],
+            vm_alarms: vec!["VM Storage Usage".into()],
+            headroom_percent: 20,
+            max_moves: 1,
+            powered_off_first: true,
+            only_powered_off: false,
+            exclude_datastores: Vec::new(),
+        }
+    }
+}
+
 fn default_sizes() -> BTreeMap<String, Size> {
     [("small", 1, 2, 20), ("medium", 2, 4, 40), ("large", 4, 16, 80)]
         .into_iter()
@@ -294,6 +412,9 @@ impl Default for Policy {
             protection: ProtectionPolicy::default(),
             lease: LeasePolicy::default(),
             confirm: ConfirmPolicy::default(),
+            decommission: crate::DecommissionPolicy::default(),
+            scale: ScalePolicy::default(),
+            storage_move: StorageMovePolicy::default(),
             identity: toml::Table::new(),
             roles: toml::Table::new(),
             limits: toml::Table::new(),
@@ -321,7 +442,8 @@ impl Policy {
     }
 
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let policy: Policy = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut policy: Policy = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        policy.decommission.check()?;
         if policy.vcenter.timeout_secs == 0 {
             return Err("vcenter.timeout_secs must be at least 1".into());
         }
@@ -344,7 +466,20 @@ impl Policy {
         if policy.lease.sweep_interval_secs == 0 {
             return Err("lease.sweep_interval_secs must be at least 1".into());
         }
-        for pattern in policy.templates.allowed.iter().chain(&policy.protection.name_patterns).chain(&policy.lease.exclude_names) {
+        let scale = std::iter::once(policy.scale.limits_for(None))
+            .chain(policy.scale.folders.keys().map(|f| policy.scale.limits_for(Some(f))));
+        for limits in scale {
+            if limits.cpu_step == 0 || limits.memory_step_gb == 0 {
+                return Err("scale steps (cpu_step, memory_step_gb) must be at least 1".into());
+            }
+        }
+        if policy.storage_move.headroom_percent > 95 {
+            return Err("storage_move.headroom_percent must be at most 95".into());
+        }
+        if policy.storage_move.max_moves == 0 {
+            return Err("storage_move.max_moves must be at least 1".into());
+        }
+        for pattern in policy.templates.allowed.iter().chain(&policy.protection.name_patterns).chain(&policy.lease.exclude_names).chain(&policy.storage_move.exclude_datastores) {
             glob::Pattern::new(pattern).map_err(|e| format!("{pattern:?} is not a glob pattern: {e}"))?;
         }
         Ok(policy)
@@ -374,5 +509,19 @@ mod tests {
         assert_eq!(p.sizes["medium"].cpus, 2);
         assert_eq!(p.slack.response_type_changes, ResponseType::Ephemeral);
         assert_eq!(p.vcenter.timeout_secs, 30);
+    }
+
+    #[test]
+    fn scale_limits_fall_back_per_key_and_bad_values_are_refused() {
+        let p = Policy::parse("[scale]\nmax_cpus = 6\n[scale.folders.web]\nmax_cpus = 3\nmemory_step_gb = 4").unwrap();
+        assert_eq!(p.scale.limits_for(Some("web")), ScaleLimits { cpu_step: 1, max_cpus: 3, memory_step_gb: 4, max_memory_gb: 32 });
+        assert_eq!(p.scale.limits_for(Some("other")).max_cpus, 6);
+        assert_eq!(p.scale.when_cold, WhenCold::Pending);
+        assert!(Policy::parse("[scale]\nwhen_cold = \"later\"").is_err());
+        assert!(Policy::parse("[scale.folders.web]\ncpu_step = 0").unwrap_err().contains("scale steps"));
+        assert!(Policy::parse("[scale.folders.web]\nmax_cpu = 3").unwrap_err().contains("unknown field"));
+        assert!(Policy::parse("[storage_move]\nheadroom_percent = 99").is_err());
+        assert!(Policy::parse("[storage_move]\nexclude_datastores = [\"[x\"]").is_err());
+        assert_eq!(Policy::default().storage_move.datastore_alarms, ["Datastore usage on disk"]);
     }
 }

@@ -13,6 +13,8 @@ use crate::{Context, Reply};
 /// What the user is asked to confirm.
 pub struct Ask<'a> {
     pub of: Confirmable,
+    /// What the press is bound to: the VM, or for a request covering several VMs the request
+    /// itself (e.g. moref `decommission:<id>`), which the press handler then reads from `args`.
     pub vm: &'a VmRef,
     /// Stored with the confirmation and handed back on the press (e.g. the new size).
     pub args: serde_json::Value,

@@ -6,6 +6,7 @@
 pub mod confirm;
 mod context;
 mod endpoint;
+mod protection;
 pub mod provision;
 pub mod quota;
 mod run;
@@ -15,6 +16,7 @@ mod vm;
 
 pub use context::{Context, StartupError, DEFAULT_DATABASE_URL};
 pub use endpoint::{locked, progress, router};
+pub use protection::protected;
 pub use reply::{Reply, ReplyKind};
 pub use run::run;
 pub use scope::{authorize_vm, identity};

@@ -61,6 +61,29 @@ pub enum Command {
         #[serde(default)]
         since: Option<i64>,
     },
+    /// Asks to confirm retiring these VMs (one request); the work runs on a [`Command::Confirm`] press.
+    Decommission {
+        vms: Vec<String>,
+        #[serde(default)]
+        ticket: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Stops a decommission request before its next step (the requester or an admin).
+    DecommissionCancel { id: String },
+    DecommissionList {
+        #[serde(default)]
+        mine: bool,
+        #[serde(default)]
+        state: Option<String>,
+        #[serde(default)]
+        vm: Option<String>,
+        /// Unix seconds.
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    /// One request: each VM's steps, their states, messages and timings.
+    DecommissionStatus { id: String },
 }
 
 /// The commands that ask for a button press before they act.
@@ -69,6 +92,7 @@ pub enum Command {
 pub enum Confirmable {
     Delete,
     Resize,
+    Decommission,
 }
 
 impl Confirmable {
@@ -76,11 +100,12 @@ impl Confirmable {
         match self {
             Confirmable::Delete => "delete",
             Confirmable::Resize => "resize",
+            Confirmable::Decommission => "decommission",
         }
     }
 
     pub fn parse(word: &str) -> Option<Confirmable> {
-        [Confirmable::Delete, Confirmable::Resize].into_iter().find(|c| c.as_str() == word)
+        [Confirmable::Delete, Confirmable::Resize, Confirmable::Decommission].into_iter().find(|c| c.as_str() == word)
     }
 
     /// The Block Kit `action_id` of this confirmation's buttons: `delete.confirm`, `delete.cancel`.
@@ -170,6 +195,11 @@ impl Command {
             Command::Clone { .. } | Command::Deploy { .. } => "iaas-clone",
             Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "iaas-resize",
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "iaas-delete",
+            Command::Decommission { .. }
+            | Command::DecommissionCancel { .. }
+            | Command::DecommissionList { .. }
+            | Command::DecommissionStatus { .. }
+            | Command::Confirm { of: Confirmable::Decommission, .. } => "iaas-decommission",
         }
     }
 
@@ -182,6 +212,9 @@ impl Command {
             Command::ExpireExtend { .. } | Command::ExpireSet { .. } | Command::ExpireRemove { .. } => true,
             // Delete only asks; the press mutates.
             Command::Delete { .. } => false,
+            // Decommission only asks; the press mutates. A cancel changes the request.
+            Command::Decommission { .. } | Command::DecommissionList { .. } | Command::DecommissionStatus { .. } => false,
+            Command::DecommissionCancel { .. } => true,
             Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => true,
         }
     }
@@ -254,6 +287,30 @@ impl Command {
                 }
                 out
             }
+            Command::Decommission { vms, ticket, reason } => {
+                let mut out = format!("decommission {}", vms.join(" "));
+                if let Some(t) = ticket {
+                    out.push_str(&format!(" --ticket {t}"));
+                }
+                if let Some(r) = reason {
+                    out.push_str(&format!(" --reason \"{r}\""));
+                }
+                out
+            }
+            Command::DecommissionCancel { id } => format!("decommission cancel {id}"),
+            Command::DecommissionList { mine, state, vm, since } => {
+                let mut out = "decommission list".to_string();
+                if *mine {
+                    out.push_str(" --mine");
+                }
+                for (flag, value) in [("state", state.clone()), ("vm", vm.clone()), ("since", since.map(|s| s.to_string()))] {
+                    if let Some(v) = value {
+                        out.push_str(&format!(" --{flag} {v}"));
+                    }
+                }
+                out
+            }
+            Command::DecommissionStatus { id } => format!("decommission status {id}"),
         }
     }
 
@@ -276,6 +333,10 @@ impl Command {
             Command::ExpireExtend { .. } => "expire extend",
             Command::ExpireSet { .. } => "expire set",
             Command::ExpireRemove { .. } => "expire remove",
+            Command::Decommission { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => "decommission",
+            Command::DecommissionCancel { .. } => "decommission cancel",
+            Command::DecommissionList { .. } => "decommission list",
+            Command::DecommissionStatus { .. } => "decommission status",
         }
     }
 }

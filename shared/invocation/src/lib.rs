@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn confirmation_action_ids_round_trip() {
-        for of in [Confirmable::Delete, Confirmable::Resize] {
+        for of in [Confirmable::Delete, Confirmable::Resize, Confirmable::Decommission] {
             for confirmed in [true, false] {
                 assert_eq!(Confirmable::from_action_id(&of.action_id(confirmed)), Some((of, confirmed)));
             }
@@ -103,5 +103,8 @@ mod tests {
         assert_eq!(Confirmable::from_action_id("power.confirm"), None);
         let press = Command::Confirm { of: Confirmable::Delete, token: "t".into(), confirmed: true };
         assert_eq!(press.function(), "iaas-delete");
+        let press = Command::from_action("decommission.confirm", "tok").unwrap();
+        assert_eq!(press, Command::Confirm { of: Confirmable::Decommission, token: "tok".into(), confirmed: true });
+        assert_eq!((press.function(), press.name()), ("iaas-decommission", "decommission"));
     }
 }

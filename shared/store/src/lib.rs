@@ -7,6 +7,7 @@
 
 mod alarms;
 mod confirmations;
+mod decommissions;
 mod guard_rails;
 mod invocations;
 mod leases;
@@ -22,6 +23,10 @@ use sqlx::AnyPool;
 pub use alarms::PendingChange;
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
+pub use decommissions::{
+    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission, NewDecommissionStep,
+    NewDecommissionVm,
+};
 pub use leases::{Lease, LeaseFilter, LeaseState};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use vms::VmRecord;

@@ -25,6 +25,10 @@
 //!   memory changes on a running VM without hot-add); a template → NotSupported.
 //! - destroy: a powered-on VM → InvalidPowerState; suspended or off → gone.
 //! - set_attribute: replaces the value (vcsim appends; the reader takes the last one).
+//! - relocate: the VM's files move to the datastore (an unknown one is refused before any
+//!   task*); like vcsim, the datastores' free space does not change. Capacity, free space and
+//!   each VM's committed storage are the launcher's seed (vcsim itself reports the temp
+//!   directory's file system for every datastore).
 
 use super::*;
 use std::sync::Mutex;
@@ -54,6 +58,8 @@ struct DemoVm {
     cpu_hot_add: bool,
     memory_hot_add: bool,
     uuid: String,
+    /// `summary.storage.committed`.
+    used_bytes: u64,
 }
 
 impl DemoVm {
@@ -132,6 +138,7 @@ impl State {
             cpu_hot_add: false,
             memory_hot_add: false,
             uuid: seed::uuid_for(n),
+            used_bytes: 0,
         };
         let r = vm.vm_ref();
         self.vms.push(vm);
@@ -168,6 +175,20 @@ impl DemoInventory {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another caller panicked mid-update; the data is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The datastore with this moref, as the storage functions see it.
+    fn datastore_info(&self, moref: &str) -> Option<DatastoreInfo> {
+        let ds = self.topology.datastores.iter().find(|d| d.id == moref)?;
+        let (capacity_gb, free_gb) = seed::datastore_space(&ds.name);
+        Some(DatastoreInfo {
+            moref: ds.id.clone(),
+            name: ds.name.clone(),
+            capacity_bytes: capacity_gb * seed::GIB,
+            free_bytes: free_gb * seed::GIB,
+            maintenance: false,
+            accessible: true,
+        })
     }
 
     /// Runs `f` on the (non-template) VM `vm` refers to.
@@ -364,6 +385,52 @@ impl Vcenter for DemoInventory {
             } else {
                 v.attributes.insert(name.to_owned(), value.to_owned());
             }
+            Ok(())
+        })
+    }
+
+    async fn vm_used_bytes(&self, vm: &VmRef) -> VcResult<u64> {
+        self.with_any(vm, |v| Ok(v.used_bytes))
+    }
+
+    async fn datastores_for(&self, vm: &VmRef) -> VcResult<Vec<DatastoreInfo>> {
+        let host = self.with_any(vm, |v| Ok(v.host.clone()))?;
+        let ids = self
+            .topology
+            .hosts
+            .iter()
+            .find(|h| h.obj.name == host)
+            .map(|h| h.datastores.clone())
+            .unwrap_or_default();
+        let mut out: Vec<DatastoreInfo> = ids.iter().filter_map(|id| self.datastore_info(id)).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
+        let Some(ds) = self.datastore_info(datastore) else {
+            return Ok(Vec::new());
+        };
+        let state = self.state();
+        let mut out: Vec<VmRef> = state
+            .vms
+            .iter()
+            .filter(|v| !v.template && v.datastore == ds.name)
+            .map(DemoVm::vm_ref)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn relocate(&self, vm: &VmRef, datastore: &str) -> VcResult<()> {
+        let Some(ds) = self.datastore_info(datastore) else {
+            return Err(VcError::Fault {
+                fault: "ManagedObjectNotFound".into(),
+                message: format!("vCenter has no datastore {datastore}."),
+            });
+        };
+        self.with_any(vm, |v| {
+            v.datastore = ds.name;
             Ok(())
         })
     }

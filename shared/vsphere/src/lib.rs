@@ -73,6 +73,18 @@ pub struct VmDetails {
     pub uuid: Option<String>,
 }
 
+/// A datastore as the storage-move function weighs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastoreInfo {
+    pub moref: String,
+    pub name: String,
+    pub capacity_bytes: u64,
+    pub free_bytes: u64,
+    /// `summary.maintenanceMode` is anything but `normal` (entering or in maintenance).
+    pub maintenance: bool,
+    pub accessible: bool,
+}
+
 /// Where a new VM goes. Each is a name (or a path for folder/pool) resolved by the client;
 /// None = the datacenter's default (first datacenter, its vm folder root, the first cluster's
 /// root resource pool, the first datastore of that cluster's first host, no NIC change).
@@ -303,6 +315,46 @@ pub trait Vcenter: Send + Sync + 'static {
     /// Sets a custom attribute, defining it for VMs first if vCenter lacks it. The new value
     /// replaces the old one; an empty value clears it.
     async fn set_attribute(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()>;
+
+    /// The VM with this managed-object id, or `VcError::NotFound` naming
+    /// the moref. Works through [`Vcenter::vm_details`], which reads by moref only.
+    async fn vm_by_moref(&self, moref: &str) -> VcResult<VmRef> {
+        let probe = VmRef {
+            moref: moref.to_owned(),
+            name: moref.to_owned(),
+        };
+        Ok(self.vm_details(&probe).await?.summary.vm)
+    }
+
+    /// `summary.storage.committed`: bytes the VM's files take on its datastores.
+    async fn vm_used_bytes(&self, _vm: &VmRef) -> VcResult<u64> {
+        Err(VcError::NotSupported {
+            operation: "reading a VM's storage use".into(),
+        })
+    }
+
+    /// The datastores the VM's host mounts, sorted by name (the VM's own included).
+    async fn datastores_for(&self, _vm: &VmRef) -> VcResult<Vec<DatastoreInfo>> {
+        Err(VcError::NotSupported {
+            operation: "listing datastores".into(),
+        })
+    }
+
+    /// The VMs (templates excluded) with files on the datastore, sorted by name. Read from
+    /// each VM's `datastore` property, which vcsim keeps right after a relocation (its
+    /// `Datastore.vm` list it does not).
+    async fn vms_on_datastore(&self, _datastore: &str) -> VcResult<Vec<VmRef>> {
+        Err(VcError::NotSupported {
+            operation: "listing a datastore's VMs".into(),
+        })
+    }
+
+    /// Moves the VM's files to the datastore (RelocateVM_Task, host unchanged) and waits.
+    async fn relocate(&self, _vm: &VmRef, _datastore: &str) -> VcResult<()> {
+        Err(VcError::NotSupported {
+            operation: "moving a VM to another datastore".into(),
+        })
+    }
 
     /// Polls [`Vcenter::task_status`] with a growing pause until the task is no longer
     /// running or `timeout` has passed; then returns the last status read (still `Running`

@@ -23,6 +23,7 @@ mod inventory;
 mod lifecycle;
 mod power;
 mod spec;
+mod storage;
 mod tasks;
 mod topology;
 mod transport;
@@ -319,6 +320,22 @@ impl Vcenter for SoapClient {
 
     async fn set_attribute(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
         self.set_custom_value(vm, name, value).await
+    }
+
+    async fn vm_used_bytes(&self, vm: &VmRef) -> VcResult<u64> {
+        self.used_bytes(vm).await
+    }
+
+    async fn datastores_for(&self, vm: &VmRef) -> VcResult<Vec<DatastoreInfo>> {
+        self.host_datastores(vm).await
+    }
+
+    async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
+        self.vms_with_files_on(datastore).await
+    }
+
+    async fn relocate(&self, vm: &VmRef, datastore: &str) -> VcResult<()> {
+        self.relocate_to(vm, datastore).await
     }
 
     async fn logout(&self) {

@@ -31,6 +31,32 @@ pub(super) fn uuid_for(n: u32) -> String {
     format!("4210{:04x}-5a5a-4e4e-8d8d-{:012x}", n & 0xffff, n)
 }
 
+pub(super) const GIB: u64 = 1024 * 1024 * 1024;
+
+/// (capacity, free) in GiB per datastore, as the launcher sets them (`datastoreGB` in
+/// tests/vcsim/main.go): LocalDS_0 nearly full, LocalDS_1 roomy.
+pub(super) fn datastore_space(name: &str) -> (u64, u64) {
+    match name {
+        "LocalDS_0" => (500, 60),
+        "LocalDS_1" => (1000, 700),
+        _ => (0, 0),
+    }
+}
+
+/// Committed storage per seed VM in GiB (`usedGB` in tests/vcsim/main.go).
+fn used_gb(name: &str) -> u64 {
+    match name {
+        "app-web-01" | "app-web-02" => 20,
+        "app-db-01" => 120,
+        "win-app-01" => 60,
+        "build-agent-07" => 10,
+        "tmpl-ubuntu-22" => 8,
+        "dc-01" => 60,
+        "tmpl-win-2022" => 30,
+        _ => 0,
+    }
+}
+
 /// The shared seed; keep in sync with `seed` in tests/vcsim/main.go.
 pub(super) fn vms() -> Vec<DemoVm> {
     let attrs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
@@ -102,6 +128,7 @@ pub(super) fn vms() -> Vec<DemoVm> {
                 cpu_hot_add: hot_add,
                 memory_hot_add: hot_add,
                 uuid: uuid_for(n),
+                used_bytes: used_gb(name) * GIB,
             },
         )
         .collect()

@@ -301,7 +301,7 @@ impl SoapClient {
             .cloned()
     }
 
-    async fn retrieve_vm_view(
+    pub(crate) async fn retrieve_vm_view(
         &self,
         session: &Arc<Session>,
         paths: &[&str],

@@ -93,7 +93,7 @@ impl SoapClient {
     }
 
     /// Polls the task with a growing pause until it succeeds or fails, or `deadline` passes.
-    async fn await_task(&self, task: &MoRef, deadline: Instant) -> Result<Option<MoRef>, Error> {
+    pub(crate) async fn await_task(&self, task: &MoRef, deadline: Instant) -> Result<Option<MoRef>, Error> {
         let mut pause = FIRST_POLL_DELAY;
         loop {
             match self.task_info(task).await? {

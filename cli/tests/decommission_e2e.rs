@@ -1,0 +1,224 @@
+//! Decommission end to end: `/iaas decommission` through `iaas serve` → SOAP → vcsim, with the
+//! confirmation press, live progress, cancel, failure policies, and a worker killed mid-run
+//! whose request another worker resumes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{button_token, policy_file, Serve};
+use iaas_store::{DecommissionDetail, Store};
+use iaas_tests::vcsim::{Vcsim, VcsimOptions};
+use iaas_vsphere::soap::SoapClient;
+use iaas_vsphere::{VcError, Vcenter};
+
+const BASE: &str = r#"
+[protection]
+folders = ["Infrastructure"]
+
+[decommission]
+shutdown_timeout_secs = 5
+cancel_poll_ms = 100
+lease_secs = 2
+resume_interval_secs = 1
+"#;
+
+/// `keys` go into `[decommission]`, `plans` into `[decommission.plans]`.
+async fn start(vcsim: &Vcsim, keys: &str, plans: &str) -> (Serve, SoapClient) {
+    let path = policy_file(&format!("{BASE}{keys}\n[decommission.plans]\n{plans}\n"));
+    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", path.to_str().unwrap())]).await;
+    (serve, SoapClient::new(vcsim.config()).unwrap())
+}
+
+async fn gone(reader: &SoapClient, name: &str) -> bool {
+    matches!(reader.find_vm(name).await, Err(VcError::NotFound { .. }))
+}
+
+/// The request id the prompt names ("Request `abc…`").
+fn request_id(prompt: &str) -> String {
+    let start = prompt.find("Request `").expect("the prompt names its request") + "Request `".len();
+    prompt[start..].split('`').next().unwrap().to_string()
+}
+
+/// Reads response_url messages until every needle has been seen; returns them all.
+async fn until(serve: &Serve, needles: &[&str]) -> Vec<String> {
+    let mut seen = Vec::new();
+    while !needles.iter().all(|n| seen.iter().any(|m: &String| m.contains(n))) {
+        assert!(seen.len() < 20, "never saw {needles:?} in {seen:#?}");
+        seen.push(serve.answer().await.readable());
+    }
+    seen
+}
+
+async fn store(serve: &Serve) -> Store {
+    Store::connect(&format!("sqlite://{}/iaas.db", serve.dir.display())).await.unwrap()
+}
+
+async fn record(store: &Store, id: &str) -> DecommissionDetail {
+    store.decommission(id).await.unwrap().expect("the request is recorded")
+}
+
+fn step<'a>(d: &'a DecommissionDetail, vm: &str, name: &str) -> &'a iaas_store::DecommissionStep {
+    let index = d.vms.iter().find(|v| v.vm_name == vm).unwrap().vm_index;
+    d.steps_of(index).find(|s| s.name == name).unwrap()
+}
+
+#[tokio::test]
+async fn linux_and_windows_vms_are_retired_in_one_request() {
+    let vcsim = Vcsim::start().await.unwrap();
+    let (serve, reader) = start(&vcsim, "", "").await;
+    let prompt = serve.run("U1", "decommission app-web-01 win-app-01 --ticket CHG-7 --reason \"end of project\"").await;
+    let text = prompt.readable();
+    assert!(text.contains("Decommission 2 VMs?") && text.contains("CHG-7"), "{text}");
+    assert!(text.contains("*app-web-01* — Ubuntu Linux (64-bit) (linux) · IP 10.20.0.11 · powered on"), "{text}");
+    assert!(text.contains("*win-app-01* — Microsoft Windows Server 2022 (64-bit) (windows)"), "{text}");
+    assert!(text.contains("Steps: guest_shutdown → delete_vm → slack_notify (warn)"), "{text}");
+    let id = request_id(&text);
+    assert!(!gone(&reader, "app-web-01").await, "nothing happens before the press");
+
+    assert_eq!(serve.press("U2", "decommission.confirm", &button_token(&prompt)).await, 200);
+    assert!(serve.answer().await.readable().contains("Only <@U1>"));
+    assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
+    let seen = until(&serve, &["Decommissioned 2 of 2 VMs."]).await;
+    assert!(seen.len() <= 5, "at most five posts to one response_url: {seen:#?}");
+    assert!(gone(&reader, "app-web-01").await && gone(&reader, "win-app-01").await);
+
+    let d = record(&store(&serve).await, &id).await;
+    assert_eq!(d.request.state, "done");
+    assert!(d.steps.iter().all(|s| s.state == "done" && s.attempts == 1 && s.finished_at_ms.is_some()), "{:#?}", d.steps);
+    assert!(step(&d, "win-app-01", "guest_shutdown").message.contains("already powered off"));
+    let dms = serve.posts_to("U1");
+    assert_eq!(dms.len(), 2, "{dms:#?}");
+    assert!(dms[0]["text"].as_str().unwrap().contains("CHG-7"));
+
+    // list and status through Slack.
+    let list = serve.run("U1", "decommission list --mine --state done").await.readable();
+    assert!(list.contains(&id) && list.contains("app-web-01, win-app-01"), "{list}");
+    assert!(serve.run("U2", "decommission list --mine").await.readable().contains("No decommission requests match"));
+    let status = serve.run("U2", &format!("decommission status {id}")).await.readable();
+    assert!(status.contains("*done*") && status.contains("delete_vm `delete_vm` done") && status.contains("was deleted with its disks"), "{status}");
+}
+
+/// Every step except the ones a press ran may be pending: power_off is slowed so the cancel
+/// lands while vCenter works on the first VM.
+const SLOW_PLAN: &str = r#"linux = [{ kind = "power_off" }, { kind = "delete_vm" }, { kind = "slack_notify" }]"#;
+
+fn slow_vcsim() -> VcsimOptions {
+    VcsimOptions { delays: vec![("PowerOffVM_Task".into(), 1500)], ..Default::default() }
+}
+
+#[tokio::test]
+async fn cancel_stops_mid_run_and_says_what_ran() {
+    let vcsim = Vcsim::start_with(slow_vcsim()).await.unwrap();
+    let (serve, reader) = start(&vcsim, "workers = 1", SLOW_PLAN).await;
+    let prompt = serve.run("U1", "decommission app-web-01 app-web-02").await;
+    let id = request_id(&prompt.readable());
+    assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Only the requester (or an admin) may cancel; here everyone is an admin (no roles), so
+    // the refusal is not exercised — the cancel itself is.
+    let (status, _, dispatched) = serve.slash("U1", &format!("decommission cancel {id}")).await;
+    assert_eq!((status, dispatched.is_some()), (200, true));
+    let seen = until(&serve, &["Cancelling decommission request", "Decommission cancelled: 0 of 2 VMs"]).await;
+    assert!(seen.iter().any(|m| m.contains("nothing was rolled back")), "{seen:#?}");
+
+    let d = record(&store(&serve).await, &id).await;
+    assert_eq!(d.request.state, "cancelled");
+    let interrupted = step(&d, "app-web-01", "power_off");
+    assert_eq!(interrupted.state, "failed");
+    assert!(interrupted.message.contains("Interrupted by a cancel"), "{}", interrupted.message);
+    assert_eq!(step(&d, "app-web-01", "delete_vm").state, "pending");
+    assert!(d.steps_of(1).all(|s| s.state == "pending"), "the second VM never started");
+    assert_eq!(d.vms.iter().map(|v| v.state.as_str()).collect::<Vec<_>>(), ["cancelled", "cancelled"]);
+    assert!(!gone(&reader, "app-web-01").await && !gone(&reader, "app-web-02").await);
+    assert!(serve.posts_to("U1").is_empty());
+    let again = serve.run("U1", &format!("decommission cancel {id}")).await.readable();
+    assert!(again.contains("has already ended (cancelled)"), "{again}");
+}
+
+/// dc-01 is a Windows VM in the protected Infrastructure folder: delete_vm fails for real.
+async fn protected_delete(on_failure: &str) -> (Serve, DecommissionDetail, Vec<String>, Vcsim) {
+    let vcsim = Vcsim::start().await.unwrap();
+    let plan = format!(r#"windows = [{{ kind = "power_off" }}, {{ kind = "delete_vm", on_failure = "{on_failure}" }}, {{ kind = "slack_notify" }}]"#);
+    let (serve, _reader) = start(&vcsim, "", &plan).await;
+    let prompt = serve.run("U1", "decommission dc-01").await;
+    assert!(prompt.readable().contains("protected (it is in the Infrastructure folder): its delete step will fail"), "{}", prompt.readable());
+    let id = request_id(&prompt.readable());
+    assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
+    let seen = until(&serve, &["dc-01 is protected"]).await;
+    let d = record(&store(&serve).await, &id).await;
+    (serve, d, seen, vcsim)
+}
+
+#[tokio::test]
+async fn a_failing_step_under_stop_ends_the_vm() {
+    let (serve, d, seen, vcsim) = protected_delete("stop").await;
+    assert!(seen.last().unwrap().contains("Decommission failed for 1 of 1 VMs"), "{seen:#?}");
+    assert_eq!(d.request.state, "failed");
+    assert_eq!(step(&d, "dc-01", "power_off").state, "done");
+    assert_eq!(step(&d, "dc-01", "delete_vm").state, "failed");
+    assert_eq!(step(&d, "dc-01", "slack_notify").state, "pending", "stop: later steps do not run");
+    assert!(serve.posts_to("U1").is_empty());
+    let reader = SoapClient::new(vcsim.config()).unwrap();
+    assert!(!gone(&reader, "dc-01").await);
+}
+
+#[tokio::test]
+async fn a_failing_step_under_warn_lets_the_plan_go_on() {
+    let (serve, d, seen, _vcsim) = protected_delete("warn").await;
+    assert!(seen.last().unwrap().contains("but 1 step(s) failed with a warning"), "{seen:#?}");
+    assert_eq!(d.request.state, "done");
+    assert_eq!(step(&d, "dc-01", "delete_vm").state, "warning");
+    assert_eq!(step(&d, "dc-01", "slack_notify").state, "done");
+    assert_eq!(serve.posts_to("U1").len(), 1);
+}
+
+#[tokio::test]
+async fn a_killed_worker_is_resumed_without_repeating_a_step() {
+    let vcsim = Vcsim::start_with(slow_vcsim()).await.unwrap();
+    let (mut serve, reader) = start(&vcsim, "workers = 1", SLOW_PLAN).await;
+    let prompt = serve.run("U1", "decommission app-web-01 app-web-02 app-db-01").await;
+    let id = request_id(&prompt.readable());
+    assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
+    let store = store(&serve).await;
+    // Kill the worker while the second VM is being powered off.
+    let before = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let d = record(&store, &id).await;
+            if d.steps_of(1).any(|s| s.name == "power_off" && s.state == "running") {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the second VM starts");
+    serve.restart().await;
+    let after = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let d = record(&store, &id).await;
+            if d.request.state != "running" {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("another worker finishes the request");
+    assert_eq!(after.request.state, "done", "{:#?}", after.steps);
+    for s in &after.steps {
+        assert_eq!(s.state, "done", "{s:?}");
+        let interrupted = s.vm_index == 1 && s.name == "power_off";
+        assert_eq!(s.attempts, if interrupted { 2 } else { 1 }, "only the interrupted step ran again: {s:?}");
+    }
+    for s in before.steps.iter().filter(|s| s.state == "done") {
+        let now = after.steps.iter().find(|a| a.vm_index == s.vm_index && a.step_index == s.step_index).unwrap();
+        assert_eq!(now.finished_at_ms, s.finished_at_ms, "a finished step is not run again");
+    }
+    assert_eq!(serve.posts_to("U1").len(), 3, "one notice per VM, none repeated");
+    for vm in ["app-web-01", "app-web-02", "app-db-01"] {
+        assert!(gone(&reader, vm).await, "{vm}");
+    }
+    // The resumed request reports to the response_url it was confirmed from.
+    until(&serve, &["Decommissioned 3 of 3 VMs."]).await;
+}

@@ -1,0 +1,241 @@
+//! `iaas-decommission`: `/iaas decommission <vm> …` retires several VMs in one request. The first
+//! message only shows each VM's facts and the steps of its OS family's plan, with Confirm /
+//! Cancel buttons bound to the requester and the request; the press runs the plan (see
+//! [`runner`]), updating one message as steps advance, then answers with the summary.
+//! `cancel`, `list` and `status` read and steer the recorded requests.
+
+mod facts;
+pub mod report;
+pub mod runner;
+pub mod steps;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use iaas_access::Decision;
+use iaas_function::confirm::{self, Ask};
+use iaas_function::{authorize_vm, find_vm, identity, Context, Reply};
+use iaas_invocation::{Command, Confirmable, Invocation};
+use iaas_slack::{Message, WebApi};
+use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionStep, NewDecommissionVm};
+use iaas_vsphere::VmRef;
+
+pub use facts::{os_family, VmFacts};
+
+pub const NAME: &str = "iaas-decommission";
+
+/// Rows `/iaas decommission list` shows.
+const LIST_ROWS: u32 = 20;
+
+/// The bot token's Web API client (for slack_notify), from the environment.
+pub fn web_api_from_env() -> WebApi {
+    let token = iaas_config::secret("SLACK_BOT_TOKEN").ok().flatten().map(|s| s.expose().to_string());
+    WebApi::new(iaas_config::var("SLACK_API_URL").as_deref(), token)
+}
+
+pub fn router(ctx: Arc<Context>) -> Router {
+    let slack = web_api_from_env();
+    let handler_slack = slack.clone();
+    // A schedule (cron-connector, EventBridge) resumes requests whose worker died; like the
+    // expire sweep it needs no signature: resuming is idempotent.
+    let resumer = Router::new().route("/resume", post(scheduled)).with_state((ctx.clone(), slack));
+    iaas_function::router(NAME, ctx, move |ctx, inv| handle(ctx, inv, handler_slack.clone())).merge(resumer)
+}
+
+async fn scheduled(State((ctx, slack)): State<(Arc<Context>, WebApi)>) -> (StatusCode, Json<serde_json::Value>) {
+    match runner::resume(ctx, slack).await {
+        Ok(n) => (StatusCode::OK, Json(serde_json::json!({"resumed": n}))),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": e.to_string()}))),
+    }
+}
+
+async fn handle(ctx: Arc<Context>, inv: Invocation, slack: WebApi) -> Reply {
+    match &inv.command {
+        Command::Decommission { vms, ticket, reason } => ask(&ctx, &inv, vms, ticket.clone(), reason.clone()).await,
+        Command::Confirm { of: Confirmable::Decommission, token, confirmed } => pressed(ctx.clone(), &inv, slack, token, *confirmed).await,
+        Command::DecommissionCancel { id } => cancel(&ctx, &inv, id).await,
+        Command::DecommissionList { mine, state, vm, since } => {
+            let filter = DecommissionFilter {
+                requester: mine.then(|| inv.user.id.clone()),
+                state: state.clone(),
+                vm_name: vm.clone(),
+                since_ms: since.map(|s| s.saturating_mul(1000)),
+            };
+            list(&ctx, &filter).await
+        }
+        Command::DecommissionStatus { id } => status(&ctx, id).await,
+        _ => Reply::error("iaas-decommission received a command it does not run."),
+    }
+}
+
+fn store_down() -> Reply {
+    Reply::error("The bot's database is unreachable, so nothing was changed. Please try again later.")
+}
+
+async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<String>, reason: Option<String>) -> Reply {
+    let mut vms: Vec<NewDecommissionVm> = Vec::new();
+    let mut lines = Vec::new();
+    for name in names {
+        let vm = match find_vm(ctx, name).await {
+            Ok(vm) => vm,
+            Err(reply) => return reply,
+        };
+        if vms.iter().any(|v| v.vm_moref == vm.moref) {
+            continue;
+        }
+        let details = match ctx.vcenter.vm_details(&vm).await {
+            Ok(d) => d,
+            Err(e) => return e.into(),
+        };
+        if let Err(reply) = authorize_vm(ctx, inv, &details) {
+            return reply;
+        }
+        let f = VmFacts::from_details(&details, ticket.clone(), reason.clone());
+        let plan = ctx.policy.decommission.plans.for_family(&f.os_family);
+        if plan.is_empty() {
+            return Reply::error(format!("IT's policy has no decommission steps for {} VMs like {}; nothing was changed. Tell IT.", f.os_family, f.name));
+        }
+        let mut steps = Vec::new();
+        for s in plan {
+            let settings = serde_json::to_value(&s.settings).unwrap_or_default();
+            if let Err(why) = steps::build(s.kind.as_str(), &settings) {
+                return Reply::error(format!("{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.", f.os_family, s.name));
+            }
+            steps.push(NewDecommissionStep { kind: s.kind.as_str().into(), name: s.name.clone(), on_failure: s.on_failure.as_str().into(), config_json: settings.to_string() });
+        }
+        let plan_text: Vec<String> = steps.iter().map(|s| if s.on_failure == "warn" { format!("{} (warn)", s.name) } else { s.name.clone() }).collect();
+        let protected = iaas_function::protected(&ctx.policy, &details).map(|why| format!("\n   ⚠️ protected ({why}): its delete step will fail")).unwrap_or_default();
+        lines.push(format!(
+            "• *{}* — {} ({}) · IP {} · {} · owner {}\n   Steps: {}{protected}",
+            f.name,
+            f.guest_os.as_deref().unwrap_or("unknown OS"),
+            f.os_family,
+            f.ip.as_deref().unwrap_or("none"),
+            f.power_state,
+            f.owner.as_deref().map(|o| format!("<@{o}>")).unwrap_or_else(|| "unknown".into()),
+            plan_text.join(" → "),
+        ));
+        vms.push(NewDecommissionVm { vm_moref: f.moref.clone(), vm_name: f.name.clone(), os_family: f.os_family.clone(), facts_json: serde_json::to_string(&f).unwrap_or_default(), steps });
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let count = vms.len();
+    let request = NewDecommission {
+        id: id.clone(),
+        requester: inv.user.id.clone(),
+        ticket: ticket.clone().unwrap_or_default(),
+        reason: reason.clone().unwrap_or_default(),
+        channel: inv.channel.id.clone(),
+        response_url: inv.response_url.clone().unwrap_or_default(),
+        vms,
+    };
+    if let Err(e) = ctx.store.create_decommission(&request).await {
+        tracing::error!(error = %e, "could not record a decommission request");
+        return store_down();
+    }
+    let mut text = format!("Decommission {count} VM{}? This cannot be undone. Request `{id}`", if count == 1 { "" } else { "s" });
+    if let Some(t) = &ticket {
+        text.push_str(&format!(" · ticket {t}"));
+    }
+    if let Some(r) = &reason {
+        text.push_str(&format!(" · {r}"));
+    }
+    text.push('\n');
+    text.push_str(&lines.join("\n"));
+    // One request covers several VMs, so the press is bound to the request.
+    let subject = VmRef { moref: format!("decommission:{id}"), name: format!("decommission {id}") };
+    confirm::ask(
+        ctx,
+        inv,
+        Ask {
+            of: Confirmable::Decommission,
+            vm: &subject,
+            args: serde_json::json!({"request": id}),
+            text,
+            confirm_label: format!("Decommission {count} VM{}", if count == 1 { "" } else { "s" }),
+            dialog: format!("{} will be shut down and deleted, with the other steps of IT's plan.", request.vms.iter().map(|v| v.vm_name.as_str()).collect::<Vec<_>>().join(", ")),
+        },
+    )
+    .await
+}
+
+async fn pressed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, token: &str, confirmed: bool) -> Reply {
+    let confirmation = match confirm::take(&ctx, inv, token, confirmed).await {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    let args: serde_json::Value = serde_json::from_str(&confirmation.args_json).unwrap_or_default();
+    let Some(id) = args["request"].as_str().map(str::to_string) else {
+        return Reply::error("That confirmation names no decommission request; nothing was changed. Run the command again.");
+    };
+    if !confirmed {
+        return match ctx.store.cancel_decommission(&id).await {
+            Ok(_) => Reply::changed(Message::new(format!("Decommission request `{id}` cancelled; nothing was changed."))),
+            Err(_) => store_down(),
+        };
+    }
+    match ctx.store.start_decommission(&id).await {
+        Ok(true) => {}
+        Ok(false) => return Reply::error(format!("Decommission request `{id}` was cancelled before you confirmed; nothing was changed.")),
+        Err(_) => return store_down(),
+    }
+    match runner::claim(&ctx, &id).await {
+        Ok(true) => {}
+        Ok(false) => return Reply::changed(Message::new(format!("Decommission request `{id}` is already being run by another worker; see `/iaas decommission status {id}`."))),
+        Err(_) => return store_down(),
+    }
+    match runner::run(ctx.clone(), slack, &id, inv.response_url.clone()).await {
+        Ok(detail) => Reply::changed(Message::new(report::summary_text(&detail))),
+        Err(e) => {
+            tracing::error!(error = %e, request = %id, "decommission stopped; the resume sweep takes it up");
+            Reply::error(format!("Decommission request `{id}` stopped because the bot's database failed; it is resumed automatically. See `/iaas decommission status {id}`."))
+        }
+    }
+}
+
+async fn cancel(ctx: &Context, inv: &Invocation, id: &str) -> Reply {
+    let detail = match ctx.store.decommission(id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Reply::error(format!("There is no decommission request `{id}`. `/iaas decommission list --mine` shows yours.")),
+        Err(_) => return store_down(),
+    };
+    // The requester may cancel; so may whoever may change any VM (admins).
+    let admin = ctx.access.as_ref().is_none_or(|a| matches!(a.may_touch(&identity(inv), None, None), Decision::Allow));
+    if detail.request.requester != inv.user.id && !admin {
+        return Reply::denied(format!("Only <@{}>, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.", detail.request.requester));
+    }
+    match ctx.store.cancel_decommission(id).await {
+        Ok(CancelOutcome::Cancelled) => Reply::changed(Message::new(format!("Decommission request `{id}` cancelled before it started; nothing was changed."))),
+        Ok(CancelOutcome::Requested) => Reply::changed(Message::new(format!(
+            "Cancelling decommission request `{id}`: it stops before its next step and nothing is rolled back. `/iaas decommission status {id}` shows which steps ran."
+        ))),
+        Ok(CancelOutcome::Finished(state)) => Reply::error(format!("Decommission request `{id}` has already ended ({state}); there is nothing to cancel.")),
+        Ok(CancelOutcome::Unknown) => Reply::error(format!("There is no decommission request `{id}`.")),
+        Err(_) => store_down(),
+    }
+}
+
+async fn list(ctx: &Context, filter: &DecommissionFilter) -> Reply {
+    let rows = match ctx.store.decommissions(filter, LIST_ROWS + 1, 0).await {
+        Ok(rows) => rows,
+        Err(_) => return store_down(),
+    };
+    if rows.is_empty() {
+        return Reply::query(Message::new("No decommission requests match."));
+    }
+    let mut lines: Vec<String> = rows.iter().take(LIST_ROWS as usize).map(report::list_row).collect();
+    if rows.len() > LIST_ROWS as usize {
+        lines.push(format!("Only the newest {LIST_ROWS} are shown; narrow with --state, --vm or --since."));
+    }
+    Reply::query(Message::new(format!("*Decommission requests*\n{}", lines.join("\n"))))
+}
+
+async fn status(ctx: &Context, id: &str) -> Reply {
+    match ctx.store.decommission(id).await {
+        Ok(Some(d)) => Reply::query(Message::new(report::detail_text(&d))),
+        Ok(None) => Reply::error(format!("There is no decommission request `{id}`. `/iaas decommission list` shows the requests.")),
+        Err(_) => store_down(),
+    }
+}

@@ -1,0 +1,234 @@
+//! Runs a confirmed request: each VM's steps in order, up to `workers` VMs at a time, every
+//! state, message and timing recorded as it happens. The caller holds the request's claim; a
+//! heartbeat renews it and watches for a cancel, which stops each VM before its next step and
+//! interrupts a step that is waiting. Nothing is rolled back. A request whose worker died is
+//! picked up by [`resume`] once the claim lapses, from each VM's first step not yet finished.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use iaas_function::Context;
+use iaas_slack::{Message, WebApi};
+use iaas_store::{DecommissionDetail, DecommissionStep, StoreError};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::facts::VmFacts;
+use crate::report;
+use crate::steps::{self, StepContext, StepError, StepOutcome};
+
+/// Progress posts per response_url (Slack takes five; the summary is the last).
+const MAX_PROGRESS_POSTS: u32 = 3;
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// This process's name in claims and VM locks.
+pub fn worker_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| format!("decommission-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn lease_ms(ctx: &Context) -> i64 {
+    i64::try_from(ctx.policy.decommission.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2)
+}
+
+/// Claims a running request for this worker; false when another holds it.
+pub async fn claim(ctx: &Context, id: &str) -> Result<bool, StoreError> {
+    let now = now_ms();
+    ctx.store.claim_decommission(id, worker_id(), now, now.saturating_add(lease_ms(ctx))).await
+}
+
+/// Runs the claimed request to its end (or until the claim is lost) and returns its record.
+/// `progress` is a response_url to update in place as steps advance.
+pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<String>) -> Result<DecommissionDetail, StoreError> {
+    let Some(detail) = ctx.store.decommission(id).await? else {
+        return Err(StoreError::Query { doing: "running a decommission request", reason: format!("request {id} does not exist") });
+    };
+    let cancel = CancellationToken::new();
+    let lost = CancellationToken::new();
+    let stop_heartbeat = CancellationToken::new();
+    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), id.to_string(), cancel.clone(), lost.clone(), stop_heartbeat.clone()));
+    let (changed, watcher) = watch::channel(());
+    let poster = progress.map(|url| tokio::spawn(post_progress(ctx.clone(), id.to_string(), url, watcher)));
+
+    let sc = StepContext { ctx: ctx.clone(), slack, request: detail.request.clone() };
+    let workers = Arc::new(Semaphore::new(ctx.policy.decommission.workers.max(1)));
+    let changed = Arc::new(changed);
+    let mut vms = tokio::task::JoinSet::new();
+    for vm in detail.vms.iter().filter(|v| matches!(v.state.as_str(), "pending" | "running")) {
+        let facts: VmFacts = serde_json::from_str(&vm.facts_json).unwrap_or_else(|_| VmFacts { name: vm.vm_name.clone(), moref: vm.vm_moref.clone(), os_family: vm.os_family.clone(), ..Default::default() });
+        let plan: Vec<DecommissionStep> = detail.steps_of(vm.vm_index).cloned().collect();
+        let (sc, cancel, workers, changed, index) = (sc.clone(), cancel.clone(), workers.clone(), changed.clone(), vm.vm_index);
+        vms.spawn(async move {
+            let Ok(_permit) = workers.acquire_owned().await else { return };
+            run_vm(&sc, index, &facts, &plan, &cancel, &changed).await;
+        });
+    }
+    while vms.join_next().await.is_some() {}
+    stop_heartbeat.cancel();
+    let _ = heartbeat.await;
+
+    if !lost.is_cancelled() {
+        let after = ctx.store.decommission(id).await?.unwrap_or(detail);
+        let state = if after.vms.iter().all(|v| v.state == "done") {
+            "done"
+        } else if after.request.cancel_requested {
+            "cancelled"
+        } else {
+            "failed"
+        };
+        ctx.store.finish_decommission(id, state).await?;
+    }
+    drop(changed);
+    if let Some(poster) = poster {
+        let _ = poster.await;
+    }
+    Ok(ctx.store.decommission(id).await?.ok_or(StoreError::Query { doing: "reading a decommission request", reason: format!("request {id} vanished") })?)
+}
+
+/// One VM's plan, from its first step not yet finished.
+async fn run_vm(sc: &StepContext, vm_index: i64, vm: &VmFacts, plan: &[DecommissionStep], cancel: &CancellationToken, changed: &watch::Sender<()>) {
+    let store = &sc.ctx.store;
+    let id = &sc.request.id;
+    let record = |r: Result<(), StoreError>| {
+        if let Err(e) = r {
+            tracing::error!(error = %e, request = %id, "could not record decommission progress");
+        }
+    };
+    // One change per VM: a delete or resize in flight waits for us, and we for it. The request
+    // is the holder, so a resumed request takes its own lock back.
+    match store.lock_vm(&vm.name, id, "decommission", &sc.request.requester, lease_ms(&sc.ctx).saturating_mul(10)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(held)) => {
+            let message = format!("{} has a change in flight (`{}` by <@{}>); none of its steps ran.", vm.name, held.command, held.actor);
+            if let Some(first) = plan.iter().find(|s| s.state == "pending") {
+                record(store.finish_decommission_step(id, vm_index, first.step_index, "failed", &message, now_ms()).await);
+            }
+            record(store.set_decommission_vm_state(id, vm_index, "failed").await);
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not lock the VM; the request is resumed later");
+            return;
+        }
+    }
+    record(store.set_decommission_vm_state(id, vm_index, "running").await);
+    let mut vm_state = "done";
+    for step in plan {
+        if matches!(step.state.as_str(), "done" | "skipped" | "warning") {
+            continue;
+        }
+        if cancel.is_cancelled() {
+            vm_state = "cancelled";
+            break;
+        }
+        let settings: serde_json::Value = serde_json::from_str(&step.config_json).unwrap_or_default();
+        record(store.start_decommission_step(id, vm_index, step.step_index, now_ms()).await);
+        changed.send_replace(());
+        let result = match steps::build(&step.kind, &settings) {
+            Ok(s) => s.run(sc, vm, cancel).await,
+            Err(why) => Err(StepError::Failed(format!("{why}; tell IT."))),
+        };
+        let (state, message) = match result {
+            Ok(StepOutcome::Done(m)) => ("done", m),
+            Ok(StepOutcome::AlreadyDone(m)) => ("done", m),
+            Ok(StepOutcome::Skipped(m)) => ("skipped", m),
+            Err(StepError::Cancelled) => ("failed", "Interrupted by a cancel; vCenter may still finish what it was asked.".to_string()),
+            Err(StepError::Failed(m)) if step.on_failure == "warn" => ("warning", m),
+            Err(StepError::Failed(m)) => ("failed", m),
+        };
+        tracing::info!(request = %id, vm = %vm.name, step = %step.name, state, "decommission step finished");
+        record(store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
+        changed.send_replace(());
+        if state == "failed" {
+            vm_state = if cancel.is_cancelled() { "cancelled" } else { "failed" };
+            break;
+        }
+    }
+    record(store.set_decommission_vm_state(id, vm_index, vm_state).await);
+    if let Err(e) = store.unlock_vm(&vm.name, id).await {
+        tracing::error!(error = %e, "could not release the VM lock; it lapses by itself");
+    }
+}
+
+/// Renews the claim and watches for a cancel until told to stop. A lost claim (another
+/// worker took the request after a stall) cancels too, so two workers never run one request.
+async fn heartbeat(ctx: Arc<Context>, id: String, cancel: CancellationToken, lost: CancellationToken, stop: CancellationToken) {
+    let poll = Duration::from_millis(ctx.policy.decommission.cancel_poll_ms);
+    let renew_every = Duration::from_millis(u64::try_from(lease_ms(&ctx) / 3).unwrap_or(1000).max(1));
+    let mut last_renewal = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(poll) => {}
+        }
+        if !cancel.is_cancelled() && ctx.store.decommission_cancel_requested(&id).await.unwrap_or(false) {
+            tracing::info!(request = %id, "decommission cancelled; stopping before the next step");
+            cancel.cancel();
+        }
+        if last_renewal.elapsed() >= renew_every {
+            last_renewal = tokio::time::Instant::now();
+            match claim(&ctx, &id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(request = %id, "lost the claim on a decommission request; another worker goes on");
+                    lost.cancel();
+                    cancel.cancel();
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew a decommission claim; retrying"),
+            }
+        }
+    }
+}
+
+/// Replaces the message at `url` as steps advance, a few times at most, spaced out.
+async fn post_progress(ctx: Arc<Context>, id: String, url: String, mut changes: watch::Receiver<()>) {
+    let mut posts = 0;
+    while changes.changed().await.is_ok() {
+        if posts >= MAX_PROGRESS_POSTS {
+            continue;
+        }
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        changes.mark_unchanged();
+        let Ok(Some(detail)) = ctx.store.decommission(&id).await else { continue };
+        if detail.request.state != "running" {
+            continue;
+        }
+        posts += 1;
+        let message = Message::ephemeral(format!("⏳ {}", report::status_text(&detail))).replace_original(true);
+        if let Err(e) = ctx.responder.post(&url, &message).await {
+            tracing::warn!(error = %e, "could not post decommission progress");
+        }
+    }
+}
+
+/// Resumes every running request whose worker is gone; each is reported to the response_url
+/// it was confirmed from, when there is one. Returns how many were taken up.
+pub async fn resume(ctx: Arc<Context>, slack: WebApi) -> Result<usize, StoreError> {
+    let mut taken = 0;
+    loop {
+        let now = now_ms();
+        let Some(id) = ctx.store.claim_unfinished_decommission(worker_id(), now, now.saturating_add(lease_ms(&ctx))).await? else {
+            return Ok(taken);
+        };
+        taken += 1;
+        tracing::info!(request = %id, "resuming a decommission request whose worker stopped");
+        let (ctx, slack) = (ctx.clone(), slack.clone());
+        tokio::spawn(async move {
+            match run(ctx.clone(), slack, &id, None).await {
+                Ok(detail) if !detail.request.response_url.is_empty() => {
+                    let message = Message::new(report::summary_text(&detail)).replace_original(false);
+                    if let Err(e) = ctx.responder.post(&detail.request.response_url, &message).await {
+                        tracing::warn!(error = %e, "could not report a resumed decommission");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, request = %id, "a resumed decommission stopped; the next sweep retries"),
+            }
+        });
+    }
+}

@@ -1,0 +1,41 @@
+//! `slack_notify`: tells a channel (or, by default, the requester) that the VM was retired.
+
+use async_trait::async_trait;
+use iaas_slack::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::{cancellable, Step, StepContext, StepError, StepOutcome};
+use crate::facts::VmFacts;
+
+pub struct SlackNotify {
+    /// A channel id; None = a DM to the requester.
+    pub channel: Option<String>,
+}
+
+#[async_trait]
+impl Step for SlackNotify {
+    fn kind(&self) -> &str {
+        "slack_notify"
+    }
+
+    async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
+        let r = &sc.request;
+        let channel = self.channel.clone().unwrap_or_else(|| r.requester.clone());
+        if !sc.slack.has_token() {
+            return Ok(StepOutcome::Skipped("No SLACK_BOT_TOKEN is set, so nobody was told.".into()));
+        }
+        let mut text = format!("*{}* was decommissioned at the request of <@{}> (request `{}`", vm.name, r.requester, r.id);
+        if !r.ticket.is_empty() {
+            text.push_str(&format!(", ticket {}", r.ticket));
+        }
+        text.push(')');
+        if !r.reason.is_empty() {
+            text.push_str(&format!(": {}", r.reason));
+        }
+        text.push('.');
+        match cancellable(cancel, sc.slack.post_message(&channel, &Message::new(text))).await? {
+            Ok(_) => Ok(StepOutcome::Done(format!("Told {}.", if self.channel.is_some() { format!("<#{channel}>") } else { format!("<@{channel}>") }))),
+            Err(e) => Err(StepError::Failed(format!("Slack could not be told: {e}."))),
+        }
+    }
+}

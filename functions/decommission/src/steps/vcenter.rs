@@ -1,0 +1,146 @@
+//! The built-in vCenter steps. Each re-reads the VM by managed-object id: a VM that is gone
+//! counts as already done, so a resumed request can run an interrupted step again.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use iaas_config::DeleteMode;
+use iaas_store::Usage;
+use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
+use tokio_util::sync::CancellationToken;
+
+use super::{cancellable, Step, StepContext, StepError, StepOutcome};
+use crate::facts::VmFacts;
+
+/// How often a guest shutdown is checked on.
+const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
+
+fn vm_ref(vm: &VmFacts) -> VmRef {
+    VmRef { moref: vm.moref.clone(), name: vm.name.clone() }
+}
+
+/// The VM now, or None when it is gone.
+async fn current(sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<Option<VmDetails>, StepError> {
+    match cancellable(cancel, sc.ctx.vcenter.vm_details(&vm_ref(vm))).await? {
+        Ok(d) => Ok(Some(d)),
+        Err(VcError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(StepError::Failed(e.to_string())),
+    }
+}
+
+async fn power_off(sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<(), StepError> {
+    match cancellable(cancel, sc.ctx.vcenter.power(&vm_ref(vm), PowerOp::Off)).await? {
+        Ok(()) | Err(VcError::InvalidPowerState { current: PowerState::PoweredOff, .. }) => Ok(()),
+        Err(e) => Err(StepError::Failed(format!("{} could not be powered off: {e}", vm.name))),
+    }
+}
+
+/// Asks the guest to shut down and waits up to the policy's timeout, then powers off.
+pub struct GuestShutdown;
+
+#[async_trait]
+impl Step for GuestShutdown {
+    fn kind(&self) -> &str {
+        "guest_shutdown"
+    }
+
+    async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
+        let Some(d) = current(sc, vm, cancel).await? else { return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))) };
+        match d.summary.power_state {
+            PowerState::PoweredOff => return Ok(StepOutcome::AlreadyDone(format!("{} was already powered off.", vm.name))),
+            PowerState::Suspended => {
+                // A suspended guest cannot be asked anything.
+                power_off(sc, vm, cancel).await?;
+                return Ok(StepOutcome::Done(format!("{} was suspended, so it was powered off.", vm.name)));
+            }
+            PowerState::PoweredOn => {}
+        }
+        let timeout = Duration::from_secs(sc.ctx.policy.decommission.shutdown_timeout_secs);
+        if let Err(e) = cancellable(cancel, sc.ctx.vcenter.power(&vm_ref(vm), PowerOp::Shutdown)).await? {
+            power_off(sc, vm, cancel).await?;
+            return Ok(StepOutcome::Done(format!("The guest could not be asked to shut down ({e}), so {} was powered off.", vm.name)));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match current(sc, vm, cancel).await? {
+                None => return Ok(StepOutcome::AlreadyDone(format!("{} is gone.", vm.name))),
+                Some(d) if d.summary.power_state == PowerState::PoweredOff => return Ok(StepOutcome::Done(format!("{} shut down.", vm.name))),
+                Some(_) if tokio::time::Instant::now() >= deadline => break,
+                Some(_) => cancellable(cancel, tokio::time::sleep(SHUTDOWN_POLL)).await?,
+            }
+        }
+        power_off(sc, vm, cancel).await?;
+        Ok(StepOutcome::Done(format!("{} did not shut down within {} s, so it was powered off.", vm.name, timeout.as_secs())))
+    }
+}
+
+/// A hard power off.
+pub struct PowerOff;
+
+#[async_trait]
+impl Step for PowerOff {
+    fn kind(&self) -> &str {
+        "power_off"
+    }
+
+    async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
+        let Some(d) = current(sc, vm, cancel).await? else { return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))) };
+        if d.summary.power_state == PowerState::PoweredOff {
+            return Ok(StepOutcome::AlreadyDone(format!("{} was already powered off.", vm.name)));
+        }
+        power_off(sc, vm, cancel).await?;
+        Ok(StepOutcome::Done(format!("{} was powered off.", vm.name)))
+    }
+}
+
+/// Deletes the VM and its disks; never a protected one, never a running one.
+pub struct DeleteVm;
+
+#[async_trait]
+impl Step for DeleteVm {
+    fn kind(&self) -> &str {
+        "delete_vm"
+    }
+
+    async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
+        let Some(d) = current(sc, vm, cancel).await? else { return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))) };
+        if let Some(why) = iaas_function::protected(&sc.ctx.policy, &d) {
+            return Err(StepError::Failed(format!("{} is protected ({why}); the bot never deletes it.", vm.name)));
+        }
+        if sc.ctx.policy.decommission.delete_mode == DeleteMode::MoveAndUnregister {
+            return Err(StepError::Failed(format!(
+                "The policy asks to move and unregister {}, which this version of the bot cannot do yet; nothing was deleted.",
+                vm.name
+            )));
+        }
+        if d.summary.power_state != PowerState::PoweredOff {
+            return Err(StepError::Failed(format!("{} is {}; the plan must shut it down or power it off before deleting it.", vm.name, d.summary.power_state)));
+        }
+        match cancellable(cancel, sc.ctx.vcenter.destroy(&vm_ref(vm))).await? {
+            Ok(()) => {}
+            Err(VcError::NotFound { .. }) => return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))),
+            Err(e) => return Err(StepError::Failed(format!("{} could not be deleted: {e}", vm.name))),
+        }
+        forget(sc, &d).await;
+        Ok(StepOutcome::Done(format!("{} was deleted with its disks.", vm.name)))
+    }
+}
+
+/// A VM the bot made gives its share of its owner's quota back, as with `/iaas delete`.
+async fn forget(sc: &StepContext, d: &VmDetails) {
+    let store = &sc.ctx.store;
+    let moref = &d.summary.vm.moref;
+    match store.vm_record(moref).await {
+        Ok(Some(record)) if record.deleted_at_ms.is_none() => {
+            let share = Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 };
+            if let Err(e) = store.release_quota(&record.owner_user, share).await {
+                tracing::error!(error = %e, "could not release quota");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not read the VM's record"),
+    }
+    if let Err(e) = store.mark_vm_deleted(moref).await {
+        tracing::error!(error = %e, "could not mark the VM deleted in the store");
+    }
+}

@@ -1,0 +1,475 @@
+//! Decommission requests: the VMs they retire, each VM's steps and what each step did, and
+//! claims with a lease so exactly one worker runs a request at a time (a crashed worker's
+//! request is resumed by another once its lease lapses).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_ms, query_err, Backend, Store, StoreError};
+
+/// A request as listed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decommission {
+    pub id: String,
+    pub requester: String,
+    pub ticket: String,
+    pub reason: String,
+    /// `pending_confirmation`, `running`, `cancelled`, `done` or `failed`.
+    pub state: String,
+    pub cancel_requested: bool,
+    pub channel: String,
+    pub response_url: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    /// The VMs' names, in request order.
+    pub vm_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecommissionVm {
+    pub vm_index: i64,
+    pub vm_moref: String,
+    pub vm_name: String,
+    pub os_family: String,
+    pub facts_json: String,
+    /// `pending`, `running`, `done`, `failed` or `cancelled`.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecommissionStep {
+    pub vm_index: i64,
+    pub step_index: i64,
+    pub kind: String,
+    pub name: String,
+    /// `stop` or `warn`.
+    pub on_failure: String,
+    pub config_json: String,
+    /// `pending`, `running`, `done`, `skipped`, `warning` or `failed`.
+    pub state: String,
+    pub message: String,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    /// How many times the step was started (more than one only after a resume or a retry).
+    pub attempts: i64,
+}
+
+/// A request with everything it did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecommissionDetail {
+    pub request: Decommission,
+    pub vms: Vec<DecommissionVm>,
+    /// Ordered by VM, then step.
+    pub steps: Vec<DecommissionStep>,
+}
+
+impl DecommissionDetail {
+    pub fn steps_of(&self, vm_index: i64) -> impl Iterator<Item = &DecommissionStep> {
+        self.steps.iter().filter(move |s| s.vm_index == vm_index)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDecommission {
+    pub id: String,
+    pub requester: String,
+    pub ticket: String,
+    pub reason: String,
+    pub channel: String,
+    pub response_url: String,
+    pub vms: Vec<NewDecommissionVm>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDecommissionVm {
+    pub vm_moref: String,
+    pub vm_name: String,
+    pub os_family: String,
+    pub facts_json: String,
+    pub steps: Vec<NewDecommissionStep>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDecommissionStep {
+    pub kind: String,
+    pub name: String,
+    pub on_failure: String,
+    pub config_json: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecommissionFilter {
+    pub requester: Option<String>,
+    pub state: Option<String>,
+    /// Requests covering a VM with exactly this name (case-insensitive).
+    pub vm_name: Option<String>,
+    pub since_ms: Option<i64>,
+}
+
+/// What a cancel did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was waiting for its confirmation and is now cancelled; nothing ran.
+    Cancelled,
+    /// It is running; the runner stops before its next step.
+    Requested,
+    /// It had already ended in this state.
+    Finished(String),
+    Unknown,
+}
+
+const COLUMNS: &str = "id, requester, ticket, reason, state, cancel_requested, channel, response_url, created_at_ms, updated_at_ms, finished_at_ms";
+
+fn request(r: &AnyRow) -> Decommission {
+    Decommission {
+        id: r.get("id"),
+        requester: r.get("requester"),
+        ticket: r.get("ticket"),
+        reason: r.get("reason"),
+        state: r.get("state"),
+        cancel_requested: r.get::<i64, _>("cancel_requested") != 0,
+        channel: r.get("channel"),
+        response_url: r.get("response_url"),
+        created_at_ms: r.get("created_at_ms"),
+        updated_at_ms: r.get("updated_at_ms"),
+        finished_at_ms: r.get("finished_at_ms"),
+        vm_names: Vec::new(),
+    }
+}
+
+impl Store {
+    /// Records a request awaiting its confirmation, with its VMs and their pending steps, in
+    /// one transaction.
+    pub async fn create_decommission(&self, d: &NewDecommission) -> Result<(), StoreError> {
+        let err = query_err("recording a decommission request");
+        let now = now_ms();
+        let mut tx = self.pool.begin().await.map_err(query_err("recording a decommission request"))?;
+        sqlx::query(
+            "INSERT INTO decommissions (id, requester, ticket, reason, state, channel, response_url, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, 'pending_confirmation', $5, $6, $7, $7)",
+        )
+        .bind(&d.id)
+        .bind(&d.requester)
+        .bind(&d.ticket)
+        .bind(&d.reason)
+        .bind(&d.channel)
+        .bind(&d.response_url)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a decommission request"))?;
+        for (vi, vm) in d.vms.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO decommission_vms (request_id, vm_index, vm_moref, vm_name, os_family, facts_json, state) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+            )
+            .bind(&d.id)
+            .bind(vi as i64)
+            .bind(&vm.vm_moref)
+            .bind(&vm.vm_name)
+            .bind(&vm.os_family)
+            .bind(&vm.facts_json)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a decommission request's VMs"))?;
+            for (si, s) in vm.steps.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO decommission_steps (request_id, vm_index, step_index, kind, name, on_failure, config_json, state) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+                )
+                .bind(&d.id)
+                .bind(vi as i64)
+                .bind(si as i64)
+                .bind(&s.kind)
+                .bind(&s.name)
+                .bind(&s.on_failure)
+                .bind(&s.config_json)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("recording a decommission request's steps"))?;
+            }
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    /// The request with its VMs and steps.
+    pub async fn decommission(&self, id: &str) -> Result<Option<DecommissionDetail>, StoreError> {
+        let Some(row) = sqlx::query(&format!("SELECT {COLUMNS} FROM decommissions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a decommission request"))?
+        else {
+            return Ok(None);
+        };
+        let mut req = request(&row);
+        let vms: Vec<DecommissionVm> = sqlx::query(
+            "SELECT vm_index, vm_moref, vm_name, os_family, facts_json, state FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading a decommission request's VMs"))?
+        .iter()
+        .map(|r| DecommissionVm {
+            vm_index: r.get("vm_index"),
+            vm_moref: r.get("vm_moref"),
+            vm_name: r.get("vm_name"),
+            os_family: r.get("os_family"),
+            facts_json: r.get("facts_json"),
+            state: r.get("state"),
+        })
+        .collect();
+        req.vm_names = vms.iter().map(|v| v.vm_name.clone()).collect();
+        let steps = sqlx::query(
+            "SELECT vm_index, step_index, kind, name, on_failure, config_json, state, message, started_at_ms, finished_at_ms, attempts \
+             FROM decommission_steps WHERE request_id = $1 ORDER BY vm_index, step_index",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading a decommission request's steps"))?
+        .iter()
+        .map(|r| DecommissionStep {
+            vm_index: r.get("vm_index"),
+            step_index: r.get("step_index"),
+            kind: r.get("kind"),
+            name: r.get("name"),
+            on_failure: r.get("on_failure"),
+            config_json: r.get("config_json"),
+            state: r.get("state"),
+            message: r.get("message"),
+            started_at_ms: r.get("started_at_ms"),
+            finished_at_ms: r.get("finished_at_ms"),
+            attempts: r.get("attempts"),
+        })
+        .collect();
+        Ok(Some(DecommissionDetail { request: req, vms, steps }))
+    }
+
+    /// Newest first; `offset` rows skipped, at most `limit` returned.
+    pub async fn decommissions(&self, f: &DecommissionFilter, limit: u32, offset: u32) -> Result<Vec<Decommission>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM decommissions d WHERE ($1 IS NULL OR requester = $1) AND ($2 IS NULL OR state = $2) \
+             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM decommission_vms v WHERE v.request_id = d.id AND LOWER(v.vm_name) = LOWER($3))) \
+             AND ($4 IS NULL OR created_at_ms >= $4) ORDER BY created_at_ms DESC, id LIMIT $5 OFFSET $6"
+        ))
+        .bind(&f.requester)
+        .bind(&f.state)
+        .bind(&f.vm_name)
+        .bind(f.since_ms)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing decommission requests"))?;
+        let mut out: Vec<Decommission> = rows.iter().map(request).collect();
+        for d in &mut out {
+            d.vm_names = sqlx::query("SELECT vm_name FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index")
+                .bind(&d.id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("listing decommission requests"))?
+                .iter()
+                .map(|r| r.get("vm_name"))
+                .collect();
+        }
+        Ok(out)
+    }
+
+    /// A confirmed request starts running; false when it was not awaiting confirmation
+    /// (cancelled meanwhile, or already confirmed).
+    pub async fn start_decommission(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE decommissions SET state = 'running', updated_at_ms = $1 WHERE id = $2 AND state = 'pending_confirmation'")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("starting a decommission request"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims a running request for `holder` until `until_ms`: of concurrent claimers exactly one
+    /// wins while a claim is live; the holder may renew its own claim.
+    pub async fn claim_decommission(&self, id: &str, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 \
+             WHERE id = $3 AND state = 'running' AND (claimed_until_ms < $4 OR claimed_by = $1)",
+        )
+        .bind(holder)
+        .bind(until_ms)
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("claiming a decommission request"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims the oldest running request whose claim has lapsed (a crashed or stopped worker's),
+    /// if any. On PostgreSQL the candidate row is locked with `FOR UPDATE SKIP LOCKED`, so
+    /// concurrent sweeps pick different requests instead of queueing on one.
+    pub async fn claim_unfinished_decommission(&self, holder: &str, now_ms: i64, until_ms: i64) -> Result<Option<String>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await.map_err(query_err("claiming an unfinished decommission request"))?;
+                let row = sqlx::query(
+                    "SELECT id FROM decommissions WHERE state = 'running' AND claimed_until_ms < $1 \
+                     ORDER BY created_at_ms LIMIT 1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query_err("finding unfinished decommission requests"))?;
+                let Some(row) = row else { return Ok(None) };
+                let id: String = row.get("id");
+                sqlx::query("UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 WHERE id = $3")
+                    .bind(holder)
+                    .bind(until_ms)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("claiming an unfinished decommission request"))?;
+                tx.commit().await.map_err(query_err("claiming an unfinished decommission request"))?;
+                Ok(Some(id))
+            }
+            Backend::Sqlite => {
+                // SQLite has one writer at a time: the conditional UPDATE decides among sweeps.
+                let candidates = sqlx::query("SELECT id FROM decommissions WHERE state = 'running' AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10")
+                    .bind(now_ms)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err("finding unfinished decommission requests"))?;
+                for row in candidates {
+                    let id: String = row.get("id");
+                    if self.claim_decommission(&id, holder, now_ms, until_ms).await? {
+                        return Ok(Some(id));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Gives the claim up (the request ended, or the worker stops cleanly).
+    pub async fn release_decommission(&self, id: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE decommissions SET claimed_by = NULL, claimed_until_ms = 0 WHERE id = $1 AND claimed_by = $2")
+            .bind(id)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("releasing a decommission claim"))?;
+        Ok(())
+    }
+
+    /// Cancels a request awaiting confirmation at once, or asks a running one to stop.
+    pub async fn cancel_decommission(&self, id: &str) -> Result<CancelOutcome, StoreError> {
+        let now = now_ms();
+        let pending = sqlx::query(
+            "UPDATE decommissions SET state = 'cancelled', cancel_requested = 1, updated_at_ms = $1, finished_at_ms = $1 \
+             WHERE id = $2 AND state = 'pending_confirmation'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("cancelling a decommission request"))?;
+        if pending.rows_affected() == 1 {
+            return Ok(CancelOutcome::Cancelled);
+        }
+        let running = sqlx::query("UPDATE decommissions SET cancel_requested = 1, updated_at_ms = $1 WHERE id = $2 AND state = 'running'")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("cancelling a decommission request"))?;
+        if running.rows_affected() == 1 {
+            return Ok(CancelOutcome::Requested);
+        }
+        let state = sqlx::query("SELECT state FROM decommissions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a decommission request"))?;
+        Ok(state.map_or(CancelOutcome::Unknown, |r| CancelOutcome::Finished(r.get("state"))))
+    }
+
+    pub async fn decommission_cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT cancel_requested FROM decommissions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a decommission request"))?;
+        Ok(row.is_some_and(|r| r.get::<i64, _>("cancel_requested") != 0))
+    }
+
+    /// Ends a running request in `state` (`done`, `failed` or `cancelled`) and drops its claim.
+    pub async fn finish_decommission(&self, id: &str, state: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE decommissions SET state = $1, updated_at_ms = $2, finished_at_ms = $2, claimed_by = NULL, claimed_until_ms = 0 \
+             WHERE id = $3 AND state = 'running'",
+        )
+        .bind(state)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("finishing a decommission request"))?;
+        Ok(())
+    }
+
+    pub async fn set_decommission_vm_state(&self, id: &str, vm_index: i64, state: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE decommission_vms SET state = $1 WHERE request_id = $2 AND vm_index = $3")
+            .bind(state)
+            .bind(id)
+            .bind(vm_index)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording a decommissioned VM's state"))?;
+        self.touch_decommission(id).await
+    }
+
+    /// Marks a step running (counting the attempt).
+    pub async fn start_decommission_step(&self, id: &str, vm_index: i64, step_index: i64, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE decommission_steps SET state = 'running', message = '', started_at_ms = $1, finished_at_ms = NULL, attempts = attempts + 1 \
+             WHERE request_id = $2 AND vm_index = $3 AND step_index = $4",
+        )
+        .bind(at_ms)
+        .bind(id)
+        .bind(vm_index)
+        .bind(step_index)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a decommission step"))?;
+        self.touch_decommission(id).await
+    }
+
+    /// Records how a step ended: `done`, `skipped`, `warning` or `failed`, with its sentence.
+    pub async fn finish_decommission_step(&self, id: &str, vm_index: i64, step_index: i64, state: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE decommission_steps SET state = $1, message = $2, finished_at_ms = $3 WHERE request_id = $4 AND vm_index = $5 AND step_index = $6",
+        )
+        .bind(state)
+        .bind(message)
+        .bind(at_ms)
+        .bind(id)
+        .bind(vm_index)
+        .bind(step_index)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a decommission step"))?;
+        self.touch_decommission(id).await
+    }
+
+    async fn touch_decommission(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE decommissions SET updated_at_ms = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording a decommission request's progress"))?;
+        Ok(())
+    }
+}

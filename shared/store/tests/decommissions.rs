@@ -1,0 +1,146 @@
+//! Decommission requests: recording, listing, step states, cancel, and claims so one worker at a
+//! time runs a request (and a crashed worker's request is resumed), on both backends.
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+
+use common::Db;
+use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionStep, NewDecommissionVm};
+
+test_both_backends!(request_round_trips_with_steps, list_filters_and_pages, cancel_before_and_during_run, claims_are_exclusive_and_lapse, concurrent_sweeps_claim_once);
+
+fn step(kind: &str, on_failure: &str) -> NewDecommissionStep {
+    NewDecommissionStep { kind: kind.into(), name: kind.replace('_', "-"), on_failure: on_failure.into(), config_json: "{}".into() }
+}
+
+fn request(id: &str, requester: &str, vms: &[&str]) -> NewDecommission {
+    NewDecommission {
+        id: id.into(),
+        requester: requester.into(),
+        ticket: "CHG-1".into(),
+        reason: "retired".into(),
+        channel: "C1".into(),
+        response_url: "https://hooks.slack.com/x".into(),
+        vms: vms
+            .iter()
+            .enumerate()
+            .map(|(i, name)| NewDecommissionVm {
+                vm_moref: format!("vm-{i}"),
+                vm_name: name.to_string(),
+                os_family: "linux".into(),
+                facts_json: "{\"ip\":\"10.0.0.1\"}".into(),
+                steps: vec![step("guest_shutdown", "stop"), step("delete_vm", "stop"), step("slack_notify", "warn")],
+            })
+            .collect(),
+    }
+}
+
+async fn request_round_trips_with_steps(db: Db) {
+    let s = &db.store;
+    s.create_decommission(&request("d1", "U1", &["web-1", "web-2"])).await.unwrap();
+    let d = s.decommission("d1").await.unwrap().unwrap();
+    assert_eq!(d.request.state, "pending_confirmation");
+    assert_eq!(d.request.vm_names, ["web-1", "web-2"]);
+    assert_eq!(d.vms.len(), 2);
+    assert_eq!(d.steps.len(), 6);
+    assert_eq!(d.steps_of(1).map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["guest_shutdown", "delete_vm", "slack_notify"]);
+    assert!(s.decommission("nope").await.unwrap().is_none());
+
+    assert!(s.start_decommission("d1").await.unwrap());
+    assert!(!s.start_decommission("d1").await.unwrap(), "a second confirmation does not start it again");
+    s.start_decommission_step("d1", 0, 0, 100).await.unwrap();
+    s.finish_decommission_step("d1", 0, 0, "done", "Shut down.", 200).await.unwrap();
+    s.start_decommission_step("d1", 0, 1, 300).await.unwrap();
+    s.set_decommission_vm_state("d1", 0, "running").await.unwrap();
+    let d = s.decommission("d1").await.unwrap().unwrap();
+    let first = &d.steps[0];
+    assert_eq!((first.state.as_str(), first.message.as_str(), first.started_at_ms, first.finished_at_ms, first.attempts), ("done", "Shut down.", Some(100), Some(200), 1));
+    assert_eq!((d.steps[1].state.as_str(), d.steps[1].finished_at_ms), ("running", None));
+    assert_eq!(d.vms[0].state, "running");
+    s.finish_decommission("d1", "done").await.unwrap();
+    let d = s.decommission("d1").await.unwrap().unwrap();
+    assert_eq!(d.request.state, "done");
+    assert!(d.request.finished_at_ms.is_some());
+}
+
+async fn list_filters_and_pages(db: Db) {
+    let s = &db.store;
+    s.create_decommission(&request("a", "U1", &["web-1"])).await.unwrap();
+    s.create_decommission(&request("b", "U2", &["db-1", "Web-2"])).await.unwrap();
+    s.create_decommission(&request("c", "U1", &["web-2"])).await.unwrap();
+    s.start_decommission("c").await.unwrap();
+    let all = DecommissionFilter::default();
+    assert_eq!(s.decommissions(&all, 10, 0).await.unwrap().len(), 3);
+    let mine = DecommissionFilter { requester: Some("U1".into()), ..Default::default() };
+    let ids: Vec<String> = s.decommissions(&mine, 10, 0).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"a".to_string()) && ids.contains(&"c".to_string()));
+    let running = DecommissionFilter { state: Some("running".into()), ..Default::default() };
+    assert_eq!(s.decommissions(&running, 10, 0).await.unwrap().into_iter().map(|d| d.id).collect::<Vec<_>>(), ["c"]);
+    let by_vm = DecommissionFilter { vm_name: Some("web-2".into()), ..Default::default() };
+    let found = s.decommissions(&by_vm, 10, 0).await.unwrap();
+    assert_eq!(found.len(), 2, "names match case-insensitively");
+    assert!(found.iter().any(|d| d.vm_names == ["db-1", "Web-2"]));
+    let future = DecommissionFilter { since_ms: Some(i64::MAX / 2), ..Default::default() };
+    assert!(s.decommissions(&future, 10, 0).await.unwrap().is_empty());
+    let page1 = s.decommissions(&all, 2, 0).await.unwrap();
+    let page2 = s.decommissions(&all, 2, 2).await.unwrap();
+    assert_eq!((page1.len(), page2.len()), (2, 1));
+    assert!(page1.iter().all(|d| d.id != page2[0].id));
+}
+
+async fn cancel_before_and_during_run(db: Db) {
+    let s = &db.store;
+    s.create_decommission(&request("p", "U1", &["x"])).await.unwrap();
+    assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Cancelled);
+    assert!(!s.start_decommission("p").await.unwrap(), "a cancelled request cannot be confirmed");
+    assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Finished("cancelled".into()));
+
+    s.create_decommission(&request("r", "U1", &["y"])).await.unwrap();
+    s.start_decommission("r").await.unwrap();
+    assert!(!s.decommission_cancel_requested("r").await.unwrap());
+    assert_eq!(s.cancel_decommission("r").await.unwrap(), CancelOutcome::Requested);
+    assert!(s.decommission_cancel_requested("r").await.unwrap());
+    assert_eq!(s.decommission("r").await.unwrap().unwrap().request.state, "running", "the runner ends it");
+    assert_eq!(s.cancel_decommission("zzz").await.unwrap(), CancelOutcome::Unknown);
+}
+
+async fn claims_are_exclusive_and_lapse(db: Db) {
+    let s = &db.store;
+    s.create_decommission(&request("c1", "U1", &["x"])).await.unwrap();
+    assert!(!s.claim_decommission("c1", "w1", 1_000, 2_000).await.unwrap(), "only running requests are claimed");
+    s.start_decommission("c1").await.unwrap();
+    assert!(s.claim_decommission("c1", "w1", 1_000, 2_000).await.unwrap());
+    assert!(!s.claim_decommission("c1", "w2", 1_500, 2_500).await.unwrap(), "a live claim is exclusive");
+    assert!(s.claim_decommission("c1", "w1", 1_500, 3_000).await.unwrap(), "the holder renews");
+    assert_eq!(s.claim_unfinished_decommission("w2", 2_000, 4_000).await.unwrap(), None);
+    // w1 crashed: once its lease lapses a sweep resumes the request.
+    assert_eq!(s.claim_unfinished_decommission("w2", 3_001, 5_000).await.unwrap().as_deref(), Some("c1"));
+    assert!(!s.claim_decommission("c1", "w1", 3_002, 6_000).await.unwrap(), "the old holder lost it");
+    s.release_decommission("c1", "w2").await.unwrap();
+    s.finish_decommission("c1", "done").await.unwrap();
+    assert_eq!(s.claim_unfinished_decommission("w3", i64::MAX - 1, i64::MAX).await.unwrap(), None, "finished requests are not resumed");
+}
+
+async fn concurrent_sweeps_claim_once(db: Db) {
+    let store = Arc::new(db.store.clone());
+    for i in 0..3 {
+        let id = format!("r{i}");
+        store.create_decommission(&request(&id, "U1", &["x"])).await.unwrap();
+        store.start_decommission(&id).await.unwrap();
+    }
+    let sweeps = (0..12).map(|w| {
+        let s = store.clone();
+        tokio::spawn(async move { s.claim_unfinished_decommission(&format!("w{w}"), 10, 1_000_000).await.unwrap() })
+    });
+    let mut won = Vec::new();
+    for sweep in sweeps {
+        if let Some(id) = sweep.await.unwrap() {
+            won.push(id);
+        }
+    }
+    won.sort();
+    assert_eq!(won, ["r0", "r1", "r2"], "each request claimed exactly once");
+}
