@@ -135,3 +135,38 @@ async fn excluded_vms_get_no_lease_and_are_untouched() {
     assert!(serve.run("U1", "expire show keep-01").await.readable().contains("has no lease"));
     assert!(serve.posts_to("U1").is_empty());
 }
+
+/// A VEBA event about a VM, in the structured CloudEvents shape.
+fn vm_event(id: &str, class: &str, vm: &iaas_vsphere::VmRef) -> String {
+    serde_json::json!({
+        "specversion": "1.0", "id": id, "source": "https://vc.example.test/sdk", "type": "com.vmware.event.router/event",
+        "subject": class, "datacontenttype": "application/json", "time": "2026-11-22T10:00:00Z",
+        "data": {"Key": 1, "FullFormattedMessage": format!("{class} {}", vm.name), "Vm": {"Name": vm.name, "Vm": {"Type": "VirtualMachine", "Value": vm.moref}}}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn vms_made_in_vcenter_get_leases_from_veba_events() {
+    let vcsim = Vcsim::start().await.unwrap();
+    let policy = policy_file(POLICY);
+    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap()), ("IAAS_EVENTS_TOKEN", "veba-token")]).await;
+    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let vm = reader.find_vm("win-app-01").await.unwrap();
+    let auth = [("authorization", "Bearer veba-token".to_string()), ("content-type", "application/json".to_string())];
+
+    let (status, _) = serve.post_function("iaas-expire-events", &[("authorization", "Bearer wrong".to_string())], vm_event("e1", "VmCreatedEvent", &vm).into_bytes()).await;
+    assert_eq!(status, 401);
+    let (status, body) = serve.post_function("iaas-expire-events", &auth, vm_event("e1", "VmCreatedEvent", &vm).into_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    let expected = (Utc::now() + Duration::days(10)).format("%Y-%m-%d").to_string();
+    assert_eq!(reader.vm_details(&vm).await.unwrap().attributes.get(ATTR_EXPIRES), Some(&expected));
+    assert!(serve.cli(&["expire", "show", "win-app-01"]).await.contains(&format!("expires {expected}")));
+    // The same event delivered again changes nothing.
+    let (status, _) = serve.post_function("iaas-expire-events", &auth, vm_event("e1", "VmCreatedEvent", &vm).into_bytes()).await;
+    assert_eq!(status, 200);
+    // Removed from vCenter: the lease is closed, and sweeps leave it alone.
+    let (status, _) = serve.post_function("iaas-expire-events", &auth, vm_event("e2", "VmRemovedEvent", &vm).into_bytes()).await;
+    assert_eq!(status, 200);
+    assert!(serve.cli(&["expire", "show", "win-app-01"]).await.contains("closed"));
+}

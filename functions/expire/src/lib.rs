@@ -15,6 +15,7 @@ use iaas_slack::{Message, WebApi};
 use iaas_store::{LeaseFilter, LeaseState};
 use iaas_vsphere::ATTR_EXPIRES;
 
+pub mod events;
 pub mod lease;
 pub mod sweep;
 

@@ -78,12 +78,14 @@ fn lease(r: AnyRow) -> Lease {
 }
 
 impl Store {
-    /// Starts a lease unless the VM has one (a redelivered event or invocation changes nothing).
-    /// Returns whether it was new.
+    /// Starts a lease unless the VM has one (a redelivered event or invocation changes nothing),
+    /// except that a lease opened without an owner (from a vCenter event that raced the bot's own
+    /// create) takes the owner given now. Returns whether anything changed.
     pub async fn open_lease(&self, vm_moref: &str, vm_name: &str, owner: &str, created_at_ms: i64, expires_at_ms: i64, state: LeaseState) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO leases (vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (vm_moref) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (vm_moref) DO UPDATE SET owner_user = excluded.owner_user WHERE leases.owner_user = '' AND excluded.owner_user <> ''",
         )
         .bind(vm_moref)
         .bind(vm_name)
