@@ -32,6 +32,7 @@ fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
         (iaas_delete::NAME, iaas_delete::router(ctx.clone())),
         (iaas_expire::NAME, iaas_expire::router(ctx.clone())),
         (iaas_expire::events::NAME, iaas_expire::events::router(ctx.clone())),
+        (iaas_expire::SWEEP_NAME, iaas_expire::sweep_router(ctx.clone())),
         (iaas_decommission::NAME, iaas_decommission::router(ctx.clone())),
         // VEBA's CloudEvents (vCenter alarms), posted with IAAS_EVENTS_TOKEN.
         (iaas_scale::NAME, iaas_scale::router(ctx.clone())),

@@ -170,3 +170,11 @@ async fn vms_made_in_vcenter_get_leases_from_veba_events() {
     assert_eq!(status, 200);
     assert!(serve.cli(&["expire", "show", "win-app-01"]).await.contains("closed"));
 }
+
+#[tokio::test]
+async fn a_scheduled_trigger_runs_a_sweep() {
+    let (_vcsim, serve, _reader) = start().await;
+    let (status, body) = serve.post_function("iaas-expire-sweep", &[], Vec::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("leases due"), "{body}");
+}

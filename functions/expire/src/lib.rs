@@ -1,6 +1,6 @@
-//! `iaas-expire`: VM leases. `/iaas expire show|list|extend|set|remove`, the Extend button on
-//! reminders, and the sweep (`POST /sweep` from a schedule, `iaas expire sweep`, or the
-//! all-in-one's timer).
+//! `iaas-expire`: VM leases. `/iaas expire show|list|extend|set|remove` and the Extend button on
+//! reminders; the sweep runs from a schedule (`iaas-expire-sweep`), `iaas expire sweep`, or the
+//! all-in-one's timer; `iaas-expire-events` gives leases to VMs made in vCenter.
 
 use std::sync::Arc;
 
@@ -30,11 +30,19 @@ pub fn web_api_from_env() -> WebApi {
 }
 
 pub fn router(ctx: Arc<Context>) -> Router {
-    let slack = web_api_from_env();
-    // A schedule (cron-connector, EventBridge) triggers a sweep at the current time. It needs no
-    // signature: a sweep is idempotent, and the clock override is only for the CLI.
-    let sweeper = Router::new().route("/sweep", post(scheduled)).with_state((ctx.clone(), slack));
-    iaas_function::router(NAME, ctx, handle).merge(sweeper)
+    iaas_function::router(NAME, ctx, handle)
+}
+
+/// The sweep's own deployable (`iaas-expire-sweep`): a schedule (OpenFaaS cron-connector,
+/// an EventBridge rule) posts to `/` and a sweep runs at the current time. It needs no
+/// signature: a sweep is idempotent, and the clock override is only for the CLI.
+pub const SWEEP_NAME: &str = "iaas-expire-sweep";
+
+pub fn sweep_router(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/", post(scheduled))
+        .route("/_/health", axum::routing::get(|| async { "ok" }))
+        .with_state((ctx, web_api_from_env()))
 }
 
 async fn scheduled(State((ctx, slack)): State<(Arc<Context>, WebApi)>) -> (StatusCode, Json<serde_json::Value>) {
