@@ -52,7 +52,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
         "clone" => format!("Cloning {} into {name}", source.name),
         _ => format!("Deploying {name} from {}", source.name),
     };
-    let new = NewVm { name, task, source: format!("{kind}:{}", source.name), doing, lease_days, reserved: size };
+    let new = NewVm { name: name.clone(), task, source: format!("{kind}:{}", source.name), doing, lease_days, reserved: size };
     provision::finish(&ctx, &inv, new).await
 }
 

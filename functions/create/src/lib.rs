@@ -58,5 +58,5 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
         }
     };
     let doing = format!("Creating {name} ({size_name}, {os_name})");
-    provision::finish(&ctx, &inv, NewVm { name, task, source: "create".into(), doing, lease_days, reserved }).await
+    provision::finish(&ctx, &inv, NewVm { name: name.clone(), task, source: "create".into(), doing, lease_days, reserved }).await
 }

@@ -146,7 +146,7 @@ pub async fn locked(ctx: &Context, inv: &Invocation, vm: &str, work: impl Future
 }
 
 /// Posts the reply to the invocation's response_url, if it has one.
-async fn answer(ctx: &Context, inv: &Invocation, reply: Reply) {
+pub(crate) async fn answer(ctx: &Context, inv: &Invocation, reply: Reply) {
     let mut message = reply.into_message(&ctx.policy);
     if matches!(inv.command, Command::Confirm { .. }) {
         // A press answers in place of the message that had the buttons.

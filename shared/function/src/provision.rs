@@ -61,8 +61,9 @@ pub fn placement(policy: &Policy) -> Placement {
 }
 
 /// A VM being made by a vCenter task.
-pub struct NewVm<'a> {
-    pub name: &'a str,
+#[derive(Clone)]
+pub struct NewVm {
+    pub name: String,
     pub task: TaskRef,
     /// What the VM came from, for the store: `create`, `clone:<vm>`, `deploy:<template>`.
     pub source: String,
@@ -75,17 +76,59 @@ pub struct NewVm<'a> {
 
 /// Waits for the task (with progress posts, bounded by the policy), then records ownership and
 /// the lease, and powers on if the policy says so. The reply says what exists now.
-pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm<'_>) -> Reply {
-    let vm = match wait(ctx, inv, &new).await {
-        Ok(vm) => vm,
-        Err(reply) => {
-            // A task still running keeps its reservation; a failed one gives it back.
-            if !reply.ok() {
-                crate::quota::release(ctx, &inv.user.id, new.reserved).await;
-            }
-            return reply;
+pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm) -> Reply {
+    match wait(ctx, inv, &new).await {
+        Waited::Done(vm) => complete(ctx, inv, &vm, &new).await,
+        Waited::Failed(reply) => {
+            crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+            reply
         }
+        Waited::StillRunning(reply) => {
+            // The function answers now; a follow-up keeps waiting and reports the result.
+            tokio::spawn(follow_up(ctx.clone(), inv.clone(), new));
+            reply
+        }
+    }
+}
+
+/// How long a follow-up keeps waiting for a task after the function has answered.
+const FOLLOW_UP_LIMIT: Duration = Duration::from_secs(60 * 60);
+
+/// Waits for a task that outlived the function's bound, then does what `finish` would have
+/// and answers in Slack. (On Lambda a frozen instance cannot wait: there the answer points the
+/// user at `/iaas vm info`, and the lease sweep still finds the VM through vCenter's events.)
+async fn follow_up(ctx: Context, inv: Invocation, new: NewVm) {
+    let reply = match ctx.vcenter.wait_task(&new.task, FOLLOW_UP_LIMIT).await {
+        Ok(TaskStatus::Succeeded { vm }) => {
+            let vm = match vm {
+                Some(vm) => Ok(vm),
+                None => ctx.vcenter.find_vm(&new.name).await,
+            };
+            match vm {
+                Ok(vm) => complete(&ctx, &inv, &vm, &new).await,
+                Err(e) => e.into(),
+            }
+        }
+        Ok(TaskStatus::Failed(e)) => {
+            crate::quota::release(&ctx, &inv.user.id, new.reserved).await;
+            Reply::error(format!("{} failed: {e}", new.doing))
+        }
+        Ok(TaskStatus::Running { .. }) => Reply::error(format!("{} is still running in vCenter after an hour (task {}); ask IT to look at it.", new.doing, new.task.moref)),
+        Err(e) => e.into(),
     };
+    tracing::info!(ok = reply.ok(), task = %new.task.moref, "follow-up finished");
+    crate::endpoint::answer(&ctx, &inv, reply).await;
+}
+
+enum Waited {
+    Done(VmRef),
+    Failed(Reply),
+    StillRunning(Reply),
+}
+
+/// Records ownership and the lease, powers on per policy, and says what exists now.
+async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> Reply {
+    let vm = vm.clone();
     let now = chrono::Utc::now();
     let expires = now + chrono::Duration::days(i64::from(new.lease_days));
     let mut notes = Vec::new();
@@ -142,26 +185,29 @@ pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm<'_>) -> Reply {
     Reply::changed(Message::new(text))
 }
 
-async fn wait(ctx: &Context, inv: &Invocation, new: &NewVm<'_>) -> Result<VmRef, Reply> {
+async fn wait(ctx: &Context, inv: &Invocation, new: &NewVm) -> Waited {
     let bound = Duration::from_secs(ctx.policy.create.task_wait_secs);
     let started = Instant::now();
     let mut posts = 0;
     loop {
         let slice = PROGRESS_EVERY.min(bound.saturating_sub(started.elapsed()));
         match ctx.vcenter.wait_task(&new.task, slice).await {
-            Ok(TaskStatus::Succeeded { vm: Some(vm) }) => return Ok(vm),
-            Ok(TaskStatus::Succeeded { vm: None }) => return ctx.vcenter.find_vm(new.name).await.map_err(Reply::from),
-            Ok(TaskStatus::Failed(e)) => return Err(Reply::error(format!("{} failed: {e}", new.doing))),
-            Err(e) => return Err(e.into()),
+            Ok(TaskStatus::Succeeded { vm: Some(vm) }) => return Waited::Done(vm),
+            Ok(TaskStatus::Succeeded { vm: None }) => {
+                return match ctx.vcenter.find_vm(&new.name).await {
+                    Ok(vm) => Waited::Done(vm),
+                    Err(e) => Waited::Failed(e.into()),
+                }
+            }
+            Ok(TaskStatus::Failed(e)) => return Waited::Failed(Reply::error(format!("{} failed: {e}", new.doing))),
+            Err(e) => return Waited::Failed(e.into()),
             Ok(TaskStatus::Running { percent }) if started.elapsed() >= bound => {
                 let at = percent.map(|p| format!(" ({p}% done)")).unwrap_or_default();
-                // The task goes on in vCenter; the user is told where to look.
-                return Err(Reply::changed(Message::new(format!(
-                    "{} is still running in vCenter{at} after {} s (task {}). Check `/iaas vm info {}` in a few minutes.",
+                return Waited::StillRunning(Reply::changed(Message::new(format!(
+                    "{} is still running in vCenter{at} after {} s (task {}). I'll report here when it finishes.",
                     new.doing,
                     bound.as_secs(),
-                    new.task.moref,
-                    new.name
+                    new.task.moref
                 ))));
             }
             Ok(TaskStatus::Running { percent }) => {

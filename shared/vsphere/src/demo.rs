@@ -87,6 +87,8 @@ struct State {
     vms: Vec<DemoVm>,
     /// Finished tasks by moref; the demo's tasks finish as they start, like vcsim's.
     tasks: BTreeMap<String, TaskStatus>,
+    /// How often each task was read, for [`DemoInventory::with_slow_tasks`].
+    task_reads: BTreeMap<String, u32>,
     next_vm: u32,
     next_task: u32,
 }
@@ -149,6 +151,8 @@ impl State {
 pub struct DemoInventory {
     state: Mutex<State>,
     topology: Topology,
+    /// Reads of a task that still say "running" before its real result shows.
+    slow_task_reads: u32,
 }
 
 impl Default for DemoInventory {
@@ -165,11 +169,20 @@ impl DemoInventory {
             state: Mutex::new(State {
                 vms,
                 tasks: BTreeMap::new(),
+                task_reads: BTreeMap::new(),
                 next_vm,
                 next_task: 0,
             }),
             topology: seed::topology(),
+            slow_task_reads: 0,
         }
+    }
+
+    /// Tasks report `Running` for their first `reads` reads, like a long clone on a real
+    /// vCenter (vcsim finishes every task inside the call). For trying follow-ups.
+    pub fn with_slow_tasks(mut self, reads: u32) -> Self {
+        self.slow_task_reads = reads;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -324,7 +337,12 @@ impl Vcenter for DemoInventory {
     }
 
     async fn task_status(&self, task: &TaskRef) -> VcResult<TaskStatus> {
-        let state = self.state();
+        let mut state = self.state();
+        let reads = state.task_reads.entry(task.moref.clone()).or_insert(0);
+        *reads += 1;
+        if *reads <= self.slow_task_reads && state.tasks.contains_key(&task.moref) {
+            return Ok(TaskStatus::Running { percent: Some(50) });
+        }
         match state.tasks.get(&task.moref) {
             // Like the SOAP client, a VM that has gone since is no result any more.
             Some(TaskStatus::Succeeded { vm: Some(vm) })
