@@ -8,8 +8,12 @@
 //! adapter each: build the step from the settings, convert [`VmFacts`] field by field, map
 //! their `StepOutcome` one to one and `StepError(sentence)` to [`StepError::Failed`].
 
+mod directory;
+mod dns;
+mod external;
 mod notify;
 mod vcenter;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -61,7 +65,9 @@ pub fn build(kind: &str, settings: &serde_json::Value) -> Result<Box<dyn Step>, 
         "power_off" => Ok(Box::new(vcenter::PowerOff)),
         "delete_vm" => Ok(Box::new(vcenter::DeleteVm)),
         "slack_notify" => Ok(Box::new(notify::SlackNotify { channel: text("channel") })),
-        "dns" | "directory_computer" | "webhook" => Err(format!("Step kind {kind} is not available in this version of the bot yet")),
+        "dns" => Ok(Box::new(dns::build(settings)?)),
+        "directory_computer" => Ok(Box::new(directory::build(settings)?)),
+        "webhook" => Ok(Box::new(webhook::build(settings)?)),
         other => Err(format!("{other} is not a step kind the bot knows")),
     }
 }
@@ -72,5 +78,43 @@ pub(crate) async fn cancellable<T>(cancel: &CancellationToken, work: impl std::f
         biased;
         _ = cancel.cancelled() => Err(StepError::Cancelled),
         out = work => Ok(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::build;
+
+    fn err(kind: &str, settings: serde_json::Value) -> String {
+        build(kind, &settings).err().expect("refused")
+    }
+
+    #[test]
+    fn external_kinds_build_from_their_keys() {
+        std::env::set_var("IAAS_UNIT_TSIG", "c2VjcmV0");
+        std::env::set_var("IAAS_UNIT_LDAP", "pw");
+        let dns = json!({"server": "127.0.0.1:5353", "zone": "example.test.", "key_name": "iaas", "secret_env": "IAAS_UNIT_TSIG"});
+        assert_eq!(build("dns", &dns).unwrap().kind(), "dns");
+        let dir = json!({"url": "ldaps://dc1", "bind_dn": "svc", "base_dn": "ou=c", "secret_env": "IAAS_UNIT_LDAP", "starttls": false});
+        assert_eq!(build("directory_computer", &dir).unwrap().kind(), "directory_computer");
+        let hook = json!({"url": "https://cmdb/{{name}}", "headers": {"X-A": "b"}, "expected_statuses": [200, 204], "retries": 0});
+        assert_eq!(build("webhook", &hook).unwrap().kind(), "webhook");
+    }
+
+    #[test]
+    fn bad_external_settings_are_sentences_without_secrets() {
+        std::env::set_var("IAAS_UNIT_BAD_TSIG", "not base64!!");
+        assert!(err("dns", json!({"zone": "z."})).contains("needs a server"));
+        assert!(err("dns", json!({"server": "dns1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_TSIG"})).contains("not an IP address"));
+        let missing = err("dns", json!({"server": "127.0.0.1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_NOT_SET"}));
+        assert!(missing.contains("IAAS_UNIT_NOT_SET") && missing.contains("not set"), "{missing}");
+        let bad = err("dns", json!({"server": "127.0.0.1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_BAD_TSIG"}));
+        assert!(bad.contains("base64") && !bad.contains("not base64!!"), "{bad}");
+        assert!(err("directory_computer", json!({"url": "ldap://x", "bind_dn": "d", "base_dn": "b"})).contains("secret_env"));
+        assert!(err("webhook", json!({"url": "https://x", "retry": 2})).contains("unknown key \"retry\""));
+        assert!(err("webhook", json!({"url": "https://x", "expected_statuses": [1000]})).contains("status codes"));
+        assert!(err("webhook", json!({"method": "POST"})).contains("needs a url"));
     }
 }
