@@ -37,7 +37,7 @@ pub async fn access_from_env(policy: &Policy) -> Result<Option<Access>, ConfigEr
 }
 
 /// The directory when `LDAP_URL` is set.
-fn directory_from_env() -> Result<Option<Directory>, ConfigError> {
+pub(crate) fn directory_from_env() -> Result<Option<Directory>, ConfigError> {
     let Some(url) = iaas_config::var("LDAP_URL") else {
         tracing::info!("no LDAP_URL: roles come only from the policy's slack_users lists");
         return Ok(None);

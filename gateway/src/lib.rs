@@ -11,6 +11,7 @@ use iaas_config::Secret;
 use iaas_slack::Responder;
 
 pub mod access;
+pub mod api;
 pub mod commands;
 pub mod dispatch;
 mod settings;
@@ -41,6 +42,9 @@ pub struct Gateway {
     pub access: Option<iaas_access::Access>,
     /// Where decisions before the ack are audited; functions audit outcomes.
     pub audit: Option<iaas_store::Store>,
+    /// How REST API callers authenticate; `None` turns the API's authentication off (every
+    /// call but the OpenAPI document is refused).
+    pub api: Option<Arc<api::ApiAuth>>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -50,6 +54,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route_layer(middleware::from_fn_with_state(gateway.clone(), slack::verify_slack));
     Router::new()
         .merge(slack_routes)
+        .merge(api::router())
         .route("/_/health", get(|| async { "ok" }))
         .route("/_/ready", get(|| async { "ready" }))
         .with_state(gateway)

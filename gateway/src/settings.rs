@@ -67,6 +67,7 @@ impl GatewaySettings {
             clock: system_clock(),
             access: self.access,
             audit: self.audit,
+            api: Some(Arc::new(crate::api::ApiAuth::from_env())),
         }
     }
 }

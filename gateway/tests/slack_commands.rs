@@ -46,6 +46,7 @@ fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
         responder: Responder::new(None),
         clock: Arc::new(|| NOW),
         access: None,
+        api: None,
         audit: None,
     })
 }

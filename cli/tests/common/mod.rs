@@ -62,7 +62,7 @@ impl Serve {
             ("IAAS_SHARED_SECRET".into(), SHARED_SECRET.into()),
             ("SLACK_API_URL".into(), format!("{base}/api")),
             ("SLACK_BOT_TOKEN".into(), "e2e-bot-token".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            ("RUST_LOG".into(), std::env::var("IAAS_E2E_LOG").unwrap_or_else(|_| "warn".into())),
         ];
         if let Some(url) = vcenter {
             env.extend([("VCENTER_URL".into(), url.into()), ("VCENTER_USER".into(), "iaas".into()), ("VCENTER_PASSWORD".into(), "secret".into())]);

@@ -67,6 +67,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation, slack: WebApi) -> Reply {
             list(&ctx, &filter).await
         }
         Command::DecommissionStatus { id } => status(&ctx, id).await,
+        Command::DecommissionStart { id, vms, ticket, reason } => start_now(ctx.clone(), &inv, slack, id, vms, ticket.clone(), reason.clone()).await,
         _ => Reply::error("iaas-decommission received a command it does not run."),
     }
 }
@@ -75,34 +76,30 @@ fn store_down() -> Reply {
     Reply::error("The bot's database is unreachable, so nothing was changed. Please try again later.")
 }
 
-async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<String>, reason: Option<String>) -> Reply {
+/// Records the request (facts and each VM's plan) under `id`; `Ok` has one line per VM.
+async fn record(ctx: &Context, inv: &Invocation, id: &str, names: &[String], ticket: &Option<String>, reason: &Option<String>) -> Result<(NewDecommission, Vec<String>), Reply> {
     let mut vms: Vec<NewDecommissionVm> = Vec::new();
     let mut lines = Vec::new();
     for name in names {
-        let vm = match find_vm(ctx, name).await {
-            Ok(vm) => vm,
-            Err(reply) => return reply,
-        };
+        let vm = find_vm(ctx, name).await?;
         if vms.iter().any(|v| v.vm_moref == vm.moref) {
             continue;
         }
         let details = match ctx.vcenter.vm_details(&vm).await {
             Ok(d) => d,
-            Err(e) => return e.into(),
+            Err(e) => return Err(e.into()),
         };
-        if let Err(reply) = authorize_vm(ctx, inv, &details) {
-            return reply;
-        }
+        authorize_vm(ctx, inv, &details)?;
         let f = VmFacts::from_details(&details, ticket.clone(), reason.clone());
         let plan = ctx.policy.decommission.plans.for_family(&f.os_family);
         if plan.is_empty() {
-            return Reply::error(format!("IT's policy has no decommission steps for {} VMs like {}; nothing was changed. Tell IT.", f.os_family, f.name));
+            return Err(Reply::error(format!("IT's policy has no decommission steps for {} VMs like {}; nothing was changed. Tell IT.", f.os_family, f.name)));
         }
         let mut steps = Vec::new();
         for s in plan {
             let settings = serde_json::to_value(&s.settings).unwrap_or_default();
             if let Err(why) = steps::build(s.kind.as_str(), &settings) {
-                return Reply::error(format!("{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.", f.os_family, s.name));
+                return Err(Reply::error(format!("{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.", f.os_family, s.name)));
             }
             steps.push(NewDecommissionStep { kind: s.kind.as_str().into(), name: s.name.clone(), on_failure: s.on_failure.as_str().into(), config_json: settings.to_string() });
         }
@@ -120,10 +117,8 @@ async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<S
         ));
         vms.push(NewDecommissionVm { vm_moref: f.moref.clone(), vm_name: f.name.clone(), os_family: f.os_family.clone(), facts_json: serde_json::to_string(&f).unwrap_or_default(), steps });
     }
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let count = vms.len();
     let request = NewDecommission {
-        id: id.clone(),
+        id: id.to_string(),
         requester: inv.user.id.clone(),
         ticket: ticket.clone().unwrap_or_default(),
         reason: reason.clone().unwrap_or_default(),
@@ -133,8 +128,18 @@ async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<S
     };
     if let Err(e) = ctx.store.create_decommission(&request).await {
         tracing::error!(error = %e, "could not record a decommission request");
-        return store_down();
+        return Err(store_down());
     }
+    Ok((request, lines))
+}
+
+async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<String>, reason: Option<String>) -> Reply {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let (request, lines) = match record(ctx, inv, &id, names, &ticket, &reason).await {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let count = request.vms.len();
     let mut text = format!("Decommission {count} VM{}? This cannot be undone. Request `{id}`", if count == 1 { "" } else { "s" });
     if let Some(t) = &ticket {
         text.push_str(&format!(" · ticket {t}"));
@@ -176,6 +181,20 @@ async fn pressed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, token: &str
             Err(_) => store_down(),
         };
     }
+    run_confirmed(ctx, inv, slack, id).await
+}
+
+/// The REST API's start: record the request under the gateway's id, then run it exactly as a
+/// Confirm press does.
+async fn start_now(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: &str, names: &[String], ticket: Option<String>, reason: Option<String>) -> Reply {
+    if let Err(reply) = record(&ctx, inv, id, names, &ticket, &reason).await {
+        return reply;
+    }
+    run_confirmed(ctx, inv, slack, id.to_string()).await
+}
+
+/// What a Confirm press does: start, claim and run the request.
+async fn run_confirmed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: String) -> Reply {
     match ctx.store.start_decommission(&id).await {
         Ok(true) => {}
         Ok(false) => return Reply::error(format!("Decommission request `{id}` was cancelled before you confirmed; nothing was changed.")),

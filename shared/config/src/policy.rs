@@ -32,6 +32,8 @@ pub struct Policy {
     pub scale: ScalePolicy,
     /// Moving VMs off a datastore whose usage alarm turns red (`iaas-storage-move`).
     pub storage_move: StorageMovePolicy,
+    /// The gateway's REST API (`/api/v1/…`): its bearer tokens.
+    pub api: ApiPolicy,
     /// Who may do what: `[identity]`, `[roles.<name>]` and `[limits]`, read by `iaas-access`
     /// (kept as tables here so settings do not depend on the directory client).
     pub identity: toml::Table,
@@ -396,6 +398,24 @@ fn default_os() -> BTreeMap<String, OsFamily> {
         .collect()
 }
 
+/// `[api]`: who may call the gateway's REST API with `Authorization: Bearer <token>` (HTTP
+/// Basic callers are checked against the directory instead).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiPolicy {
+    pub tokens: Vec<ApiToken>,
+}
+
+/// One API token: only its SHA-256 (hex) is stored; `roles` are policy role names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -415,6 +435,7 @@ impl Default for Policy {
             decommission: crate::DecommissionPolicy::default(),
             scale: ScalePolicy::default(),
             storage_move: StorageMovePolicy::default(),
+            api: ApiPolicy::default(),
             identity: toml::Table::new(),
             roles: toml::Table::new(),
             limits: toml::Table::new(),

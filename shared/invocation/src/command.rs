@@ -84,6 +84,16 @@ pub enum Command {
     },
     /// One request: each VM's steps, their states, messages and timings.
     DecommissionStatus { id: String },
+    /// Records and runs a decommission at once, with no button: the REST API caller's POST is
+    /// the confirmation. `id` is chosen by the gateway so it can answer with it.
+    DecommissionStart {
+        id: String,
+        vms: Vec<String>,
+        #[serde(default)]
+        ticket: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
 }
 
 /// The commands that ask for a button press before they act.
@@ -199,6 +209,7 @@ impl Command {
             | Command::DecommissionCancel { .. }
             | Command::DecommissionList { .. }
             | Command::DecommissionStatus { .. }
+            | Command::DecommissionStart { .. }
             | Command::Confirm { of: Confirmable::Decommission, .. } => "iaas-decommission",
         }
     }
@@ -214,7 +225,7 @@ impl Command {
             Command::Delete { .. } => false,
             // Decommission only asks; the press mutates. A cancel changes the request.
             Command::Decommission { .. } | Command::DecommissionList { .. } | Command::DecommissionStatus { .. } => false,
-            Command::DecommissionCancel { .. } => true,
+            Command::DecommissionCancel { .. } | Command::DecommissionStart { .. } => true,
             Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => true,
         }
     }
@@ -311,6 +322,7 @@ impl Command {
                 out
             }
             Command::DecommissionStatus { id } => format!("decommission status {id}"),
+            Command::DecommissionStart { id, vms, .. } => format!("decommission start {id} {}", vms.join(" ")),
         }
     }
 
@@ -333,7 +345,7 @@ impl Command {
             Command::ExpireExtend { .. } => "expire extend",
             Command::ExpireSet { .. } => "expire set",
             Command::ExpireRemove { .. } => "expire remove",
-            Command::Decommission { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => "decommission",
+            Command::Decommission { .. } | Command::DecommissionStart { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => "decommission",
             Command::DecommissionCancel { .. } => "decommission cancel",
             Command::DecommissionList { .. } => "decommission list",
             Command::DecommissionStatus { .. } => "decommission status",
