@@ -48,6 +48,10 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
         return Err(StoreError::Query { doing: "running a decommission request", reason: format!("request {id} does not exist") });
     };
     let cancel = CancellationToken::new();
+    // A request cancelled before this worker took it (a resume after a cancel) runs nothing.
+    if detail.request.cancel_requested {
+        cancel.cancel();
+    }
     let lost = CancellationToken::new();
     let stop_heartbeat = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(ctx.clone(), id.to_string(), cancel.clone(), lost.clone(), stop_heartbeat.clone()));
@@ -61,9 +65,11 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
     for vm in detail.vms.iter().filter(|v| matches!(v.state.as_str(), "pending" | "running")) {
         let facts: VmFacts = serde_json::from_str(&vm.facts_json).unwrap_or_else(|_| VmFacts { name: vm.vm_name.clone(), moref: vm.vm_moref.clone(), os_family: vm.os_family.clone(), ..Default::default() });
         let plan: Vec<DecommissionStep> = detail.steps_of(vm.vm_index).cloned().collect();
-        let (sc, cancel, workers, changed, index) = (sc.clone(), cancel.clone(), workers.clone(), changed.clone(), vm.vm_index);
+        let (sc, cancel, changed, index) = (sc.clone(), cancel.clone(), changed.clone(), vm.vm_index);
+        // Permits are taken here, in request order, so VMs start in the order they were asked.
+        let Ok(permit) = workers.clone().acquire_owned().await else { break };
         vms.spawn(async move {
-            let Ok(_permit) = workers.acquire_owned().await else { return };
+            let _permit = permit;
             run_vm(&sc, index, &facts, &plan, &cancel, &changed).await;
         });
     }
