@@ -222,10 +222,14 @@ pub async fn run_phase(spec: &PhaseSpec, pool: Arc<Pool>) -> Result<PhaseResult>
         },
         foreign: match (sys_start, sys_end) {
             (Some(a), Some(b)) if b.total > a.total => {
-                let ours: u64 = cpu_start.iter().zip(&cpu_end).map(|(x, y)| match (x, y) {
-                    (Some(x), Some(y)) => y.saturating_sub(*x),
-                    _ => 0,
-                }).sum();
+                let ours: u64 = cpu_start
+                    .iter()
+                    .zip(&cpu_end)
+                    .map(|(x, y)| match (x, y) {
+                        (Some(x), Some(y)) => y.saturating_sub(*x),
+                        _ => 0,
+                    })
+                    .sum();
                 (b.tasks.saturating_sub(a.tasks)).saturating_sub(ours) as f64 / (b.total - a.total) as f64
             }
             _ => f64::NAN,

@@ -99,9 +99,7 @@ pub fn log_tail(path: &Path) -> String {
 /// A `kB` field of `/proc/<pid>/status` (VmRSS, VmHWM, RssAnon…).
 pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    text.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// User + system CPU time of a whole process (all threads), in clock ticks.
@@ -180,7 +178,9 @@ pub fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mem_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0))))
+        .and_then(|t| {
+            t.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0)))
+        })
         .unwrap_or(0);
     format!("{cores} cores ({cpu}), {} GiB RAM, Linux {}", mem_kb / 1024 / 1024, kernel.trim())
 }

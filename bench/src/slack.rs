@@ -47,7 +47,11 @@ pub fn form(n: u64, text: &str, response_url: &str) -> String {
         command: "/iaas".into(),
         text: text.into(),
         response_url: response_url.into(),
-        trigger_id: format!("{n}.{}.{:032x}", 1_000_000_000_000u64 + n, (n as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)),
+        trigger_id: format!(
+            "{n}.{}.{:032x}",
+            1_000_000_000_000u64 + n,
+            (n as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+        ),
         api_app_id: "A0BENCH01".into(),
         ssl_check: String::new(),
     }

@@ -22,14 +22,26 @@ pub struct AuditArgs {
 }
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let url = iaas_config::secret("DATABASE_URL")?.map(|s| s.expose().to_string()).unwrap_or_else(|| iaas_function::DEFAULT_DATABASE_URL.to_string());
+    let url = iaas_config::secret("DATABASE_URL")?
+        .map(|s| s.expose().to_string())
+        .unwrap_or_else(|| iaas_function::DEFAULT_DATABASE_URL.to_string());
     let store = Store::connect(&url).await?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
     let entries = store.audit_entries(&AuditFilter { actor: args.user, vm: args.vm, since_ms }, args.limit).await?;
     for e in &entries {
-        let at = chrono::DateTime::from_timestamp_millis(e.at_ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+        let at = chrono::DateTime::from_timestamp_millis(e.at_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
         let took = e.duration_ms.map(|d| format!(" ({d} ms)")).unwrap_or_default();
-        println!("{at}  {:<10} {:<8} {:<14} {}  [{}]{took} {}", e.actor, e.decision, e.stage, e.command, &e.request_id[..e.request_id.len().min(8)], e.reason);
+        println!(
+            "{at}  {:<10} {:<8} {:<14} {}  [{}]{took} {}",
+            e.actor,
+            e.decision,
+            e.stage,
+            e.command,
+            &e.request_id[..e.request_id.len().min(8)],
+            e.reason
+        );
     }
     if entries.is_empty() {
         eprintln!("no audit entries match");
@@ -41,6 +53,7 @@ fn parse_since(text: &str) -> anyhow::Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
-    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| format!("--since {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))?;
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("--since {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))?;
     Ok(date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or_default())
 }

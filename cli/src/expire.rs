@@ -54,7 +54,14 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
                 include_finished: all,
             };
             for l in store.leases(&filter, 10_000).await? {
-                println!("{:<24} {:<12} {:<12} {:<10} {}", l.vm_name, lease::date(l.expires_at_ms), l.state.as_str(), l.owner_user, l.state_reason);
+                println!(
+                    "{:<24} {:<12} {:<12} {:<10} {}",
+                    l.vm_name,
+                    lease::date(l.expires_at_ms),
+                    l.state.as_str(),
+                    l.owner_user,
+                    l.state_reason
+                );
             }
         }
         ExpireCmd::Show { vm } => println!("{}", lease::describe(policy, &lease::find(store, vc, &vm).await.map_err(|e| anyhow!(e))?)),
@@ -78,7 +85,9 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
         }
         ExpireCmd::Sweep { as_of } => {
             let now = match as_of {
-                Some(t) => DateTime::parse_from_rfc3339(&t).map_err(|_| anyhow!("--as-of {t:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z"))?.with_timezone(&Utc),
+                Some(t) => DateTime::parse_from_rfc3339(&t)
+                    .map_err(|_| anyhow!("--as-of {t:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z"))?
+                    .with_timezone(&Utc),
                 None => Utc::now(),
             };
             let report = iaas_expire::sweep(&ctx, &iaas_expire::web_api_from_env(), now).await?;

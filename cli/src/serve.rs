@@ -83,9 +83,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let gateway = Arc::new(settings.with_dispatcher(dispatcher));
 
     // OpenFaaS-style URLs work against the all-in-one too.
-    let app = functions
-        .into_iter()
-        .fold(iaas_gateway::router(gateway), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
+    let app =
+        functions.into_iter().fold(iaas_gateway::router(gateway), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
 
     // The platforms schedule sweeps themselves; the all-in-one has a timer.
     tokio::spawn(sweep_every(ctx.clone()));
@@ -99,7 +98,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // One line on stdout that scripts and tests read.
     println!("iaas serve listening on http://{addr}");
-    eprintln!("Try it: iaas slash{} \"/iaas vm list\"", if addr.to_string() == local::DEFAULT_GATEWAY.trim_start_matches("http://") { String::new() } else { format!(" --gateway http://{addr}") });
+    eprintln!(
+        "Try it: iaas slash{} \"/iaas vm list\"",
+        if addr.to_string() == local::DEFAULT_GATEWAY.trim_start_matches("http://") {
+            String::new()
+        } else {
+            format!(" --gateway http://{addr}")
+        }
+    );
     let served = iaas_runtime::serve_on(listener, app).await;
     ctx.vcenter.logout().await;
     served?;

@@ -122,7 +122,8 @@ async fn cpu_and_memory_alarms_scale_a_hot_add_vm_once() {
 
     // Not for us: green → yellow, an unknown VM, an alarm not in the policy.
     let posted = notices(&serve).len();
-    let yellow = alarm("e-y", "VM CPU Usage", "green", "yellow", ("VirtualMachine", &web.moref, "app-web-01"), Some((&web.moref, "app-web-01")));
+    let yellow =
+        alarm("e-y", "VM CPU Usage", "green", "yellow", ("VirtualMachine", &web.moref, "app-web-01"), Some((&web.moref, "app-web-01")));
     let ghost = alarm("e-g", "VM CPU Usage", "green", "red", ("VirtualMachine", "vm-424242", "ghost"), Some(("vm-424242", "ghost")));
     let host = alarm("e-h", "cluster-cpu-above-80", "green", "red", ("HostSystem", "host-21", "h"), None);
     for event in [&yellow, &ghost, &host] {

@@ -71,7 +71,13 @@ enum Auth<'a> {
     Basic(&'a str, &'a str),
 }
 
-async fn call(serve: &Serve, method: reqwest::Method, path: &str, auth: Auth<'_>, body: Option<Value>) -> (u16, reqwest::header::HeaderMap, Value) {
+async fn call(
+    serve: &Serve,
+    method: reqwest::Method,
+    path: &str,
+    auth: Auth<'_>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let client = reqwest::Client::new();
     let mut req = client.request(method, format!("{}{path}", serve.url));
     req = match auth {
@@ -91,7 +97,8 @@ async fn call(serve: &Serve, method: reqwest::Method, path: &str, auth: Auth<'_>
 
 async fn until_state(serve: &Serve, id: &str, states: &[&str]) -> Value {
     for _ in 0..300 {
-        let (status, _, d) = call(serve, reqwest::Method::GET, &format!("/api/v1/decommissions/{id}"), Auth::Bearer(ADMIN_TOKEN), None).await;
+        let (status, _, d) =
+            call(serve, reqwest::Method::GET, &format!("/api/v1/decommissions/{id}"), Auth::Bearer(ADMIN_TOKEN), None).await;
         assert_eq!(status, 200, "{d}");
         if states.contains(&d["state"].as_str().unwrap()) {
             return d;
@@ -120,10 +127,12 @@ async fn rest_api_creates_lists_cancels_and_checks_who_calls() {
     assert_eq!(status, 200, "{body}");
     let (status, _, body) = call(&serve, Method::GET, "/api/v1/decommissions", Auth::Basic("ann@example.test", "ann-password"), None).await;
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = call(&serve, Method::POST, "/api/v1/decommissions", Auth::Basic("ann", "ann-password"), Some(json!({"vms": ["app-web-01"]}))).await;
+    let (status, _, body) =
+        call(&serve, Method::POST, "/api/v1/decommissions", Auth::Basic("ann", "ann-password"), Some(json!({"vms": ["app-web-01"]}))).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("decommission"), "{body}");
-    let (status, _, body) = call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(USERS_TOKEN), Some(json!({"vms": ["app-web-01"]}))).await;
+    let (status, _, body) =
+        call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(USERS_TOKEN), Some(json!({"vms": ["app-web-01"]}))).await;
     assert_eq!(status, 403, "{body}");
 
     // Bad bodies: 400, never a panic.
@@ -133,15 +142,28 @@ async fn rest_api_creates_lists_cancels_and_checks_who_calls() {
     assert!(res.json::<Value>().await.unwrap()["error"].is_string());
     let (status, _, _) = call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(ADMIN_TOKEN), Some(json!({"vms": []}))).await;
     assert_eq!(status, 400);
-    let res = client.post(format!("{}/api/v1/decommissions", serve.url)).bearer_auth(ADMIN_TOKEN).body(vec![b' '; 200 * 1024]).send().await.unwrap();
+    let res = client
+        .post(format!("{}/api/v1/decommissions", serve.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(vec![b' '; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 413);
     // An unknown VM: the function's refusal, nothing recorded.
-    let (status, _, body) = call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(ADMIN_TOKEN), Some(json!({"vms": ["no-such-vm"]}))).await;
+    let (status, _, body) =
+        call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(ADMIN_TOKEN), Some(json!({"vms": ["no-such-vm"]}))).await;
     assert_eq!(status, 422, "{body}");
 
     // Create with the token: 202 with the id and the plan; it runs; the VM is gone.
-    let (status, headers, created) =
-        call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(ADMIN_TOKEN), Some(json!({"vms": ["app-web-01"], "ticket": "CHG-9", "reason": "cmdb"}))).await;
+    let (status, headers, created) = call(
+        &serve,
+        Method::POST,
+        "/api/v1/decommissions",
+        Auth::Bearer(ADMIN_TOKEN),
+        Some(json!({"vms": ["app-web-01"], "ticket": "CHG-9", "reason": "cmdb"})),
+    )
+    .await;
     assert_eq!(status, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(headers["location"], format!("/api/v1/decommissions/{id}").as_str());
@@ -159,13 +181,16 @@ async fn rest_api_creates_lists_cancels_and_checks_who_calls() {
     assert_eq!(status, 409);
     let (status, _, _) = call(&serve, Method::POST, "/api/v1/decommissions/nope/cancel", Auth::Bearer(ADMIN_TOKEN), None).await;
     assert_eq!(status, 404);
-    let (status, _, second) = call(&serve, Method::POST, "/api/v1/decommissions", Auth::Basic("bob", "bob-password"), Some(json!({"vms": ["app-web-02"]}))).await;
+    let (status, _, second) =
+        call(&serve, Method::POST, "/api/v1/decommissions", Auth::Basic("bob", "bob-password"), Some(json!({"vms": ["app-web-02"]}))).await;
     assert_eq!(status, 202, "{second}");
     let second_id = second["id"].as_str().unwrap().to_string();
     assert_eq!(second["requester"], "bob@example.test");
-    let (status, _, body) = call(&serve, Method::POST, &format!("/api/v1/decommissions/{second_id}/cancel"), Auth::Bearer(USERS_TOKEN), None).await;
+    let (status, _, body) =
+        call(&serve, Method::POST, &format!("/api/v1/decommissions/{second_id}/cancel"), Auth::Bearer(USERS_TOKEN), None).await;
     assert_eq!(status, 403, "{body}");
-    let (status, _, body) = call(&serve, Method::POST, &format!("/api/v1/decommissions/{second_id}/cancel"), Auth::Basic("bob", "bob-password"), None).await;
+    let (status, _, body) =
+        call(&serve, Method::POST, &format!("/api/v1/decommissions/{second_id}/cancel"), Auth::Basic("bob", "bob-password"), None).await;
     assert!(status == 202 || status == 200, "{status} {body}");
     let stopped = until_state(&serve, &second_id, &["cancelled", "done", "failed"]).await;
     assert_eq!(stopped["state"], "cancelled", "{stopped}");
@@ -211,7 +236,8 @@ async fn openapi_document_matches_the_routes_served() {
             }
         }
     }
-    let served: BTreeSet<(String, String)> = iaas_gateway::api::served_routes().into_iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let served: BTreeSet<(String, String)> =
+        iaas_gateway::api::served_routes().into_iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(documented, served);
     // Each documented route is really routed (not 404/405) by the running server.
     for (method, path) in &documented {

@@ -96,7 +96,10 @@ async fn linux_and_windows_vms_are_retired_in_one_request() {
     assert!(list.contains(&id) && list.contains("app-web-01, win-app-01"), "{list}");
     assert!(serve.run("U2", "decommission list --mine").await.readable().contains("No decommission requests match"));
     let status = serve.run("U2", &format!("decommission status {id}")).await.readable();
-    assert!(status.contains("*done*") && status.contains("delete_vm `delete_vm` done") && status.contains("was deleted with its disks"), "{status}");
+    assert!(
+        status.contains("*done*") && status.contains("delete_vm `delete_vm` done") && status.contains("was deleted with its disks"),
+        "{status}"
+    );
 }
 
 /// Every step except the ones a press ran may be pending: power_off is slowed so the cancel
@@ -162,10 +165,16 @@ async fn cancel_stops_mid_run_and_says_what_ran() {
 /// dc-01 is a Windows VM in the protected Infrastructure folder: delete_vm fails for real.
 async fn protected_delete(on_failure: &str) -> (Serve, DecommissionDetail, Vec<String>, Vcsim) {
     let vcsim = Vcsim::start().await.unwrap();
-    let plan = format!(r#"windows = [{{ kind = "power_off" }}, {{ kind = "delete_vm", on_failure = "{on_failure}" }}, {{ kind = "slack_notify" }}]"#);
+    let plan = format!(
+        r#"windows = [{{ kind = "power_off" }}, {{ kind = "delete_vm", on_failure = "{on_failure}" }}, {{ kind = "slack_notify" }}]"#
+    );
     let (serve, _reader) = start(&vcsim, "", &plan).await;
     let prompt = serve.run("U1", "decommission dc-01").await;
-    assert!(prompt.readable().contains("protected (it is in the Infrastructure folder): its delete step will fail"), "{}", prompt.readable());
+    assert!(
+        prompt.readable().contains("protected (it is in the Infrastructure folder): its delete step will fail"),
+        "{}",
+        prompt.readable()
+    );
     let id = request_id(&prompt.readable());
     assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
     let seen = until(&serve, &["dc-01 is protected"]).await;

@@ -99,12 +99,26 @@ async fn decommission(serve: &Serve, vms: &str, end: &str) -> (DecommissionDetai
 /// The computer objects under ou=computers (cn values), read with ldapsearch.
 fn computers(slapd: &Slapd) -> Vec<String> {
     let out = std::process::Command::new("ldapsearch")
-        .args(["-x", "-LLL", "-H", &slapd.url, "-D", &slapd.admin_dn, "-w", &slapd.admin_password, "-b", COMPUTERS, "(objectClass=device)", "cn"])
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &slapd.url,
+            "-D",
+            &slapd.admin_dn,
+            "-w",
+            &slapd.admin_password,
+            "-b",
+            COMPUTERS,
+            "(objectClass=device)",
+            "cn",
+        ])
         .env("LDAPNOINIT", "1")
         .output()
         .expect("ldapsearch runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut cns: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.strip_prefix("cn: ").map(str::to_string)).collect();
+    let mut cns: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.strip_prefix("cn: ").map(str::to_string)).collect();
     cns.sort();
     cns
 }
@@ -174,7 +188,10 @@ async fn every_step_kind_retires_linux_and_windows_vms() {
 async fn failing_webhook(on_failure: &str, end: &str) -> (DecommissionDetail, Vec<String>, bool, usize) {
     let vcsim = Vcsim::start().await.unwrap();
     let (hook, calls) = receiver().await;
-    let plan = format!(r#"linux = [{{ kind = "power_off" }}, {}, {{ kind = "delete_vm" }}]"#, webhook("cmdb", &format!("{hook}/fail"), on_failure));
+    let plan = format!(
+        r#"linux = [{{ kind = "power_off" }}, {}, {{ kind = "delete_vm" }}]"#,
+        webhook("cmdb", &format!("{hook}/fail"), on_failure)
+    );
     let (serve, reader) = start(&vcsim, &plan, &[]).await;
     let (d, seen) = decommission(&serve, "app-web-01", end).await;
     let n = calls.lock().unwrap().len();

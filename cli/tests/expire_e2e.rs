@@ -150,12 +150,19 @@ fn vm_event(id: &str, class: &str, vm: &iaas_vsphere::VmRef) -> String {
 async fn vms_made_in_vcenter_get_leases_from_veba_events() {
     let vcsim = Vcsim::start().await.unwrap();
     let policy = policy_file(POLICY);
-    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap()), ("IAAS_EVENTS_TOKEN", "veba-token")]).await;
+    let serve =
+        Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap()), ("IAAS_EVENTS_TOKEN", "veba-token")]).await;
     let reader = SoapClient::new(vcsim.config()).unwrap();
     let vm = reader.find_vm("win-app-01").await.unwrap();
     let auth = [("authorization", "Bearer veba-token".to_string()), ("content-type", "application/json".to_string())];
 
-    let (status, _) = serve.post_function("iaas-expire-events", &[("authorization", "Bearer wrong".to_string())], vm_event("e1", "VmCreatedEvent", &vm).into_bytes()).await;
+    let (status, _) = serve
+        .post_function(
+            "iaas-expire-events",
+            &[("authorization", "Bearer wrong".to_string())],
+            vm_event("e1", "VmCreatedEvent", &vm).into_bytes(),
+        )
+        .await;
     assert_eq!(status, 401);
     let (status, body) = serve.post_function("iaas-expire-events", &auth, vm_event("e1", "VmCreatedEvent", &vm).into_bytes()).await;
     assert_eq!(status, 200, "{body}");

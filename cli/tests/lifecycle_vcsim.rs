@@ -6,7 +6,7 @@ mod common;
 use common::{button_token, policy_file, Serve};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
-use iaas_vsphere::{PowerState, VcError, VmDetails, Vcenter, ATTR_EXPIRES, ATTR_OWNER};
+use iaas_vsphere::{PowerState, VcError, Vcenter, VmDetails, ATTR_EXPIRES, ATTR_OWNER};
 
 const POLICY: &str = r#"
 [templates]
@@ -187,5 +187,4 @@ async fn delete_refuses_protected_cancelled_stale_and_vanished() {
     assert_eq!(serve.press("U1", "delete.confirm", &button_token(&prompt)).await, 200);
     assert!(serve.answer().await.readable().contains("has expired; nothing was changed"));
     assert!(details(&reader, "app-db-01").await.is_ok());
-
 }

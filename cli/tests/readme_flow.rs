@@ -9,11 +9,7 @@ use tokio::process::Command;
 
 fn iaas(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("IAAS_STATE_DIR", dir)
-        .current_dir(dir)
-        .kill_on_drop(true);
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("IAAS_STATE_DIR", dir).current_dir(dir).kill_on_drop(true);
     cmd
 }
 

@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-
 use common::{Serve, SHARED_SECRET};
 use iaas_invocation::{Command, Invocation, PowerAction, SlackChannel, SlackUser};
 use iaas_tests::vcsim::Vcsim;
@@ -141,11 +140,15 @@ async fn functions_refuse_unsigned_and_act_once_per_invocation() {
     let (status, _) = serve.post_function("iaas-power", &[], body.clone()).await;
     assert_eq!(status, 401);
     let forged = iaas_invocation::sign(b"not-the-secret", ts, body.clone());
-    let (status, _) = serve.post_function("iaas-power", &[("x-iaas-timestamp", ts.to_string()), ("x-iaas-signature", forged.signature)], body.clone()).await;
+    let (status, _) = serve
+        .post_function("iaas-power", &[("x-iaas-timestamp", ts.to_string()), ("x-iaas-signature", forged.signature)], body.clone())
+        .await;
     assert_eq!(status, 401);
     let stale_ts = ts - 3600;
     let stale = iaas_invocation::sign(SHARED_SECRET.as_bytes(), stale_ts, body.clone());
-    let (status, _) = serve.post_function("iaas-power", &[("x-iaas-timestamp", stale_ts.to_string()), ("x-iaas-signature", stale.signature)], body.clone()).await;
+    let (status, _) = serve
+        .post_function("iaas-power", &[("x-iaas-timestamp", stale_ts.to_string()), ("x-iaas-signature", stale.signature)], body.clone())
+        .await;
     assert_eq!(status, 401);
     let tampered = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Reset, serve.response_url());
     let (status, _) = serve.post_function("iaas-power", &headers, tampered).await;

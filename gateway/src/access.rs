@@ -14,7 +14,9 @@ use crate::commands::COMMANDS;
 /// The access checks the policy asks for, or `None` when it defines no roles (the embedded
 /// demo default: everyone may run everything, and start-up says so).
 pub async fn access_from_env(policy: &Policy) -> Result<Option<Access>, ConfigError> {
-    let config_err = |e: iaas_access::AccessError| ConfigError::new("IAAS_CONFIG", e.to_string(), "Fix the policy file's [identity], [roles] or [limits].");
+    let config_err = |e: iaas_access::AccessError| {
+        ConfigError::new("IAAS_CONFIG", e.to_string(), "Fix the policy file's [identity], [roles] or [limits].")
+    };
     let access_policy = AccessPolicy::from_policy(policy).map_err(config_err)?;
     if !access_policy.has_roles() {
         tracing::warn!("the policy defines no [roles]: every Slack user may run every command (demo mode)");
@@ -26,7 +28,10 @@ pub async fn access_from_env(policy: &Policy) -> Result<Option<Access>, ConfigEr
     let slack = match iaas_config::secret("SLACK_BOT_TOKEN")? {
         Some(token) => {
             let base = iaas_config::var("SLACK_API_URL").unwrap_or_else(|| SlackUsers::DEFAULT_BASE_URL.to_string());
-            Some(SlackUsers::new(base, token).map_err(|e| ConfigError::new("SLACK_API_URL", e.to_string(), "Set SLACK_API_URL to Slack's API base URL."))?)
+            Some(
+                SlackUsers::new(base, token)
+                    .map_err(|e| ConfigError::new("SLACK_API_URL", e.to_string(), "Set SLACK_API_URL to Slack's API base URL."))?,
+            )
         }
         None => None,
     };

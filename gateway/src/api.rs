@@ -65,7 +65,11 @@ impl ApiAuth {
             .roles
             .iter()
             .map(|(name, role)| {
-                let groups = role.get("groups").and_then(|g| g.as_array()).map(|a| a.iter().filter_map(|v| v.as_str()).map(|s| s.trim().to_string()).collect()).unwrap_or_default();
+                let groups = role
+                    .get("groups")
+                    .and_then(|g| g.as_array())
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).map(|s| s.trim().to_string()).collect())
+                    .unwrap_or_default();
                 (name.clone(), groups)
             })
             .collect();
@@ -102,9 +106,13 @@ impl ApiAuth {
     }
 
     async fn by_password(&self, login: &str, password: &str) -> Result<Identity, ApiError> {
-        let Some(dir) = &self.directory else { return Err(ApiError::unauthorized("This server checks no passwords (no directory); use a bearer token.")) };
+        let Some(dir) = &self.directory else {
+            return Err(ApiError::unauthorized("This server checks no passwords (no directory); use a bearer token."));
+        };
         let user = dir.authenticate(login, password).await.map_err(|e| match e {
-            DirectoryError::BadCredentials | DirectoryError::Disabled { .. } | DirectoryError::Ambiguous { .. } => ApiError::unauthorized("The login or password is wrong."),
+            DirectoryError::BadCredentials | DirectoryError::Disabled { .. } | DirectoryError::Ambiguous { .. } => {
+                ApiError::unauthorized("The login or password is wrong.")
+            }
             other => {
                 tracing::warn!(error = %other, "the directory could not check a password");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The directory could not be reached to check the password; try again later.")
@@ -154,7 +162,9 @@ impl ApiCaller {
 async fn authorize(gw: &Gateway, headers: &HeaderMap, command: &str) -> Result<ApiCaller, ApiError> {
     let Some(auth) = &gw.api else { return Err(ApiError::unauthorized("The REST API is not configured on this server.")) };
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::trim);
-    let Some(value) = value else { return Err(ApiError::unauthorized("Authenticate with HTTP Basic (your directory login) or a bearer token.")) };
+    let Some(value) = value else {
+        return Err(ApiError::unauthorized("Authenticate with HTTP Basic (your directory login) or a bearer token."));
+    };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let who = if scheme.eq_ignore_ascii_case("bearer") {
         auth.by_token(rest.trim()).ok_or_else(|| ApiError::unauthorized("The bearer token is not valid."))?
@@ -342,7 +352,9 @@ fn view(d: &DecommissionDetail) -> DecommissionView {
 }
 
 fn store(gw: &Gateway) -> Result<&Store, ApiError> {
-    gw.audit.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "This server has no database (DATABASE_URL), so the REST API is unavailable."))
+    gw.audit.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "This server has no database (DATABASE_URL), so the REST API is unavailable.")
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +377,8 @@ async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) 
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The body is larger than {BODY_LIMIT} bytes.")));
     };
     let caller = authorize(&gw, &headers, "decommission").await?;
-    let req: CreateDecommission = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("The body is not a decommission request: {e}.")))?;
+    let req: CreateDecommission =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("The body is not a decommission request: {e}.")))?;
     let vms: Vec<String> = req.vms.iter().map(|v| v.trim().to_string()).collect();
     if vms.is_empty() || vms.iter().any(String::is_empty) {
         return Err(ApiError::bad_request("`vms` must name at least one VM, and no name may be empty."));
@@ -383,7 +396,11 @@ async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) 
     let deadline = tokio::time::Instant::now() + RECORD_WAIT;
     loop {
         match store.decommission(&id).await {
-            Ok(Some(d)) => return Ok((StatusCode::ACCEPTED, [(header::LOCATION, format!("/api/v1/decommissions/{id}"))], Json(view(&d))).into_response()),
+            Ok(Some(d)) => {
+                return Ok(
+                    (StatusCode::ACCEPTED, [(header::LOCATION, format!("/api/v1/decommissions/{id}"))], Json(view(&d))).into_response()
+                )
+            }
             Ok(None) => {}
             Err(_) => return Err(ApiError::store_down()),
         }
@@ -395,7 +412,12 @@ async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) 
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, format!("iaas-decommission did not record request {id} in time; it may still run. GET /api/v1/decommissions/{id} shows it.")));
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "iaas-decommission did not record request {id} in time; it may still run. GET /api/v1/decommissions/{id} shows it."
+                ),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -413,15 +435,22 @@ async fn send(gw: &Gateway, command: Command, caller: &ApiCaller) -> Result<Stri
         issued_at: (gw.clock)(),
         caller: caller.caller(),
     };
-    let body = serde_json::to_vec(&inv).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The invocation could not be encoded."))?;
+    let body =
+        serde_json::to_vec(&inv).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The invocation could not be encoded."))?;
     let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
     match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
         Ok(Ok(())) => {
             tracing::info!(id = %inv.id, caller = %inv.user.id, %function, command = %inv.command.describe(), "API call accepted");
             Ok(inv.id)
         }
-        Ok(Err(e)) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("The request could not be handed to {function} ({e}); nothing was done."))),
-        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{function} did not accept the request in time; it may or may not run."))),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The request could not be handed to {function} ({e}); nothing was done."),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{function} did not accept the request in time; it may or may not run."),
+        )),
     }
 }
 
@@ -453,12 +482,15 @@ pub struct ListParams {
     ))]
 async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     authorize(&gw, &headers, "decommission list").await?;
-    let params: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request(format!("Bad query: {e}.")))?;
+    let params: ListParams =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request(format!("Bad query: {e}.")))?;
     let since_ms = match params.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(match s.parse::<i64>() {
             Ok(secs) => secs.saturating_mul(1000),
-            Err(_) => chrono::DateTime::parse_from_rfc3339(s).map_err(|_| ApiError::bad_request("`since` must be Unix seconds or an RFC 3339 time."))?.timestamp_millis(),
+            Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| ApiError::bad_request("`since` must be Unix seconds or an RFC 3339 time."))?
+                .timestamp_millis(),
         }),
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
@@ -510,13 +542,23 @@ async fn cancel(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Pa
     let detail = store.decommission(&id).await.map_err(|_| ApiError::store_down())?.ok_or_else(not_found)?;
     let admin = gw.access.as_ref().is_none_or(|a| a.may_touch(&caller.who, None, None).is_allowed());
     if detail.request.requester != caller.who.slack_user && !admin {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("Only {}, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.", detail.request.requester)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Only {}, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.",
+                detail.request.requester
+            ),
+        ));
     }
-    let result = |status: StatusCode, outcome: &str| (status, Json(CancelResult { id: id.clone(), outcome: outcome.into() })).into_response();
+    let result =
+        |status: StatusCode, outcome: &str| (status, Json(CancelResult { id: id.clone(), outcome: outcome.into() })).into_response();
     match store.cancel_decommission(&id).await.map_err(|_| ApiError::store_down())? {
         CancelOutcome::Cancelled => Ok(result(StatusCode::OK, "cancelled")),
         CancelOutcome::Requested => Ok(result(StatusCode::ACCEPTED, "cancel_requested")),
-        CancelOutcome::Finished(state) => Err(ApiError::new(StatusCode::CONFLICT, format!("Decommission request `{id}` has already ended ({state}); there is nothing to cancel."))),
+        CancelOutcome::Finished(state) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Decommission request `{id}` has already ended ({state}); there is nothing to cancel."),
+        )),
         CancelOutcome::Unknown => Err(not_found()),
     }
 }

@@ -330,7 +330,11 @@ pub fn help(topic: &[String]) -> String {
                     .collect();
                 out.push_str(&format!("\nAliases: {}", aliases.join(", ")));
             }
-            out.push_str(&format!("\nNeeds permission: {}{}", spec.permission.as_str(), if spec.destructive { " · destructive (asks for confirmation)" } else { "" }));
+            out.push_str(&format!(
+                "\nNeeds permission: {}{}",
+                spec.permission.as_str(),
+                if spec.destructive { " · destructive (asks for confirmation)" } else { "" }
+            ));
             return out;
         }
         return unknown(topic);
@@ -559,7 +563,8 @@ fn parse_audit(raw: &[String]) -> Result<Command, String> {
     let args = Args::parse(raw, &[("user", true), ("vm", true), ("since", true)])?;
     args.exactly([])?;
     // Slack shows a mention as <@U123> or <@U123|name>; keep the id.
-    let user = args.value("user").map(|u| u.trim_start_matches("<@").trim_end_matches('>').split('|').next().unwrap_or_default().to_string());
+    let user =
+        args.value("user").map(|u| u.trim_start_matches("<@").trim_end_matches('>').split('|').next().unwrap_or_default().to_string());
     let since = args.value("since").map(|s| parse_since(&s, chrono::Utc::now())).transpose()?;
     Ok(Command::Audit { user, vm: args.value("vm"), since })
 }
@@ -628,8 +633,14 @@ mod tests {
         assert_eq!(run("spawn x --os=windows"), Command::Create { name: "x".into(), size: None, os: Some("windows".into()), days: None });
         assert_eq!(run("clone app-web-01 app-web-03"), Command::Clone { source: "app-web-01".into(), name: "app-web-03".into() });
         assert_eq!(run("deploy tmpl-ubuntu-22 web-09"), Command::Deploy { template: "tmpl-ubuntu-22".into(), name: "web-09".into() });
-        assert_eq!(run("clonetemplate web-09 tmpl-ubuntu-22"), Command::Deploy { template: "tmpl-ubuntu-22".into(), name: "web-09".into() });
-        assert_eq!(run("transform db --memory 8 --restart"), Command::Resize { vm: "db".into(), cpus: None, memory_gb: Some(8), restart: true });
+        assert_eq!(
+            run("clonetemplate web-09 tmpl-ubuntu-22"),
+            Command::Deploy { template: "tmpl-ubuntu-22".into(), name: "web-09".into() }
+        );
+        assert_eq!(
+            run("transform db --memory 8 --restart"),
+            Command::Resize { vm: "db".into(), cpus: None, memory_gb: Some(8), restart: true }
+        );
         assert_eq!(run("nuke app-web-02"), Command::Delete { vm: "app-web-02".into() });
         assert!(invalid("create").contains("Missing the new VM's name"));
         assert!(invalid("create x --colour red").contains("`--colour` is not an option here; use --size, --os, --days."));
@@ -670,7 +681,11 @@ mod tests {
     fn decommission_commands() {
         assert_eq!(
             run("decommission web-1 web-2 web-1 --ticket CHG-42 --reason \"end of project\""),
-            Command::Decommission { vms: vec!["web-1".into(), "web-2".into()], ticket: Some("CHG-42".into()), reason: Some("end of project".into()) }
+            Command::Decommission {
+                vms: vec!["web-1".into(), "web-2".into()],
+                ticket: Some("CHG-42".into()),
+                reason: Some("end of project".into())
+            }
         );
         assert_eq!(run("retire x"), Command::Decommission { vms: vec!["x".into()], ticket: None, reason: None });
         assert_eq!(run("decommission cancel 0192abcd"), Command::DecommissionCancel { id: "0192abcd".into() });

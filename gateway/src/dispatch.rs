@@ -73,7 +73,8 @@ impl LocalDispatch {
 #[async_trait]
 impl Dispatch for LocalDispatch {
     async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
-        let router = self.functions.get(function).cloned().ok_or_else(|| DispatchError(format!("{function} is not deployed in this process")))?;
+        let router =
+            self.functions.get(function).cloned().ok_or_else(|| DispatchError(format!("{function} is not deployed in this process")))?;
         let request = http::Request::post("/")
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
@@ -83,7 +84,9 @@ impl Dispatch for LocalDispatch {
         let name = function.to_string();
         tokio::spawn(async move {
             match router.oneshot(request).await {
-                Ok(resp) if !resp.status().is_success() => tracing::error!(function = %name, status = %resp.status(), "local function refused the invocation"),
+                Ok(resp) if !resp.status().is_success() => {
+                    tracing::error!(function = %name, status = %resp.status(), "local function refused the invocation")
+                }
                 Ok(_) => {}
                 Err(never) => match never {},
             }

@@ -26,7 +26,11 @@ impl GatewaySettings {
         let (policy, _) = iaas_config::load_policy()?;
         let access = crate::access::access_from_env(&policy).await?;
         let audit = match iaas_config::secret("DATABASE_URL")? {
-            Some(url) => Some(iaas_store::Store::connect(url.expose()).await.map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), "Check the database URL and that the server is up."))?),
+            Some(url) => Some(
+                iaas_store::Store::connect(url.expose())
+                    .await
+                    .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), "Check the database URL and that the server is up."))?,
+            ),
             None => {
                 tracing::info!("no DATABASE_URL: gateway decisions are logged, and functions audit outcomes");
                 None
@@ -51,7 +55,11 @@ impl GatewaySettings {
             DispatchTarget::OpenFaas { gateway } => Arc::new(OpenFaasDispatch::new(gateway.clone())),
             DispatchTarget::Lambda { prefix } => Arc::new(LambdaDispatch::from_env(prefix.clone()).await),
             DispatchTarget::Local => {
-                return Err(ConfigError::new("IAAS_DISPATCH", "local needs the functions in this process", "Run `iaas serve`, or use openfaas:<url> or lambda."))
+                return Err(ConfigError::new(
+                    "IAAS_DISPATCH",
+                    "local needs the functions in this process",
+                    "Run `iaas serve`, or use openfaas:<url> or lambda.",
+                ))
             }
         };
         Ok(self.with_dispatcher(dispatcher))

@@ -9,8 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
-use iaas_store::AuditEntry;
 use iaas_slack::{Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_store::AuditEntry;
 use serde::Deserialize;
 
 use crate::commands::{self, Parsed};
@@ -32,7 +32,9 @@ pub async fn verify_slack(State(gw): State<Arc<Gateway>>, request: Request, next
         return StatusCode::OK.into_response();
     }
     let header = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok());
-    if let Err(e) = iaas_slack::verify(gw.signing_secret.expose().as_bytes(), header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &bytes, (gw.clock)()) {
+    if let Err(e) =
+        iaas_slack::verify(gw.signing_secret.expose().as_bytes(), header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &bytes, (gw.clock)())
+    {
         tracing::warn!(error = %e, path = %parts.uri.path(), "refused a request not signed by Slack");
         return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
     }
@@ -109,7 +111,9 @@ struct InteractionForm {
 
 /// A button press. Slack wants a quick 200; the function answers by replacing the message.
 pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
-    let Some(payload) = serde_urlencoded::from_bytes::<InteractionForm>(&body).ok().and_then(|f| serde_json::from_str::<Interaction>(&f.payload).ok()) else {
+    let Some(payload) =
+        serde_urlencoded::from_bytes::<InteractionForm>(&body).ok().and_then(|f| serde_json::from_str::<Interaction>(&f.payload).ok())
+    else {
         return (StatusCode::BAD_REQUEST, "malformed interaction payload\n").into_response();
     };
     let press = payload.actions.iter().find_map(|a| Command::from_action(&a.action_id, &a.value));
@@ -171,7 +175,14 @@ async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, de
 
 /// Builds, signs and dispatches an invocation. `Ok` carries its id; `Err` is the sentence
 /// to show the user (nothing was done, or it is unknown whether it will run).
-async fn hand_over(gw: &Gateway, command: Command, user: SlackUser, channel: SlackChannel, caller: Caller, response_url: &str) -> Result<String, String> {
+async fn hand_over(
+    gw: &Gateway,
+    command: Command,
+    user: SlackUser,
+    channel: SlackChannel,
+    caller: Caller,
+    response_url: &str,
+) -> Result<String, String> {
     let what = command.describe();
     if !gw.responder.allows(response_url) {
         tracing::warn!(%response_url, "refused a request whose response_url is not Slack's");

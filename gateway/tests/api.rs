@@ -51,7 +51,12 @@ impl Dispatch for FakeFunction {
                         vm_name: v.clone(),
                         os_family: "linux".into(),
                         facts_json: "{}".into(),
-                        steps: vec![NewDecommissionStep { kind: "delete_vm".into(), name: "delete_vm".into(), on_failure: "stop".into(), config_json: "{}".into() }],
+                        steps: vec![NewDecommissionStep {
+                            kind: "delete_vm".into(),
+                            name: "delete_vm".into(),
+                            on_failure: "stop".into(),
+                            config_json: "{}".into(),
+                        }],
                     })
                     .collect(),
             };
@@ -142,7 +147,8 @@ async fn token_callers_create_list_and_page_and_others_are_refused() {
 
     let mut ids = Vec::new();
     for vm in ["a", "b", "c"] {
-        let (status, _, body) = call(&gw, "POST", "/api/v1/decommissions", Some(&bearer), json_body(json!({"vms": [vm], "ticket": "CHG-1"}))).await;
+        let (status, _, body) =
+            call(&gw, "POST", "/api/v1/decommissions", Some(&bearer), json_body(json!({"vms": [vm], "ticket": "CHG-1"}))).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(body["vm_plans"][0]["steps"][0]["kind"], "delete_vm");
         ids.push(body["id"].as_str().unwrap().to_string());

@@ -8,8 +8,8 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use iaas_config::Secret;
-use iaas_gateway::{router, Dispatch, Gateway, REQUEST_ID_HEADER};
 use iaas_gateway::dispatch::DispatchError;
+use iaas_gateway::{router, Dispatch, Gateway, REQUEST_ID_HEADER};
 use iaas_invocation::{Command, Invocation, PowerAction, SignedBody};
 use iaas_slack::{Message, Responder, SlashCommand};
 use tower::ServiceExt;
@@ -133,7 +133,8 @@ async fn forged_stale_future_and_unsigned_requests_get_401_and_dispatch_nothing(
 #[tokio::test]
 async fn ssl_check_oversized_and_malformed_bodies() {
     let rec = Arc::new(Recorder::default());
-    let (status, _, body) = send(gateway(rec.clone()), Request::post("/slack/commands").body(Body::from("ssl_check=1&token=x")).unwrap()).await;
+    let (status, _, body) =
+        send(gateway(rec.clone()), Request::post("/slack/commands").body(Body::from("ssl_check=1&token=x")).unwrap()).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
 
     let huge = format!("text={}", "a".repeat(iaas_gateway::BODY_LIMIT + 1));

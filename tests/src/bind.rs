@@ -191,11 +191,7 @@ async fn tsig_keygen() -> Result<String> {
         .await
         .context("running tsig-keygen (is Debian's bind9-utils installed?)")?;
     if !out.status.success() {
-        bail!(
-            "tsig-keygen failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("tsig-keygen failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8(out.stdout)?)
 }
@@ -213,16 +209,7 @@ fn parse_secret(key_conf: &str) -> Result<String> {
 
 async fn dig(port: u16, name: &str, rtype: &str) -> Result<Vec<String>> {
     let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "+short",
-            "+time=2",
-            "+tries=1",
-            name,
-            rtype,
-        ])
+        .args(["@127.0.0.1", "-p", &port.to_string(), "+short", "+time=2", "+tries=1", name, rtype])
         .stdin(Stdio::null())
         .output()
         .await
@@ -231,12 +218,7 @@ async fn dig(port: u16, name: &str, rtype: &str) -> Result<Vec<String>> {
     if !out.status.success() {
         bail!("dig exited with {}: {}", out.status, stdout.trim());
     }
-    Ok(stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with(';'))
-        .map(str::to_owned)
-        .collect())
+    Ok(stdout.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(';')).map(str::to_owned).collect())
 }
 
 /// Until named answers the forward zone's SOA, bounded by [`START_TIMEOUT`]; fails early when
@@ -245,10 +227,7 @@ async fn wait_ready(child: &mut Child, port: u16, dir: &Path) -> Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
-            bail!(
-                "named exited during start-up ({status}); named.log: {}",
-                log_tail(dir)
-            );
+            bail!("named exited during start-up ({status}); named.log: {}", log_tail(dir));
         }
         if let Ok(lines) = dig(port, ZONE, "SOA").await {
             if !lines.is_empty() {
@@ -256,10 +235,7 @@ async fn wait_ready(child: &mut Child, port: u16, dir: &Path) -> Result<()> {
             }
         }
         if Instant::now() >= deadline {
-            bail!(
-                "named did not answer within {START_TIMEOUT:?}; named.log: {}",
-                log_tail(dir)
-            );
+            bail!("named did not answer within {START_TIMEOUT:?}; named.log: {}", log_tail(dir));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -278,15 +254,8 @@ fn free_port() -> Result<u16> {
 
 fn fresh_tempdir() -> Result<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "iaas-bind-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("iaas-bind-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }

@@ -127,8 +127,7 @@ impl Slapd {
         } else {
             String::new()
         };
-        let modulepath =
-            std::env::var("SLAPD_MODULEPATH").unwrap_or_else(|_| "/usr/lib/ldap".into());
+        let modulepath = std::env::var("SLAPD_MODULEPATH").unwrap_or_else(|_| "/usr/lib/ldap".into());
         let conf = SLAPD_CONF_IN
             .replace("@DIR@", &dir.display().to_string())
             .replace("@MODULEPATH@", &modulepath)
@@ -151,11 +150,7 @@ impl Slapd {
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
             let url = format!("ldap://127.0.0.1:{port}/");
-            let ldaps_url = if tls {
-                Some(format!("ldaps://127.0.0.1:{}/", free_port()?))
-            } else {
-                None
-            };
+            let ldaps_url = if tls { Some(format!("ldaps://127.0.0.1:{}/", free_port()?)) } else { None };
             let listen = match &ldaps_url {
                 Some(s) => format!("{url} {s}"),
                 None => url.clone(),
@@ -199,33 +194,17 @@ impl Slapd {
     fn ldap_tool(&self, tool: &str, ldif: &str) -> Result<()> {
         use std::io::Write;
         let mut child = std::process::Command::new(tool)
-            .args([
-                "-x",
-                "-H",
-                &self.url,
-                "-D",
-                &self.admin_dn,
-                "-w",
-                &self.admin_password,
-            ])
+            .args(["-x", "-H", &self.url, "-D", &self.admin_dn, "-w", &self.admin_password])
             .env("LDAPNOINIT", "1") // ignore /etc/ldap/ldap.conf and ~/.ldaprc
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("spawning {tool} (is Debian's ldap-utils installed?)"))?;
-        child
-            .stdin
-            .take()
-            .ok_or_else(|| anyhow!("no stdin pipe"))?
-            .write_all(ldif.as_bytes())?;
+        child.stdin.take().ok_or_else(|| anyhow!("no stdin pipe"))?.write_all(ldif.as_bytes())?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            bail!(
-                "{tool} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            bail!("{tool} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
         }
         Ok(())
     }
@@ -242,24 +221,12 @@ impl Drop for Slapd {
 
 /// Until slapd answers an authenticated whoami (and LDAPS accepts TCP), bounded by
 /// [`START_TIMEOUT`]; fails early when slapd exits (bad config, port taken).
-async fn wait_ready(
-    child: &mut Child,
-    url: &str,
-    ldaps_url: Option<&str>,
-    dir: &Path,
-) -> Result<()> {
+async fn wait_ready(child: &mut Child, url: &str, ldaps_url: Option<&str>, dir: &Path) -> Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
-    let ldaps_addr = ldaps_url.map(|u| {
-        u.trim_start_matches("ldaps://")
-            .trim_end_matches('/')
-            .to_owned()
-    });
+    let ldaps_addr = ldaps_url.map(|u| u.trim_start_matches("ldaps://").trim_end_matches('/').to_owned());
     loop {
         if let Some(status) = child.try_wait()? {
-            bail!(
-                "slapd exited during start-up ({status}); slapd.log: {}",
-                log_tail(dir)
-            );
+            bail!("slapd exited during start-up ({status}); slapd.log: {}", log_tail(dir));
         }
         let whoami = Command::new("ldapwhoami")
             .args(["-x", "-H", url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
@@ -278,10 +245,7 @@ async fn wait_ready(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            bail!(
-                "slapd did not answer within {START_TIMEOUT:?}; slapd.log: {}",
-                log_tail(dir)
-            );
+            bail!("slapd did not answer within {START_TIMEOUT:?}; slapd.log: {}", log_tail(dir));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -347,13 +311,7 @@ fn make_server_cert(dir: &Path) -> Result<()> {
             "server.cnf",
         ],
     )?;
-    let serial = format!(
-        "0x{:x}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    );
+    let serial = format!("0x{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
     openssl(
         dir,
         &[
@@ -388,11 +346,7 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
         .output()
         .context("running openssl (is it installed?)")?;
     if !out.status.success() {
-        bail!(
-            "openssl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }
@@ -403,15 +357,8 @@ fn free_port() -> Result<u16> {
 
 fn fresh_tempdir() -> Result<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "iaas-slapd-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("iaas-slapd-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }

@@ -58,54 +58,26 @@ impl Vcsim {
         let cert = opts.tls.then(|| workdir.join("server.pem"));
 
         let mut cmd = Command::new(&binary);
-        cmd.arg("-listen")
-            .arg("127.0.0.1:0")
-            .arg("-vms")
-            .arg(opts.extra_vms.to_string());
+        cmd.arg("-listen").arg("127.0.0.1:0").arg("-vms").arg(opts.extra_vms.to_string());
         if !opts.delays.is_empty() {
-            let spec: Vec<String> = opts
-                .delays
-                .iter()
-                .map(|(m, ms)| format!("{m}={ms}"))
-                .collect();
+            let spec: Vec<String> = opts.delays.iter().map(|(m, ms)| format!("{m}={ms}")).collect();
             cmd.arg("-delay").arg(spec.join(","));
         }
         if let Some(cert) = &cert {
             cmd.arg("-tls").arg("-cert-out").arg(cert);
         }
         let log = std::fs::File::create(workdir.join("vcsim.log"))?;
-        cmd.env("TMPDIR", &workdir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", binary.display()))?;
+        cmd.env("TMPDIR", &workdir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::from(log)).kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| format!("spawning {}", binary.display()))?;
 
         let stdin = child.stdin.take();
-        let mut stdout = BufReader::new(
-            child
-                .stdout
-                .take()
-                .ok_or_else(|| anyhow!("no stdout pipe"))?,
-        );
+        let mut stdout = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?);
         let url = match tokio::time::timeout(START_TIMEOUT, read_url(&mut stdout)).await {
             Ok(Ok(url)) => url,
             Ok(Err(e)) => bail!("vcsim did not start: {e}; log: {}", log_tail(&workdir)),
-            Err(_) => bail!(
-                "vcsim printed no URL within {START_TIMEOUT:?}; log: {}",
-                log_tail(&workdir)
-            ),
+            Err(_) => bail!("vcsim printed no URL within {START_TIMEOUT:?}; log: {}", log_tail(&workdir)),
         };
-        Ok(Vcsim {
-            url,
-            child,
-            _stdin: stdin,
-            _stdout: stdout,
-            workdir,
-            cert,
-        })
+        Ok(Vcsim { url, child, _stdin: stdin, _stdout: stdout, workdir, cert })
     }
 
     /// The server certificate (PEM) when started with `tls`.
@@ -128,14 +100,7 @@ impl Vcsim {
     /// SOAP calls the simulator has served, per method name (`GET /_stats`).
     pub async fn stats(&self) -> Result<HashMap<String, u64>> {
         let url = format!("{}/_stats", self.base_url());
-        let stats = self
-            .http()?
-            .get(url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let stats = self.http()?.get(url).send().await?.error_for_status()?.json().await?;
         Ok(stats)
     }
 
@@ -167,17 +132,9 @@ impl Vcsim {
             .collect();
 
         if !others.is_empty() {
-            let ids: String = others
-                .iter()
-                .map(|k| format!("<sessionId>{k}</sessionId>"))
-                .collect();
-            let resp = self
-                .soap(
-                    &http,
-                    &format!("<TerminateSession xmlns=\"urn:vim25\">{SM}{ids}</TerminateSession>"),
-                    Some(&cookie),
-                )
-                .await?;
+            let ids: String = others.iter().map(|k| format!("<sessionId>{k}</sessionId>")).collect();
+            let resp =
+                self.soap(&http, &format!("<TerminateSession xmlns=\"urn:vim25\">{SM}{ids}</TerminateSession>"), Some(&cookie)).await?;
             if !resp.status().is_success() {
                 bail!("TerminateSession failed: {}", resp.text().await?);
             }
@@ -212,12 +169,7 @@ impl Vcsim {
         Ok(text)
     }
 
-    async fn soap(
-        &self,
-        http: &reqwest::Client,
-        body: &str,
-        cookie: Option<&str>,
-    ) -> Result<reqwest::Response> {
+    async fn soap(&self, http: &reqwest::Client, body: &str, cookie: Option<&str>) -> Result<reqwest::Response> {
         let mut req = http
             .post(&self.url)
             .header("Content-Type", "text/xml; charset=utf-8")
@@ -232,11 +184,7 @@ impl Vcsim {
     /// Logs in as an administrator; the session cookie and the session's key.
     async fn admin_login(&self, http: &reqwest::Client) -> Result<(String, String)> {
         let login = self
-            .soap(
-                http,
-                &format!("<Login xmlns=\"urn:vim25\">{SM}<userName>admin</userName><password>admin</password></Login>"),
-                None,
-            )
+            .soap(http, &format!("<Login xmlns=\"urn:vim25\">{SM}<userName>admin</userName><password>admin</password></Login>"), None)
             .await?;
         let cookie = login
             .headers()
@@ -246,19 +194,12 @@ impl Vcsim {
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("admin login set no cookie"))?;
         let login_body = login.text().await?;
-        let key = first_between(&login_body, "<key>", "</key>")
-            .ok_or_else(|| anyhow!("admin login returned no session key"))?
-            .to_owned();
+        let key = first_between(&login_body, "<key>", "</key>").ok_or_else(|| anyhow!("admin login returned no session key"))?.to_owned();
         Ok((cookie, key))
     }
 
     async fn admin_logout(&self, http: &reqwest::Client, cookie: &str) -> Result<()> {
-        self.soap(
-            http,
-            &format!("<Logout xmlns=\"urn:vim25\">{SM}</Logout>"),
-            Some(cookie),
-        )
-        .await?;
+        self.soap(http, &format!("<Logout xmlns=\"urn:vim25\">{SM}</Logout>"), Some(cookie)).await?;
         Ok(())
     }
 
@@ -268,10 +209,7 @@ impl Vcsim {
 
     fn http(&self) -> Result<reqwest::Client> {
         // Only for the harness's own calls; the client under test does its own TLS checks.
-        Ok(reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .timeout(Duration::from_secs(10))
-            .build()?)
+        Ok(reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(Duration::from_secs(10)).build()?)
     }
 }
 
@@ -309,12 +247,7 @@ fn launcher_binary() -> Result<PathBuf> {
             if !out.status.success() {
                 return Err(format!("{} failed ({})", script.display(), out.status));
             }
-            let path = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
+            let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").trim().to_owned();
             Ok(PathBuf::from(path))
         })
         .clone()
@@ -323,11 +256,7 @@ fn launcher_binary() -> Result<PathBuf> {
 
 fn fresh_workdir() -> Result<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "iaas-vcsim-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir = std::env::temp_dir().join(format!("iaas-vcsim-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

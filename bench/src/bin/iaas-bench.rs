@@ -85,7 +85,11 @@ impl Args {
         if self.concurrency.is_empty() || self.concurrency.iter().any(|&c| c == 0 || c > 1024) {
             bail!("--concurrency takes levels from 1 to 1024");
         }
-        if !(1..=10).contains(&self.rounds) || !(1..=50).contains(&self.startup_trials) || self.cold_trials > 10 || !(1..=5).contains(&self.vcenter_passes) {
+        if !(1..=10).contains(&self.rounds)
+            || !(1..=50).contains(&self.startup_trials)
+            || self.cold_trials > 10
+            || !(1..=5).contains(&self.vcenter_passes)
+        {
             bail!("--rounds 1..=10, --startup-trials 1..=50, --vcenter-passes 1..=5");
         }
         if self.retries > 10 || self.quiet_wait > 600 || !(0.0..=1.0).contains(&self.max_foreign) {
@@ -189,7 +193,6 @@ impl Level {
     }
 }
 
-
 fn mb(kb: u64) -> f64 {
     kb as f64 * 1024.0 / 1e6
 }
@@ -204,7 +207,14 @@ fn verdict(ok: bool) -> &'static str {
 
 /// Spawns a server and polls it with `req` until the first 200; the clock starts just before
 /// the spawn. Returns (ms to accept a TCP connection, ms to the first ack, child, the ack).
-async fn first_ack(name: &str, bin: &std::path::Path, env: &[(&str, String)], port: u16, req: &slack::Signed, log: PathBuf) -> Result<(f64, f64, Proc, Answer)> {
+async fn first_ack(
+    name: &str,
+    bin: &std::path::Path,
+    env: &[(&str, String)],
+    port: u16,
+    req: &slack::Signed,
+    log: PathBuf,
+) -> Result<(f64, f64, Proc, Answer)> {
     let addr = loopback(port);
     let t0 = Instant::now();
     let mut child = Proc::spawn(name, bin, &[], env, log, false)?;
@@ -283,11 +293,15 @@ async fn run(args: Args) -> Result<()> {
         let mut env = gateway_env.clone();
         env.push(("PORT", port.to_string()));
         let req = slack::request(trial as u64);
-        let (listen_ms, ms, child, answer) = first_ack("iaas-gateway", &gateway_bin, &env, port, &req, workdir.join(format!("gateway-{trial}.log"))).await?;
+        let (listen_ms, ms, child, answer) =
+            first_ack("iaas-gateway", &gateway_bin, &env, port, &req, workdir.join(format!("gateway-{trial}.log"))).await?;
         if !answer.headers.contains_key(REQUEST_ID_HEADER) {
             bail!("the gateway's first ack was not dispatched: {}", String::from_utf8_lossy(&answer.body));
         }
-        eprintln!("iaas-bench: gateway {} start {trial}: listening after {listen_ms:.1} ms, first ack after {ms:.1} ms", if cold { "cold" } else { "warm" });
+        eprintln!(
+            "iaas-bench: gateway {} start {trial}: listening after {listen_ms:.1} ms, first ack after {ms:.1} ms",
+            if cold { "cold" } else { "warm" }
+        );
         gateway_start.record(cold, listen_ms, ms);
         captured.get_or_insert(answer);
         gateway = Some((child, port));
@@ -296,7 +310,12 @@ async fn run(args: Args) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let gateway_idle_kb = status_kb(gateway.pid, "VmRSS").unwrap_or(0);
     let captured = captured.expect("at least one trial");
-    eprintln!("iaas-bench: gateway idle VmRSS {:.1} MB; ack is {} bytes: {}", mb(gateway_idle_kb), captured.body.len(), String::from_utf8_lossy(&captured.body));
+    eprintln!(
+        "iaas-bench: gateway idle VmRSS {:.1} MB; ack is {} bytes: {}",
+        mb(gateway_idle_kb),
+        captured.body.len(),
+        String::from_utf8_lossy(&captured.body)
+    );
 
     // The same ack bytes for the ceilings.
     let ack_file = workdir.join("ack.json");
@@ -322,7 +341,8 @@ async fn run(args: Args) -> Result<()> {
         let mut env = bare_env.clone();
         env.push(("PORT", port.to_string()));
         let req = slack::request(100 + trial as u64);
-        let (listen_ms, ms, child, answer) = first_ack("bare-ack", &bare_bin, &env, port, &req, workdir.join(format!("bare-{trial}.log"))).await?;
+        let (listen_ms, ms, child, answer) =
+            first_ack("bare-ack", &bare_bin, &env, port, &req, workdir.join(format!("bare-{trial}.log"))).await?;
         if answer.body != captured.body {
             bail!("bare-ack does not send the gateway's ack bytes");
         }
@@ -340,7 +360,8 @@ async fn run(args: Args) -> Result<()> {
         let mut env = bare_env.clone();
         env.push(("PORT", port.to_string()));
         env.push(("DISPATCH_URL", format!("http://127.0.0.1:{sink_port}")));
-        let (_, _, child, answer) = first_ack("bare-ack + dispatch", &bare_bin, &env, port, &slack::request(200), workdir.join("bare-dispatch.log")).await?;
+        let (_, _, child, answer) =
+            first_ack("bare-ack + dispatch", &bare_bin, &env, port, &slack::request(200), workdir.join("bare-dispatch.log")).await?;
         if answer.body != captured.body {
             bail!("bare-ack + dispatch does not send the gateway's ack bytes");
         }
@@ -354,7 +375,8 @@ async fn run(args: Args) -> Result<()> {
     let mut next_request = 1_000_000u64;
     let n_servers = if bare_dispatch.is_some() { 3 } else { 2 };
     // Gateway first and last in each round, the ceilings mirrored in between, so drift cancels.
-    let order: Vec<usize> = if n_servers == 3 { vec![GATEWAY, BARE, BARE_DISPATCH, BARE_DISPATCH, BARE, GATEWAY] } else { vec![GATEWAY, BARE, BARE, GATEWAY] };
+    let order: Vec<usize> =
+        if n_servers == 3 { vec![GATEWAY, BARE, BARE_DISPATCH, BARE_DISPATCH, BARE, GATEWAY] } else { vec![GATEWAY, BARE, BARE, GATEWAY] };
 
     for &c in &args.concurrency {
         eprintln!("iaas-bench: concurrency {c}: signing {} unique requests for the gateway…", args.pool);
@@ -424,7 +446,10 @@ async fn run(args: Args) -> Result<()> {
                 if which == GATEWAY {
                     sink_taken += sink_delta;
                     if sink_delta != r.acked_total {
-                        eprintln!("iaas-bench: WARNING: {} acks with a request id but {sink_delta} invocations reached the sink", r.acked_total);
+                        eprintln!(
+                            "iaas-bench: WARNING: {} acks with a request id but {sink_delta} invocations reached the sink",
+                            r.acked_total
+                        );
                     }
                     rss_peak = rss_peak.max(phase_peak);
                 }
@@ -442,7 +467,6 @@ async fn run(args: Args) -> Result<()> {
             reused: gw_pool.reused(),
             sink_taken,
         });
-
     }
     let gateway_hwm_kb = status_kb(gateway.pid, "VmHWM").unwrap_or(0);
     let gateway_after_kb = status_kb(gateway.pid, "VmRSS").unwrap_or(0);
@@ -470,7 +494,18 @@ async fn run(args: Args) -> Result<()> {
 
     // Report.
     let log_lines = std::fs::read_to_string(&gateway_log).map(|t| t.lines().count()).unwrap_or(0);
-    let report = Report { args: &args, gateway_start, bare_start, gateway_idle_kb, bare_idle_kb, levels, gateway_hwm_kb, gateway_after_kb, vc, gateway_log_lines: log_lines };
+    let report = Report {
+        args: &args,
+        gateway_start,
+        bare_start,
+        gateway_idle_kb,
+        bare_idle_kb,
+        levels,
+        gateway_hwm_kb,
+        gateway_after_kb,
+        vc,
+        gateway_log_lines: log_lines,
+    };
     report.print();
     if std::env::var_os("IAAS_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&workdir);
@@ -528,7 +563,11 @@ impl Report<'_> {
             args.duration,
             args.warmup,
             args.rounds,
-            if args.no_dispatch_ceiling { "gateway, bare, bare, gateway" } else { "gateway, bare, bare+dispatch, bare+dispatch, bare, gateway" },
+            if args.no_dispatch_ceiling {
+                "gateway, bare, bare, gateway"
+            } else {
+                "gateway, bare, bare+dispatch, bare+dispatch, bare, gateway"
+            },
             if env.is_empty() { "none (logs at info, as deployed)".to_string() } else { env.join(" ") }
         );
 
@@ -678,7 +717,10 @@ impl Report<'_> {
                 let (a, b, c) = spread(listen);
                 println!("| {name} | {kind} | accepts a TCP connection | {a:.1} | {b:.1} | {c:.1} |");
                 let (a, b, c) = spread(ack);
-                println!("| {name} | {kind} | first 200 ack{} | {a:.1} | {b:.1} | {c:.1} |", if name == "gateway" { " (after its first dispatch)" } else { "" });
+                println!(
+                    "| {name} | {kind} | first 200 ack{} | {a:.1} | {b:.1} | {c:.1} |",
+                    if name == "gateway" { " (after its first dispatch)" } else { "" }
+                );
             }
         }
         println!();
@@ -698,7 +740,15 @@ impl Report<'_> {
                 println!("| pass | command | calls | by method | ms to answer | answer |");
                 println!("|---:|---|---:|---|---:|---|");
                 for c in &vc.commands {
-                    println!("| {} | `{}` | {} | {} | {:.0} | {} |", c.pass, c.text, c.total(), fmt(&c.calls), c.answer_ms, c.answer.replace('|', "\\|"));
+                    println!(
+                        "| {} | `{}` | {} | {} | {:.0} | {} |",
+                        c.pass,
+                        c.text,
+                        c.total(),
+                        fmt(&c.calls),
+                        c.answer_ms,
+                        c.answer.replace('|', "\\|")
+                    );
                 }
                 println!("\nLogins by `iaas serve` over the whole run: {}.\n", vc.logins);
             }

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -65,11 +65,20 @@ impl Serve {
             ("RUST_LOG".into(), std::env::var("IAAS_E2E_LOG").unwrap_or_else(|_| "warn".into())),
         ];
         if let Some(url) = vcenter {
-            env.extend([("VCENTER_URL".into(), url.into()), ("VCENTER_USER".into(), "iaas".into()), ("VCENTER_PASSWORD".into(), "secret".into())]);
+            env.extend([
+                ("VCENTER_URL".into(), url.into()),
+                ("VCENTER_USER".into(), "iaas".into()),
+                ("VCENTER_PASSWORD".into(), "secret".into()),
+            ]);
         }
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]).env_clear().envs(env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn iaas serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = tokio::time::timeout(Duration::from_secs(30), async {
@@ -90,7 +99,12 @@ impl Serve {
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]).env_clear().envs(self.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn iaas serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         self.url = tokio::time::timeout(Duration::from_secs(30), async {
@@ -216,7 +230,10 @@ impl Drop for Serve {
 }
 
 /// Slack's chat.postMessage: records the message; the user U0NODM cannot be messaged.
-async fn post_message(axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>, Json(body): Json<serde_json::Value>) -> Json<serde_json::Value> {
+async fn post_message(
+    axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>,
+    Json(body): Json<serde_json::Value>,
+) -> Json<serde_json::Value> {
     if body["channel"] == "U0NODM" {
         return Json(serde_json::json!({"ok": false, "error": "cannot_dm_bot"}));
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_function::provision::{self, NewVm};
 use iaas_function::{find_vm, quota, Context, Reply};
-use iaas_store::Usage;
 use iaas_invocation::{Command, Invocation};
+use iaas_store::Usage;
 use iaas_vsphere::{CloneSpec, VcError, VmRef};
 
 pub const NAME: &str = "iaas-clone";
@@ -74,7 +74,10 @@ async fn allowed_template(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
         Ok(t) => Ok(t),
         Err(VcError::NotFound { .. }) => {
             let names = offer().await;
-            Err(Reply::error(format!("There is no template named {name}. Templates you can deploy: {}.", if names.is_empty() { "none".into() } else { names.join(", ") })))
+            Err(Reply::error(format!(
+                "There is no template named {name}. Templates you can deploy: {}.",
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            )))
         }
         Err(e) => Err(e.into()),
     }

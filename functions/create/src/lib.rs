@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_function::provision::{self, NewVm};
 use iaas_function::{quota, Context, Reply};
-use iaas_store::Usage;
 use iaas_invocation::{Command, Invocation};
+use iaas_store::Usage;
 use iaas_vsphere::CreateSpec;
 
 pub const NAME: &str = "iaas-create";
@@ -29,7 +29,10 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     let os_name = os.clone().unwrap_or_else(|| policy.create.default_os.clone());
     let Some(family) = policy.os.get(&os_name) else {
         let known: Vec<&str> = policy.os.keys().map(String::as_str).collect();
-        return Reply::error(format!("`{os_name}` is not an OS family IT offers; choose one of {}. Nothing was created.", known.join(", ")));
+        return Reply::error(format!(
+            "`{os_name}` is not an OS family IT offers; choose one of {}. Nothing was created.",
+            known.join(", ")
+        ));
     };
     let lease_days = match provision::lease_days(policy, *days) {
         Ok(d) => d,

@@ -47,7 +47,8 @@ impl VmFacts {
 /// The plan family from vCenter's guest OS name ("Ubuntu Linux (64-bit)", "Microsoft Windows
 /// Server 2022 (64-bit)"); unknown or anything else is `other`.
 pub fn os_family(guest_os: Option<&str>) -> &'static str {
-    const LINUX: [&str; 12] = ["linux", "ubuntu", "debian", "red hat", "rhel", "centos", "suse", "rocky", "alma", "oracle", "fedora", "photon"];
+    const LINUX: [&str; 12] =
+        ["linux", "ubuntu", "debian", "red hat", "rhel", "centos", "suse", "rocky", "alma", "oracle", "fedora", "photon"];
     let Some(name) = guest_os.map(str::to_lowercase) else { return "other" };
     if name.contains("windows") {
         "windows"

@@ -67,7 +67,9 @@ async fn handle(ctx: Arc<Context>, inv: Invocation, slack: WebApi) -> Reply {
             list(&ctx, &filter).await
         }
         Command::DecommissionStatus { id } => status(&ctx, id).await,
-        Command::DecommissionStart { id, vms, ticket, reason } => start_now(ctx.clone(), &inv, slack, id, vms, ticket.clone(), reason.clone()).await,
+        Command::DecommissionStart { id, vms, ticket, reason } => {
+            start_now(ctx.clone(), &inv, slack, id, vms, ticket.clone(), reason.clone()).await
+        }
         _ => Reply::error("iaas-decommission received a command it does not run."),
     }
 }
@@ -77,7 +79,14 @@ fn store_down() -> Reply {
 }
 
 /// Records the request (facts and each VM's plan) under `id`; `Ok` has one line per VM.
-async fn record(ctx: &Context, inv: &Invocation, id: &str, names: &[String], ticket: &Option<String>, reason: &Option<String>) -> Result<(NewDecommission, Vec<String>), Reply> {
+async fn record(
+    ctx: &Context,
+    inv: &Invocation,
+    id: &str,
+    names: &[String],
+    ticket: &Option<String>,
+    reason: &Option<String>,
+) -> Result<(NewDecommission, Vec<String>), Reply> {
     let mut vms: Vec<NewDecommissionVm> = Vec::new();
     let mut lines = Vec::new();
     for name in names {
@@ -93,18 +102,32 @@ async fn record(ctx: &Context, inv: &Invocation, id: &str, names: &[String], tic
         let f = VmFacts::from_details(&details, ticket.clone(), reason.clone());
         let plan = ctx.policy.decommission.plans.for_family(&f.os_family);
         if plan.is_empty() {
-            return Err(Reply::error(format!("IT's policy has no decommission steps for {} VMs like {}; nothing was changed. Tell IT.", f.os_family, f.name)));
+            return Err(Reply::error(format!(
+                "IT's policy has no decommission steps for {} VMs like {}; nothing was changed. Tell IT.",
+                f.os_family, f.name
+            )));
         }
         let mut steps = Vec::new();
         for s in plan {
             let settings = serde_json::to_value(&s.settings).unwrap_or_default();
             if let Err(why) = steps::build(s.kind.as_str(), &settings) {
-                return Err(Reply::error(format!("{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.", f.os_family, s.name)));
+                return Err(Reply::error(format!(
+                    "{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.",
+                    f.os_family, s.name
+                )));
             }
-            steps.push(NewDecommissionStep { kind: s.kind.as_str().into(), name: s.name.clone(), on_failure: s.on_failure.as_str().into(), config_json: settings.to_string() });
+            steps.push(NewDecommissionStep {
+                kind: s.kind.as_str().into(),
+                name: s.name.clone(),
+                on_failure: s.on_failure.as_str().into(),
+                config_json: settings.to_string(),
+            });
         }
-        let plan_text: Vec<String> = steps.iter().map(|s| if s.on_failure == "warn" { format!("{} (warn)", s.name) } else { s.name.clone() }).collect();
-        let protected = iaas_function::protected(&ctx.policy, &details).map(|why| format!("\n   ⚠️ protected ({why}): its delete step will fail")).unwrap_or_default();
+        let plan_text: Vec<String> =
+            steps.iter().map(|s| if s.on_failure == "warn" { format!("{} (warn)", s.name) } else { s.name.clone() }).collect();
+        let protected = iaas_function::protected(&ctx.policy, &details)
+            .map(|why| format!("\n   ⚠️ protected ({why}): its delete step will fail"))
+            .unwrap_or_default();
         lines.push(format!(
             "• *{}* — {} ({}) · IP {} · {} · owner {}\n   Steps: {}{protected}",
             f.name,
@@ -115,7 +138,13 @@ async fn record(ctx: &Context, inv: &Invocation, id: &str, names: &[String], tic
             f.owner.as_deref().map(|o| format!("<@{o}>")).unwrap_or_else(|| "unknown".into()),
             plan_text.join(" → "),
         ));
-        vms.push(NewDecommissionVm { vm_moref: f.moref.clone(), vm_name: f.name.clone(), os_family: f.os_family.clone(), facts_json: serde_json::to_string(&f).unwrap_or_default(), steps });
+        vms.push(NewDecommissionVm {
+            vm_moref: f.moref.clone(),
+            vm_name: f.name.clone(),
+            os_family: f.os_family.clone(),
+            facts_json: serde_json::to_string(&f).unwrap_or_default(),
+            steps,
+        });
     }
     let request = NewDecommission {
         id: id.to_string(),
@@ -160,7 +189,10 @@ async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<S
             args: serde_json::json!({"request": id}),
             text,
             confirm_label: format!("Decommission {count} VM{}", if count == 1 { "" } else { "s" }),
-            dialog: format!("{} will be shut down and deleted, with the other steps of IT's plan.", request.vms.iter().map(|v| v.vm_name.as_str()).collect::<Vec<_>>().join(", ")),
+            dialog: format!(
+                "{} will be shut down and deleted, with the other steps of IT's plan.",
+                request.vms.iter().map(|v| v.vm_name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
         },
     )
     .await
@@ -186,7 +218,15 @@ async fn pressed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, token: &str
 
 /// The REST API's start: record the request under the gateway's id, then run it exactly as a
 /// Confirm press does.
-async fn start_now(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: &str, names: &[String], ticket: Option<String>, reason: Option<String>) -> Reply {
+async fn start_now(
+    ctx: Arc<Context>,
+    inv: &Invocation,
+    slack: WebApi,
+    id: &str,
+    names: &[String],
+    ticket: Option<String>,
+    reason: Option<String>,
+) -> Reply {
     if let Err(reply) = record(&ctx, inv, id, names, &ticket, &reason).await {
         return reply;
     }
@@ -202,7 +242,11 @@ async fn run_confirmed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: S
     }
     match runner::claim(&ctx, &id).await {
         Ok(true) => {}
-        Ok(false) => return Reply::changed(Message::new(format!("Decommission request `{id}` is already being run by another worker; see `/iaas decommission status {id}`."))),
+        Ok(false) => {
+            return Reply::changed(Message::new(format!(
+                "Decommission request `{id}` is already being run by another worker; see `/iaas decommission status {id}`."
+            )))
+        }
         Err(_) => return store_down(),
     }
     match runner::run(ctx.clone(), slack, &id, inv.response_url.clone()).await {
@@ -223,7 +267,10 @@ async fn cancel(ctx: &Context, inv: &Invocation, id: &str) -> Reply {
     // The requester may cancel; so may whoever may change any VM (admins).
     let admin = ctx.access.as_ref().is_none_or(|a| matches!(a.may_touch(&identity(inv), None, None), Decision::Allow));
     if detail.request.requester != inv.user.id && !admin {
-        return Reply::denied(format!("Only <@{}>, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.", detail.request.requester));
+        return Reply::denied(format!(
+            "Only <@{}>, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.",
+            detail.request.requester
+        ));
     }
     match ctx.store.cancel_decommission(id).await {
         Ok(CancelOutcome::Cancelled) => Reply::changed(Message::new(format!("Decommission request `{id}` cancelled before it started; nothing was changed."))),

@@ -57,7 +57,10 @@ fn step_line(s: &DecommissionStep) -> String {
 /// The full record: every step of every VM with its state, message and timing.
 pub fn detail_text(d: &DecommissionDetail) -> String {
     let r = &d.request;
-    let mut lines = vec![header(r), format!("Asked {}{}", time(r.created_at_ms), r.finished_at_ms.map(|f| format!(", ended {}", time(f))).unwrap_or_default())];
+    let mut lines = vec![
+        header(r),
+        format!("Asked {}{}", time(r.created_at_ms), r.finished_at_ms.map(|f| format!(", ended {}", time(f))).unwrap_or_default()),
+    ];
     for vm in &d.vms {
         lines.push(format!("• *{}* ({}, {} plan): {}", vm.vm_name, vm.vm_moref, vm.os_family, vm.state));
         lines.extend(d.steps_of(vm.vm_index).map(step_line));
@@ -71,15 +74,31 @@ pub fn summary_text(d: &DecommissionDetail) -> String {
     let done = d.vms.iter().filter(|v| v.state == "done").count();
     let warnings = d.steps.iter().filter(|s| s.state == "warning").count();
     let lead = match r.state.as_str() {
-        "done" if warnings > 0 => format!("Decommission finished for {done} of {} VMs, but {warnings} step(s) failed with a warning.", d.vms.len()),
+        "done" if warnings > 0 => {
+            format!("Decommission finished for {done} of {} VMs, but {warnings} step(s) failed with a warning.", d.vms.len())
+        }
         "done" => format!("Decommissioned {done} of {} VMs.", d.vms.len()),
-        "cancelled" => format!("Decommission cancelled: {done} of {} VMs were finished before it stopped; nothing was rolled back.", d.vms.len()),
-        _ => format!("Decommission failed for {} of {} VMs; the steps after a failure did not run.", d.vms.iter().filter(|v| v.state == "failed").count(), d.vms.len()),
+        "cancelled" => {
+            format!("Decommission cancelled: {done} of {} VMs were finished before it stopped; nothing was rolled back.", d.vms.len())
+        }
+        _ => format!(
+            "Decommission failed for {} of {} VMs; the steps after a failure did not run.",
+            d.vms.iter().filter(|v| v.state == "failed").count(),
+            d.vms.len()
+        ),
     };
     format!("{lead}\n{}", detail_text(d))
 }
 
 pub fn list_row(r: &Decommission) -> String {
     let ticket = if r.ticket.is_empty() { String::new() } else { format!(" · {}", r.ticket) };
-    format!("• `{}` {} {} · {} · <@{}>{ticket} · {}", r.id, icon(&r.state), r.state, r.vm_names.join(", "), r.requester, time(r.created_at_ms))
+    format!(
+        "• `{}` {} {} · {} · <@{}>{ticket} · {}",
+        r.id,
+        icon(&r.state),
+        r.state,
+        r.vm_names.join(", "),
+        r.requester,
+        time(r.created_at_ms)
+    )
 }

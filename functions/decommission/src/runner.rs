@@ -63,7 +63,12 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
     let changed = Arc::new(changed);
     let mut vms = tokio::task::JoinSet::new();
     for vm in detail.vms.iter().filter(|v| matches!(v.state.as_str(), "pending" | "running")) {
-        let facts: VmFacts = serde_json::from_str(&vm.facts_json).unwrap_or_else(|_| VmFacts { name: vm.vm_name.clone(), moref: vm.vm_moref.clone(), os_family: vm.os_family.clone(), ..Default::default() });
+        let facts: VmFacts = serde_json::from_str(&vm.facts_json).unwrap_or_else(|_| VmFacts {
+            name: vm.vm_name.clone(),
+            moref: vm.vm_moref.clone(),
+            os_family: vm.os_family.clone(),
+            ..Default::default()
+        });
         let plan: Vec<DecommissionStep> = detail.steps_of(vm.vm_index).cloned().collect();
         let (sc, cancel, changed, index) = (sc.clone(), cancel.clone(), changed.clone(), vm.vm_index);
         // Permits are taken here, in request order, so VMs start in the order they were asked.
@@ -92,11 +97,22 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
     if let Some(poster) = poster {
         let _ = poster.await;
     }
-    Ok(ctx.store.decommission(id).await?.ok_or(StoreError::Query { doing: "reading a decommission request", reason: format!("request {id} vanished") })?)
+    Ok(ctx
+        .store
+        .decommission(id)
+        .await?
+        .ok_or(StoreError::Query { doing: "reading a decommission request", reason: format!("request {id} vanished") })?)
 }
 
 /// One VM's plan, from its first step not yet finished.
-async fn run_vm(sc: &StepContext, vm_index: i64, vm: &VmFacts, plan: &[DecommissionStep], cancel: &CancellationToken, changed: &watch::Sender<()>) {
+async fn run_vm(
+    sc: &StepContext,
+    vm_index: i64,
+    vm: &VmFacts,
+    plan: &[DecommissionStep],
+    cancel: &CancellationToken,
+    changed: &watch::Sender<()>,
+) {
     let store = &sc.ctx.store;
     let id = &sc.request.id;
     let record = |r: Result<(), StoreError>| {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
-use iaas_store::Usage;
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
+use iaas_store::Usage;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmRef, ATTR_CREATED, ATTR_OWNER};
 
 pub const NAME: &str = "iaas-delete";
@@ -90,7 +90,10 @@ async fn delete(ctx: &Context, inv: &Invocation, vm: VmRef) -> Reply {
         Err(e) => return e.into(),
     };
     if details.summary.vm.name != name {
-        return Reply::error(format!("The VM you confirmed was renamed to {} since you asked; nothing was deleted. Ask again if you still want it gone.", details.summary.vm.name));
+        return Reply::error(format!(
+            "The VM you confirmed was renamed to {} since you asked; nothing was deleted. Ask again if you still want it gone.",
+            details.summary.vm.name
+        ));
     }
     if let Some(why) = iaas_function::protected(&ctx.policy, &details) {
         return Reply::error(format!("{name} became protected ({why}) since you asked; nothing was deleted."));

@@ -25,10 +25,12 @@ async fn handle(ctx: Arc<Context>, event: VcEvent) -> Outcome {
     let vm = VmRef { moref: vm.moref, name: vm.name };
     match event.class.as_str() {
         "VmCreatedEvent" | "VmClonedEvent" | "VmDeployedEvent" | "VmRegisteredEvent" => open(&ctx, &vm).await,
-        "VmRemovedEvent" => match ctx.store.set_lease_state(&vm.moref, LeaseState::Closed, "removed from vCenter", Utc::now().timestamp_millis()).await {
-            Ok(()) => Outcome::acted(format!("The lease of {} is closed: the VM was removed.", vm.name)).on(&vm.name),
-            Err(e) => Outcome::retry(e.to_string()),
-        },
+        "VmRemovedEvent" => {
+            match ctx.store.set_lease_state(&vm.moref, LeaseState::Closed, "removed from vCenter", Utc::now().timestamp_millis()).await {
+                Ok(()) => Outcome::acted(format!("The lease of {} is closed: the VM was removed.", vm.name)).on(&vm.name),
+                Err(e) => Outcome::retry(e.to_string()),
+            }
+        }
         other => Outcome::ignored(format!("{NAME} does not act on {other}.")),
     }
 }

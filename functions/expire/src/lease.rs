@@ -24,9 +24,19 @@ pub fn extended_expiry(policy: &Policy, lease: &Lease, now: DateTime<Utc>) -> Re
     let wanted = (now + Duration::days(i64::from(policy.lease.extend_days))).timestamp_millis().min(cap);
     if wanted <= lease.expires_at_ms {
         return Err(if lease.expires_at_ms >= cap {
-            format!("{} already expires on {}, the latest IT allows (created {} + {} days); it cannot be extended further.", lease.vm_name, date(lease.expires_at_ms), date(lease.created_at_ms), policy.lease.max_total_days)
+            format!(
+                "{} already expires on {}, the latest IT allows (created {} + {} days); it cannot be extended further.",
+                lease.vm_name,
+                date(lease.expires_at_ms),
+                date(lease.created_at_ms),
+                policy.lease.max_total_days
+            )
         } else {
-            format!("{} already expires on {}, later than an extension would give; nothing was changed.", lease.vm_name, date(lease.expires_at_ms))
+            format!(
+                "{} already expires on {}, later than an extension would give; nothing was changed.",
+                lease.vm_name,
+                date(lease.expires_at_ms)
+            )
         });
     }
     Ok(wanted)
@@ -65,7 +75,9 @@ pub fn db(e: StoreError) -> String {
 pub fn describe(policy: &Policy, lease: &Lease) -> String {
     let what = match lease.state {
         LeaseState::Active => format!("expires {}", date(lease.expires_at_ms)),
-        LeaseState::PoweredOff => format!("expired {}, powered off; deleted after {} days unless extended", date(lease.expires_at_ms), policy.lease.grace_days),
+        LeaseState::PoweredOff => {
+            format!("expired {}, powered off; deleted after {} days unless extended", date(lease.expires_at_ms), policy.lease.grace_days)
+        }
         LeaseState::Held => format!("expires {}, held: {}", date(lease.expires_at_ms), lease.state_reason),
         LeaseState::Deleted => "deleted on expiry".into(),
         LeaseState::Excluded => "does not expire".into(),

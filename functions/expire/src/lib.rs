@@ -80,7 +80,12 @@ async fn list(ctx: &Context, inv: &Invocation, mine: bool, days: Option<u32>) ->
         Ok(leases) if leases.is_empty() => Reply::query(Message::new("No leases match.")),
         Ok(leases) => {
             let rows: Vec<String> = leases.iter().map(|l| format!("• {}", lease::describe(&ctx.policy, l))).collect();
-            Reply::query(Message::new(format!("{} lease{}, soonest first:\n{}", leases.len(), if leases.len() == 1 { "" } else { "s" }, rows.join("\n"))))
+            Reply::query(Message::new(format!(
+                "{} lease{}, soonest first:\n{}",
+                leases.len(),
+                if leases.len() == 1 { "" } else { "s" },
+                rows.join("\n")
+            )))
         }
         Err(e) => Reply::error(lease::db(e)),
     }
@@ -110,7 +115,9 @@ async fn extend(ctx: &Context, inv: &Invocation, vm: &str) -> Reply {
     };
     let cap = lease::date(lease::cap_ms(&ctx.policy, &l));
     match lease::set_expiry(&ctx.store, ctx.vcenter.as_ref(), &l, new).await {
-        Ok(()) => Reply::changed(Message::new(format!("*{}* now expires on {} (it can be extended up to {cap}).", l.vm_name, lease::date(new)))),
+        Ok(()) => {
+            Reply::changed(Message::new(format!("*{}* now expires on {} (it can be extended up to {cap}).", l.vm_name, lease::date(new))))
+        }
         Err(why) => Reply::error(why),
     }
 }

@@ -77,10 +77,24 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
                     ctx.store.set_lease_state(&lease.vm_moref, LeaseState::PoweredOff, "expired", now_ms).await?;
                     report.powered_off += 1;
                     let then = match policy.action {
-                        LeaseAction::PowerOff => format!("It will be deleted on {} unless you extend its lease.", date((now + Duration::days(i64::from(policy.grace_days))).timestamp_millis())),
+                        LeaseAction::PowerOff => format!(
+                            "It will be deleted on {} unless you extend its lease.",
+                            date((now + Duration::days(i64::from(policy.grace_days))).timestamp_millis())
+                        ),
                         LeaseAction::PowerOffOnly => "It stays powered off until you extend its lease.".to_string(),
                     };
-                    notify(ctx, slack, lease, &format!("*{}* reached the end of its lease on {} and was powered off. {then}", lease.vm_name, date(lease.expires_at_ms)), true).await;
+                    notify(
+                        ctx,
+                        slack,
+                        lease,
+                        &format!(
+                            "*{}* reached the end of its lease on {} and was powered off. {then}",
+                            lease.vm_name,
+                            date(lease.expires_at_ms)
+                        ),
+                        true,
+                    )
+                    .await;
                 }
                 Err(VcError::NotFound { .. }) => close(ctx, lease, now_ms, report).await?,
                 Err(e) => tracing::warn!(vm = %lease.vm_name, error = %e, "could not power off an expired VM; next sweep retries"),
@@ -101,7 +115,19 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
                     ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Deleted, "expired and grace period over", now_ms).await?;
                     ctx.store.mark_vm_deleted(&lease.vm_moref).await?;
                     report.deleted += 1;
-                    notify(ctx, slack, lease, &format!("*{}* was deleted: its lease ended on {} and the {}-day grace period is over.", lease.vm_name, date(lease.expires_at_ms), policy.grace_days), false).await;
+                    notify(
+                        ctx,
+                        slack,
+                        lease,
+                        &format!(
+                            "*{}* was deleted: its lease ended on {} and the {}-day grace period is over.",
+                            lease.vm_name,
+                            date(lease.expires_at_ms),
+                            policy.grace_days
+                        ),
+                        false,
+                    )
+                    .await;
                 }
                 Err(VcError::NotFound { .. }) => close(ctx, lease, now_ms, report).await?,
                 Err(e) => tracing::warn!(vm = %lease.vm_name, error = %e, "could not delete an expired VM; next sweep retries"),
@@ -119,7 +145,9 @@ async fn remind(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>
     let mut due: Vec<i64> = Vec::new();
     for d in &ctx.policy.lease.reminder_days {
         let d = i64::from(*d);
-        if now_ms >= lease.expires_at_ms - Duration::days(d).num_milliseconds() && !ctx.store.reminder_sent(&lease.vm_moref, lease.expires_at_ms, d).await? {
+        if now_ms >= lease.expires_at_ms - Duration::days(d).num_milliseconds()
+            && !ctx.store.reminder_sent(&lease.vm_moref, lease.expires_at_ms, d).await?
+        {
             due.push(d);
         }
     }
@@ -130,7 +158,11 @@ async fn remind(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>
     if due.is_empty() {
         return Ok(());
     }
-    let when = if lease.expires_at_ms > now_ms { format!("expires on {}", date(lease.expires_at_ms)) } else { format!("expired on {}", date(lease.expires_at_ms)) };
+    let when = if lease.expires_at_ms > now_ms {
+        format!("expires on {}", date(lease.expires_at_ms))
+    } else {
+        format!("expired on {}", date(lease.expires_at_ms))
+    };
     let text = format!("Your VM *{}* {when}. Extend it if you still need it; otherwise it will be powered off.", lease.vm_name);
     let message = Message::new(&text).with_block(extend_button(&lease.vm_name));
     let delivered = match lease.owner_user.is_empty() {
@@ -149,7 +181,16 @@ async fn remind(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>
             let reason = format!("the reminder could not be delivered ({why})");
             ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Held, &reason, now_ms).await?;
             report.held += 1;
-            alert(ctx, slack, &format!("The lease of *{}* (owner {}) is held: {reason}. Fix the owner or extend/remove the lease with `/iaas expire`.", lease.vm_name, if lease.owner_user.is_empty() { "unknown".to_string() } else { format!("<@{}>", lease.owner_user) })).await;
+            alert(
+                ctx,
+                slack,
+                &format!(
+                    "The lease of *{}* (owner {}) is held: {reason}. Fix the owner or extend/remove the lease with `/iaas expire`.",
+                    lease.vm_name,
+                    if lease.owner_user.is_empty() { "unknown".to_string() } else { format!("<@{}>", lease.owner_user) }
+                ),
+            )
+            .await;
         }
     }
     Ok(())

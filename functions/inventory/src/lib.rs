@@ -125,7 +125,11 @@ async fn audit(ctx: &Context, user: Option<String>, vm: Option<String>, since: O
             format!("• {at} · <@{}> · `{}` · {} at {} — {}", e.actor, e.command, e.decision, e.stage, e.reason)
         })
         .collect();
-    let heading = format!("Audit trail, newest first ({} entries{}):", entries.len(), if entries.len() as u32 == ROWS { ", narrow with --user, --vm or --since" } else { "" });
+    let heading = format!(
+        "Audit trail, newest first ({} entries{}):",
+        entries.len(),
+        if entries.len() as u32 == ROWS { ", narrow with --user, --vm or --since" } else { "" }
+    );
     let mut message = Message { text: format!("{heading}\n{}", rows.join("\n")), ..Message::new(format!("*{heading}*")) };
     for chunk in rows.chunks(15) {
         message = message.with_block(section(&chunk.join("\n")));
@@ -168,7 +172,11 @@ fn memory(mb: u64) -> String {
 }
 
 fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,9 @@ mod tests {
     #[test]
     fn wrong_state_reads_naturally() {
         assert_eq!(wrong_state_text("a", PowerOp::Off, PowerState::PoweredOff), "a is already powered off; nothing was changed.");
-        assert_eq!(wrong_state_text("a", PowerOp::Reset, PowerState::PoweredOff), "a is powered off, so `power reset` cannot run; nothing was changed.");
+        assert_eq!(
+            wrong_state_text("a", PowerOp::Reset, PowerState::PoweredOff),
+            "a is powered off, so `power reset` cannot run; nothing was changed."
+        );
     }
 }

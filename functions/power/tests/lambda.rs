@@ -33,7 +33,10 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> impl IntoResponse {
     headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap());
     let deadline = chrono::Utc::now().timestamp_millis() + 60_000;
     headers.insert("lambda-runtime-deadline-ms", HeaderValue::from_str(&deadline.to_string()).unwrap());
-    headers.insert("lambda-runtime-invoked-function-arn", HeaderValue::from_static("arn:aws:lambda:eu-west-1:123456789012:function:iaas-power"));
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        HeaderValue::from_static("arn:aws:lambda:eu-west-1:123456789012:function:iaas-power"),
+    );
     headers.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"));
     (headers, event)
 }
@@ -66,7 +69,10 @@ async fn power_function_runs_on_the_lambda_runtime_api() {
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(respond))
-        .route("/2018-06-01/runtime/init/error", post(|body: Bytes| async move { eprintln!("init error: {}", String::from_utf8_lossy(&body)) }))
+        .route(
+            "/2018-06-01/runtime/init/error",
+            post(|body: Bytes| async move { eprintln!("init error: {}", String::from_utf8_lossy(&body)) }),
+        )
         .with_state(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let runtime_api = listener.local_addr().unwrap().to_string();

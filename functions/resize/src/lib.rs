@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
-use iaas_store::Usage;
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
+use iaas_store::Usage;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
 
 pub const NAME: &str = "iaas-resize";
@@ -78,9 +78,16 @@ async fn resize(ctx: &Context, inv: &Invocation, name: &str, target: Target, res
                     of: Confirmable::Resize,
                     vm: &vm,
                     args: serde_json::json!({"cpus": target.cpus, "memory_mb": target.memory_mb}),
-                    text: format!("*{}* cannot be resized while running because {why}. Power it off, resize it and power it on again?", vm.name),
+                    text: format!(
+                        "*{}* cannot be resized while running because {why}. Power it off, resize it and power it on again?",
+                        vm.name
+                    ),
                     confirm_label: "Power off, resize, power on".into(),
-                    dialog: format!("{} will be shut down (hard power-off if the guest does not stop in {} s), resized and powered on.", vm.name, SHUTDOWN_GRACE.as_secs()),
+                    dialog: format!(
+                        "{} will be shut down (hard power-off if the guest does not stop in {} s), resized and powered on.",
+                        vm.name,
+                        SHUTDOWN_GRACE.as_secs()
+                    ),
                 },
             )
             .await
@@ -137,7 +144,12 @@ async fn apply(ctx: &Context, vm: &VmRef, target: Target) -> Reply {
 
 async fn done(ctx: &Context, vm: &VmRef, how: &str) -> Reply {
     match ctx.vcenter.vm_details(vm).await {
-        Ok(d) => Reply::changed(Message::new(format!("*{}* now has {} vCPU and {} GB of memory{how}.", vm.name, d.summary.cpus, d.summary.memory_mb / 1024))),
+        Ok(d) => Reply::changed(Message::new(format!(
+            "*{}* now has {} vCPU and {} GB of memory{how}.",
+            vm.name,
+            d.summary.cpus,
+            d.summary.memory_mb / 1024
+        ))),
         Err(_) => Reply::changed(Message::new(format!("*{}* was resized{how}.", vm.name))),
     }
 }
@@ -192,10 +204,7 @@ async fn pressed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) 
         return Reply::changed(Message::new(format!("Resize of {name} cancelled; nothing was changed.")));
     }
     let args: serde_json::Value = serde_json::from_str(&confirmation.args_json).unwrap_or_default();
-    let target = Target {
-        cpus: args["cpus"].as_u64().and_then(|c| u32::try_from(c).ok()),
-        memory_mb: args["memory_mb"].as_u64(),
-    };
+    let target = Target { cpus: args["cpus"].as_u64().and_then(|c| u32::try_from(c).ok()), memory_mb: args["memory_mb"].as_u64() };
     let vm = VmRef { moref: confirmation.vm_moref, name: name.clone() };
     match ctx.vcenter.vm_details(&vm).await {
         Ok(d) if d.summary.vm.name == name => {

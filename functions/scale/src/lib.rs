@@ -66,12 +66,7 @@ impl Step {
                 let n = self.target - self.current;
                 format!("{n} vCPU{} ({} → {})", if n == 1 { "" } else { "s" }, self.current, self.target)
             }
-            Resource::Memory => format!(
-                "{} of memory ({} → {})",
-                gb(self.target - self.current),
-                gb(self.current),
-                gb(self.target)
-            ),
+            Resource::Memory => format!("{} of memory ({} → {})", gb(self.target - self.current), gb(self.current), gb(self.target)),
         }
     }
 }
@@ -112,7 +107,10 @@ async fn on_alarm(ctx: &Context, event: &VcEvent) -> Outcome {
         return Outcome::ignored(format!("Alarm '{alarm}' is not one of the scaling alarms."));
     };
     if event.to_status() != Some(AlarmStatus::Red) {
-        return Outcome::ignored(format!("Alarm '{alarm}' changed to {}; only red scales.", event.to_status().map_or("an unknown status", AlarmStatus::as_str)));
+        return Outcome::ignored(format!(
+            "Alarm '{alarm}' changed to {}; only red scales.",
+            event.to_status().map_or("an unknown status", AlarmStatus::as_str)
+        ));
     }
     let Some(target) = event.vm().or_else(|| event.entity().filter(|e| e.ty == "VirtualMachine")) else {
         return Outcome::ignored(format!("Alarm '{alarm}' is not on a VM."));
@@ -165,9 +163,9 @@ async fn on_alarm(ctx: &Context, event: &VcEvent) -> Outcome {
     let power = details.summary.power_state;
     let outcome = if power == PowerState::PoweredOff || (power == PowerState::PoweredOn && hot_add && policy.hot_add) {
         let how = if power == PowerState::PoweredOff { "it is powered off" } else { "live, with hot-add" };
-        apply(ctx, event, &vm, &[step]).await.map(|()| {
-            Outcome::acted(format!("Alarm '{alarm}' is red on {}: added {} ({how}).", vm.name, step.describe()))
-        })
+        apply(ctx, event, &vm, &[step])
+            .await
+            .map(|()| Outcome::acted(format!("Alarm '{alarm}' is red on {}: added {} ({how}).", vm.name, step.describe())))
     } else {
         cold(ctx, alarm, &vm, power, step).await
     };
@@ -186,7 +184,9 @@ async fn on_alarm(ctx: &Context, event: &VcEvent) -> Outcome {
 /// A running (or suspended) VM that cannot take the change live.
 async fn cold(ctx: &Context, alarm: &str, vm: &VmRef, power: PowerState, step: Step) -> Result<Outcome, Outcome> {
     let why = match power {
-        PowerState::PoweredOn if ctx.policy.scale.hot_add => format!("runs without {} hot-add", if step.resource == Resource::Cpu { "CPU" } else { "memory" }),
+        PowerState::PoweredOn if ctx.policy.scale.hot_add => {
+            format!("runs without {} hot-add", if step.resource == Resource::Cpu { "CPU" } else { "memory" })
+        }
         PowerState::PoweredOn => "runs, and the policy does not use hot-add".to_string(),
         _ => format!("is {power}"),
     };

@@ -198,11 +198,15 @@ async fn move_off(ctx: &Context, alarm: &str, source: &EntityRef, holder: &str) 
 
 /// The reachable datastore with the most free space that keeps the headroom after taking
 /// `used` more bytes, or why there is none.
-fn pick_target(ctx: &Context, source: &EntityRef, reachable: &[DatastoreInfo], used: u64, taken: &[(String, u64)]) -> Result<DatastoreInfo, String> {
+fn pick_target(
+    ctx: &Context,
+    source: &EntityRef,
+    reachable: &[DatastoreInfo],
+    used: u64,
+    taken: &[(String, u64)],
+) -> Result<DatastoreInfo, String> {
     let policy = &ctx.policy.storage_move;
-    let excluded = |name: &str| {
-        policy.exclude_datastores.iter().any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(name)))
-    };
+    let excluded = |name: &str| policy.exclude_datastores.iter().any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(name)));
     let mut skipped = Vec::new();
     let mut usable: Vec<DatastoreInfo> = Vec::new();
     for d in reachable.iter().filter(|d| d.moref != source.moref) {
@@ -224,10 +228,7 @@ fn pick_target(ctx: &Context, source: &EntityRef, reachable: &[DatastoreInfo], u
     let need = best.capacity_bytes as u128 * u128::from(policy.headroom_percent) / 100;
     let left = (best.free_bytes as u128).saturating_sub(used as u128);
     if best.free_bytes < used || left < need {
-        return Err(format!(
-            "{}, the roomiest target, would keep less than {}% free",
-            best.name, policy.headroom_percent
-        ));
+        return Err(format!("{}, the roomiest target, would keep less than {}% free", best.name, policy.headroom_percent));
     }
     Ok(best)
 }

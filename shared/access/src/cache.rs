@@ -30,36 +30,19 @@ impl Cache {
         }
     }
 
-    pub(crate) fn put(
-        &mut self,
-        key: &str,
-        value: Result<Identity, AccessError>,
-        ttl: Duration,
-        now: Instant,
-    ) {
+    pub(crate) fn put(&mut self, key: &str, value: Result<Identity, AccessError>, ttl: Duration, now: Instant) {
         if ttl.is_zero() {
             return;
         }
         if self.map.len() >= MAX_ENTRIES && !self.map.contains_key(key) {
             self.map.retain(|_, e| now < e.expires);
             if self.map.len() >= MAX_ENTRIES {
-                if let Some(victim) = self
-                    .map
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires)
-                    .map(|(k, _)| k.clone())
-                {
+                if let Some(victim) = self.map.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| k.clone()) {
                     self.map.remove(&victim);
                 }
             }
         }
-        self.map.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                expires: now + ttl,
-            },
-        );
+        self.map.insert(key.to_owned(), Entry { value, expires: now + ttl });
     }
 
     pub(crate) fn remove(&mut self, key: &str) {
@@ -81,12 +64,7 @@ mod tests {
     use super::*;
 
     fn id(u: &str) -> Result<Identity, AccessError> {
-        Ok(Identity {
-            slack_user: u.into(),
-            email: None,
-            dn: None,
-            roles: Default::default(),
-        })
+        Ok(Identity { slack_user: u.into(), email: None, dn: None, roles: Default::default() })
     }
 
     #[test]
@@ -100,12 +78,7 @@ mod tests {
         c.put("U1", id("U1"), Duration::ZERO, t0);
         assert_eq!(c.len(), 0);
         for i in 0..MAX_ENTRIES + 50 {
-            c.put(
-                &format!("U{i}"),
-                id("x"),
-                Duration::from_secs(100 + i as u64),
-                t0,
-            );
+            c.put(&format!("U{i}"), id("x"), Duration::from_secs(100 + i as u64), t0);
         }
         assert_eq!(c.len(), MAX_ENTRIES);
         // The soonest to expire were the ones dropped.

@@ -2,8 +2,7 @@ use thiserror::Error;
 
 /// The sentence shown to a person whose access could not be checked because a peer (the
 /// directory or Slack) was unavailable.
-pub const FAIL_CLOSED_MESSAGE: &str =
-    "Your access could not be checked right now, so nothing was run. Please try again in a minute.";
+pub const FAIL_CLOSED_MESSAGE: &str = "Your access could not be checked right now, so nothing was run. Please try again in a minute.";
 
 /// Why a person could not be identified, or why an [`crate::Access`] could not be built.
 ///
@@ -44,22 +43,17 @@ impl AccessError {
     /// as they are.
     pub fn fail_closed_message(&self) -> String {
         match self {
-            AccessError::DirectoryUnavailable(_) | AccessError::SlackUnavailable(_) => {
-                FAIL_CLOSED_MESSAGE.to_owned()
+            AccessError::DirectoryUnavailable(_) | AccessError::SlackUnavailable(_) => FAIL_CLOSED_MESSAGE.to_owned(),
+            AccessError::Config(_) => {
+                "Your access could not be checked because IT's access policy has a problem, so nothing was run. Please tell IT.".to_owned()
             }
-            AccessError::Config(_) => "Your access could not be checked because IT's access policy has a problem, so nothing was run. Please tell IT.".to_owned(),
-            AccessError::UnknownUser(s) | AccessError::Disabled(s) | AccessError::Ambiguous(s) => {
-                s.clone()
-            }
+            AccessError::UnknownUser(s) | AccessError::Disabled(s) | AccessError::Ambiguous(s) => s.clone(),
         }
     }
 
     /// `true` for the errors that say nothing about the person, only about a peer being down
     /// (`DirectoryUnavailable`, `SlackUnavailable`): worth retrying later, never cached.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            AccessError::DirectoryUnavailable(_) | AccessError::SlackUnavailable(_)
-        )
+        matches!(self, AccessError::DirectoryUnavailable(_) | AccessError::SlackUnavailable(_))
     }
 }

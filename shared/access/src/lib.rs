@@ -139,16 +139,8 @@ impl Access {
     /// default); group grants are ignored with a warning. `slack: None` → only the static
     /// `[identity.slack_users]` map gives e-mail addresses, so with a directory everybody else is
     /// refused (`UnknownUser`).
-    pub async fn new(
-        policy: AccessPolicy,
-        directory: Option<Directory>,
-        slack: Option<SlackUsers>,
-    ) -> Result<Access, AccessError> {
-        let AccessPolicy {
-            identity,
-            roles,
-            limits,
-        } = policy;
+    pub async fn new(policy: AccessPolicy, directory: Option<Directory>, slack: Option<SlackUsers>) -> Result<Access, AccessError> {
+        let AccessPolicy { identity, roles, limits } = policy;
         let config = |s: String| Err(AccessError::Config(s));
 
         if identity.deadline_ms == 0 {
@@ -167,16 +159,10 @@ impl Access {
                 ));
             }
             if !slack::plausible_email(mail.trim()) {
-                return config(format!(
-                    "[identity.slack_users] maps {id} to {mail:?}, which is not an e-mail address."
-                ));
+                return config(format!("[identity.slack_users] maps {id} to {mail:?}, which is not an e-mail address."));
             }
         }
-        let static_mail = identity
-            .slack_users
-            .iter()
-            .map(|(k, v)| (k.clone(), v.trim().to_owned()))
-            .collect();
+        let static_mail = identity.slack_users.iter().map(|(k, v)| (k.clone(), v.trim().to_owned())).collect();
 
         if limits.per_user_per_minute == 0 || limits.per_user_per_minute > MAX_PER_MINUTE {
             return config(format!(
@@ -188,9 +174,7 @@ impl Access {
         for (c, &n) in &limits.per_command_per_minute {
             let key = normalize_command(c);
             if key.is_empty() || key == "*" {
-                return config(format!(
-                    "[limits.per_command_per_minute] has the key {c:?}; use a command name."
-                ));
+                return config(format!("[limits.per_command_per_minute] has the key {c:?}; use a command name."));
             }
             if n == 0 || n > MAX_PER_MINUTE {
                 return config(format!(
@@ -212,9 +196,7 @@ impl Access {
             for c in &role.commands {
                 let n = normalize_command(c);
                 if n.is_empty() {
-                    return config(format!(
-                        "Role `{name}` has an empty command name in [roles.{name}].commands."
-                    ));
+                    return config(format!("Role `{name}` has an empty command name in [roles.{name}].commands."));
                 }
                 commands.insert(n);
             }
@@ -224,15 +206,9 @@ impl Access {
                 let f = f.trim();
                 match glob::Pattern::new(f) {
                     Ok(p) if !f.is_empty() => folders.push(p),
-                    Ok(_) => {
-                        return config(format!(
-                            "Role `{name}` has an empty folder name in [roles.{name}].folders."
-                        ))
-                    }
+                    Ok(_) => return config(format!("Role `{name}` has an empty folder name in [roles.{name}].folders.")),
                     Err(e) => {
-                        return config(format!(
-                            "Role `{name}` has the folder pattern {f:?}, which is not a valid glob pattern ({e})."
-                        ))
+                        return config(format!("Role `{name}` has the folder pattern {f:?}, which is not a valid glob pattern ({e})."))
                     }
                 }
             }
@@ -253,28 +229,20 @@ impl Access {
             for dn in &role.groups {
                 let dn = dn.trim();
                 if dn.is_empty() {
-                    return config(format!(
-                        "Role `{name}` has an empty group DN in [roles.{name}].groups."
-                    ));
+                    return config(format!("Role `{name}` has an empty group DN in [roles.{name}].groups."));
                 }
                 group_names.push(group_name(dn));
                 let Some(dir) = &directory else { continue };
                 let spelled = match resolved.get(&dn.to_lowercase()) {
                     Some(s) => s.clone(),
                     None => {
-                        let s = dir
-                            .resolve_group(dn)
-                            .await
-                            .map_err(|e| resolve_error(name, dn, e))?;
+                        let s = dir.resolve_group(dn).await.map_err(|e| resolve_error(name, dn, e))?;
                         resolved.insert(dn.to_lowercase(), s.clone());
                         s
                     }
                 };
                 tracing::debug!(role = %name, policy = %dn, server = %spelled, "role group resolved");
-                group_roles
-                    .entry(spelled.to_lowercase())
-                    .or_default()
-                    .insert(name.clone());
+                group_roles.entry(spelled.to_lowercase()).or_default().insert(name.clone());
             }
             if directory.is_none() && !role.groups.is_empty() {
                 tracing::warn!(role = %name, "no directory is configured, so the role's groups grant nothing; only its slack_users have it");
@@ -330,9 +298,7 @@ impl Access {
     pub async fn identify(&self, slack_user: &str) -> Result<Identity, AccessError> {
         let id = slack_user.trim();
         if !valid_slack_id(id) {
-            return Err(AccessError::UnknownUser(
-                "This request does not carry a valid Slack user id, so nothing was run.".into(),
-            ));
+            return Err(AccessError::UnknownUser("This request does not carry a valid Slack user id, so nothing was run.".into()));
         }
         let inner = &self.inner;
         if let Some(hit) = lock(&inner.cache).get(id, Instant::now()) {
@@ -341,21 +307,18 @@ impl Access {
         }
         let phase = AtomicU8::new(PHASE_START);
         let deadline = tokio::time::Instant::now() + inner.deadline;
-        let result =
-            match tokio::time::timeout_at(deadline, self.lookup(id, &phase, deadline)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let ms = inner.deadline.as_millis();
-                    Err(match phase.load(Ordering::Relaxed) {
-                        PHASE_SLACK => AccessError::SlackUnavailable(format!(
-                            "Slack's users.info did not answer within the access check's {ms} ms."
-                        )),
-                        _ => AccessError::DirectoryUnavailable(format!(
-                            "The directory did not answer within the access check's {ms} ms."
-                        )),
-                    })
-                }
-            };
+        let result = match tokio::time::timeout_at(deadline, self.lookup(id, &phase, deadline)).await {
+            Ok(r) => r,
+            Err(_) => {
+                let ms = inner.deadline.as_millis();
+                Err(match phase.load(Ordering::Relaxed) {
+                    PHASE_SLACK => {
+                        AccessError::SlackUnavailable(format!("Slack's users.info did not answer within the access check's {ms} ms."))
+                    }
+                    _ => AccessError::DirectoryUnavailable(format!("The directory did not answer within the access check's {ms} ms.")),
+                })
+            }
+        };
         match &result {
             Ok(who) => {
                 tracing::debug!(slack_user = %id, roles = ?who.roles, "identified");
@@ -372,27 +335,12 @@ impl Access {
         result
     }
 
-    async fn lookup(
-        &self,
-        id: &str,
-        phase: &AtomicU8,
-        deadline: tokio::time::Instant,
-    ) -> Result<Identity, AccessError> {
+    async fn lookup(&self, id: &str, phase: &AtomicU8, deadline: tokio::time::Instant) -> Result<Identity, AccessError> {
         let inner = &self.inner;
-        let mut roles: BTreeSet<String> = inner
-            .roles
-            .values()
-            .filter(|r| r.slack_users.contains(id))
-            .map(|r| r.name.clone())
-            .collect();
+        let mut roles: BTreeSet<String> = inner.roles.values().filter(|r| r.slack_users.contains(id)).map(|r| r.name.clone()).collect();
         let static_mail = inner.static_mail.get(id).cloned();
         let Some(dir) = &inner.directory else {
-            return Ok(Identity {
-                slack_user: id.to_owned(),
-                email: static_mail,
-                dn: None,
-                roles,
-            });
+            return Ok(Identity { slack_user: id.to_owned(), email: static_mail, dn: None, roles });
         };
         let email = match static_mail {
             Some(m) => m,
@@ -409,22 +357,14 @@ impl Access {
             },
         };
         phase.store(PHASE_DIRECTORY, Ordering::Relaxed);
-        let user = dir
-            .find_user_by_mail(&email)
-            .await
-            .map_err(from_directory)?;
+        let user = dir.find_user_by_mail(&email).await.map_err(from_directory)?;
         let groups = dir.groups_of(&user).await.map_err(from_directory)?;
         for g in &groups {
             if let Some(rs) = inner.group_roles.get(&g.to_lowercase()) {
                 roles.extend(rs.iter().cloned());
             }
         }
-        Ok(Identity {
-            slack_user: id.to_owned(),
-            email: Some(user.mail),
-            dn: Some(user.dn),
-            roles,
-        })
+        Ok(Identity { slack_user: id.to_owned(), email: Some(user.mail), dn: Some(user.dn), roles })
     }
 
     /// Forgets what the cache knows about `slack_user` (e.g. after an admin changed their groups).
@@ -445,10 +385,7 @@ impl Access {
             return Decision::Deny("That is not a command, so nothing was run.".into());
         }
         let mine: Vec<&CompiledRole> = self.my_roles(who).collect();
-        if mine
-            .iter()
-            .any(|r| r.all_commands || r.commands.contains(&command))
-        {
+        if mine.iter().any(|r| r.all_commands || r.commands.contains(&command)) {
             return Decision::Allow;
         }
         let hint = self.grant_hint(&command);
@@ -464,17 +401,10 @@ impl Access {
     /// May `who` act on a VM whose `iaas.owner` attribute is `vm_owner` and whose parent folder
     /// is named `vm_folder`? A role with scope `all` may act on every VM; scope `owned` on VMs
     /// whose owner is `who.slack_user` and on VMs in one of the role's `folders`.
-    pub fn may_touch(
-        &self,
-        who: &Identity,
-        vm_owner: Option<&str>,
-        vm_folder: Option<&str>,
-    ) -> Decision {
+    pub fn may_touch(&self, who: &Identity, vm_owner: Option<&str>, vm_folder: Option<&str>) -> Decision {
         let mine: Vec<&CompiledRole> = self.my_roles(who).collect();
         if mine.is_empty() {
-            return Decision::Deny(
-                "You have no iaas role, so you may not act on this VM. Ask IT for access.".into(),
-            );
+            return Decision::Deny("You have no iaas role, so you may not act on this VM. Ask IT for access.".into());
         }
         if mine.iter().any(|r| r.scope == Scope::All) {
             return Decision::Allow;
@@ -485,36 +415,20 @@ impl Access {
         }
         let folder = vm_folder.map(str::trim).filter(|f| !f.is_empty());
         if let Some(folder) = folder {
-            if mine
-                .iter()
-                .any(|r| r.folders.iter().any(|p| p.matches(folder)))
-            {
+            if mine.iter().any(|r| r.folders.iter().any(|p| p.matches(folder))) {
                 return Decision::Allow;
             }
         }
-        let folders: BTreeSet<&str> = mine
-            .iter()
-            .flat_map(|r| r.folders.iter().map(|p| p.as_str()))
-            .collect();
+        let folders: BTreeSet<&str> = mine.iter().flat_map(|r| r.folders.iter().map(|p| p.as_str())).collect();
         let allowed = if folders.is_empty() {
             "only on VMs you own".to_owned()
         } else {
-            let list = folders
-                .iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = folders.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
             let s = if folders.len() == 1 { "" } else { "s" };
             format!("only on VMs you own and on VMs in the folder{s} {list}")
         };
-        let why = if owner.is_some() {
-            "this VM belongs to someone else"
-        } else {
-            "this VM has no recorded owner"
-        };
-        Decision::Deny(format!(
-            "You may act {allowed}, and {why}. Ask its owner, or IT."
-        ))
+        let why = if owner.is_some() { "this VM belongs to someone else" } else { "this VM has no recorded owner" };
+        Decision::Deny(format!("You may act {allowed}, and {why}. Ask its owner, or IT."))
     }
 
     /// The caps that apply to `who`, widest wins: a field is `None` (no cap) when any of their
@@ -523,11 +437,7 @@ impl Access {
     pub fn quota(&self, who: &Identity) -> Quota {
         let mine: Vec<&CompiledRole> = self.my_roles(who).collect();
         if mine.is_empty() {
-            return Quota {
-                vms: Some(0),
-                cpus: Some(0),
-                memory_gb: Some(0),
-            };
+            return Quota { vms: Some(0), cpus: Some(0), memory_gb: Some(0) };
         }
         let widest = |f: fn(&Quota) -> Option<u32>| -> Option<u32> {
             let mut max = 0;
@@ -539,11 +449,7 @@ impl Access {
             }
             Some(max)
         };
-        Quota {
-            vms: widest(|q| q.vms),
-            cpus: widest(|q| q.cpus),
-            memory_gb: widest(|q| q.memory_gb),
-        }
+        Quota { vms: widest(|q| q.vms), cpus: widest(|q| q.cpus), memory_gb: widest(|q| q.memory_gb) }
     }
 
     /// Counts one `command` by `who` (a Slack user id) at `now` against `[limits]`: at most
@@ -567,10 +473,7 @@ impl Access {
     /// `command`, preferring explicit grants over `*`.
     fn grant_hint(&self, command: &str) -> Option<String> {
         let roles = self.inner.roles.values();
-        let explicit = roles
-            .clone()
-            .filter(|r| r.commands.contains(command))
-            .min_by_key(|r| r.commands.len());
+        let explicit = roles.clone().filter(|r| r.commands.contains(command)).min_by_key(|r| r.commands.len());
         let role = explicit.or_else(|| roles.clone().find(|r| r.all_commands))?;
         Some(match role.group_names.first() {
             Some(g) if self.inner.directory.is_some() => {
@@ -589,18 +492,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn valid_slack_id(id: &str) -> bool {
     (2..=32).contains(&id.len())
         && matches!(id.as_bytes()[0], b'U' | b'W')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The `cn` of `cn=iaas-users,ou=…` (the whole DN when it does not start with `cn=`).
 fn group_name(dn: &str) -> String {
-    let Some(rest) = dn
-        .get(..3)
-        .filter(|p| p.eq_ignore_ascii_case("cn="))
-        .map(|_| &dn[3..])
-    else {
+    let Some(rest) = dn.get(..3).filter(|p| p.eq_ignore_ascii_case("cn=")).map(|_| &dn[3..]) else {
         return dn.to_owned();
     };
     let mut out = String::new();

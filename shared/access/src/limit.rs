@@ -40,9 +40,7 @@ impl Window {
     }
 
     fn idle(&self, now: Instant) -> bool {
-        self.hits
-            .back()
-            .is_none_or(|&t| now.saturating_duration_since(t) >= WINDOW)
+        self.hits.back().is_none_or(|&t| now.saturating_duration_since(t) >= WINDOW)
     }
 }
 
@@ -57,20 +55,12 @@ pub(crate) struct Limiter {
 impl Limiter {
     /// `per_command` keys must already be normalized.
     pub(crate) fn new(per_user: u32, per_command: BTreeMap<String, u32>) -> Limiter {
-        Limiter {
-            per_user,
-            per_command,
-            users: HashMap::new(),
-            commands: HashMap::new(),
-            last_sweep: None,
-        }
+        Limiter { per_user, per_command, users: HashMap::new(), commands: HashMap::new(), last_sweep: None }
     }
 
     /// `command` must already be normalized.
     pub(crate) fn check(&mut self, who: &str, command: &str, now: Instant) -> Result<(), u64> {
-        let due = self
-            .last_sweep
-            .is_none_or(|t| now.saturating_duration_since(t) >= WINDOW);
+        let due = self.last_sweep.is_none_or(|t| now.saturating_duration_since(t) >= WINDOW);
         if due || self.users.len() >= MAX_KEYS || self.commands.len() >= MAX_KEYS {
             self.sweep(now);
         }
@@ -78,13 +68,8 @@ impl Limiter {
         let user_key_new = !self.users.contains_key(who);
         let cmd_key = (who.to_owned(), command.to_owned());
         let cmd_key_new = cmd_limit.is_some() && !self.commands.contains_key(&cmd_key);
-        if (user_key_new && self.users.len() >= MAX_KEYS)
-            || (cmd_key_new && self.commands.len() >= MAX_KEYS)
-        {
-            tracing::warn!(
-                keys = self.users.len(),
-                "rate limiter is full of active keys; refusing a new one"
-            );
+        if (user_key_new && self.users.len() >= MAX_KEYS) || (cmd_key_new && self.commands.len() >= MAX_KEYS) {
+            tracing::warn!(keys = self.users.len(), "rate limiter is full of active keys; refusing a new one");
             return Err(WINDOW.as_secs());
         }
 
@@ -149,16 +134,9 @@ mod tests {
         let mut l = Limiter::new(2, BTreeMap::new());
         let t0 = Instant::now();
         l.check("U1", "power", t0).unwrap();
-        l.check("U1", "power", t0 + Duration::from_secs(10))
-            .unwrap();
-        assert_eq!(
-            l.check("U1", "power", t0 + Duration::from_secs(20)),
-            Err(40)
-        );
-        assert_eq!(
-            l.check("U1", "power", t0 + Duration::from_millis(59_500)),
-            Err(1)
-        );
+        l.check("U1", "power", t0 + Duration::from_secs(10)).unwrap();
+        assert_eq!(l.check("U1", "power", t0 + Duration::from_secs(20)), Err(40));
+        assert_eq!(l.check("U1", "power", t0 + Duration::from_millis(59_500)), Err(1));
         // The first hit leaves; one slot, then blocked until the second leaves.
         l.check("U1", "power", t0 + WINDOW).unwrap();
         assert_eq!(l.check("U1", "power", t0 + WINDOW), Err(10));

@@ -49,16 +49,8 @@ pub struct AccessPolicy {
 }
 
 impl AccessPolicy {
-    pub fn from_parts(
-        identity: IdentityPolicy,
-        roles: BTreeMap<String, Role>,
-        limits: Limits,
-    ) -> AccessPolicy {
-        AccessPolicy {
-            identity,
-            roles,
-            limits,
-        }
+    pub fn from_parts(identity: IdentityPolicy, roles: BTreeMap<String, Role>, limits: Limits) -> AccessPolicy {
+        AccessPolicy { identity, roles, limits }
     }
 
     /// Checks that every command a role grants (other than `*`) and every command in
@@ -67,9 +59,9 @@ impl AccessPolicy {
     /// Meant to be called by the gateway, which owns the command table.
     /// The `[identity]`, `[roles]` and `[limits]` tables of the main policy file.
     pub fn from_policy(policy: &iaas_config::Policy) -> Result<AccessPolicy, AccessError> {
-        toml::Value::Table(policy.access_table())
-            .try_into()
-            .map_err(|e: toml::de::Error| AccessError::Config(format!("The policy's [identity], [roles] or [limits] is not valid: {}", e.message())))
+        toml::Value::Table(policy.access_table()).try_into().map_err(|e: toml::de::Error| {
+            AccessError::Config(format!("The policy's [identity], [roles] or [limits] is not valid: {}", e.message()))
+        })
     }
 
     /// Whether the policy defines any role. Without roles, access control is off (the
@@ -80,13 +72,7 @@ impl AccessPolicy {
 
     pub fn check_commands(&self, known: &[&str]) -> Result<(), AccessError> {
         let known: BTreeSet<String> = known.iter().map(|c| normalize_command(c)).collect();
-        let list = || {
-            known
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = || known.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
         for (name, role) in &self.roles {
             for c in &role.commands {
                 let n = normalize_command(c);
@@ -132,12 +118,7 @@ pub struct IdentityPolicy {
 
 impl Default for IdentityPolicy {
     fn default() -> Self {
-        IdentityPolicy {
-            cache_ttl_secs: 300,
-            negative_cache_ttl_secs: 30,
-            deadline_ms: 2000,
-            slack_users: BTreeMap::new(),
-        }
+        IdentityPolicy { cache_ttl_secs: 300, negative_cache_ttl_secs: 30, deadline_ms: 2000, slack_users: BTreeMap::new() }
     }
 }
 
@@ -207,18 +188,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            per_user_per_minute: 30,
-            per_command_per_minute: BTreeMap::new(),
-        }
+        Limits { per_user_per_minute: 30, per_command_per_minute: BTreeMap::new() }
     }
 }
 
 /// Lower case, surrounding whitespace removed, inner whitespace collapsed to one space:
 /// `" VM   List"` → `"vm list"`.
 pub(crate) fn normalize_command(c: &str) -> String {
-    c.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    c.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }

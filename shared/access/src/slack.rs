@@ -29,10 +29,7 @@ pub struct SlackUsers {
 
 impl fmt::Debug for SlackUsers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackUsers")
-            .field("endpoint", &self.endpoint.as_str())
-            .field("token", &"***")
-            .finish()
+        f.debug_struct("SlackUsers").field("endpoint", &self.endpoint.as_str()).field("token", &"***").finish()
     }
 }
 
@@ -61,14 +58,10 @@ impl SlackUsers {
             }
         };
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return config(format!(
-                "The Slack API URL {base:?} must be an http(s) URL with a host, e.g. https://slack.com/api."
-            ));
+            return config(format!("The Slack API URL {base:?} must be an http(s) URL with a host, e.g. https://slack.com/api."));
         }
         if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
-            return config(format!(
-                "The Slack API URL {base:?} must not carry credentials or a query."
-            ));
+            return config(format!("The Slack API URL {base:?} must not carry credentials or a query."));
         }
         if token.expose().trim().is_empty() {
             return config("The Slack bot token is empty, so users.info cannot be called. Set SLACK_BOT_TOKEN.".into());
@@ -76,11 +69,7 @@ impl SlackUsers {
         if url.scheme() == "http" {
             let host = url.host_str().unwrap_or_default();
             let loopback = host.eq_ignore_ascii_case("localhost")
-                || host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|a| a.is_loopback());
+                || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
             if !loopback {
                 tracing::warn!(url = %url, "the Slack API URL is plain http: the bot token crosses the network in clear text");
             }
@@ -91,25 +80,13 @@ impl SlackUsers {
             // The token rides in a header; never follow a redirect with it.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| {
-                AccessError::Config(format!(
-                    "The HTTP client for Slack could not be built: {e}."
-                ))
-            })?;
-        Ok(SlackUsers {
-            endpoint: url,
-            token,
-            http,
-        })
+            .map_err(|e| AccessError::Config(format!("The HTTP client for Slack could not be built: {e}.")))?;
+        Ok(SlackUsers { endpoint: url, token, http })
     }
 
     /// The e-mail address on `user`'s Slack profile. One retry after a 429 when its
     /// `Retry-After` ends before `deadline`; otherwise a 429 is `SlackUnavailable` at once.
-    pub(crate) async fn email_of(
-        &self,
-        user: &str,
-        deadline: Instant,
-    ) -> Result<String, AccessError> {
+    pub(crate) async fn email_of(&self, user: &str, deadline: Instant) -> Result<String, AccessError> {
         match self.attempt(user).await {
             Attempt::Done(r) => r,
             Attempt::RateLimited(wait) => {
@@ -123,30 +100,18 @@ impl SlackUsers {
                 tokio::time::sleep(wait).await;
                 match self.attempt(user).await {
                     Attempt::Done(r) => r,
-                    Attempt::RateLimited(_) => Err(AccessError::SlackUnavailable(
-                        "Slack rate-limited users.info twice in a row.".into(),
-                    )),
+                    Attempt::RateLimited(_) => Err(AccessError::SlackUnavailable("Slack rate-limited users.info twice in a row.".into())),
                 }
             }
         }
     }
 
     async fn attempt(&self, user: &str) -> Attempt {
-        let sent = self
-            .http
-            .get(self.endpoint.clone())
-            .query(&[("user", user)])
-            .bearer_auth(self.token.expose())
-            .send()
-            .await;
+        let sent = self.http.get(self.endpoint.clone()).query(&[("user", user)]).bearer_auth(self.token.expose()).send().await;
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                let what = if e.is_timeout() {
-                    "did not answer in time"
-                } else {
-                    "could not be reached"
-                };
+                let what = if e.is_timeout() { "did not answer in time" } else { "could not be reached" };
                 return Attempt::Done(Err(AccessError::SlackUnavailable(format!(
                     "Slack's users.info at {} {what} ({}).",
                     self.endpoint,
@@ -159,9 +124,7 @@ impl SlackUsers {
             return Attempt::RateLimited(retry_after(resp.headers()));
         }
         if !status.is_success() {
-            return Attempt::Done(Err(AccessError::SlackUnavailable(format!(
-                "Slack's users.info answered HTTP {status}."
-            ))));
+            return Attempt::Done(Err(AccessError::SlackUnavailable(format!("Slack's users.info answered HTTP {status}."))));
         }
         let mut body = Vec::new();
         loop {
@@ -209,30 +172,20 @@ impl SlackUsers {
 
 fn interpret(user: &str, info: Option<SlackUser>) -> Result<String, AccessError> {
     let Some(u) = info else {
-        return Err(AccessError::SlackUnavailable(
-            "Slack's users.info answered ok without a user.".into(),
-        ));
+        return Err(AccessError::SlackUnavailable("Slack's users.info answered ok without a user.".into()));
     };
     if let Some(id) = &u.id {
         if id != user {
-            return Err(AccessError::SlackUnavailable(format!(
-                "Slack's users.info answered for {id:?} when asked about {user}."
-            )));
+            return Err(AccessError::SlackUnavailable(format!("Slack's users.info answered for {id:?} when asked about {user}.")));
         }
     }
     if u.deleted {
-        return Err(AccessError::Disabled(
-            "Your Slack account is deactivated, so you may not use iaas.".into(),
-        ));
+        return Err(AccessError::Disabled("Your Slack account is deactivated, so you may not use iaas.".into()));
     }
     if u.is_bot {
         return Err(AccessError::UnknownUser("Bots may not use iaas.".into()));
     }
-    let email = u
-        .profile
-        .and_then(|p| p.email)
-        .map(|e| e.trim().to_owned())
-        .unwrap_or_default();
+    let email = u.profile.and_then(|p| p.email).map(|e| e.trim().to_owned()).unwrap_or_default();
     if email.is_empty() {
         return Err(AccessError::UnknownUser(
             "Slack shares no e-mail address for you, so iaas cannot find you in the directory. Ask IT to check your Slack profile (and that the bot has the users:read.email scope).".into(),
@@ -313,21 +266,10 @@ mod tests {
         let t = || Secret::new("xoxb-1");
         assert!(SlackUsers::new("https://slack.com/api/", t()).is_ok());
         assert!(SlackUsers::new("http://127.0.0.1:9/api", t()).is_ok());
-        for bad in [
-            "slack.com/api",
-            "ftp://slack.com/api",
-            "https://u:p@slack.com/api",
-            "",
-        ] {
-            assert!(
-                matches!(SlackUsers::new(bad, t()), Err(AccessError::Config(_))),
-                "{bad}"
-            );
+        for bad in ["slack.com/api", "ftp://slack.com/api", "https://u:p@slack.com/api", ""] {
+            assert!(matches!(SlackUsers::new(bad, t()), Err(AccessError::Config(_))), "{bad}");
         }
-        assert!(matches!(
-            SlackUsers::new("https://slack.com/api", Secret::new(" ")),
-            Err(AccessError::Config(_))
-        ));
+        assert!(matches!(SlackUsers::new("https://slack.com/api", Secret::new(" ")), Err(AccessError::Config(_))));
         let s = SlackUsers::new("https://slack.com/api", Secret::new("xoxb-very-secret")).unwrap();
         assert!(!format!("{s:?}").contains("very-secret"));
         assert_eq!(s.endpoint.as_str(), "https://slack.com/api/users.info");

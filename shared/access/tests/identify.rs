@@ -36,12 +36,7 @@ struct FakeSlack {
 
 impl FakeSlack {
     fn calls(&self, user: &str) -> usize {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|u| *u == user)
-            .count()
+        self.calls.lock().unwrap().iter().filter(|u| *u == user).count()
     }
     fn total(&self) -> usize {
         self.calls.lock().unwrap().len()
@@ -57,29 +52,17 @@ fn profile(id: &str, email: &str, deleted: bool) -> Response {
 }
 
 fn rate_limited(secs: u64) -> Response {
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [("retry-after", secs.to_string())],
-        Json(json!({"ok": false, "error": "ratelimited"})),
-    )
-        .into_response()
+    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())], Json(json!({"ok": false, "error": "ratelimited"}))).into_response()
 }
 
-async fn users_info(
-    State(fake): State<FakeSlack>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn users_info(State(fake): State<FakeSlack>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let user = q.get("user").cloned().unwrap_or_default();
     let nth = {
         let mut calls = fake.calls.lock().unwrap();
         calls.push(user.clone());
         calls.iter().filter(|u| **u == user).count()
     };
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     if auth != format!("Bearer {TOKEN}") {
         return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
     }
@@ -89,9 +72,7 @@ async fn users_info(
         "U0ERIN" => profile("U0ERIN", "erin@example.test", false),
         // Deactivated in Slack, though the directory account is fine.
         "U0GONE" => profile("U0GONE", "ann@example.test", true),
-        "U0NOMAIL" => {
-            Json(json!({"ok": true, "user": {"id": "U0NOMAIL", "profile": {}}})).into_response()
-        }
+        "U0NOMAIL" => Json(json!({"ok": true, "user": {"id": "U0NOMAIL", "profile": {}}})).into_response(),
         "U0RATE" if nth == 1 => rate_limited(0),
         "U0RATE" => profile("U0RATE", "ann@example.test", false),
         "U0RATE2" => rate_limited(0),
@@ -108,9 +89,7 @@ async fn users_info(
 
 async fn fake_slack() -> (FakeSlack, SocketAddr) {
     let fake = FakeSlack::default();
-    let app = Router::new()
-        .route("/api/users.info", get(users_info))
-        .with_state(fake.clone());
+    let app = Router::new().route("/api/users.info", get(users_info)).with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -167,18 +146,8 @@ struct World {
 async fn world_with(policy: AccessPolicy) -> World {
     let slapd = Slapd::start_seeded().await.expect("slapd starts");
     let (fake, addr) = fake_slack().await;
-    let access = Access::new(
-        policy,
-        Some(directory_at(&slapd.url)),
-        Some(slack_client(addr, TOKEN)),
-    )
-    .await
-    .expect("access builds");
-    World {
-        slapd,
-        fake,
-        access,
-    }
+    let access = Access::new(policy, Some(directory_at(&slapd.url)), Some(slack_client(addr, TOKEN))).await.expect("access builds");
+    World { slapd, fake, access }
 }
 
 async fn world() -> World {
@@ -204,10 +173,7 @@ async fn ann_is_a_user_through_her_group_and_acts_on_her_own_vms() {
     let ann = w.access.identify("U0ANN").await.unwrap();
     assert_eq!(ann.slack_user, "U0ANN");
     assert_eq!(ann.email.as_deref(), Some("ann@example.test"));
-    assert_eq!(
-        ann.dn.as_deref(),
-        Some("uid=ann,ou=people,dc=example,dc=test")
-    );
+    assert_eq!(ann.dn.as_deref(), Some("uid=ann,ou=people,dc=example,dc=test"));
     assert_eq!(ann.roles, roles(&["users"]));
     assert_eq!(w.fake.calls("U0ANN"), 1);
 
@@ -218,20 +184,14 @@ async fn ann_is_a_user_through_her_group_and_acts_on_her_own_vms() {
         "You may not run `scale`: ask IT for the `admins` role (the directory group iaas-admins)."
     );
     // Her own VM, anywhere.
-    assert!(w
-        .access
-        .may_touch(&ann, Some("U0ANN"), Some("Prod"))
-        .is_allowed());
+    assert!(w.access.may_touch(&ann, Some("U0ANN"), Some("Prod")).is_allowed());
     // Someone else's VM outside her folders: a sentence.
     assert_eq!(
         denied(w.access.may_touch(&ann, Some("U0BOB"), Some("Prod"))),
         "You may act only on VMs you own and on VMs in the folder `Sandbox`, and this VM belongs to someone else. Ask its owner, or IT."
     );
     // Someone else's VM in an allowed folder.
-    assert!(w
-        .access
-        .may_touch(&ann, Some("U0BOB"), Some("Sandbox"))
-        .is_allowed());
+    assert!(w.access.may_touch(&ann, Some("U0BOB"), Some("Sandbox")).is_allowed());
     assert_eq!(w.access.quota(&ann).vms, Some(5));
 }
 
@@ -243,10 +203,7 @@ async fn bob_is_an_admin_through_three_levels_of_nesting() {
     for c in ["power", "delete", "resize", "scale", "anything new"] {
         assert!(w.access.may_run(&bob, c).is_allowed(), "{c}");
     }
-    assert!(w
-        .access
-        .may_touch(&bob, Some("U0ANN"), Some("Prod"))
-        .is_allowed());
+    assert!(w.access.may_touch(&bob, Some("U0ANN"), Some("Prod")).is_allowed());
     assert!(w.access.may_touch(&bob, None, None).is_allowed());
     assert_eq!(w.access.quota(&bob).vms, None);
 }
@@ -256,10 +213,7 @@ async fn a_person_in_no_group_has_no_roles_and_is_refused() {
     let w = world().await;
     for id in ["U0ERIN", "U0ERINS"] {
         let erin = w.access.identify(id).await.unwrap();
-        assert_eq!(
-            erin.dn.as_deref(),
-            Some("uid=erin,ou=people,dc=example,dc=test")
-        );
+        assert_eq!(erin.dn.as_deref(), Some("uid=erin,ou=people,dc=example,dc=test"));
         assert!(erin.roles.is_empty());
         assert_eq!(
             denied(w.access.may_run(&erin, "power")),
@@ -273,17 +227,11 @@ async fn a_person_in_no_group_has_no_roles_and_is_refused() {
 async fn disabled_and_unknown_directory_accounts_are_refused() {
     let w = world().await;
     let err = w.access.identify("U0DAVE").await.unwrap_err();
-    assert!(
-        matches!(&err, AccessError::Disabled(s) if s.contains("disabled")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::Disabled(s) if s.contains("disabled")), "{err:?}");
     assert!(err.fail_closed_message().contains("dave@example.test"));
 
     let err = w.access.identify("U0GHOST").await.unwrap_err();
-    assert!(
-        matches!(&err, AccessError::UnknownUser(s) if s.contains("ghost@example.test")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::UnknownUser(s) if s.contains("ghost@example.test")), "{err:?}");
 
     // Slack does not know the id at all.
     let err = w.access.identify("U0NOSUCH").await.unwrap_err();
@@ -291,10 +239,7 @@ async fn disabled_and_unknown_directory_accounts_are_refused() {
 
     // No e-mail on the Slack profile.
     let err = w.access.identify("U0NOMAIL").await.unwrap_err();
-    assert!(
-        matches!(&err, AccessError::UnknownUser(s) if s.contains("e-mail")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::UnknownUser(s) if s.contains("e-mail")), "{err:?}");
 }
 
 #[tokio::test]
@@ -310,10 +255,7 @@ async fn a_direct_slack_users_grant_still_needs_an_enabled_directory_account() {
 async fn a_deactivated_slack_user_is_refused_and_that_is_remembered_briefly() {
     let w = world().await;
     let err = w.access.identify("U0GONE").await.unwrap_err();
-    assert!(
-        matches!(&err, AccessError::Disabled(s) if s.contains("Slack account is deactivated")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::Disabled(s) if s.contains("Slack account is deactivated")), "{err:?}");
     // A definite "no" is cached (negative_cache_ttl_secs, default 30 s).
     let again = w.access.identify("U0GONE").await.unwrap_err();
     assert_eq!(again, err);
@@ -344,17 +286,11 @@ async fn within_the_ttl_no_slack_or_directory_call_is_made() {
     assert_eq!(w.fake.calls("U0ANN"), 1);
     // ...but nobody new gets in.
     let err = w.access.identify("U0BOB").await.unwrap_err();
-    assert!(
-        matches!(err, AccessError::DirectoryUnavailable(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, AccessError::DirectoryUnavailable(_)), "{err:?}");
     // forget() drops the cached entry: ann now fails closed too.
     w.access.forget("U0ANN");
     let err = w.access.identify("U0ANN").await.unwrap_err();
-    assert!(
-        matches!(err, AccessError::DirectoryUnavailable(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, AccessError::DirectoryUnavailable(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -374,10 +310,7 @@ async fn after_the_ttl_a_changed_group_membership_takes_effect() {
         )
         .unwrap();
     // Still cached.
-    assert_eq!(
-        w.access.identify("U0ANN").await.unwrap().roles,
-        roles(&["users"])
-    );
+    assert_eq!(w.access.identify("U0ANN").await.unwrap().roles, roles(&["users"]));
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let ann = w.access.identify("U0ANN").await.unwrap();
     assert!(ann.roles.is_empty(), "{ann:?}");
@@ -390,10 +323,7 @@ async fn a_directory_that_is_down_fails_closed() {
     let mut w = world().await;
     w.slapd.stop().await;
     let err = w.access.identify("U0STATIC").await.unwrap_err();
-    assert!(
-        matches!(err, AccessError::DirectoryUnavailable(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, AccessError::DirectoryUnavailable(_)), "{err:?}");
     assert_eq!(err.fail_closed_message(), FAIL_CLOSED_MESSAGE);
 }
 
@@ -408,16 +338,11 @@ async fn a_directory_that_never_answers_fails_closed_within_the_deadline() {
         r.groups.clear();
     }
     p.roles.get_mut("users").unwrap().slack_users = vec!["U0STATIC".into()];
-    let access = Access::new(p, Some(directory_at(&url)), None)
-        .await
-        .unwrap();
+    let access = Access::new(p, Some(directory_at(&url)), None).await.unwrap();
     let started = Instant::now();
     let err = access.identify("U0STATIC").await.unwrap_err();
     let took = started.elapsed();
-    assert!(
-        matches!(&err, AccessError::DirectoryUnavailable(s) if s.contains("2000 ms")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::DirectoryUnavailable(s) if s.contains("2000 ms")), "{err:?}");
     // The directory's own timeouts are 5 s (connect) and 10 s (operation); the 2 s deadline cut in.
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(err.fail_closed_message(), FAIL_CLOSED_MESSAGE);
@@ -430,11 +355,7 @@ async fn a_slack_that_never_answers_fails_closed_within_the_deadline() {
     let started = Instant::now();
     let err = w.access.identify("U0SLOW").await.unwrap_err();
     assert!(matches!(err, AccessError::SlackUnavailable(_)), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert_eq!(err.fail_closed_message(), FAIL_CLOSED_MESSAGE);
 }
 
@@ -452,10 +373,7 @@ async fn slack_rate_limits_get_one_bounded_retry() {
     // Retry-After longer than the deadline: no retry, no waiting.
     let started = Instant::now();
     let err = w.access.identify("U0RATELONG").await.unwrap_err();
-    assert!(
-        matches!(&err, AccessError::SlackUnavailable(s) if s.contains("30")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::SlackUnavailable(s) if s.contains("30")), "{err:?}");
     assert_eq!(w.fake.calls("U0RATELONG"), 1);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -474,18 +392,9 @@ async fn could_not_check_is_never_cached() {
 async fn a_wrong_slack_token_fails_closed() {
     let slapd = Slapd::start_seeded().await.unwrap();
     let (fake, addr) = fake_slack().await;
-    let access = Access::new(
-        policy(),
-        Some(directory_at(&slapd.url)),
-        Some(slack_client(addr, "xoxb-wrong")),
-    )
-    .await
-    .unwrap();
+    let access = Access::new(policy(), Some(directory_at(&slapd.url)), Some(slack_client(addr, "xoxb-wrong"))).await.unwrap();
     let err = access.identify("U0ANN").await.unwrap_err();
-    assert!(
-        matches!(&err, AccessError::SlackUnavailable(s) if s.contains("invalid_auth")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, AccessError::SlackUnavailable(s) if s.contains("invalid_auth")), "{err:?}");
     assert!(!err.to_string().contains("xoxb-wrong"));
     assert_eq!(fake.calls("U0ANN"), 1);
 }
@@ -494,31 +403,19 @@ async fn a_wrong_slack_token_fails_closed() {
 async fn a_typo_in_a_group_dn_stops_start_up() {
     let slapd = Slapd::start_seeded().await.unwrap();
     let mut p = policy();
-    p.roles.get_mut("users").unwrap().groups =
-        vec!["cn=iaas-usres,ou=groups,dc=example,dc=test".into()];
-    let err = Access::new(p, Some(directory_at(&slapd.url)), None)
-        .await
-        .unwrap_err();
-    let AccessError::Config(s) = &err else {
-        panic!("expected Config, got {err:?}")
-    };
+    p.roles.get_mut("users").unwrap().groups = vec!["cn=iaas-usres,ou=groups,dc=example,dc=test".into()];
+    let err = Access::new(p, Some(directory_at(&slapd.url)), None).await.unwrap_err();
+    let AccessError::Config(s) = &err else { panic!("expected Config, got {err:?}") };
     assert!(s.contains("Role `users`"), "{s}");
-    assert!(
-        s.contains("cn=iaas-usres,ou=groups,dc=example,dc=test"),
-        "{s}"
-    );
+    assert!(s.contains("cn=iaas-usres,ou=groups,dc=example,dc=test"), "{s}");
 }
 
 #[tokio::test]
 async fn a_group_dn_spelled_differently_in_the_policy_still_matches() {
     let mut p = policy();
-    p.roles.get_mut("users").unwrap().groups =
-        vec!["CN=IAAS-Users, OU=Groups, DC=Example, DC=Test".into()];
+    p.roles.get_mut("users").unwrap().groups = vec!["CN=IAAS-Users, OU=Groups, DC=Example, DC=Test".into()];
     let w = world_with(p).await;
-    assert_eq!(
-        w.access.identify("U0ANN").await.unwrap().roles,
-        roles(&["users"])
-    );
+    assert_eq!(w.access.identify("U0ANN").await.unwrap().roles, roles(&["users"]));
 }
 
 #[tokio::test]
@@ -526,13 +423,8 @@ async fn start_up_with_the_directory_down_fails() {
     let mut slapd = Slapd::start_seeded().await.unwrap();
     let url = slapd.url.clone();
     slapd.stop().await;
-    let err = Access::new(policy(), Some(directory_at(&url)), None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, AccessError::DirectoryUnavailable(_)),
-        "{err:?}"
-    );
+    let err = Access::new(policy(), Some(directory_at(&url)), None).await.unwrap_err();
+    assert!(matches!(err, AccessError::DirectoryUnavailable(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -541,9 +433,7 @@ async fn without_a_directory_roles_come_from_slack_users_only() {
     let mut p = policy();
     p.roles.get_mut("users").unwrap().slack_users = vec!["U0ANN".into()];
     p.roles.get_mut("admins").unwrap().slack_users = vec!["U0BOB".into()];
-    let access = Access::new(p, None, Some(slack_client(addr, TOKEN)))
-        .await
-        .unwrap();
+    let access = Access::new(p, None, Some(slack_client(addr, TOKEN))).await.unwrap();
     let ann = access.identify("U0ANN").await.unwrap();
     assert_eq!(ann.roles, roles(&["users"]));
     assert_eq!(ann.dn, None);
@@ -555,10 +445,7 @@ async fn without_a_directory_roles_come_from_slack_users_only() {
     let s = access.identify("U0STATIC").await.unwrap();
     assert_eq!(s.email.as_deref(), Some("ann@example.test"));
     assert!(s.roles.is_empty());
-    assert_eq!(
-        denied(access.may_run(&s, "power")),
-        "You have no iaas role, so you may not run `power`: ask IT for the `users` role."
-    );
+    assert_eq!(denied(access.may_run(&s, "power")), "You have no iaas role, so you may not run `power`: ask IT for the `users` role.");
     // No network at all without a directory.
     assert_eq!(fake.total(), 0);
 }

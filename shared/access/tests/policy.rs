@@ -43,27 +43,14 @@ fn the_example_parses() {
     assert_eq!(users.commands.len(), 8);
     assert_eq!(users.scope, Scope::Owned);
     assert_eq!(users.folders, ["Sandbox"]);
-    assert_eq!(
-        users.quota,
-        Some(Quota {
-            vms: Some(5),
-            cpus: Some(16),
-            memory_gb: Some(64)
-        })
-    );
+    assert_eq!(users.quota, Some(Quota { vms: Some(5), cpus: Some(16), memory_gb: Some(64) }));
     let admins = &p.roles["admins"];
     assert_eq!(admins.commands, ["*"]);
     assert_eq!(admins.scope, Scope::All);
     assert!(admins.slack_users.is_empty() && admins.folders.is_empty() && admins.quota.is_none());
     assert_eq!(p.limits.per_user_per_minute, 30);
-    assert_eq!(
-        p.limits.per_command_per_minute,
-        BTreeMap::from([("create".to_owned(), 5)])
-    );
-    p.check_commands(&[
-        "power", "vm list", "vm info", "create", "clone", "deploy", "resize", "delete",
-    ])
-    .unwrap();
+    assert_eq!(p.limits.per_command_per_minute, BTreeMap::from([("create".to_owned(), 5)]));
+    p.check_commands(&["power", "vm list", "vm info", "create", "clone", "deploy", "resize", "delete"]).unwrap();
 }
 
 #[test]
@@ -96,14 +83,7 @@ fn defaults_apply_inside_a_role() {
     assert_eq!(r.scope, Scope::Owned);
     assert!(r.groups.is_empty() && r.slack_users.is_empty() && r.quota.is_none());
     let q: AccessPolicy = toml::from_str("[roles.r]\nquota = { vms = 2 }\n").unwrap();
-    assert_eq!(
-        q.roles["r"].quota,
-        Some(Quota {
-            vms: Some(2),
-            cpus: None,
-            memory_gb: None
-        })
-    );
+    assert_eq!(q.roles["r"].quota, Some(Quota { vms: Some(2), cpus: None, memory_gb: None }));
 }
 
 #[test]
@@ -117,16 +97,11 @@ fn unknown_keys_and_bad_values_are_refused() {
         ("[roles.users]\nquota = { vms = 5, disks = 2 }\n", "disks"),
         ("[roles.users]\ngroups = \"cn=x\"\n", "groups"),
         ("[limits]\nper_minute = 3\n", "per_minute"),
-        (
-            "[limits.per_command_per_minute]\ncreate = \"five\"\n",
-            "create",
-        ),
+        ("[limits.per_command_per_minute]\ncreate = \"five\"\n", "create"),
         ("[colour]\nx = 1\n", "colour"),
     ];
     for (doc, word) in cases {
-        let err = toml::from_str::<AccessPolicy>(doc)
-            .expect_err(doc)
-            .to_string();
+        let err = toml::from_str::<AccessPolicy>(doc).expect_err(doc).to_string();
         assert!(err.contains(word), "{doc}: {err}");
     }
 }

@@ -179,7 +179,11 @@ impl DecommissionPolicy {
                 }
                 if let Some(allowed) = step.kind.allowed_keys() {
                     if let Some(extra) = step.settings.keys().find(|k| !allowed.contains(&k.as_str())) {
-                        return Err(format!("decommission.plans.{family}: step {:?} ({}) has an unknown key {extra:?}", step.name, step.kind.as_str()));
+                        return Err(format!(
+                            "decommission.plans.{family}: step {:?} ({}) has an unknown key {extra:?}",
+                            step.name,
+                            step.kind.as_str()
+                        ));
                     }
                 }
             }

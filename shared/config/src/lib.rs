@@ -65,9 +65,11 @@ pub fn var(name: &str) -> Option<String> {
 pub fn parse_var<T: FromStr>(name: &str, what: &str) -> Result<Option<T>, ConfigError> {
     match var(name) {
         None => Ok(None),
-        Some(raw) => raw.trim().parse().map(Some).map_err(|_| {
-            ConfigError::new(name, format!("{raw:?} is not {what}"), format!("Set {name} to {what}."))
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::new(name, format!("{raw:?} is not {what}"), format!("Set {name} to {what}."))),
     }
 }
 
@@ -104,15 +106,12 @@ fn secret_from(name: &str, openfaas_dir: &Path) -> Result<Option<Secret>, Config
 
 /// A secret that must be present.
 pub fn required_secret(name: &str) -> Result<Secret, ConfigError> {
-    secret(name)?.ok_or_else(|| {
-        ConfigError::new(name, "is not set", format!("Set {name}, or {name}_FILE to a file holding it."))
-    })
+    secret(name)?.ok_or_else(|| ConfigError::new(name, "is not set", format!("Set {name}, or {name}_FILE to a file holding it.")))
 }
 
 fn read_secret_file(name: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let raw = fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(name, format!("cannot read {}: {e}", path.display()), "Check the path and its permissions.")
-    })?;
+    let raw = fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(name, format!("cannot read {}: {e}", path.display()), "Check the path and its permissions."))?;
     let value = raw.trim_end_matches(['\r', '\n']).to_string();
     if value.is_empty() {
         return Err(ConfigError::new(name, format!("{} is empty", path.display()), "Put the secret in that file."));

@@ -455,10 +455,18 @@ impl Policy {
 
     pub fn load(path: &Path) -> Result<Policy, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new("IAAS_CONFIG", format!("cannot read {}: {e}", path.display()), "Point IAAS_CONFIG at a readable TOML policy file.")
+            ConfigError::new(
+                "IAAS_CONFIG",
+                format!("cannot read {}: {e}", path.display()),
+                "Point IAAS_CONFIG at a readable TOML policy file.",
+            )
         })?;
         Policy::parse(&text).map_err(|e| {
-            ConfigError::new("IAAS_CONFIG", format!("{} is not a valid policy: {e}", path.display()), "See deploy/config/iaas.example.toml for every key.")
+            ConfigError::new(
+                "IAAS_CONFIG",
+                format!("{} is not a valid policy: {e}", path.display()),
+                "See deploy/config/iaas.example.toml for every key.",
+            )
         })
     }
 
@@ -487,8 +495,8 @@ impl Policy {
         if policy.lease.sweep_interval_secs == 0 {
             return Err("lease.sweep_interval_secs must be at least 1".into());
         }
-        let scale = std::iter::once(policy.scale.limits_for(None))
-            .chain(policy.scale.folders.keys().map(|f| policy.scale.limits_for(Some(f))));
+        let scale =
+            std::iter::once(policy.scale.limits_for(None)).chain(policy.scale.folders.keys().map(|f| policy.scale.limits_for(Some(f))));
         for limits in scale {
             if limits.cpu_step == 0 || limits.memory_step_gb == 0 {
                 return Err("scale steps (cpu_step, memory_step_gb) must be at least 1".into());
@@ -500,7 +508,14 @@ impl Policy {
         if policy.storage_move.max_moves == 0 {
             return Err("storage_move.max_moves must be at least 1".into());
         }
-        for pattern in policy.templates.allowed.iter().chain(&policy.protection.name_patterns).chain(&policy.lease.exclude_names).chain(&policy.storage_move.exclude_datastores) {
+        for pattern in policy
+            .templates
+            .allowed
+            .iter()
+            .chain(&policy.protection.name_patterns)
+            .chain(&policy.lease.exclude_names)
+            .chain(&policy.storage_move.exclude_datastores)
+        {
             glob::Pattern::new(pattern).map_err(|e| format!("{pattern:?} is not a glob pattern: {e}"))?;
         }
         Ok(policy)

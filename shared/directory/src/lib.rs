@@ -32,10 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::adapters::PagedResults;
-use ldap3::{
-    ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, ResultEntry, Scope,
-    SearchEntry,
-};
+use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, ResultEntry, Scope, SearchEntry};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -48,14 +45,7 @@ pub const DEFAULT_MAX_GROUP_DEPTH: usize = 10;
 const PAGE_SIZE: i32 = 500;
 /// userAccountControl flag ACCOUNTDISABLE.
 const UAC_ACCOUNTDISABLE: i64 = 0x2;
-const USER_ATTRS: &[&str] = &[
-    "mail",
-    "displayName",
-    "cn",
-    "memberOf",
-    "userAccountControl",
-    "objectClass",
-];
+const USER_ATTRS: &[&str] = &["mail", "displayName", "cn", "memberOf", "userAccountControl", "objectClass"];
 /// Object classes [`Directory::resolve_group`] accepts as "a group".
 const GROUP_CLASSES: &[&str] = &["group", "groupOfNames", "groupOfUniqueNames", "groupOfURLs"];
 
@@ -146,9 +136,7 @@ struct Inner {
 
 impl fmt::Debug for Directory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Directory")
-            .field("cfg", &self.inner.cfg)
-            .finish()
+        f.debug_struct("Directory").field("cfg", &self.inner.cfg).finish()
     }
 }
 
@@ -174,10 +162,7 @@ impl Directory {
             }
             false
         } else {
-            return problem(format!(
-                "the directory URL {:?} must start with ldap:// or ldaps://",
-                cfg.url
-            ));
+            return problem(format!("the directory URL {:?} must start with ldap:// or ldaps://", cfg.url));
         };
         if cfg.bind_dn.trim().is_empty() {
             return problem("the service account's bind DN is empty".into());
@@ -196,9 +181,7 @@ impl Directory {
             return problem("starttls is set on an ldaps:// URL; use one or the other".into());
         }
         if cfg.connect_timeout.is_zero() || cfg.op_timeout.is_zero() {
-            return problem(
-                "the directory connect and operation timeouts must be greater than zero".into(),
-            );
+            return problem("the directory connect and operation timeouts must be greater than zero".into());
         }
         if cfg.max_group_depth == 0 {
             return problem("max_group_depth must be at least 1".into());
@@ -219,9 +202,7 @@ impl Directory {
             );
             None
         };
-        Ok(Directory {
-            inner: Arc::new(Inner { cfg, tls }),
-        })
+        Ok(Directory { inner: Arc::new(Inner { cfg, tls }) })
     }
 
     pub fn config(&self) -> &DirectoryConfig {
@@ -236,9 +217,7 @@ impl Directory {
         // Control characters never belong in a mail address, and some servers truncate at NUL
         // (OpenLDAP matches `ann@x\00` to `ann@x`), so they are refused before any search.
         if wanted.is_empty() || wanted.chars().any(char::is_control) {
-            return Err(DirectoryError::NoSuchUser {
-                mail: mail.to_owned(),
-            });
+            return Err(DirectoryError::NoSuchUser { mail: mail.to_owned() });
         }
         let filter = format!("(&(objectClass=person)(mail={}))", ldap_escape(wanted));
         let mut ldap = self.service_conn().await?;
@@ -246,22 +225,11 @@ impl Directory {
         self.close(ldap).await;
         let (user, disabled) = match one_person(found?, wanted) {
             Ok(found) => found,
-            Err(0) => {
-                return Err(DirectoryError::NoSuchUser {
-                    mail: wanted.to_owned(),
-                })
-            }
-            Err(count) => {
-                return Err(DirectoryError::Ambiguous {
-                    mail: wanted.to_owned(),
-                    count,
-                })
-            }
+            Err(0) => return Err(DirectoryError::NoSuchUser { mail: wanted.to_owned() }),
+            Err(count) => return Err(DirectoryError::Ambiguous { mail: wanted.to_owned(), count }),
         };
         if disabled {
-            return Err(DirectoryError::Disabled {
-                mail: wanted.to_owned(),
-            });
+            return Err(DirectoryError::Disabled { mail: wanted.to_owned() });
         }
         tracing::debug!(dn = %user.dn, groups = user.member_of.len(), "directory user found by mail");
         Ok(user)
@@ -269,10 +237,7 @@ impl Directory {
 
     /// Every group `user` belongs to, directly or through nesting, as DNs in the server's own
     /// spelling. Follows `memberOf` upwards at most `max_group_depth` levels; cycles end.
-    pub async fn groups_of(
-        &self,
-        user: &DirectoryUser,
-    ) -> Result<BTreeSet<String>, DirectoryError> {
+    pub async fn groups_of(&self, user: &DirectoryUser) -> Result<BTreeSet<String>, DirectoryError> {
         let mut ldap = self.service_conn().await?;
         let walked = self.walk_groups(&mut ldap, user).await;
         self.close(ldap).await;
@@ -288,26 +253,15 @@ impl Directory {
             return Err(DirectoryError::NoSuchGroup { dn: dn.to_owned() });
         }
         let mut ldap = self.service_conn().await?;
-        let read = self
-            .read_entry(&mut ldap, wanted, vec!["objectClass"])
-            .await;
+        let read = self.read_entry(&mut ldap, wanted, vec!["objectClass"]).await;
         self.close(ldap).await;
         let Some(entry) = read? else {
-            return Err(DirectoryError::NoSuchGroup {
-                dn: wanted.to_owned(),
-            });
+            return Err(DirectoryError::NoSuchGroup { dn: wanted.to_owned() });
         };
         let classes = values(&entry, "objectClass");
-        if !classes
-            .iter()
-            .any(|c| GROUP_CLASSES.iter().any(|g| g.eq_ignore_ascii_case(c)))
-        {
+        if !classes.iter().any(|c| GROUP_CLASSES.iter().any(|g| g.eq_ignore_ascii_case(c))) {
             return Err(DirectoryError::Config {
-                problem: format!(
-                    "{} is not a group (its object classes are {})",
-                    entry.dn,
-                    classes.join(", ")
-                ),
+                problem: format!("{} is not a group (its object classes are {})", entry.dn, classes.join(", ")),
             });
         }
         Ok(entry.dn)
@@ -317,20 +271,14 @@ impl Directory {
     /// account with the service account, then binds as it on a fresh connection. An unknown login,
     /// an empty password and a wrong password all give `BadCredentials`; a disabled account gives
     /// `Disabled` (only once the password was right).
-    pub async fn authenticate(
-        &self,
-        login: &str,
-        password: &str,
-    ) -> Result<DirectoryUser, DirectoryError> {
+    pub async fn authenticate(&self, login: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
         let login = login.trim();
         if login.is_empty() || login.chars().any(char::is_control) || password.is_empty() {
             // An empty password would be an unauthenticated bind, which servers accept.
             return Err(DirectoryError::BadCredentials);
         }
         let v = ldap_escape(login);
-        let filter = format!(
-            "(&(objectClass=person)(|(mail={v})(uid={v})(sAMAccountName={v})(userPrincipalName={v})))"
-        );
+        let filter = format!("(&(objectClass=person)(|(mail={v})(uid={v})(sAMAccountName={v})(userPrincipalName={v})))");
         let mut ldap = self.service_conn().await?;
         let found = self.search_people(&mut ldap, &filter).await;
         self.close(ldap).await;
@@ -340,12 +288,7 @@ impl Directory {
                 tracing::debug!("authentication failed: no account for the login");
                 return Err(DirectoryError::BadCredentials);
             }
-            Err(count) => {
-                return Err(DirectoryError::Ambiguous {
-                    mail: login.to_owned(),
-                    count,
-                })
-            }
+            Err(count) => return Err(DirectoryError::Ambiguous { mail: login.to_owned(), count }),
         };
 
         let mut ldap = self.connect().await?;
@@ -358,16 +301,10 @@ impl Directory {
                 tracing::debug!(dn = %user.dn, detail = %describe(&res), "authentication failed: bind rejected");
                 return Err(DirectoryError::BadCredentials);
             }
-            _ => {
-                return Err(DirectoryError::Protocol {
-                    detail: format!("binding as {} failed: {}", user.dn, describe(&res)),
-                })
-            }
+            _ => return Err(DirectoryError::Protocol { detail: format!("binding as {} failed: {}", user.dn, describe(&res)) }),
         }
         if disabled {
-            return Err(DirectoryError::Disabled {
-                mail: user.mail.clone(),
-            });
+            return Err(DirectoryError::Disabled { mail: user.mail.clone() });
         }
         Ok(user)
     }
@@ -376,15 +313,11 @@ impl Directory {
 
     async fn connect(&self) -> Result<Ldap, DirectoryError> {
         let cfg = &self.inner.cfg;
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(cfg.connect_timeout)
-            .set_starttls(cfg.starttls);
+        let mut settings = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout).set_starttls(cfg.starttls);
         if let Some(tls) = &self.inner.tls {
             settings = settings.set_config(tls.clone());
         }
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, cfg.url.trim())
-            .await
-            .map_err(|e| self.map_err(e, Phase::Connect))?;
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, cfg.url.trim()).await.map_err(|e| self.map_err(e, Phase::Connect))?;
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!(error = %e, "directory connection ended with an error");
@@ -393,16 +326,8 @@ impl Directory {
         Ok(ldap)
     }
 
-    async fn bind(
-        &self,
-        ldap: &mut Ldap,
-        dn: &str,
-        password: &str,
-    ) -> Result<LdapResult, DirectoryError> {
-        ldap.with_timeout(self.inner.cfg.op_timeout)
-            .simple_bind(dn, password)
-            .await
-            .map_err(|e| self.map_err(e, Phase::Op))
+    async fn bind(&self, ldap: &mut Ldap, dn: &str, password: &str) -> Result<LdapResult, DirectoryError> {
+        ldap.with_timeout(self.inner.cfg.op_timeout).simple_bind(dn, password).await.map_err(|e| self.map_err(e, Phase::Op))
     }
 
     /// A fresh connection bound as the service account.
@@ -419,9 +344,7 @@ impl Directory {
         if res.rc != 0 {
             self.close(ldap).await;
             tracing::warn!(bind_dn = %cfg.bind_dn, detail = %describe(&res), "directory service account bind rejected");
-            return Err(DirectoryError::BindFailed {
-                detail: describe(&res),
-            });
+            return Err(DirectoryError::BindFailed { detail: describe(&res) });
         }
         Ok(ldap)
     }
@@ -433,37 +356,20 @@ impl Directory {
     // ---- reads -----------------------------------------------------------------------------
 
     /// Paged subtree search for people under the base DN; contacts (AD) are left out.
-    async fn search_people(
-        &self,
-        ldap: &mut Ldap,
-        filter: &str,
-    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+    async fn search_people(&self, ldap: &mut Ldap, filter: &str) -> Result<Vec<SearchEntry>, DirectoryError> {
         let cfg = &self.inner.cfg;
         let mut stream = ldap
             .with_timeout(cfg.op_timeout)
-            .streaming_search_with(
-                PagedResults::new(PAGE_SIZE),
-                cfg.base_dn.as_str(),
-                Scope::Subtree,
-                filter,
-                USER_ATTRS.to_vec(),
-            )
+            .streaming_search_with(PagedResults::new(PAGE_SIZE), cfg.base_dn.as_str(), Scope::Subtree, filter, USER_ATTRS.to_vec())
             .await
             .map_err(|e| self.map_err(e, Phase::Op))?;
         let mut people = Vec::new();
-        while let Some(re) = stream
-            .next()
-            .await
-            .map_err(|e| self.map_err(e, Phase::Op))?
-        {
+        while let Some(re) = stream.next().await.map_err(|e| self.map_err(e, Phase::Op))? {
             if re.is_ref() || re.is_intermediate() {
                 continue;
             }
             let entry = construct(re)?;
-            if values(&entry, "objectClass")
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case("contact"))
-            {
+            if values(&entry, "objectClass").iter().any(|c| c.eq_ignore_ascii_case("contact")) {
                 continue;
             }
             people.push(entry);
@@ -472,25 +378,15 @@ impl Directory {
         match res.rc {
             0 => Ok(people),
             32 => Err(DirectoryError::Config {
-                problem: format!(
-                    "the base DN {} does not exist (or the service account cannot see it)",
-                    cfg.base_dn
-                ),
+                problem: format!("the base DN {} does not exist (or the service account cannot see it)", cfg.base_dn),
             }),
-            _ => Err(DirectoryError::Protocol {
-                detail: format!("searching {}: {}", cfg.base_dn, describe(&res)),
-            }),
+            _ => Err(DirectoryError::Protocol { detail: format!("searching {}: {}", cfg.base_dn, describe(&res)) }),
         }
     }
 
     /// Base-scope read of one entry. `None` when the server says it does not exist, the DN is
     /// malformed, or it lies outside the server's naming contexts (referral).
-    async fn read_entry(
-        &self,
-        ldap: &mut Ldap,
-        dn: &str,
-        attrs: Vec<&'static str>,
-    ) -> Result<Option<SearchEntry>, DirectoryError> {
+    async fn read_entry(&self, ldap: &mut Ldap, dn: &str, attrs: Vec<&'static str>) -> Result<Option<SearchEntry>, DirectoryError> {
         let res = ldap
             .with_timeout(self.inner.cfg.op_timeout)
             .search(dn, Scope::Base, "(objectClass=*)", attrs)
@@ -500,11 +396,7 @@ impl Directory {
         match result.rc {
             0 => {}
             10 | 32 | 34 => return Ok(None),
-            _ => {
-                return Err(DirectoryError::Protocol {
-                    detail: format!("reading {dn}: {}", describe(&result)),
-                })
-            }
+            _ => return Err(DirectoryError::Protocol { detail: format!("reading {dn}: {}", describe(&result)) }),
         }
         for re in entries {
             if !re.is_ref() && !re.is_intermediate() {
@@ -514,11 +406,7 @@ impl Directory {
         Ok(None)
     }
 
-    async fn walk_groups(
-        &self,
-        ldap: &mut Ldap,
-        user: &DirectoryUser,
-    ) -> Result<BTreeSet<String>, DirectoryError> {
+    async fn walk_groups(&self, ldap: &mut Ldap, user: &DirectoryUser) -> Result<BTreeSet<String>, DirectoryError> {
         let max_depth = self.inner.cfg.max_group_depth;
         let mut groups = BTreeSet::new();
         // Keys are lower-cased server spellings: the server writes one DN one way, and the case
@@ -576,45 +464,26 @@ impl Directory {
                 }),
             },
             LdapError::Io { source } => match find_rustls_error(&source) {
-                Some(tls) => DirectoryError::Unreachable {
-                    detail: tls_detail(tls),
-                },
-                None => DirectoryError::Unreachable {
-                    detail: format!("{}: {}", cfg.url, source),
-                },
+                Some(tls) => DirectoryError::Unreachable { detail: tls_detail(tls) },
+                None => DirectoryError::Unreachable { detail: format!("{}: {}", cfg.url, source) },
             },
-            LdapError::Rustls { source } => DirectoryError::Unreachable {
-                detail: tls_detail(&source),
-            },
-            LdapError::DNSName { .. } => DirectoryError::Config {
-                problem: format!(
-                    "the host in {} cannot be used as a TLS server name",
-                    cfg.url
-                ),
-            },
-            LdapError::UrlParsing { source } => DirectoryError::Config {
-                problem: format!("the directory URL {:?} is not valid: {source}", cfg.url),
-            },
-            LdapError::UnknownScheme(s) => DirectoryError::Config {
-                problem: format!("the directory URL scheme {s:?} is not supported"),
-            },
+            LdapError::Rustls { source } => DirectoryError::Unreachable { detail: tls_detail(&source) },
+            LdapError::DNSName { .. } => {
+                DirectoryError::Config { problem: format!("the host in {} cannot be used as a TLS server name", cfg.url) }
+            }
+            LdapError::UrlParsing { source } => {
+                DirectoryError::Config { problem: format!("the directory URL {:?} is not valid: {source}", cfg.url) }
+            }
+            LdapError::UnknownScheme(s) => DirectoryError::Config { problem: format!("the directory URL scheme {s:?} is not supported") },
             LdapError::OpSend { .. } | LdapError::ResultRecv { .. } | LdapError::EndOfStream => {
-                DirectoryError::Unreachable {
-                    detail: format!("the connection to {} was closed", cfg.url),
-                }
+                DirectoryError::Unreachable { detail: format!("the connection to {} was closed", cfg.url) }
             }
             LdapError::LdapResult { result } => match phase {
                 // The only LDAP result during connect is StartTLS's.
-                Phase::Connect => DirectoryError::Protocol {
-                    detail: format!("the server refused StartTLS: {}", describe(&result)),
-                },
-                Phase::Op => DirectoryError::Protocol {
-                    detail: describe(&result),
-                },
+                Phase::Connect => DirectoryError::Protocol { detail: format!("the server refused StartTLS: {}", describe(&result)) },
+                Phase::Op => DirectoryError::Protocol { detail: describe(&result) },
             },
-            other => DirectoryError::Protocol {
-                detail: other.to_string(),
-            },
+            other => DirectoryError::Protocol { detail: other.to_string() },
         }
     }
 }
@@ -624,30 +493,15 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<Arc<ClientConfig>, DirectoryE
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                config_err(format!("cannot read the CA file {}: {e}", path.display()))
-            })?;
+            let pem = std::fs::read(path).map_err(|e| config_err(format!("cannot read the CA file {}: {e}", path.display())))?;
             let mut added = 0;
             for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| {
-                    config_err(format!(
-                        "the CA file {} is not valid PEM: {e}",
-                        path.display()
-                    ))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    config_err(format!(
-                        "a certificate in {} is not usable: {e}",
-                        path.display()
-                    ))
-                })?;
+                let cert = cert.map_err(|e| config_err(format!("the CA file {} is not valid PEM: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| config_err(format!("a certificate in {} is not usable: {e}", path.display())))?;
                 added += 1;
             }
             if added == 0 {
-                return Err(config_err(format!(
-                    "the CA file {} holds no PEM certificate",
-                    path.display()
-                )));
+                return Err(config_err(format!("the CA file {} holds no PEM certificate", path.display())));
             }
         }
         None => {
@@ -656,9 +510,7 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<Arc<ClientConfig>, DirectoryE
                 let _ = roots.add(cert);
             }
             if roots.is_empty() {
-                return Err(config_err(
-                    "TLS is on but no CA file is configured and no system CA certificates were found".into(),
-                ));
+                return Err(config_err("TLS is on but no CA file is configured and no system CA certificates were found".into()));
             }
         }
     }
@@ -673,39 +525,20 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<Arc<ClientConfig>, DirectoryE
 
 /// Picks the single person among `found`; `Err(count)` when there is not exactly one.
 /// The bool is "disabled".
-fn one_person(
-    mut found: Vec<SearchEntry>,
-    wanted_mail: &str,
-) -> Result<(DirectoryUser, bool), usize> {
+fn one_person(mut found: Vec<SearchEntry>, wanted_mail: &str) -> Result<(DirectoryUser, bool), usize> {
     if found.len() != 1 {
         return Err(found.len());
     }
     let entry = found.remove(0);
     let mails = values(&entry, "mail");
-    let mail = mails
-        .iter()
-        .find(|m| m.eq_ignore_ascii_case(wanted_mail))
-        .or_else(|| mails.first())
-        .cloned()
-        .unwrap_or_default();
-    let display_name = values(&entry, "displayName")
-        .into_iter()
-        .next()
-        .or_else(|| values(&entry, "cn").into_iter().next());
+    let mail = mails.iter().find(|m| m.eq_ignore_ascii_case(wanted_mail)).or_else(|| mails.first()).cloned().unwrap_or_default();
+    let display_name = values(&entry, "displayName").into_iter().next().or_else(|| values(&entry, "cn").into_iter().next());
     let disabled = values(&entry, "userAccountControl")
         .first()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .is_some_and(|uac| uac & UAC_ACCOUNTDISABLE != 0);
     let member_of = member_of(&entry);
-    Ok((
-        DirectoryUser {
-            dn: entry.dn,
-            mail,
-            display_name,
-            member_of,
-        },
-        disabled,
-    ))
+    Ok((DirectoryUser { dn: entry.dn, mail, display_name, member_of }, disabled))
 }
 
 /// Values of `memberOf`. AD hands out very long lists in ranges (`memberOf;range=0-1499`); those
@@ -723,21 +556,13 @@ fn member_of(entry: &SearchEntry) -> Vec<String> {
 
 /// An attribute's values, matching the name case-insensitively (servers may echo either case).
 fn values(entry: &SearchEntry, name: &str) -> Vec<String> {
-    entry
-        .attrs
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .flat_map(|(_, v)| v.iter().cloned())
-        .collect()
+    entry.attrs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).flat_map(|(_, v)| v.iter().cloned()).collect()
 }
 
 /// `SearchEntry::construct` panics on a malformed entry; a server's bytes must not panic us.
 fn construct(re: ResultEntry) -> Result<SearchEntry, DirectoryError> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(re))).map_err(|_| {
-        DirectoryError::Protocol {
-            detail: "the server sent a search result entry that could not be parsed".into(),
-        }
-    })
+    std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(re)))
+        .map_err(|_| DirectoryError::Protocol { detail: "the server sent a search result entry that could not be parsed".into() })
 }
 
 fn describe(res: &LdapResult) -> String {
@@ -764,11 +589,7 @@ fn describe(res: &LdapResult) -> String {
         80 => "other",
         _ => "",
     };
-    let mut s = if name.is_empty() {
-        format!("result code {}", res.rc)
-    } else {
-        format!("{name} ({})", res.rc)
-    };
+    let mut s = if name.is_empty() { format!("result code {}", res.rc) } else { format!("{name} ({})", res.rc) };
     let text = res.text.trim().trim_end_matches('\0');
     if !text.is_empty() {
         s.push_str(": ");
@@ -807,12 +628,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> DirectoryConfig {
-        DirectoryConfig::new(
-            "ldap://127.0.0.1:1/",
-            "cn=svc,dc=example,dc=test",
-            "pw",
-            "dc=example,dc=test",
-        )
+        DirectoryConfig::new("ldap://127.0.0.1:1/", "cn=svc,dc=example,dc=test", "pw", "dc=example,dc=test")
     }
 
     #[test]
@@ -830,10 +646,7 @@ mod tests {
         let mut c = cfg();
         c.bind_password = String::new();
         let err = Directory::new(c).unwrap_err();
-        assert!(
-            matches!(&err, DirectoryError::Config { problem } if problem.contains("password is empty")),
-            "{err}"
-        );
+        assert!(matches!(&err, DirectoryError::Config { problem } if problem.contains("password is empty")), "{err}");
     }
 
     #[test]
@@ -851,10 +664,7 @@ mod tests {
                     c.starttls = true;
                 }),
             ),
-            (
-                "unused CA",
-                Box::new(|c| c.ca_file = Some("/etc/hostname".into())),
-            ),
+            ("unused CA", Box::new(|c| c.ca_file = Some("/etc/hostname".into()))),
             (
                 "missing CA",
                 Box::new(|c| {
@@ -888,12 +698,7 @@ mod tests {
         fn sync<T: Send + Sync + Clone>() {}
         sync::<Directory>();
         let dir = Directory::new(cfg()).unwrap();
-        let user = DirectoryUser {
-            dn: String::new(),
-            mail: String::new(),
-            display_name: None,
-            member_of: vec![],
-        };
+        let user = DirectoryUser { dn: String::new(), mail: String::new(), display_name: None, member_of: vec![] };
         send(&dir.find_user_by_mail("a"));
         send(&dir.groups_of(&user));
         send(&dir.resolve_group("a"));
@@ -902,9 +707,7 @@ mod tests {
 
     #[test]
     fn timeouts_round_up_to_whole_seconds() {
-        let e = DirectoryError::Timeout {
-            secs: ceil_secs(Duration::from_millis(300)),
-        };
+        let e = DirectoryError::Timeout { secs: ceil_secs(Duration::from_millis(300)) };
         assert!(e.to_string().contains("within 1 s"), "{e}");
         assert_eq!(ceil_secs(Duration::from_millis(1500)), 2);
     }

@@ -44,10 +44,7 @@ async fn nested_three_deep_makes_bob_an_admin() {
     assert_eq!(bob.display_name.as_deref(), Some("Bob Example"));
     assert_eq!(bob.member_of, vec![group("ops-team")]);
     let groups = d.groups_of(&bob).await.unwrap();
-    assert_eq!(
-        groups,
-        set(&[group("ops-team"), group("platform"), group("iaas-admins")])
-    );
+    assert_eq!(groups, set(&[group("ops-team"), group("platform"), group("iaas-admins")]));
 }
 
 #[tokio::test]
@@ -72,17 +69,11 @@ async fn group_cycle_terminates_with_both_groups() {
 #[tokio::test]
 async fn group_with_escaped_comma_resolves_and_is_found() {
     let (_s, d) = seeded().await;
-    let spelled = d
-        .resolve_group(r"cn=Ops\, Tier (2),ou=groups,dc=example,dc=test")
-        .await
-        .unwrap();
+    let spelled = d.resolve_group(r"cn=Ops\, Tier (2),ou=groups,dc=example,dc=test").await.unwrap();
     // OpenLDAP's own spelling of the escaped comma.
     assert_eq!(spelled, r"cn=Ops\2C Tier (2),ou=groups,dc=example,dc=test");
     // Any equivalent spelling resolves to the same string.
-    let again = d
-        .resolve_group(r"CN=ops\2c tier (2), OU=Groups, DC=Example, DC=Test")
-        .await
-        .unwrap();
+    let again = d.resolve_group(r"CN=ops\2c tier (2), OU=Groups, DC=Example, DC=Test").await.unwrap();
     assert_eq!(again, spelled);
 
     let gina = d.find_user_by_mail("gina@example.test").await.unwrap();
@@ -96,17 +87,8 @@ async fn group_with_escaped_comma_resolves_and_is_found() {
 async fn duplicate_mail_is_ambiguous() {
     let (_s, d) = seeded().await;
     let err = d.find_user_by_mail("dup@example.test").await.unwrap_err();
-    assert_eq!(
-        err,
-        DirectoryError::Ambiguous {
-            mail: "dup@example.test".into(),
-            count: 2
-        }
-    );
-    assert!(
-        err.to_string().contains("2 directory accounts share"),
-        "{err}"
-    );
+    assert_eq!(err, DirectoryError::Ambiguous { mail: "dup@example.test".into(), count: 2 });
+    assert!(err.to_string().contains("2 directory accounts share"), "{err}");
 }
 
 #[tokio::test]
@@ -123,15 +105,9 @@ async fn mail_with_filter_metacharacters_is_found_exactly() {
 #[tokio::test]
 async fn filter_injection_finds_nothing() {
     let (_s, d) = seeded().await;
-    for attempt in [
-        "*",
-        "ann@example.test)(mail=*",
-        "ann@example.test)(|(mail=*",
-        "*)(uid=*",
-        "ann*",
-        "ann@example.test\\",
-        "ann@example.test\0",
-    ] {
+    for attempt in
+        ["*", "ann@example.test)(mail=*", "ann@example.test)(|(mail=*", "*)(uid=*", "ann*", "ann@example.test\\", "ann@example.test\0"]
+    {
         match d.find_user_by_mail(attempt).await {
             Err(DirectoryError::NoSuchUser { mail }) => assert_eq!(mail, attempt),
             other => panic!("{attempt:?}: expected NoSuchUser, got {other:?}"),
@@ -151,12 +127,7 @@ async fn filter_injection_finds_nothing() {
 async fn disabled_account_is_refused() {
     let (_s, d) = seeded().await;
     let err = d.find_user_by_mail("dave@example.test").await.unwrap_err();
-    assert_eq!(
-        err,
-        DirectoryError::Disabled {
-            mail: "dave@example.test".into()
-        }
-    );
+    assert_eq!(err, DirectoryError::Disabled { mail: "dave@example.test".into() });
     // 66048 = NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD: not disabled.
     assert!(d.find_user_by_mail("erin@example.test").await.is_ok());
 }
@@ -168,58 +139,26 @@ async fn users_groups_direct_and_none() {
     assert!(erin.member_of.is_empty());
     assert_eq!(d.groups_of(&erin).await.unwrap(), BTreeSet::new());
     let ann = d.find_user_by_mail("ann@example.test").await.unwrap();
-    assert_eq!(
-        d.groups_of(&ann).await.unwrap(),
-        set(&[group("iaas-users")])
-    );
+    assert_eq!(d.groups_of(&ann).await.unwrap(), set(&[group("iaas-users")]));
 }
 
 #[tokio::test]
 async fn unknown_mail_is_no_such_user() {
     let (_s, d) = seeded().await;
-    let err = d
-        .find_user_by_mail("nobody@example.test")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        DirectoryError::NoSuchUser {
-            mail: "nobody@example.test".into()
-        }
-    );
+    let err = d.find_user_by_mail("nobody@example.test").await.unwrap_err();
+    assert_eq!(err, DirectoryError::NoSuchUser { mail: "nobody@example.test".into() });
 }
 
 #[tokio::test]
 async fn resolve_group_spelling_typos_and_non_groups() {
     let (_s, d) = seeded().await;
-    assert_eq!(
-        d.resolve_group("CN=IAAS-Admins,OU=Groups,DC=Example,DC=Test")
-            .await
-            .unwrap(),
-        group("iaas-admins")
-    );
+    assert_eq!(d.resolve_group("CN=IAAS-Admins,OU=Groups,DC=Example,DC=Test").await.unwrap(), group("iaas-admins"));
     let typo = "cn=iaas-admnis,ou=groups,dc=example,dc=test";
-    assert_eq!(
-        d.resolve_group(typo).await.unwrap_err(),
-        DirectoryError::NoSuchGroup { dn: typo.into() }
-    );
-    for bad in [
-        "not a dn",
-        "cn=iaas-admins,ou=groups,dc=exmaple,dc=test",
-        "",
-    ] {
-        assert!(
-            matches!(
-                d.resolve_group(bad).await,
-                Err(DirectoryError::NoSuchGroup { .. })
-            ),
-            "{bad:?}"
-        );
+    assert_eq!(d.resolve_group(typo).await.unwrap_err(), DirectoryError::NoSuchGroup { dn: typo.into() });
+    for bad in ["not a dn", "cn=iaas-admins,ou=groups,dc=exmaple,dc=test", ""] {
+        assert!(matches!(d.resolve_group(bad).await, Err(DirectoryError::NoSuchGroup { .. })), "{bad:?}");
     }
-    match d
-        .resolve_group("uid=ann,ou=people,dc=example,dc=test")
-        .await
-    {
+    match d.resolve_group("uid=ann,ou=people,dc=example,dc=test").await {
         Err(DirectoryError::Config { problem }) => {
             assert!(problem.contains("not a group"), "{problem}")
         }
@@ -244,14 +183,8 @@ async fn directory_down_is_unreachable() {
         display_name: None,
         member_of: vec![group("iaas-users")],
     };
-    assert!(matches!(
-        d.groups_of(&ann).await,
-        Err(DirectoryError::Unreachable { .. })
-    ));
-    assert!(matches!(
-        d.authenticate("ann", "ann-password").await,
-        Err(DirectoryError::Unreachable { .. })
-    ));
+    assert!(matches!(d.groups_of(&ann).await, Err(DirectoryError::Unreachable { .. })));
+    assert!(matches!(d.authenticate("ann", "ann-password").await, Err(DirectoryError::Unreachable { .. })));
 }
 
 /// A TCP listener that accepts connections and never answers.
@@ -275,10 +208,7 @@ async fn silent_server_times_out() {
     cfg.op_timeout = Duration::from_secs(1);
     let d = Directory::new(cfg).unwrap();
     // Plain LDAP: TCP connects, the bind never gets an answer.
-    assert_eq!(
-        d.find_user_by_mail("ann@example.test").await.unwrap_err(),
-        DirectoryError::Timeout { secs: 1 }
-    );
+    assert_eq!(d.find_user_by_mail("ann@example.test").await.unwrap_err(), DirectoryError::Timeout { secs: 1 });
 
     // LDAPS: the TLS handshake never completes (bounded by the connect timeout).
     let s = Slapd::start_tls().await.unwrap();
@@ -289,10 +219,7 @@ async fn silent_server_times_out() {
     let d = Directory::new(cfg).unwrap();
     let err = d.resolve_group(&group("iaas-admins")).await.unwrap_err();
     assert_eq!(err, DirectoryError::Timeout { secs: 1 });
-    assert!(
-        err.to_string().contains("did not answer within 1 s"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("did not answer within 1 s"), "{err}");
     task.abort();
 }
 
@@ -315,87 +242,40 @@ async fn wrong_service_password_is_bind_failed() {
     cfg.bind_password = "not-the-password".into();
     let d = Directory::new(cfg).unwrap();
     let err = d.find_user_by_mail("ann@example.test").await.unwrap_err();
-    assert!(
-        matches!(&err, DirectoryError::BindFailed { detail } if detail.contains("invalidCredentials (49)")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, DirectoryError::BindFailed { detail } if detail.contains("invalidCredentials (49)")), "{err:?}");
     assert!(!err.to_string().contains("not-the-password"));
-    assert!(matches!(
-        d.resolve_group(&group("iaas-admins")).await,
-        Err(DirectoryError::BindFailed { .. })
-    ));
+    assert!(matches!(d.resolve_group(&group("iaas-admins")).await, Err(DirectoryError::BindFailed { .. })));
 
     // A service DN that does not exist is rejected the same way.
     let mut cfg = config(&s.url);
     cfg.bind_dn = "cn=svc-nobody,ou=service,dc=example,dc=test".into();
     let d = Directory::new(cfg).unwrap();
-    assert!(matches!(
-        d.find_user_by_mail("ann@example.test").await,
-        Err(DirectoryError::BindFailed { .. })
-    ));
+    assert!(matches!(d.find_user_by_mail("ann@example.test").await, Err(DirectoryError::BindFailed { .. })));
 }
 
 #[tokio::test]
 async fn authenticate_checks_the_password() {
     let (_s, d) = seeded().await;
-    let ann = d
-        .authenticate("ann@example.test", "ann-password")
-        .await
-        .unwrap();
+    let ann = d.authenticate("ann@example.test", "ann-password").await.unwrap();
     assert_eq!(ann.dn, "uid=ann,ou=people,dc=example,dc=test");
     assert_eq!(ann.member_of, vec![group("iaas-users")]);
     // by uid
     let bob = d.authenticate("bob", "bob-password").await.unwrap();
     assert_eq!(bob.mail, "bob@example.test");
 
-    assert_eq!(
-        d.authenticate("ann@example.test", "wrong")
-            .await
-            .unwrap_err(),
-        DirectoryError::BadCredentials
-    );
-    assert_eq!(
-        d.authenticate("ann", "bob-password").await.unwrap_err(),
-        DirectoryError::BadCredentials
-    );
+    assert_eq!(d.authenticate("ann@example.test", "wrong").await.unwrap_err(), DirectoryError::BadCredentials);
+    assert_eq!(d.authenticate("ann", "bob-password").await.unwrap_err(), DirectoryError::BadCredentials);
     // An empty password would be an unauthenticated bind, which slapd accepts: refused first.
-    assert_eq!(
-        d.authenticate("ann@example.test", "").await.unwrap_err(),
-        DirectoryError::BadCredentials
-    );
-    assert_eq!(
-        d.authenticate("nobody@example.test", "x")
-            .await
-            .unwrap_err(),
-        DirectoryError::BadCredentials
-    );
-    assert_eq!(
-        d.authenticate("", "ann-password").await.unwrap_err(),
-        DirectoryError::BadCredentials
-    );
+    assert_eq!(d.authenticate("ann@example.test", "").await.unwrap_err(), DirectoryError::BadCredentials);
+    assert_eq!(d.authenticate("nobody@example.test", "x").await.unwrap_err(), DirectoryError::BadCredentials);
+    assert_eq!(d.authenticate("", "ann-password").await.unwrap_err(), DirectoryError::BadCredentials);
     // Disabled: only revealed once the password is right.
-    assert_eq!(
-        d.authenticate("dave", "wrong").await.unwrap_err(),
-        DirectoryError::BadCredentials
-    );
-    assert_eq!(
-        d.authenticate("dave", "dave-password").await.unwrap_err(),
-        DirectoryError::Disabled {
-            mail: "dave@example.test".into()
-        }
-    );
+    assert_eq!(d.authenticate("dave", "wrong").await.unwrap_err(), DirectoryError::BadCredentials);
+    assert_eq!(d.authenticate("dave", "dave-password").await.unwrap_err(), DirectoryError::Disabled { mail: "dave@example.test".into() });
     // Shared mail: cannot tell who it is.
-    assert!(matches!(
-        d.authenticate("dup@example.test", "dup1-password").await,
-        Err(DirectoryError::Ambiguous { count: 2, .. })
-    ));
+    assert!(matches!(d.authenticate("dup@example.test", "dup1-password").await, Err(DirectoryError::Ambiguous { count: 2, .. })));
     // The service account is not a person and cannot log in as one.
-    assert_eq!(
-        d.authenticate("svc-iaas", slapd::SVC_PASSWORD)
-            .await
-            .unwrap_err(),
-        DirectoryError::BadCredentials
-    );
+    assert_eq!(d.authenticate("svc-iaas", slapd::SVC_PASSWORD).await.unwrap_err(), DirectoryError::BadCredentials);
 }
 
 #[tokio::test]
@@ -406,11 +286,7 @@ async fn ldaps_with_the_test_ca_works() {
     cfg.ca_file = s.ca_pem_path.clone();
     let d = Directory::new(cfg).unwrap();
     let bob = d.find_user_by_mail("bob@example.test").await.unwrap();
-    assert!(d
-        .groups_of(&bob)
-        .await
-        .unwrap()
-        .contains(&group("iaas-admins")));
+    assert!(d.groups_of(&bob).await.unwrap().contains(&group("iaas-admins")));
     assert!(d.authenticate("bob", "bob-password").await.is_ok());
 }
 
@@ -439,10 +315,7 @@ async fn starttls_with_the_test_ca_works_and_a_wrong_ca_fails() {
     cfg.ca_file = s.ca_pem_path.clone();
     let d = Directory::new(cfg.clone()).unwrap();
     let ann = d.find_user_by_mail("ann@example.test").await.unwrap();
-    assert_eq!(
-        d.groups_of(&ann).await.unwrap(),
-        set(&[group("iaas-users")])
-    );
+    assert_eq!(d.groups_of(&ann).await.unwrap(), set(&[group("iaas-users")]));
 
     cfg.ca_file = Some(s.other_ca().unwrap());
     let d = Directory::new(cfg).unwrap();

@@ -121,9 +121,7 @@ impl EventSettings {
             tracing::warn!("neither IAAS_EVENTS_TOKEN nor IAAS_EVENTS_USER/IAAS_EVENTS_PASSWORD is set: every event is refused");
         }
         let notifier = match (iaas_config::var("SLACK_NOTIFY_CHANNEL"), iaas_config::secret("SLACK_BOT_TOKEN")?) {
-            (Some(channel), Some(token)) => {
-                Some(Notifier::new(iaas_config::var("SLACK_API_URL").as_deref(), token.expose(), &channel))
-            }
+            (Some(channel), Some(token)) => Some(Notifier::new(iaas_config::var("SLACK_API_URL").as_deref(), token.expose(), &channel)),
             (Some(_), None) => {
                 tracing::warn!("SLACK_NOTIFY_CHANNEL is set but SLACK_BOT_TOKEN is not: alarm actions are not posted to Slack");
                 None
@@ -159,10 +157,7 @@ where
         let settings = settings.clone();
         async move { handle(name, ctx, &settings, headers, body, handler).await }
     };
-    Router::new()
-        .route("/", post(receive))
-        .route("/_/health", get(|| async { "ok" }))
-        .with_state(ctx)
+    Router::new().route("/", post(receive)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
 }
 
 async fn handle<H, Fut>(
@@ -271,8 +266,8 @@ where
             OutcomeKind::Skipped => "ℹ️",
             _ => "⚠️",
         };
-        let message = Message::new(format!("{icon} {}", outcome.text))
-            .with_context(&format!("{name} · {} · event {}", event.describe(), event.id));
+        let message =
+            Message::new(format!("{icon} {}", outcome.text)).with_context(&format!("{name} · {} · event {}", event.describe(), event.id));
         notifier.post(&message).await;
     }
     Json(json!({"id": key, "status": "done", "ok": ok, "text": outcome.text})).into_response()

@@ -67,13 +67,7 @@ impl AlarmStatus {
 
 impl VcEvent {
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<VcEvent, ParseError> {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
         if header("ce-specversion").is_some() {
             let data = if body.iter().all(u8::is_ascii_whitespace) {
                 Value::Null
@@ -190,10 +184,7 @@ mod tests {
         assert_eq!(e.class, "AlarmStatusChangedEvent");
         assert_eq!(e.dedupe_key(), "https://10.161.164.224/sdk#d65a8ad1-7d3c-4f72-ace4-e3f2883c4475");
         assert_eq!(e.alarm_name(), Some("cluster-cpu-above-80"));
-        assert_eq!(
-            e.entity(),
-            Some(EntityRef { ty: "HostSystem".into(), moref: "host-21".into(), name: "10.161.166.252".into() })
-        );
+        assert_eq!(e.entity(), Some(EntityRef { ty: "HostSystem".into(), moref: "host-21".into(), name: "10.161.166.252".into() }));
         assert_eq!(e.vm(), None, "Vm is null in the sample");
         assert_eq!((e.from_status(), e.to_status()), (Some(AlarmStatus::Green), Some(AlarmStatus::Red)));
         // VEBA on OpenFaaS: the same JSON without a CloudEvents content type.

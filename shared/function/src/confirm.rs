@@ -41,7 +41,9 @@ pub async fn ask(ctx: &Context, inv: &Invocation, ask: Ask<'_>) -> Reply {
     };
     if let Err(e) = ctx.store.create_confirmation(&record).await {
         tracing::error!(error = %e, "could not record a confirmation");
-        return Reply::error("The bot's database is unreachable, so it cannot ask for your confirmation; nothing was changed. Please try again later.");
+        return Reply::error(
+            "The bot's database is unreachable, so it cannot ask for your confirmation; nothing was changed. Please try again later.",
+        );
     }
     let minutes = (ctx.policy.confirm.ttl_secs / 60).max(1);
     let buttons = json!({
@@ -78,8 +80,12 @@ pub async fn take(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool)
         Ok(Ok(c)) => Ok(c),
         Ok(Err(refusal)) => Err(Reply::error(match refusal {
             ConfirmRefusal::Unknown => "That button is not one the bot knows; nothing was changed. Run the command again.".to_string(),
-            ConfirmRefusal::OtherUser { owner } => format!("Only <@{owner}>, who asked for this, can confirm or cancel it; nothing was changed."),
-            ConfirmRefusal::Expired => "This confirmation has expired; nothing was changed. Run the command again if you still want it.".to_string(),
+            ConfirmRefusal::OtherUser { owner } => {
+                format!("Only <@{owner}>, who asked for this, can confirm or cancel it; nothing was changed.")
+            }
+            ConfirmRefusal::Expired => {
+                "This confirmation has expired; nothing was changed. Run the command again if you still want it.".to_string()
+            }
             ConfirmRefusal::AlreadyUsed { used_as } => {
                 format!("This was already {}; nothing more was done.", if used_as == "confirm" { "confirmed" } else { "cancelled" })
             }
@@ -87,7 +93,9 @@ pub async fn take(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool)
         .not_replacing()),
         Err(e) => {
             tracing::error!(error = %e, "could not use a confirmation");
-            Err(Reply::error("The bot's database is unreachable, so your press could not be checked; nothing was changed. Please try again later."))
+            Err(Reply::error(
+                "The bot's database is unreachable, so your press could not be checked; nothing was changed. Please try again later.",
+            ))
         }
     }
 }

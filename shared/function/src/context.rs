@@ -75,7 +75,11 @@ pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError
         return Ok(Arc::new(DemoInventory::new()));
     };
     if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
-        return Err(ConfigError::new("VCENTER_URL", format!("{url:?} is not a vCenter SDK URL"), "Set it like https://vc.example.com/sdk."));
+        return Err(ConfigError::new(
+            "VCENTER_URL",
+            format!("{url:?} is not a vCenter SDK URL"),
+            "Set it like https://vc.example.com/sdk.",
+        ));
     }
     let user = iaas_config::var("VCENTER_USER")
         .ok_or_else(|| ConfigError::new("VCENTER_USER", "is not set", "Set the vCenter service account, e.g. svc-iaas@vsphere.local."))?;

@@ -32,10 +32,7 @@ where
         let handler = handler.clone();
         async move { handle(name, ctx, headers, body, handler).await }
     };
-    Router::new()
-        .route("/", post(invoke))
-        .route("/_/health", get(|| async { "ok" }))
-        .with_state(ctx)
+    Router::new().route("/", post(invoke)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
 }
 
 async fn handle<H, Fut>(name: &'static str, ctx: Arc<Context>, headers: HeaderMap, body: Bytes, handler: H) -> Response
@@ -45,7 +42,9 @@ where
 {
     let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
-    if let Err(e) = iaas_invocation::verify(ctx.shared_secret.expose().as_bytes(), header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body, now) {
+    if let Err(e) =
+        iaas_invocation::verify(ctx.shared_secret.expose().as_bytes(), header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body, now)
+    {
         tracing::warn!(function = name, error = %e, "refused an unsigned or badly signed invocation");
         return (StatusCode::UNAUTHORIZED, "invalid invocation signature\n").into_response();
     }
@@ -164,7 +163,8 @@ pub async fn progress(ctx: &Context, inv: &Invocation, text: &str) {
 async fn post_message(ctx: &Context, inv: &Invocation, message: Message) {
     let Some(url) = inv.response_url.as_deref() else { return };
     let verb = if matches!(inv.command, Command::Confirm { .. }) { "pressed" } else { "asked" };
-    let message = message.with_context(&format!("`{}` · request {} · {verb} by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
+    let message =
+        message.with_context(&format!("`{}` · request {} · {verb} by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
     if let Err(e) = ctx.responder.post(url, &message).await {
         tracing::error!(error = %e, "could not answer in Slack");
     }

@@ -9,9 +9,9 @@ mod endpoint;
 mod protection;
 pub mod provision;
 pub mod quota;
+mod reply;
 mod run;
 mod scope;
-mod reply;
 mod vm;
 
 pub use context::{Context, StartupError, DEFAULT_DATABASE_URL};

@@ -39,7 +39,9 @@ pub fn lease_days(policy: &Policy, asked: Option<u32>) -> Result<u32, Reply> {
     match asked {
         None => Ok(policy.lease.default_days),
         Some(d) if d <= policy.lease.max_days => Ok(d),
-        Some(d) => Err(Reply::error(format!("{d} days is longer than IT allows ({} days at most); nothing was created.", policy.lease.max_days))),
+        Some(d) => {
+            Err(Reply::error(format!("{d} days is longer than IT allows ({} days at most); nothing was created.", policy.lease.max_days)))
+        }
     }
 }
 
@@ -113,7 +115,10 @@ async fn follow_up(ctx: Context, inv: Invocation, new: NewVm) {
             crate::quota::release(&ctx, &inv.user.id, new.reserved).await;
             Reply::error(format!("{} failed: {e}", new.doing))
         }
-        Ok(TaskStatus::Running { .. }) => Reply::error(format!("{} is still running in vCenter after an hour (task {}); ask IT to look at it.", new.doing, new.task.moref)),
+        Ok(TaskStatus::Running { .. }) => Reply::error(format!(
+            "{} is still running in vCenter after an hour (task {}); ask IT to look at it.",
+            new.doing, new.task.moref
+        )),
         Err(e) => e.into(),
     };
     tracing::info!(ok = reply.ok(), task = %new.task.moref, "follow-up finished");
@@ -135,13 +140,28 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     let folder = ctx.vcenter.vm_details(&vm).await.ok().and_then(|d| d.folder);
     let leased = !lease_excluded(&ctx.policy, &vm.name, folder.as_deref());
     if leased {
-        if let Err(e) = ctx.store.open_lease(&vm.moref, &vm.name, &inv.user.id, now.timestamp_millis(), expires.timestamp_millis(), iaas_store::LeaseState::Active).await {
+        if let Err(e) = ctx
+            .store
+            .open_lease(
+                &vm.moref,
+                &vm.name,
+                &inv.user.id,
+                now.timestamp_millis(),
+                expires.timestamp_millis(),
+                iaas_store::LeaseState::Active,
+            )
+            .await
+        {
             tracing::error!(error = %e, "could not record the lease");
             notes.push("its lease could not be recorded".to_string());
         }
     }
     let expires_attr = if leased { expires.format("%Y-%m-%d").to_string() } else { String::new() };
-    for (attr, value) in [(ATTR_OWNER, inv.user.id.clone()), (ATTR_CREATED, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)), (ATTR_EXPIRES, expires_attr)] {
+    for (attr, value) in [
+        (ATTR_OWNER, inv.user.id.clone()),
+        (ATTR_CREATED, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        (ATTR_EXPIRES, expires_attr),
+    ] {
         if value.is_empty() {
             continue;
         }
@@ -173,11 +193,12 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
         }
     }
     let details = ctx.vcenter.vm_details(&vm).await.ok();
-    let size = details
-        .as_ref()
-        .map(|d| format!(" with {} vCPU and {} GB", d.summary.cpus, d.summary.memory_mb / 1024))
-        .unwrap_or_default();
-    let lease = if leased { format!("expires {} ({} days)", expires.format("%Y-%m-%d"), new.lease_days) } else { "no expiry (excluded by policy)".to_string() };
+    let size = details.as_ref().map(|d| format!(" with {} vCPU and {} GB", d.summary.cpus, d.summary.memory_mb / 1024)).unwrap_or_default();
+    let lease = if leased {
+        format!("expires {} ({} days)", expires.format("%Y-%m-%d"), new.lease_days)
+    } else {
+        "no expiry (excluded by policy)".to_string()
+    };
     let mut text = format!("*{}* is ready{size}, {power}. Owner <@{}>; {lease}.", vm.name, inv.user.id);
     if !notes.is_empty() {
         text.push_str(&format!("\nBut {}.", notes.join("; ")));

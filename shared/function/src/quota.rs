@@ -29,7 +29,9 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, user: &str, add: Usage) ->
         }
         Err(e) => {
             tracing::error!(error = %e, "could not reserve quota");
-            Err(Reply::error("The bot's database is unreachable, so your quota cannot be checked; nothing was changed. Please try again later."))
+            Err(Reply::error(
+                "The bot's database is unreachable, so your quota cannot be checked; nothing was changed. Please try again later.",
+            ))
         }
     }
 }
@@ -51,5 +53,10 @@ pub fn describe(used: Usage, limit: Usage) -> String {
             format!("{} of {} {unit}", used / scale, limit / scale)
         }
     };
-    format!("{}, {}, {}", part(used.vms, limit.vms, "VMs", 1), part(used.cpus, limit.cpus, "vCPUs", 1), part(used.memory_mb, limit.memory_mb, "GB memory", 1024))
+    format!(
+        "{}, {}, {}",
+        part(used.vms, limit.vms, "VMs", 1),
+        part(used.cpus, limit.cpus, "vCPUs", 1),
+        part(used.memory_mb, limit.memory_mb, "GB memory", 1024)
+    )
 }

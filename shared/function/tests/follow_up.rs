@@ -22,7 +22,13 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
     let (tx, mut rx) = mpsc::channel::<Message>(4);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let response_url = format!("http://{}/r", listener.local_addr().unwrap());
-    let app = Router::new().route("/r", post(move |Json(m): Json<Message>| async move { tx.send(m).await.ok(); "ok" }));
+    let app = Router::new().route(
+        "/r",
+        post(move |Json(m): Json<Message>| async move {
+            tx.send(m).await.ok();
+            "ok"
+        }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let ctx = Context {
@@ -42,9 +48,23 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
         issued_at: 0,
         caller: Default::default(),
     };
-    let spec = CreateSpec { name: "slow-01".into(), guest_id: "ubuntu64Guest".into(), cpus: 1, memory_mb: 2048, disk_gb: 20, placement: Placement::default() };
+    let spec = CreateSpec {
+        name: "slow-01".into(),
+        guest_id: "ubuntu64Guest".into(),
+        cpus: 1,
+        memory_mb: 2048,
+        disk_gb: 20,
+        placement: Placement::default(),
+    };
     let task = ctx.vcenter.begin_create(&spec).await.unwrap();
-    let new = NewVm { name: "slow-01".into(), task, source: "create".into(), doing: "Creating slow-01".into(), lease_days: 30, reserved: Usage { vms: 1, cpus: 1, memory_mb: 2048 } };
+    let new = NewVm {
+        name: "slow-01".into(),
+        task,
+        source: "create".into(),
+        doing: "Creating slow-01".into(),
+        lease_days: 30,
+        reserved: Usage { vms: 1, cpus: 1, memory_mb: 2048 },
+    };
 
     let first = provision::finish(&ctx, &inv, new).await;
     assert!(first.message.text.contains("still running in vCenter (50% done)"), "{}", first.message.text);

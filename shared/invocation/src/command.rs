@@ -6,12 +6,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", content = "args", rename_all = "snake_case")]
 pub enum Command {
-    Power { action: PowerAction, vm: String },
+    Power {
+        action: PowerAction,
+        vm: String,
+    },
     VmList {
         #[serde(default)]
         pattern: Option<String>,
     },
-    VmInfo { vm: String },
+    VmInfo {
+        vm: String,
+    },
     Create {
         name: String,
         #[serde(default)]
@@ -21,8 +26,14 @@ pub enum Command {
         #[serde(default)]
         days: Option<u32>,
     },
-    Clone { source: String, name: String },
-    Deploy { template: String, name: String },
+    Clone {
+        source: String,
+        name: String,
+    },
+    Deploy {
+        template: String,
+        name: String,
+    },
     Resize {
         vm: String,
         #[serde(default)]
@@ -33,12 +44,20 @@ pub enum Command {
         restart: bool,
     },
     /// Asks for confirmation; the deletion itself runs on a [`Command::Confirm`] press.
-    Delete { vm: String },
+    Delete {
+        vm: String,
+    },
     /// A Confirm or Cancel button press on a confirmation a function asked for.
-    Confirm { of: Confirmable, token: String, confirmed: bool },
+    Confirm {
+        of: Confirmable,
+        token: String,
+        confirmed: bool,
+    },
     /// The caller's quota: usage and limits.
     Quota,
-    ExpireShow { vm: String },
+    ExpireShow {
+        vm: String,
+    },
     ExpireList {
         #[serde(default)]
         mine: bool,
@@ -46,11 +65,18 @@ pub enum Command {
         days: Option<u32>,
     },
     /// Also what the Extend button on a reminder sends.
-    ExpireExtend { vm: String },
+    ExpireExtend {
+        vm: String,
+    },
     /// Admins: a new expiry date (YYYY-MM-DD), which may shorten the lease.
-    ExpireSet { vm: String, date: String },
+    ExpireSet {
+        vm: String,
+        date: String,
+    },
     /// Admins: the VM no longer expires.
-    ExpireRemove { vm: String },
+    ExpireRemove {
+        vm: String,
+    },
     /// The audit trail, for admins.
     Audit {
         #[serde(default)]
@@ -70,7 +96,9 @@ pub enum Command {
         reason: Option<String>,
     },
     /// Stops a decommission request before its next step (the requester or an admin).
-    DecommissionCancel { id: String },
+    DecommissionCancel {
+        id: String,
+    },
     DecommissionList {
         #[serde(default)]
         mine: bool,
@@ -83,7 +111,9 @@ pub enum Command {
         since: Option<i64>,
     },
     /// One request: each VM's steps, their states, messages and timings.
-    DecommissionStatus { id: String },
+    DecommissionStatus {
+        id: String,
+    },
     /// Records and runs a decommission at once, with no button: the REST API caller's POST is
     /// the confirmation. `id` is chosen by the gateway so it can answer with it.
     DecommissionStart {
@@ -201,7 +231,11 @@ impl Command {
             Command::Power { .. } => "iaas-power",
             Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => "iaas-inventory",
             Command::Create { .. } => "iaas-create",
-            Command::ExpireShow { .. } | Command::ExpireList { .. } | Command::ExpireExtend { .. } | Command::ExpireSet { .. } | Command::ExpireRemove { .. } => "iaas-expire",
+            Command::ExpireShow { .. }
+            | Command::ExpireList { .. }
+            | Command::ExpireExtend { .. }
+            | Command::ExpireSet { .. }
+            | Command::ExpireRemove { .. } => "iaas-expire",
             Command::Clone { .. } | Command::Deploy { .. } => "iaas-clone",
             Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "iaas-resize",
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "iaas-delete",
@@ -226,7 +260,9 @@ impl Command {
             // Decommission only asks; the press mutates. A cancel changes the request.
             Command::Decommission { .. } | Command::DecommissionList { .. } | Command::DecommissionStatus { .. } => false,
             Command::DecommissionCancel { .. } | Command::DecommissionStart { .. } => true,
-            Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => true,
+            Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => {
+                true
+            }
         }
     }
 
@@ -345,7 +381,9 @@ impl Command {
             Command::ExpireExtend { .. } => "expire extend",
             Command::ExpireSet { .. } => "expire set",
             Command::ExpireRemove { .. } => "expire remove",
-            Command::Decommission { .. } | Command::DecommissionStart { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => "decommission",
+            Command::Decommission { .. } | Command::DecommissionStart { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => {
+                "decommission"
+            }
             Command::DecommissionCancel { .. } => "decommission cancel",
             Command::DecommissionList { .. } => "decommission list",
             Command::DecommissionStatus { .. } => "decommission status",

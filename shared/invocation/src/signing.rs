@@ -46,13 +46,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: impl Into<bytes::Bytes>) -> Sig
     SignedBody { body, timestamp, signature }
 }
 
-pub fn verify(
-    secret: &[u8],
-    timestamp: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-    now: i64,
-) -> Result<(), InvocationAuthError> {
+pub fn verify(secret: &[u8], timestamp: Option<&str>, signature: Option<&str>, body: &[u8], now: i64) -> Result<(), InvocationAuthError> {
     let (Some(ts), Some(sig)) = (timestamp, signature) else {
         return Err(InvocationAuthError::Missing);
     };
@@ -60,10 +54,7 @@ pub fn verify(
     if (now - ts_num).abs() > MAX_SKEW_SECS {
         return Err(InvocationAuthError::Stale);
     }
-    let raw = sig
-        .strip_prefix("v1=")
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or(InvocationAuthError::BadSignature)?;
+    let raw = sig.strip_prefix("v1=").and_then(|h| hex::decode(h).ok()).ok_or(InvocationAuthError::BadSignature)?;
     mac(secret, ts.trim(), body).verify_slice(&raw).map_err(|_| InvocationAuthError::BadSignature)
 }
 

@@ -14,11 +14,8 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.compact().try_init()
-    };
+    let result =
+        if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") { builder.json().try_init() } else { builder.compact().try_init() };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
 }

@@ -34,11 +34,8 @@ impl Responder {
     /// `api_url` is `SLACK_API_URL` when set: its host becomes an allowed response_url host.
     pub fn new(api_url: Option<&str>) -> Self {
         let extra_host = api_url.and_then(|u| Url::parse(u).ok()).and_then(|u| u.host_str().map(str::to_string));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let http =
+            reqwest::Client::builder().timeout(Duration::from_secs(10)).connect_timeout(Duration::from_secs(5)).build().unwrap_or_default();
         Responder { http, extra_host }
     }
 
@@ -62,11 +59,8 @@ impl Responder {
             let delay = match self.http.post(response_url).json(message).send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
+                    let retry_after =
+                        resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
                     last_err = Some(RespondError::Status { status: resp.status() });
                     retry_after.map(Duration::from_secs).unwrap_or(backoff(attempt))
                 }

@@ -37,13 +37,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Checks both headers against the raw body at time `now` (unix seconds).
-pub fn verify(
-    secret: &[u8],
-    timestamp: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-    now: i64,
-) -> Result<(), VerifyError> {
+pub fn verify(secret: &[u8], timestamp: Option<&str>, signature: Option<&str>, body: &[u8], now: i64) -> Result<(), VerifyError> {
     let (Some(ts), Some(sig)) = (timestamp, signature) else {
         return Err(VerifyError::MissingHeaders);
     };

@@ -17,9 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use iaas_directory::{Directory, DirectoryConfig};
-use ldap3::{
-    ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry,
-};
+use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -48,10 +46,7 @@ impl fmt::Debug for ComputerStep {
 impl ComputerStep {
     /// For Active Directory (`objectClass=computer`).
     pub fn new(directory: DirectoryConfig) -> ComputerStep {
-        ComputerStep {
-            directory,
-            object_class: "computer".into(),
-        }
+        ComputerStep { directory, object_class: "computer".into() }
     }
 
     pub async fn run(&self, vm: &VmFacts) -> Result<StepOutcome, StepError> {
@@ -60,9 +55,7 @@ impl ComputerStep {
         Directory::new(cfg.clone()).map_err(|e| StepError::new(e.to_string()))?;
         let name = vm.name.trim();
         if name.is_empty() {
-            return Err(StepError::new(
-                "The VM has no name, so its computer object cannot be found.",
-            ));
+            return Err(StepError::new("The VM has no name, so its computer object cannot be found."));
         }
         let class = self.object_class.trim();
         if class.is_empty() || !class.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -77,18 +70,10 @@ impl ComputerStep {
         result
     }
 
-    async fn find_and_delete(
-        &self,
-        ldap: &mut Ldap,
-        name: &str,
-        class: &str,
-    ) -> Result<StepOutcome, StepError> {
+    async fn find_and_delete(&self, ldap: &mut Ldap, name: &str, class: &str) -> Result<StepOutcome, StepError> {
         let cfg = &self.directory;
-        let res = ldap
-            .with_timeout(cfg.op_timeout)
-            .simple_bind(&cfg.bind_dn, &cfg.bind_password)
-            .await
-            .map_err(|e| self.ldap_err(e, "bind"))?;
+        let res =
+            ldap.with_timeout(cfg.op_timeout).simple_bind(&cfg.bind_dn, &cfg.bind_password).await.map_err(|e| self.ldap_err(e, "bind"))?;
         match res.rc {
             0 => {}
             49 => {
@@ -121,12 +106,8 @@ impl ComputerStep {
             if re.is_ref() || re.is_intermediate() {
                 continue;
             }
-            let entry = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                SearchEntry::construct(re)
-            }))
-            .map_err(|_| {
-                StepError::new("The directory sent a search result that could not be parsed.")
-            })?;
+            let entry = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(re)))
+                .map_err(|_| StepError::new("The directory sent a search result that could not be parsed."))?;
             dns.push(entry.dn);
         }
         let dn = match dns.len() {
@@ -146,11 +127,7 @@ impl ComputerStep {
             }
         };
 
-        let res = ldap
-            .with_timeout(cfg.op_timeout)
-            .delete(&dn)
-            .await
-            .map_err(|e| self.ldap_err(e, "delete"))?;
+        let res = ldap.with_timeout(cfg.op_timeout).delete(&dn).await.map_err(|e| self.ldap_err(e, "delete"))?;
         match res.rc {
             0 => Ok(StepOutcome::Done(format!("Deleted the {class} object {dn} from the directory."))),
             32 => Ok(StepOutcome::AlreadyDone(format!("The {class} object {dn} was already gone."))),
@@ -169,15 +146,11 @@ impl ComputerStep {
     async fn connect(&self) -> Result<Ldap, StepError> {
         let cfg = &self.directory;
         let ldaps = cfg.url.trim().to_ascii_lowercase().starts_with("ldaps://");
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(cfg.connect_timeout)
-            .set_starttls(cfg.starttls);
+        let mut settings = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout).set_starttls(cfg.starttls);
         if ldaps || cfg.starttls {
             settings = settings.set_config(tls_config(cfg.ca_file.as_ref())?);
         }
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, cfg.url.trim())
-            .await
-            .map_err(|e| self.ldap_err(e, "connect"))?;
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, cfg.url.trim()).await.map_err(|e| self.ldap_err(e, "connect"))?;
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!(error = %e, "directory connection ended with an error");
@@ -211,22 +184,10 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<Arc<ClientConfig>, StepError>
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                StepError::new(format!(
-                    "The CA file {} cannot be read ({e}).",
-                    path.display()
-                ))
-            })?;
+            let pem = std::fs::read(path).map_err(|e| StepError::new(format!("The CA file {} cannot be read ({e}).", path.display())))?;
             for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|_| {
-                    StepError::new(format!("The CA file {} is not valid PEM.", path.display()))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    StepError::new(format!(
-                        "A certificate in {} is not usable ({e}).",
-                        path.display()
-                    ))
-                })?;
+                let cert = cert.map_err(|_| StepError::new(format!("The CA file {} is not valid PEM.", path.display())))?;
+                roots.add(cert).map_err(|e| StepError::new(format!("A certificate in {} is not usable ({e}).", path.display())))?;
             }
         }
         None => {
@@ -236,16 +197,13 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<Arc<ClientConfig>, StepError>
         }
     }
     if roots.is_empty() {
-        return Err(StepError::new(
-            "TLS is on but no CA certificate was found to trust; set the directory's CA file.",
-        ));
+        return Err(StepError::new("TLS is on but no CA certificate was found to trust; set the directory's CA file."));
     }
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StepError::new(format!("TLS set-up failed ({e}).")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StepError::new(format!("TLS set-up failed ({e}).")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 

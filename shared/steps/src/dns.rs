@@ -73,28 +73,18 @@ impl DnsStep {
         let fqdn = self.fqdn(&vm.name, &zone)?;
         let vm_ip = match vm.ip.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => Some(s.parse::<IpAddr>().map_err(|_| {
-                StepError::new(format!(
-                    "The VM's IP address {s:?} is not an IP address, so its PTR record cannot be found."
-                ))
+                StepError::new(format!("The VM's IP address {s:?} is not an IP address, so its PTR record cannot be found."))
             })?),
             None => None,
         };
         if self.timeout.is_zero() {
-            return Err(StepError::new(
-                "The DNS step's timeout is zero; set it to a few seconds.",
-            ));
+            return Err(StepError::new("The DNS step's timeout is zero; set it to a few seconds."));
         }
         let mut client = self.client()?;
         let server = self.server;
 
         // What is there now?
-        let a_records = self
-            .call(
-                "look up",
-                &fqdn,
-                client.query(fqdn.clone(), DNSClass::IN, RecordType::A),
-            )
-            .await?;
+        let a_records = self.call("look up", &fqdn, client.query(fqdn.clone(), DNSClass::IN, RecordType::A)).await?;
         let a_addrs: Vec<IpAddr> = answers(&a_records, &fqdn, RecordType::A)
             .filter_map(|d| match d {
                 RData::A(a) => Some(IpAddr::V4(a.0)),
@@ -104,24 +94,14 @@ impl DnsStep {
 
         let mut ptrs: Vec<(Name, Name)> = Vec::new(); // (reverse name, its zone)
         if let Some(rz) = &reverse_zone {
-            let addrs: BTreeSet<IpAddr> = vm_ip
-                .iter()
-                .copied()
-                .chain(a_addrs.iter().copied())
-                .collect();
+            let addrs: BTreeSet<IpAddr> = vm_ip.iter().copied().chain(a_addrs.iter().copied()).collect();
             for ip in addrs {
                 let rname = Name::from(ip);
                 if !rz.zone_of(&rname) {
                     tracing::debug!(%ip, zone = %rz, "address is outside the reverse zone; PTR left alone");
                     continue;
                 }
-                let resp = self
-                    .call(
-                        "look up",
-                        &rname,
-                        client.query(rname.clone(), DNSClass::IN, RecordType::PTR),
-                    )
-                    .await?;
+                let resp = self.call("look up", &rname, client.query(rname.clone(), DNSClass::IN, RecordType::PTR)).await?;
                 let ours = answers(&resp, &rname, RecordType::PTR).any(|d| match d {
                     RData::PTR(p) => p.0.eq_case(&fqdn) || p.0 == fqdn,
                     _ => false,
@@ -137,59 +117,36 @@ impl DnsStep {
                 (Some(_), Some(ip)) => format!(" and no PTR for {ip} points at it"),
                 _ => String::new(),
             };
-            return Ok(StepOutcome::AlreadyDone(format!(
-                "DNS on {server} has no A record for {fqdn}{ptr_note}."
-            )));
+            return Ok(StepOutcome::AlreadyDone(format!("DNS on {server} has no A record for {fqdn}{ptr_note}.")));
         }
 
         let mut done = Vec::new();
         if !a_addrs.is_empty() {
             let record = Record::update0(fqdn.clone(), 0, RecordType::A);
             // zone_of was checked in fqdn(); delete_rrset asserts it.
-            let resp = self
-                .call(
-                    "delete the A record of",
-                    &fqdn,
-                    client.delete_rrset(record, zone.clone()),
-                )
-                .await?;
+            let resp = self.call("delete the A record of", &fqdn, client.delete_rrset(record, zone.clone())).await?;
             self.check_update(&resp, &fqdn)?;
             let list: Vec<String> = a_addrs.iter().map(|a| a.to_string()).collect();
             done.push(format!("the A record {fqdn} ({})", list.join(", ")));
         }
         for (rname, rz) in ptrs {
             let record = Record::from_rdata(rname.clone(), 0, RData::PTR(PTR(fqdn.clone())));
-            let resp = self
-                .call(
-                    "delete the PTR record",
-                    &rname,
-                    client.delete_by_rdata(record, rz),
-                )
-                .await?;
+            let resp = self.call("delete the PTR record", &rname, client.delete_by_rdata(record, rz)).await?;
             self.check_update(&resp, &rname)?;
             done.push(format!("the PTR record {rname}"));
         }
-        Ok(StepOutcome::Done(format!(
-            "Removed {} from DNS on {server}.",
-            done.join(" and ")
-        )))
+        Ok(StepOutcome::Done(format!("Removed {} from DNS on {server}.", done.join(" and "))))
     }
 
     /// `<name>.<zone>`, checked to lie inside the zone (hickory asserts it when updating).
     fn fqdn(&self, name: &str, zone: &Name) -> Result<Name, StepError> {
         let label = name.trim().trim_end_matches('.');
-        let bad = || {
-            StepError::new(format!(
-                "The VM name {name:?} is not usable as a DNS name, so its records cannot be removed."
-            ))
-        };
+        let bad = || StepError::new(format!("The VM name {name:?} is not usable as a DNS name, so its records cannot be removed."));
         if label.is_empty() || label.contains(char::is_whitespace) {
             return Err(bad());
         }
         let relative = Name::from_ascii(label).map_err(|_| bad())?;
-        let fqdn = if zone.zone_of(&Name::from_ascii(format!("{label}.")).map_err(|_| bad())?)
-            && label.contains('.')
-        {
+        let fqdn = if zone.zone_of(&Name::from_ascii(format!("{label}.")).map_err(|_| bad())?) && label.contains('.') {
             // Already fully qualified in this zone (e.g. "app-web-01.example.test").
             Name::from_ascii(format!("{label}.")).map_err(|_| bad())?
         } else {
@@ -203,23 +160,13 @@ impl DnsStep {
 
     fn client(&self) -> Result<Client<TokioRuntimeProvider>, StepError> {
         let key_name = Name::from_ascii(self.key_name.trim()).map_err(|_| {
-            StepError::new(format!(
-                "The TSIG key name {:?} is not a valid DNS name; check the DNS step's key_name.",
-                self.key_name
-            ))
+            StepError::new(format!("The TSIG key name {:?} is not a valid DNS name; check the DNS step's key_name.", self.key_name))
         })?;
         if self.key_secret.is_empty() {
-            return Err(StepError::new(
-                "The TSIG key secret is empty; configure the base64 secret from tsig-keygen.",
-            ));
+            return Err(StepError::new("The TSIG key secret is empty; configure the base64 secret from tsig-keygen."));
         }
-        let signer = TSigner::new(
-            self.key_secret.clone(),
-            TsigAlgorithm::HmacSha256,
-            key_name,
-            TSIG_FUDGE,
-        )
-        .map_err(|e| StepError::new(format!("The TSIG signer could not be set up ({e}).")))?;
+        let signer = TSigner::new(self.key_secret.clone(), TsigAlgorithm::HmacSha256, key_name, TSIG_FUDGE)
+            .map_err(|e| StepError::new(format!("The TSIG signer could not be set up ({e}).")))?;
         let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
             .with_timeout(Some(self.timeout))
             .with_signer(Some(signer))
@@ -249,9 +196,7 @@ impl DnsStep {
                 let mut msg = hickory_net::proto::op::Message::query();
                 msg.metadata.response_code = nr.response_code;
                 msg.metadata.message_type = hickory_net::proto::op::MessageType::Response;
-                DnsResponse::from_message(msg).map_err(|e| {
-                    StepError::new(format!("The DNS answer for {name} could not be read ({e})."))
-                })
+                DnsResponse::from_message(msg).map_err(|e| StepError::new(format!("The DNS answer for {name} could not be read ({e}).")))
             }
             Ok(Err(e)) => {
                 tracing::warn!(%server, %name, error = %e, "DNS exchange failed");
@@ -295,27 +240,14 @@ impl DnsStep {
 
 fn parse_zone(zone: &str, what: &str) -> Result<Name, StepError> {
     let z = zone.trim();
-    let z = if z.ends_with('.') {
-        z.to_owned()
-    } else {
-        format!("{z}.")
-    };
+    let z = if z.ends_with('.') { z.to_owned() } else { format!("{z}.") };
     match Name::from_ascii(&z) {
         Ok(n) if !z.trim_matches('.').is_empty() => Ok(n),
-        _ => Err(StepError::new(format!(
-            "The DNS {what} {zone:?} is not a valid zone name; check the DNS step's configuration."
-        ))),
+        _ => Err(StepError::new(format!("The DNS {what} {zone:?} is not a valid zone name; check the DNS step's configuration."))),
     }
 }
 
 /// The answer records of `rtype` owned by `name`.
-fn answers<'a>(
-    resp: &'a DnsResponse,
-    name: &'a Name,
-    rtype: RecordType,
-) -> impl Iterator<Item = &'a RData> + 'a {
-    resp.answers
-        .iter()
-        .filter(move |r| r.record_type() == rtype && (r.name.eq_case(name) || r.name == *name))
-        .map(|r| &r.data)
+fn answers<'a>(resp: &'a DnsResponse, name: &'a Name, rtype: RecordType) -> impl Iterator<Item = &'a RData> + 'a {
+    resp.answers.iter().filter(move |r| r.record_type() == rtype && (r.name.eq_case(name) || r.name == *name)).map(|r| &r.data)
 }

@@ -17,9 +17,7 @@ use std::fmt;
 use std::time::Duration;
 
 use iaas_config::Secret;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
-};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
 use crate::{StepError, StepOutcome, VmFacts};
@@ -62,10 +60,7 @@ impl fmt::Debug for WebhookStep {
         f.debug_struct("WebhookStep")
             .field("method", &self.method)
             .field("url", &redact_url(&self.url))
-            .field(
-                "headers",
-                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .field("body_template", &self.body_template)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("expected_statuses", &self.expected_statuses)
@@ -97,28 +92,16 @@ impl WebhookStep {
 
     pub async fn run(&self, vm: &VmFacts) -> Result<StepOutcome, StepError> {
         let method = Method::from_bytes(self.method.trim().to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                StepError::new(format!(
-                    "The webhook method {:?} is not an HTTP method.",
-                    self.method
-                ))
-            })?;
+            .map_err(|_| StepError::new(format!("The webhook method {:?} is not an HTTP method.", self.method)))?;
         let url = render(&self.url, vm, Escape::Url)?;
         let shown = redact_url(&url);
-        let parsed = reqwest::Url::parse(&url).map_err(|_| {
-            StepError::new(format!(
-                "The webhook URL {shown} is not a valid URL; check the step's url."
-            ))
-        })?;
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|_| StepError::new(format!("The webhook URL {shown} is not a valid URL; check the step's url.")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(StepError::new(format!(
-                "The webhook URL {shown} must start with http:// or https://."
-            )));
+            return Err(StepError::new(format!("The webhook URL {shown} must start with http:// or https://.")));
         }
         if self.timeout.is_zero() {
-            return Err(StepError::new(
-                "The webhook step's timeout is zero; set it to a few seconds.",
-            ));
+            return Err(StepError::new("The webhook step's timeout is zero; set it to a few seconds."));
         }
         let headers = self.headers()?;
         let body = match &self.body_template {
@@ -126,9 +109,7 @@ impl WebhookStep {
                 let json = self.is_json(t);
                 let body = render(t, vm, if json { Escape::Json } else { Escape::None })?;
                 if json && serde_json::from_str::<serde_json::Value>(&body).is_err() {
-                    return Err(StepError::new(
-                        "The webhook body template does not render to valid JSON; check its quotes and commas.",
-                    ));
+                    return Err(StepError::new("The webhook body template does not render to valid JSON; check its quotes and commas."));
                 }
                 Some(body)
             }
@@ -145,9 +126,7 @@ impl WebhookStep {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let mut req = client
-                .request(method.clone(), parsed.clone())
-                .headers(headers.clone());
+            let mut req = client.request(method.clone(), parsed.clone()).headers(headers.clone());
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
@@ -158,19 +137,12 @@ impl WebhookStep {
                     let retry_after = retry_after(resp.headers());
                     let code = status.as_u16();
                     if self.already_done_statuses.contains(&code) {
-                        return Ok(StepOutcome::AlreadyDone(format!(
-                            "{method} {shown} answered {status}: nothing left to do."
-                        )));
+                        return Ok(StepOutcome::AlreadyDone(format!("{method} {shown} answered {status}: nothing left to do.")));
                     }
-                    let expected = if self.expected_statuses.is_empty() {
-                        status.is_success()
-                    } else {
-                        self.expected_statuses.contains(&code)
-                    };
+                    let expected =
+                        if self.expected_statuses.is_empty() { status.is_success() } else { self.expected_statuses.contains(&code) };
                     if expected {
-                        return Ok(StepOutcome::Done(format!(
-                            "{method} {shown} answered {status}."
-                        )));
+                        return Ok(StepOutcome::Done(format!("{method} {shown} answered {status}.")));
                     }
                     let text = snippet(resp).await;
                     let failure = format!("{method} {shown} answered {status}{text}");
@@ -193,10 +165,7 @@ impl WebhookStep {
                 }
             };
             if last {
-                return Err(StepError::new(format!(
-                    "{failure}; gave up after {attempt} attempt{}.",
-                    if attempt == 1 { "" } else { "s" }
-                )));
+                return Err(StepError::new(format!("{failure}; gave up after {attempt} attempt{}.", if attempt == 1 { "" } else { "s" })));
             }
             let delay = match wait {
                 Some(d) if d > MAX_RETRY_AFTER => {
@@ -215,9 +184,7 @@ impl WebhookStep {
     }
 
     fn is_json(&self, template: &str) -> bool {
-        let by_header = self.headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json")
-        });
+        let by_header = self.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json"));
         let t = template.trim_start();
         by_header || t.starts_with('{') || t.starts_with('[')
     }
@@ -225,40 +192,25 @@ impl WebhookStep {
     fn headers(&self) -> Result<HeaderMap, StepError> {
         let mut map = HeaderMap::new();
         for (k, v) in &self.headers {
-            let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| {
-                StepError::new(format!("The webhook header name {k:?} is not valid."))
-            })?;
+            let name = HeaderName::from_bytes(k.trim().as_bytes())
+                .map_err(|_| StepError::new(format!("The webhook header name {k:?} is not valid.")))?;
             if name == AUTHORIZATION && self.secret.is_some() {
-                return Err(StepError::new(
-                    "The webhook has both an Authorization header and a secret; keep only the secret.",
-                ));
+                return Err(StepError::new("The webhook has both an Authorization header and a secret; keep only the secret."));
             }
-            let mut value = HeaderValue::from_str(v).map_err(|_| {
-                StepError::new(format!(
-                    "The value of the webhook header {k:?} is not valid."
-                ))
-            })?;
+            let mut value =
+                HeaderValue::from_str(v).map_err(|_| StepError::new(format!("The value of the webhook header {k:?} is not valid.")))?;
             if name == AUTHORIZATION {
                 value.set_sensitive(true);
             }
             map.append(name, value);
         }
         if let Some(secret) = &self.secret {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
-                    StepError::new(
-                        "The webhook secret holds characters not allowed in an HTTP header.",
-                    )
-                })?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
+                .map_err(|_| StepError::new("The webhook secret holds characters not allowed in an HTTP header."))?;
             value.set_sensitive(true);
             map.insert(AUTHORIZATION, value);
         }
-        if self
-            .body_template
-            .as_deref()
-            .is_some_and(|t| self.is_json(t))
-            && !map.contains_key(CONTENT_TYPE)
-        {
+        if self.body_template.as_deref().is_some_and(|t| self.is_json(t)) && !map.contains_key(CONTENT_TYPE) {
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         Ok(map)
@@ -280,9 +232,7 @@ fn render(template: &str, vm: &VmFacts, escape: Escape) -> Result<String, StepEr
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            return Err(StepError::new(
-                "A webhook template has a {{ without a closing }}.",
-            ));
+            return Err(StepError::new("A webhook template has a {{ without a closing }}."));
         };
         let key = after[..end].trim();
         let value = match key {
@@ -329,20 +279,11 @@ fn retryable(status: StatusCode) -> bool {
 
 /// `Retry-After` in seconds, or as an HTTP date is not supported (treated as absent).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempt.saturating_sub(1).min(16))
-        .unwrap_or(u32::MAX);
+    let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
@@ -355,14 +296,7 @@ async fn snippet(resp: reqwest::Response) -> String {
                 String::new()
             } else {
                 let cut: String = t.chars().take(BODY_SNIPPET).collect();
-                format!(
-                    " ({cut}{})",
-                    if t.chars().count() > BODY_SNIPPET {
-                        "…"
-                    } else {
-                        ""
-                    }
-                )
+                format!(" ({cut}{})", if t.chars().count() > BODY_SNIPPET { "…" } else { "" })
             }
         }
         Err(_) => String::new(),
@@ -403,12 +337,7 @@ mod tests {
 
     #[test]
     fn renders_json_escaped() {
-        let out = render(
-            r#"{"n":"{{name}}","ip":"{{ ip }}","u":"{{uuid}}","r":"{{reason}}"}"#,
-            &vm(),
-            Escape::Json,
-        )
-        .unwrap();
+        let out = render(r#"{"n":"{{name}}","ip":"{{ ip }}","u":"{{uuid}}","r":"{{reason}}"}"#, &vm(), Escape::Json).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["n"], "app \"web\" 01");
         assert_eq!(v["ip"], "10.20.0.11");
@@ -418,24 +347,15 @@ mod tests {
 
     #[test]
     fn renders_url_encoded_and_rejects_unknown() {
-        assert_eq!(
-            render("http://h/ci/{{name}}", &vm(), Escape::Url).unwrap(),
-            "http://h/ci/app%20%22web%22%2001"
-        );
+        assert_eq!(render("http://h/ci/{{name}}", &vm(), Escape::Url).unwrap(), "http://h/ci/app%20%22web%22%2001");
         assert!(render("{{nmae}}", &vm(), Escape::None).is_err());
         assert!(render("{{name", &vm(), Escape::None).is_err());
     }
 
     #[test]
     fn backoff_is_bounded() {
-        assert_eq!(
-            backoff(Duration::from_millis(100), 1),
-            Duration::from_millis(100)
-        );
-        assert_eq!(
-            backoff(Duration::from_millis(100), 3),
-            Duration::from_millis(400)
-        );
+        assert_eq!(backoff(Duration::from_millis(100), 1), Duration::from_millis(100));
+        assert_eq!(backoff(Duration::from_millis(100), 3), Duration::from_millis(400));
         assert_eq!(backoff(Duration::from_secs(1), 1000), MAX_BACKOFF);
     }
 

@@ -45,10 +45,7 @@ fn step(slapd: &Slapd, password: &str) -> ComputerStep {
     let mut cfg = DirectoryConfig::new(&slapd.url, &slapd.admin_dn, password, COMPUTERS);
     cfg.connect_timeout = Duration::from_secs(3);
     cfg.op_timeout = Duration::from_secs(3);
-    ComputerStep {
-        directory: cfg,
-        object_class: "device".into(),
-    }
+    ComputerStep { directory: cfg, object_class: "device".into() }
 }
 
 #[tokio::test]
@@ -60,28 +57,19 @@ async fn deletes_the_computer_then_already_done() {
     let again = s.run(&vm("app-web-01")).await.expect("second run succeeds");
     assert!(matches!(again, StepOutcome::AlreadyDone(_)), "{again:?}");
     // The neighbour is still there: deleting it now is Done, not AlreadyDone.
-    let other = s
-        .run(&vm("app-db-01"))
-        .await
-        .expect("neighbour delete succeeds");
+    let other = s.run(&vm("app-db-01")).await.expect("neighbour delete succeeds");
     assert!(matches!(other, StepOutcome::Done(_)), "{other:?}");
 }
 
 #[tokio::test]
 async fn wrong_password_is_an_error() {
     let slapd = directory().await;
-    let err = step(&slapd, "not-the-password")
-        .run(&vm("app-web-01"))
-        .await
-        .unwrap_err();
+    let err = step(&slapd, "not-the-password").run(&vm("app-web-01")).await.unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("bind"), "{msg}");
     assert!(!msg.contains("not-the-password"), "{msg}");
     // Still there.
-    let out = step(&slapd, &slapd.admin_password)
-        .run(&vm("app-web-01"))
-        .await
-        .unwrap();
+    let out = step(&slapd, &slapd.admin_password).run(&vm("app-web-01")).await.unwrap();
     assert!(matches!(out, StepOutcome::Done(_)), "{out:?}");
 }
 

@@ -30,9 +30,7 @@ fn step(bind: &Bind) -> DnsStep {
         zone: bind::ZONE.into(),
         reverse_zone: Some(bind::REVERSE_ZONE.into()),
         key_name: bind.key_name.clone(),
-        key_secret: base64::engine::general_purpose::STANDARD
-            .decode(&bind.key_secret_b64)
-            .expect("tsig-keygen's secret is base64"),
+        key_secret: base64::engine::general_purpose::STANDARD.decode(&bind.key_secret_b64).expect("tsig-keygen's secret is base64"),
         timeout: Duration::from_secs(3),
     }
 }
@@ -40,31 +38,16 @@ fn step(bind: &Bind) -> DnsStep {
 #[tokio::test]
 async fn removes_a_and_ptr_then_already_done() {
     let bind = Bind::start().await.expect("named starts");
-    assert_eq!(
-        bind.query("app-web-01.example.test.", "A").await,
-        ["10.20.0.11"]
-    );
-    assert_eq!(
-        bind.query("11.0.20.10.in-addr.arpa.", "PTR").await,
-        ["app-web-01.example.test."]
-    );
+    assert_eq!(bind.query("app-web-01.example.test.", "A").await, ["10.20.0.11"]);
+    assert_eq!(bind.query("11.0.20.10.in-addr.arpa.", "PTR").await, ["app-web-01.example.test."]);
 
     let out = step(&bind).run(&vm()).await.expect("first run succeeds");
     assert!(matches!(out, StepOutcome::Done(_)), "{out:?}");
     assert!(bind.query("app-web-01.example.test.", "A").await.is_empty());
-    assert!(bind
-        .query("11.0.20.10.in-addr.arpa.", "PTR")
-        .await
-        .is_empty());
+    assert!(bind.query("11.0.20.10.in-addr.arpa.", "PTR").await.is_empty());
     // The neighbour is untouched.
-    assert_eq!(
-        bind.query("app-db-01.example.test.", "A").await,
-        ["10.20.0.12"]
-    );
-    assert_eq!(
-        bind.query("12.0.20.10.in-addr.arpa.", "PTR").await,
-        ["app-db-01.example.test."]
-    );
+    assert_eq!(bind.query("app-db-01.example.test.", "A").await, ["10.20.0.12"]);
+    assert_eq!(bind.query("12.0.20.10.in-addr.arpa.", "PTR").await, ["app-db-01.example.test."]);
 
     let again = step(&bind).run(&vm()).await.expect("second run succeeds");
     assert!(matches!(again, StepOutcome::AlreadyDone(_)), "{again:?}");
@@ -78,23 +61,14 @@ async fn wrong_key_is_an_error_and_changes_nothing() {
     let err = s.run(&vm()).await.expect_err("a wrong key must fail");
     let msg = err.to_string();
     assert!(!msg.contains(&bind.key_secret_b64), "{msg}");
-    assert_eq!(
-        bind.query("app-web-01.example.test.", "A").await,
-        ["10.20.0.11"]
-    );
-    assert_eq!(
-        bind.query("11.0.20.10.in-addr.arpa.", "PTR").await,
-        ["app-web-01.example.test."]
-    );
+    assert_eq!(bind.query("app-web-01.example.test.", "A").await, ["10.20.0.11"]);
+    assert_eq!(bind.query("11.0.20.10.in-addr.arpa.", "PTR").await, ["app-web-01.example.test."]);
 
     // Unknown key name: same.
     let mut s = step(&bind);
     s.key_name = "not-iaas".into();
     s.run(&vm()).await.expect_err("an unknown key must fail");
-    assert_eq!(
-        bind.query("app-web-01.example.test.", "A").await,
-        ["10.20.0.11"]
-    );
+    assert_eq!(bind.query("app-web-01.example.test.", "A").await, ["10.20.0.11"]);
 }
 
 #[tokio::test]
@@ -104,10 +78,7 @@ async fn server_down_is_an_error() {
     s.timeout = Duration::from_millis(500);
     bind.stop().await;
     let err = s.run(&vm()).await.expect_err("no server, no success");
-    assert!(
-        err.to_string().contains("did not answer") || err.to_string().contains("could not"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("did not answer") || err.to_string().contains("could not"), "{err}");
 }
 
 #[tokio::test]
@@ -120,14 +91,8 @@ async fn ptr_of_a_reused_address_is_left_alone() {
     assert!(matches!(out, StepOutcome::Done(_)), "{out:?}");
     assert!(bind.query("app-web-01.example.test.", "A").await.is_empty());
     // Its A pointed at 10.20.0.11, so that PTR (which names it) went too.
-    assert!(bind
-        .query("11.0.20.10.in-addr.arpa.", "PTR")
-        .await
-        .is_empty());
-    assert_eq!(
-        bind.query("12.0.20.10.in-addr.arpa.", "PTR").await,
-        ["app-db-01.example.test."]
-    );
+    assert!(bind.query("11.0.20.10.in-addr.arpa.", "PTR").await.is_empty());
+    assert_eq!(bind.query("12.0.20.10.in-addr.arpa.", "PTR").await, ["app-db-01.example.test."]);
 }
 
 #[tokio::test]
@@ -137,9 +102,6 @@ async fn bad_names_are_errors_not_panics() {
         let mut v = vm();
         v.name = name.into();
         let r = step(&bind).run(&v).await;
-        assert!(
-            r.is_err() || matches!(r, Ok(StepOutcome::AlreadyDone(_))),
-            "{name:?}: {r:?}"
-        );
+        assert!(r.is_err() || matches!(r, Ok(StepOutcome::AlreadyDone(_))), "{name:?}: {r:?}");
     }
 }

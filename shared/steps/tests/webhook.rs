@@ -27,22 +27,14 @@ struct Seen {
 async fn receiver(plan: Plan) -> (String, Seen) {
     let seen = Seen::default();
     let app = Router::new()
-        .fallback(any(
-            |State((seen, plan)): State<(Seen, Plan)>,
-             uri: axum::http::Uri,
-             headers: HeaderMap,
-             body: String| async move {
-                let n = seen.calls.fetch_add(1, Ordering::SeqCst) + 1;
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                *seen.last.lock().unwrap() = Some((uri.path().to_owned(), auth, body));
-                let (status, delay_ms) = plan(n);
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                (StatusCode::from_u16(status).unwrap(), "receiver says so")
-            },
-        ))
+        .fallback(any(|State((seen, plan)): State<(Seen, Plan)>, uri: axum::http::Uri, headers: HeaderMap, body: String| async move {
+            let n = seen.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            *seen.last.lock().unwrap() = Some((uri.path().to_owned(), auth, body));
+            let (status, delay_ms) = plan(n);
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            (StatusCode::from_u16(status).unwrap(), "receiver says so")
+        }))
         .with_state((seen.clone(), plan));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -65,9 +57,7 @@ fn vm() -> VmFacts {
 
 fn step(base: &str) -> WebhookStep {
     let mut s = WebhookStep::new("POST", format!("{base}/ci/{{{{name}}}}/retire"));
-    s.body_template = Some(
-        r#"{"ci":"{{name}}","ip":"{{ip}}","ticket":"{{ticket}}","reason":"{{reason}}"}"#.into(),
-    );
+    s.body_template = Some(r#"{"ci":"{{name}}","ip":"{{ip}}","ticket":"{{ticket}}","reason":"{{reason}}"}"#.into());
     s.secret = Some(Secret::new("cmdb-token-1"));
     s.timeout = Duration::from_secs(2);
     s.retries = 2;
@@ -135,11 +125,7 @@ async fn timeout_is_an_error() {
 
 #[tokio::test]
 async fn connection_refused_is_an_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut s = step(&format!("http://127.0.0.1:{port}"));
     s.retries = 0;
     let err = s.run(&vm()).await.unwrap_err();

@@ -40,13 +40,11 @@ impl Store {
     }
 
     pub async fn pending_change(&self, vm_moref: &str) -> Result<Option<PendingChange>, StoreError> {
-        let row = sqlx::query(
-            "SELECT vm_moref, vm_name, cpus, memory_mb, reason, created_at_ms FROM pending_changes WHERE vm_moref = $1",
-        )
-        .bind(vm_moref)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("reading a pending change"))?;
+        let row = sqlx::query("SELECT vm_moref, vm_name, cpus, memory_mb, reason, created_at_ms FROM pending_changes WHERE vm_moref = $1")
+            .bind(vm_moref)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a pending change"))?;
         Ok(row.map(|r| PendingChange {
             vm_moref: r.get("vm_moref"),
             vm_name: r.get("vm_name"),

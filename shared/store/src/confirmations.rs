@@ -57,7 +57,13 @@ impl Store {
 
     /// Uses the confirmation once, for `user`, at `now_ms`, as `used_as` (`confirm`/`cancel`).
     /// The conditional UPDATE makes a double press (or two deliveries) succeed exactly once.
-    pub async fn use_confirmation(&self, token: &str, user: &str, used_as: &str, now_ms: i64) -> Result<Result<Confirmation, ConfirmRefusal>, StoreError> {
+    pub async fn use_confirmation(
+        &self,
+        token: &str,
+        user: &str,
+        used_as: &str,
+        now_ms: i64,
+    ) -> Result<Result<Confirmation, ConfirmRefusal>, StoreError> {
         let used = sqlx::query(
             "UPDATE confirmations SET used_at_ms = $1, used_as = $2 \
              WHERE token = $3 AND slack_user = $4 AND used_at_ms IS NULL AND expires_at_ms > $1",

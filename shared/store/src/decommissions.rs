@@ -119,7 +119,8 @@ pub enum CancelOutcome {
     Unknown,
 }
 
-const COLUMNS: &str = "id, requester, ticket, reason, state, cancel_requested, channel, response_url, created_at_ms, updated_at_ms, finished_at_ms";
+const COLUMNS: &str =
+    "id, requester, ticket, reason, state, cancel_requested, channel, response_url, created_at_ms, updated_at_ms, finished_at_ms";
 
 fn request(r: &AnyRow) -> Decommission {
     Decommission {
@@ -280,12 +281,13 @@ impl Store {
     /// A confirmed request starts running; false when it was not awaiting confirmation
     /// (cancelled meanwhile, or already confirmed).
     pub async fn start_decommission(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE decommissions SET state = 'running', updated_at_ms = $1 WHERE id = $2 AND state = 'pending_confirmation'")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("starting a decommission request"))?;
+        let done =
+            sqlx::query("UPDATE decommissions SET state = 'running', updated_at_ms = $1 WHERE id = $2 AND state = 'pending_confirmation'")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("starting a decommission request"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -335,11 +337,13 @@ impl Store {
             }
             Backend::Sqlite => {
                 // SQLite has one writer at a time: the conditional UPDATE decides among sweeps.
-                let candidates = sqlx::query("SELECT id FROM decommissions WHERE state = 'running' AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10")
-                    .bind(now_ms)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(query_err("finding unfinished decommission requests"))?;
+                let candidates = sqlx::query(
+                    "SELECT id FROM decommissions WHERE state = 'running' AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10",
+                )
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("finding unfinished decommission requests"))?;
                 for row in candidates {
                     let id: String = row.get("id");
                     if self.claim_decommission(&id, holder, now_ms, until_ms).await? {
@@ -447,7 +451,15 @@ impl Store {
     }
 
     /// Records how a step ended: `done`, `skipped`, `warning` or `failed`, with its sentence.
-    pub async fn finish_decommission_step(&self, id: &str, vm_index: i64, step_index: i64, state: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+    pub async fn finish_decommission_step(
+        &self,
+        id: &str,
+        vm_index: i64,
+        step_index: i64,
+        state: &str,
+        message: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE decommission_steps SET state = $1, message = $2, finished_at_ms = $3 WHERE request_id = $4 AND vm_index = $5 AND step_index = $6",
         )

@@ -149,7 +149,14 @@ impl Store {
 
     /// Takes the VM's change lock for `holder` until `lease_ms` from now, or says who holds it.
     /// A lapsed lock (a crashed worker) is taken over; the holder may take it again.
-    pub async fn lock_vm(&self, vm: &str, holder: &str, command: &str, actor: &str, lease_ms: i64) -> Result<Result<(), LockHeld>, StoreError> {
+    pub async fn lock_vm(
+        &self,
+        vm: &str,
+        holder: &str,
+        command: &str,
+        actor: &str,
+        lease_ms: i64,
+    ) -> Result<Result<(), LockHeld>, StoreError> {
         let vm = vm.to_lowercase();
         let now = now_ms();
         let expires = now.saturating_add(lease_ms);
@@ -188,9 +195,11 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(query_err("reading a VM lock"))?;
-        Ok(Err(row
-            .map(|r| LockHeld { holder: r.get("holder"), command: r.get("command"), actor: r.get("actor") })
-            .unwrap_or(LockHeld { holder: String::new(), command: "another change".into(), actor: String::new() })))
+        Ok(Err(row.map(|r| LockHeld { holder: r.get("holder"), command: r.get("command"), actor: r.get("actor") }).unwrap_or(LockHeld {
+            holder: String::new(),
+            command: "another change".into(),
+            actor: String::new(),
+        })))
     }
 
     /// Releases the lock if `holder` still holds it.

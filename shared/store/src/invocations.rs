@@ -62,18 +62,13 @@ pub struct InvocationFilter {
     pub since_ms: Option<i64>,
 }
 
-const RECORD_COLUMNS: &str =
-    "id, function, command, args_json, slack_user, channel, issued_at_ms, \
+const RECORD_COLUMNS: &str = "id, function, command, args_json, slack_user, channel, issued_at_ms, \
                               started_at_ms, finished_at_ms, attempts, outcome_json";
 
 impl Store {
     /// Claims `inv.id` for processing. A claim older than `lease` is taken to belong to a crashed
     /// worker and may be re-claimed. Of several concurrent callers exactly one gets `Fresh`.
-    pub async fn begin_invocation(
-        &self,
-        inv: &NewInvocation,
-        lease: Duration,
-    ) -> Result<Begin, StoreError> {
+    pub async fn begin_invocation(&self, inv: &NewInvocation, lease: Duration) -> Result<Begin, StoreError> {
         let now = now_ms();
         // The primary key decides the race for a new id.
         let inserted = sqlx::query(
@@ -113,42 +108,31 @@ impl Store {
         }
 
         // Rows are never deleted and claims only move forward, so this read cannot mislead.
-        let row =
-            sqlx::query("SELECT state, claimed_at_ms, outcome_json FROM invocations WHERE id = $1")
-                .bind(&inv.id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(query_err("reading an invocation"))?;
+        let row = sqlx::query("SELECT state, claimed_at_ms, outcome_json FROM invocations WHERE id = $1")
+            .bind(&inv.id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("reading an invocation"))?;
         if get::<String>(&row, "state")? == "done" {
             // finish_invocation always writes the outcome with state = 'done'.
             return match parse_outcome(&inv.id, get(&row, "outcome_json")?)? {
                 Some(outcome) => Ok(Begin::Done(outcome)),
-                None => Err(StoreError::BadOutcome {
-                    id: inv.id.clone(),
-                    reason: "it is missing".into(),
-                }),
+                None => Err(StoreError::BadOutcome { id: inv.id.clone(), reason: "it is missing".into() }),
             };
         }
-        Ok(Begin::InProgress {
-            claimed_at_ms: get(&row, "claimed_at_ms")?,
-        })
+        Ok(Begin::InProgress { claimed_at_ms: get(&row, "claimed_at_ms")? })
     }
 
     /// Records the outcome; later `begin_invocation` calls for this id return `Begin::Done`.
     pub async fn finish_invocation(&self, id: &str, outcome: &Outcome) -> Result<(), StoreError> {
-        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome {
-            id: id.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let done = sqlx::query(
-            "UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2 WHERE id = $3",
-        )
-        .bind(now_ms())
-        .bind(json)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording an outcome"))?;
+        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.to_owned(), reason: e.to_string() })?;
+        let done = sqlx::query("UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2 WHERE id = $3")
+            .bind(now_ms())
+            .bind(json)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording an outcome"))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownInvocation { id: id.to_owned() });
         }
@@ -156,22 +140,16 @@ impl Store {
     }
 
     pub async fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM invocations WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("reading an invocation"))?;
+        let row = sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM invocations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading an invocation"))?;
         row.as_ref().map(record).transpose()
     }
 
     /// Most recent (by issue time) first; unset filters match everything.
-    pub async fn recent_invocations(
-        &self,
-        filter: &InvocationFilter,
-        limit: u32,
-    ) -> Result<Vec<InvocationRecord>, StoreError> {
+    pub async fn recent_invocations(&self, filter: &InvocationFilter, limit: u32) -> Result<Vec<InvocationRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM invocations \
              WHERE ($1 IS NULL OR slack_user = $1) AND ($2 IS NULL OR command = $2) \
@@ -207,19 +185,10 @@ fn record(row: &AnyRow) -> Result<InvocationRecord, StoreError> {
     })
 }
 
-fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(
-    row: &'r AnyRow,
-    column: &str,
-) -> Result<T, StoreError> {
-    row.try_get(column)
-        .map_err(query_err("reading an invocation"))
+fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(row: &'r AnyRow, column: &str) -> Result<T, StoreError> {
+    row.try_get(column).map_err(query_err("reading an invocation"))
 }
 
 fn parse_outcome(id: &str, json: Option<String>) -> Result<Option<Outcome>, StoreError> {
-    json.map(|j| serde_json::from_str(&j))
-        .transpose()
-        .map_err(|e| StoreError::BadOutcome {
-            id: id.to_owned(),
-            reason: e.to_string(),
-        })
+    json.map(|j| serde_json::from_str(&j)).transpose().map_err(|e| StoreError::BadOutcome { id: id.to_owned(), reason: e.to_string() })
 }

@@ -81,7 +81,15 @@ impl Store {
     /// Starts a lease unless the VM has one (a redelivered event or invocation changes nothing),
     /// except that a lease opened without an owner (from a vCenter event that raced the bot's own
     /// create) takes the owner given now. Returns whether anything changed.
-    pub async fn open_lease(&self, vm_moref: &str, vm_name: &str, owner: &str, created_at_ms: i64, expires_at_ms: i64, state: LeaseState) -> Result<bool, StoreError> {
+    pub async fn open_lease(
+        &self,
+        vm_moref: &str,
+        vm_name: &str,
+        owner: &str,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+        state: LeaseState,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO leases (vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -205,14 +213,16 @@ impl Store {
 
     /// Records a delivered reminder (the first one of a term starts the notice period).
     pub async fn record_reminder(&self, vm_moref: &str, expires_at_ms: i64, days_before: i64, sent_at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO lease_reminders (vm_moref, expires_at_ms, days_before, sent_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .bind(vm_moref)
-            .bind(expires_at_ms)
-            .bind(days_before)
-            .bind(sent_at_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("recording a reminder"))?;
+        sqlx::query(
+            "INSERT INTO lease_reminders (vm_moref, expires_at_ms, days_before, sent_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(vm_moref)
+        .bind(expires_at_ms)
+        .bind(days_before)
+        .bind(sent_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a reminder"))?;
         Ok(())
     }
 

@@ -21,14 +21,14 @@ use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 pub use alarms::PendingChange;
-pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
 pub use decommissions::{
-    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission, NewDecommissionStep,
-    NewDecommissionVm,
+    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission,
+    NewDecommissionStep, NewDecommissionVm,
 };
-pub use leases::{Lease, LeaseFilter, LeaseState};
+pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
+pub use leases::{Lease, LeaseFilter, LeaseState};
 pub use vms::VmRecord;
 
 /// How long `connect` waits for a connection before giving up, so a wrong URL fails fast.
@@ -63,11 +63,7 @@ impl fmt::Display for Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("Cannot open the state database {url}: {reason}. {hint}")]
-    Connect {
-        url: String,
-        reason: String,
-        hint: &'static str,
-    },
+    Connect { url: String, reason: String, hint: &'static str },
     #[error(
         "Cannot bring the schema of the state database {url} up to date: {reason}. Check that the \
          account may create tables and that no newer iaas version has migrated this database."
@@ -87,11 +83,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let shown = redact(url);
-        let connect_err = |reason: String, hint| StoreError::Connect {
-            url: shown.clone(),
-            reason,
-            hint,
-        };
+        let connect_err = |reason: String, hint| StoreError::Connect { url: shown.clone(), reason, hint };
 
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -105,18 +97,16 @@ impl Store {
         };
         let hint = match backend {
             Backend::Sqlite => "Check that the directory exists and is writable, or point DATABASE_URL elsewhere.",
-            Backend::Postgres => "Check that PostgreSQL is running and reachable, and that the user, password and database in DATABASE_URL are right.",
+            Backend::Postgres => {
+                "Check that PostgreSQL is running and reachable, and that the user, password and database in DATABASE_URL are right."
+            }
         };
 
-        let memory =
-            backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+        let memory = backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
         let mut options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
         if memory {
             // Each new connection to ":memory:" is a new empty database: keep exactly one, forever.
-            options = options
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
+            options = options.max_connections(1).idle_timeout(None).max_lifetime(None);
         }
         // Any passes options to the driver only through the URL; mode=rwc creates the file.
         let url_with_options = match backend {
@@ -138,20 +128,14 @@ impl Store {
         if backend == Backend::Sqlite && !memory {
             // WAL lets readers run beside the writer; it is stored in the file, so once is enough.
             // busy_timeout (5 s) and foreign_keys (on) are already sqlx's per-connection defaults.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(|e| connect_err(e.to_string(), hint))?;
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(|e| connect_err(e.to_string(), hint))?;
         }
 
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&pool).await.map_err(|e| StoreError::Migrate {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
+        migrator.run(&pool).await.map_err(|e| StoreError::Migrate { url: shown.clone(), reason: e.to_string() })?;
 
         tracing::info!(%backend, url = %shown, "state store ready");
         Ok(Store { pool, backend })
@@ -164,10 +148,7 @@ impl Store {
 
 /// Maps a driver error to a [`StoreError::Query`] naming what we were doing.
 fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError::Query {
-        doing,
-        reason: e.to_string(),
-    }
+    move |e| StoreError::Query { doing, reason: e.to_string() }
 }
 
 fn now_ms() -> i64 {
@@ -179,9 +160,7 @@ fn redact(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let start = scheme_end + 3;
-        let authority_end = out[start..]
-            .find(['/', '?', '#'])
-            .map_or(out.len(), |i| start + i);
+        let authority_end = out[start..].find(['/', '?', '#']).map_or(out.len(), |i| start + i);
         if let Some(at) = out[start..authority_end].rfind('@') {
             if let Some(colon) = out[start..start + at].find(':') {
                 out.replace_range(start + colon + 1..start + at, "***");
@@ -207,14 +186,8 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://u:s3cret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            redact("postgres://u@h/db?password=s3cret&sslmode=require"),
-            "postgres://u@h/db?password=***&sslmode=require"
-        );
+        assert_eq!(redact("postgres://u:s3cret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db?password=s3cret&sslmode=require"), "postgres://u@h/db?password=***&sslmode=require");
         assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
         assert_eq!(redact("sqlite://data/iaas.db"), "sqlite://data/iaas.db");
     }

@@ -9,7 +9,13 @@ use std::sync::Arc;
 use common::Db;
 use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionStep, NewDecommissionVm};
 
-test_both_backends!(request_round_trips_with_steps, list_filters_and_pages, cancel_before_and_during_run, claims_are_exclusive_and_lapse, concurrent_sweeps_claim_once);
+test_both_backends!(
+    request_round_trips_with_steps,
+    list_filters_and_pages,
+    cancel_before_and_during_run,
+    claims_are_exclusive_and_lapse,
+    concurrent_sweeps_claim_once
+);
 
 fn step(kind: &str, on_failure: &str) -> NewDecommissionStep {
     NewDecommissionStep { kind: kind.into(), name: kind.replace('_', "-"), on_failure: on_failure.into(), config_json: "{}".into() }
@@ -56,7 +62,10 @@ async fn request_round_trips_with_steps(db: Db) {
     s.set_decommission_vm_state("d1", 0, "running").await.unwrap();
     let d = s.decommission("d1").await.unwrap().unwrap();
     let first = &d.steps[0];
-    assert_eq!((first.state.as_str(), first.message.as_str(), first.started_at_ms, first.finished_at_ms, first.attempts), ("done", "Shut down.", Some(100), Some(200), 1));
+    assert_eq!(
+        (first.state.as_str(), first.message.as_str(), first.started_at_ms, first.finished_at_ms, first.attempts),
+        ("done", "Shut down.", Some(100), Some(200), 1)
+    );
     assert_eq!((d.steps[1].state.as_str(), d.steps[1].finished_at_ms), ("running", None));
     assert_eq!(d.vms[0].state, "running");
     s.finish_decommission("d1", "done").await.unwrap();

@@ -21,68 +21,28 @@ test_both_backends!(
 async fn fresh_then_in_progress_then_done(db: Db) {
     let inv = invocation("inv-1", "U1", "power on", 1_000);
     let before = now_ms();
-    assert_eq!(
-        db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(),
-        Begin::Fresh
-    );
+    assert_eq!(db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(), Begin::Fresh);
     let after = now_ms();
 
     match db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap() {
         Begin::InProgress { claimed_at_ms } => assert!((before..=after).contains(&claimed_at_ms)),
         other => panic!("expected InProgress, got {other:?}"),
     }
-    let running = db
-        .store
-        .invocation("inv-1")
-        .await
-        .unwrap()
-        .expect("row exists");
-    assert_eq!(
-        (running.finished_at_ms, running.outcome, running.attempts),
-        (None, None, 1)
-    );
+    let running = db.store.invocation("inv-1").await.unwrap().expect("row exists");
+    assert_eq!((running.finished_at_ms, running.outcome, running.attempts), (None, None, 1));
 
-    let outcome = Outcome {
-        ok: true,
-        text: "web-01 is powered on ✅".into(),
-    };
+    let outcome = Outcome { ok: true, text: "web-01 is powered on ✅".into() };
     db.store.finish_invocation("inv-1", &outcome).await.unwrap();
-    assert_eq!(
-        db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(),
-        Begin::Done(outcome.clone())
-    );
+    assert_eq!(db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(), Begin::Done(outcome.clone()));
     // A finished invocation stays done even after its lease would have expired.
-    assert_eq!(
-        db.store
-            .begin_invocation(&inv, Duration::ZERO)
-            .await
-            .unwrap(),
-        Begin::Done(outcome.clone())
-    );
+    assert_eq!(db.store.begin_invocation(&inv, Duration::ZERO).await.unwrap(), Begin::Done(outcome.clone()));
 
-    let rec = db
-        .store
-        .invocation("inv-1")
-        .await
-        .unwrap()
-        .expect("row exists");
+    let rec = db.store.invocation("inv-1").await.unwrap().expect("row exists");
     assert_eq!(
-        (
-            rec.id.as_str(),
-            rec.function.as_str(),
-            rec.command.as_str(),
-            rec.args_json.as_str()
-        ),
+        (rec.id.as_str(), rec.function.as_str(), rec.command.as_str(), rec.args_json.as_str()),
         ("inv-1", "power", "power on", r#"{"vm":"web-01"}"#)
     );
-    assert_eq!(
-        (
-            rec.slack_user.as_str(),
-            rec.channel.as_str(),
-            rec.issued_at_ms
-        ),
-        ("U1", "C0123", 1_000)
-    );
+    assert_eq!((rec.slack_user.as_str(), rec.channel.as_str(), rec.issued_at_ms), ("U1", "C0123", 1_000));
     assert!((before..=after).contains(&rec.started_at_ms));
     assert!(rec.finished_at_ms.is_some_and(|f| f >= rec.started_at_ms));
     assert_eq!((rec.attempts, rec.outcome), (1, Some(outcome)));
@@ -90,51 +50,24 @@ async fn fresh_then_in_progress_then_done(db: Db) {
 
 async fn concurrent_first_claims_have_one_winner(db: Db) {
     let results = claim_concurrently(&db, "inv-race", LONG_LEASE).await;
-    assert_eq!(
-        results.iter().filter(|b| **b == Begin::Fresh).count(),
-        1,
-        "{results:?}"
-    );
-    assert!(results
-        .iter()
-        .all(|b| matches!(b, Begin::Fresh | Begin::InProgress { .. })));
-    assert_eq!(
-        db.store
-            .invocation("inv-race")
-            .await
-            .unwrap()
-            .unwrap()
-            .attempts,
-        1
-    );
+    assert_eq!(results.iter().filter(|b| **b == Begin::Fresh).count(), 1, "{results:?}");
+    assert!(results.iter().all(|b| matches!(b, Begin::Fresh | Begin::InProgress { .. })));
+    assert_eq!(db.store.invocation("inv-race").await.unwrap().unwrap().attempts, 1);
 }
 
 async fn expired_lease_is_reclaimed_by_one_caller(db: Db) {
     let inv = invocation("inv-crash", "U1", "power off", 1_000);
-    assert_eq!(
-        db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(),
-        Begin::Fresh
-    );
+    assert_eq!(db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(), Begin::Fresh);
     // The first worker "crashes": its claim ages past a 20 ms lease.
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let results = claim_concurrently(&db, "inv-crash", Duration::from_millis(20)).await;
-    assert_eq!(
-        results.iter().filter(|b| **b == Begin::Fresh).count(),
-        1,
-        "{results:?}"
-    );
+    assert_eq!(results.iter().filter(|b| **b == Begin::Fresh).count(), 1, "{results:?}");
     let rec = db.store.invocation("inv-crash").await.unwrap().unwrap();
     assert_eq!(rec.attempts, 2);
-    assert!(
-        rec.started_at_ms < now_ms() - 20,
-        "started_at keeps the first claim"
-    );
+    assert!(rec.started_at_ms < now_ms() - 20, "started_at keeps the first claim");
     // The new claim is fresh, so a caller with a long lease waits for it.
-    assert!(matches!(
-        db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(),
-        Begin::InProgress { .. }
-    ));
+    assert!(matches!(db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(), Begin::InProgress { .. }));
 }
 
 async fn recent_invocations_filter_and_order(db: Db) {
@@ -146,22 +79,10 @@ async fn recent_invocations_filter_and_order(db: Db) {
         ("e", "U2", "vm list", 4_000), // same time as d: ties break by id, descending
     ];
     for (id, user, command, issued) in rows {
-        let begin = db
-            .store
-            .begin_invocation(&invocation(id, user, command, issued), LONG_LEASE)
-            .await;
+        let begin = db.store.begin_invocation(&invocation(id, user, command, issued), LONG_LEASE).await;
         assert_eq!(begin.unwrap(), Begin::Fresh);
     }
-    db.store
-        .finish_invocation(
-            "c",
-            &Outcome {
-                ok: false,
-                text: "no such VM".into(),
-            },
-        )
-        .await
-        .unwrap();
+    db.store.finish_invocation("c", &Outcome { ok: false, text: "no such VM".into() }).await.unwrap();
 
     let ids = |filter: InvocationFilter, limit| {
         let store = db.store.clone();
@@ -173,90 +94,21 @@ async fn recent_invocations_filter_and_order(db: Db) {
     let user = |u: &str| Some(u.to_string());
     assert_eq!(ids(InvocationFilter::default(), 100).await, "edcba");
     assert_eq!(ids(InvocationFilter::default(), 2).await, "ed");
-    assert_eq!(
-        ids(
-            InvocationFilter {
-                slack_user: user("U1"),
-                ..Default::default()
-            },
-            100
-        )
-        .await,
-        "dca"
-    );
-    assert_eq!(
-        ids(
-            InvocationFilter {
-                command: user("vm list"),
-                ..Default::default()
-            },
-            100
-        )
-        .await,
-        "ec"
-    );
-    assert_eq!(
-        ids(
-            InvocationFilter {
-                since_ms: Some(3_000),
-                ..Default::default()
-            },
-            100
-        )
-        .await,
-        "edc"
-    );
-    let all = InvocationFilter {
-        slack_user: user("U1"),
-        command: user("power on"),
-        since_ms: Some(2_000),
-    };
+    assert_eq!(ids(InvocationFilter { slack_user: user("U1"), ..Default::default() }, 100).await, "dca");
+    assert_eq!(ids(InvocationFilter { command: user("vm list"), ..Default::default() }, 100).await, "ec");
+    assert_eq!(ids(InvocationFilter { since_ms: Some(3_000), ..Default::default() }, 100).await, "edc");
+    let all = InvocationFilter { slack_user: user("U1"), command: user("power on"), since_ms: Some(2_000) };
     assert_eq!(ids(all, 100).await, "d");
-    assert_eq!(
-        ids(
-            InvocationFilter {
-                slack_user: user("nobody"),
-                ..Default::default()
-            },
-            100
-        )
-        .await,
-        ""
-    );
+    assert_eq!(ids(InvocationFilter { slack_user: user("nobody"), ..Default::default() }, 100).await, "");
 
-    let vm_list = InvocationFilter {
-        command: user("vm list"),
-        ..Default::default()
-    };
-    let c = db
-        .store
-        .recent_invocations(&vm_list, 10)
-        .await
-        .unwrap()
-        .pop()
-        .expect("c is listed");
-    assert_eq!(
-        c.outcome,
-        Some(Outcome {
-            ok: false,
-            text: "no such VM".into()
-        })
-    );
+    let vm_list = InvocationFilter { command: user("vm list"), ..Default::default() };
+    let c = db.store.recent_invocations(&vm_list, 10).await.unwrap().pop().expect("c is listed");
+    assert_eq!(c.outcome, Some(Outcome { ok: false, text: "no such VM".into() }));
 }
 
 async fn unknown_invocation(db: Db) {
     assert_eq!(db.store.invocation("nope").await.unwrap(), None);
-    let err = db
-        .store
-        .finish_invocation(
-            "nope",
-            &Outcome {
-                ok: true,
-                text: String::new(),
-            },
-        )
-        .await
-        .unwrap_err();
+    let err = db.store.finish_invocation("nope", &Outcome { ok: true, text: String::new() }).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownInvocation { .. }), "{err}");
 }
 

@@ -32,7 +32,10 @@ async fn confirmation_is_single_use_and_bound(db: Db) {
     assert_eq!(s.use_confirmation("t1", "U1", "confirm", 10_000).await.unwrap(), Err(ConfirmRefusal::Expired));
     let ok = s.use_confirmation("t1", "U1", "confirm", 9_999).await.unwrap().unwrap();
     assert_eq!((ok.vm_moref.as_str(), ok.vm_name.as_str(), ok.function.as_str()), ("vm-42", "app-web-02", "iaas-delete"));
-    assert_eq!(s.use_confirmation("t1", "U1", "confirm", 9_999).await.unwrap(), Err(ConfirmRefusal::AlreadyUsed { used_as: "confirm".into() }));
+    assert_eq!(
+        s.use_confirmation("t1", "U1", "confirm", 9_999).await.unwrap(),
+        Err(ConfirmRefusal::AlreadyUsed { used_as: "confirm".into() })
+    );
     // Another user's press did not use it up; a cancel uses it too.
     assert!(s.use_confirmation("t2", "U1", "cancel", 5).await.unwrap().is_ok());
     assert_eq!(s.use_confirmation("t2", "U1", "confirm", 6).await.unwrap(), Err(ConfirmRefusal::AlreadyUsed { used_as: "cancel".into() }));

@@ -75,10 +75,7 @@ impl DemoVm {
     }
 
     fn vm_ref(&self) -> VmRef {
-        VmRef {
-            moref: self.moref.clone(),
-            name: self.name.clone(),
-        }
+        VmRef { moref: self.moref.clone(), name: self.name.clone() }
     }
 }
 
@@ -112,14 +109,7 @@ impl State {
     }
 
     /// A new powered-off VM as vcsim makes one: no Tools, no IP, no attributes, no hot-add.
-    fn add_vm(
-        &mut self,
-        name: &str,
-        guest_id: &str,
-        cpus: u32,
-        memory_mb: u64,
-        at: &Target,
-    ) -> VmRef {
+    fn add_vm(&mut self, name: &str, guest_id: &str, cpus: u32, memory_mb: u64, at: &Target) -> VmRef {
         let n = self.next_vm;
         self.next_vm += 1;
         let vm = DemoVm {
@@ -166,13 +156,7 @@ impl DemoInventory {
         let vms = seed::vms();
         let next_vm = 101 + vms.len() as u32;
         DemoInventory {
-            state: Mutex::new(State {
-                vms,
-                tasks: BTreeMap::new(),
-                task_reads: BTreeMap::new(),
-                next_vm,
-                next_task: 0,
-            }),
+            state: Mutex::new(State { vms, tasks: BTreeMap::new(), task_reads: BTreeMap::new(), next_vm, next_task: 0 }),
             topology: seed::topology(),
             slow_task_reads: 0,
         }
@@ -208,9 +192,7 @@ impl DemoInventory {
     fn with_vm<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
         self.with_any(vm, |v| {
             if v.template {
-                return Err(VcError::NotFound {
-                    name: vm.name.clone(),
-                });
+                return Err(VcError::NotFound { name: vm.name.clone() });
             }
             f(v)
         })
@@ -221,9 +203,7 @@ impl DemoInventory {
         let mut state = self.state();
         match state.vms.iter_mut().find(|v| v.moref == vm.moref) {
             Some(found) => f(found),
-            None => Err(VcError::NotFound {
-                name: vm.name.clone(),
-            }),
+            None => Err(VcError::NotFound { name: vm.name.clone() }),
         }
     }
 }
@@ -236,12 +216,7 @@ impl Vcenter for DemoInventory {
 
     async fn list_vms(&self) -> VcResult<Vec<VmSummary>> {
         let state = self.state();
-        let mut out: Vec<VmSummary> = state
-            .vms
-            .iter()
-            .filter(|v| !v.template)
-            .map(DemoVm::summary)
-            .collect();
+        let mut out: Vec<VmSummary> = state.vms.iter().filter(|v| !v.template).map(DemoVm::summary).collect();
         out.sort_by(|a, b| a.vm.name.cmp(&b.vm.name));
         Ok(out)
     }
@@ -253,9 +228,7 @@ impl Vcenter for DemoInventory {
             .iter()
             .find(|v| !v.template && v.name == name)
             .map(DemoVm::vm_ref)
-            .ok_or_else(|| VcError::NotFound {
-                name: name.to_owned(),
-            })
+            .ok_or_else(|| VcError::NotFound { name: name.to_owned() })
     }
 
     async fn vm_details(&self, vm: &VmRef) -> VcResult<VmDetails> {
@@ -283,12 +256,7 @@ impl Vcenter for DemoInventory {
 
     async fn list_templates(&self) -> VcResult<Vec<VmRef>> {
         let state = self.state();
-        let mut out: Vec<VmRef> = state
-            .vms
-            .iter()
-            .filter(|v| v.template)
-            .map(DemoVm::vm_ref)
-            .collect();
+        let mut out: Vec<VmRef> = state.vms.iter().filter(|v| v.template).map(DemoVm::vm_ref).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -300,9 +268,7 @@ impl Vcenter for DemoInventory {
             .iter()
             .find(|v| v.template && v.name == name)
             .map(DemoVm::vm_ref)
-            .ok_or_else(|| VcError::NotFound {
-                name: name.to_owned(),
-            })
+            .ok_or_else(|| VcError::NotFound { name: name.to_owned() })
     }
 
     async fn begin_create(&self, spec: &CreateSpec) -> VcResult<TaskRef> {
@@ -310,13 +276,7 @@ impl Vcenter for DemoInventory {
         let target = self.topology.resolve(&spec.placement)?;
         let mut state = self.state();
         state.check_unique(&spec.name)?;
-        let vm = state.add_vm(
-            &spec.name,
-            &spec.guest_id,
-            spec.cpus,
-            spec.memory_mb,
-            &target,
-        );
+        let vm = state.add_vm(&spec.name, &spec.guest_id, spec.cpus, spec.memory_mb, &target);
         Ok(state.finished_task(TaskStatus::Succeeded { vm: Some(vm) }))
     }
 
@@ -326,9 +286,7 @@ impl Vcenter for DemoInventory {
         let mut state = self.state();
         state.check_unique(&spec.name)?;
         let Some(src) = state.vms.iter().find(|v| v.moref == source.moref) else {
-            return Err(VcError::NotFound {
-                name: source.name.clone(),
-            });
+            return Err(VcError::NotFound { name: source.name.clone() });
         };
         // vcsim copies CPU, memory and guest id only (not hot-add, attributes or Tools).
         let (guest_id, cpus, memory_mb) = (src.guest_id.clone(), src.cpus, src.memory_mb);
@@ -345,9 +303,7 @@ impl Vcenter for DemoInventory {
         }
         match state.tasks.get(&task.moref) {
             // Like the SOAP client, a VM that has gone since is no result any more.
-            Some(TaskStatus::Succeeded { vm: Some(vm) })
-                if !state.vms.iter().any(|v| v.moref == vm.moref) =>
-            {
+            Some(TaskStatus::Succeeded { vm: Some(vm) }) if !state.vms.iter().any(|v| v.moref == vm.moref) => {
                 Ok(TaskStatus::Succeeded { vm: None })
             }
             Some(status) => Ok(status.clone()),
@@ -355,21 +311,14 @@ impl Vcenter for DemoInventory {
         }
     }
 
-    async fn reconfigure(
-        &self,
-        vm: &VmRef,
-        cpus: Option<u32>,
-        memory_mb: Option<u64>,
-    ) -> VcResult<()> {
+    async fn reconfigure(&self, vm: &VmRef, cpus: Option<u32>, memory_mb: Option<u64>) -> VcResult<()> {
         check_size(cpus, memory_mb)?;
         if cpus.is_none() && memory_mb.is_none() {
             return Ok(());
         }
         self.with_any(vm, |v| {
             if v.template {
-                return Err(VcError::NotSupported {
-                    operation: RECONFIGURE_LABEL.into(),
-                });
+                return Err(VcError::NotSupported { operation: RECONFIGURE_LABEL.into() });
             }
             // vcsim applies the change in any power state, hot-add or not.
             v.cpus = cpus.unwrap_or(v.cpus);
@@ -381,16 +330,11 @@ impl Vcenter for DemoInventory {
     async fn destroy(&self, vm: &VmRef) -> VcResult<()> {
         let mut state = self.state();
         let Some(i) = state.vms.iter().position(|v| v.moref == vm.moref) else {
-            return Err(VcError::NotFound {
-                name: vm.name.clone(),
-            });
+            return Err(VcError::NotFound { name: vm.name.clone() });
         };
         // vcsim (like vCenter) refuses only a powered-on VM; a suspended one is deleted.
         if state.vms[i].power == PowerState::PoweredOn {
-            return Err(VcError::InvalidPowerState {
-                vm: vm.name.clone(),
-                current: PowerState::PoweredOn,
-            });
+            return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: PowerState::PoweredOn });
         }
         state.vms.remove(i);
         Ok(())
@@ -413,13 +357,7 @@ impl Vcenter for DemoInventory {
 
     async fn datastores_for(&self, vm: &VmRef) -> VcResult<Vec<DatastoreInfo>> {
         let host = self.with_any(vm, |v| Ok(v.host.clone()))?;
-        let ids = self
-            .topology
-            .hosts
-            .iter()
-            .find(|h| h.obj.name == host)
-            .map(|h| h.datastores.clone())
-            .unwrap_or_default();
+        let ids = self.topology.hosts.iter().find(|h| h.obj.name == host).map(|h| h.datastores.clone()).unwrap_or_default();
         let mut out: Vec<DatastoreInfo> = ids.iter().filter_map(|id| self.datastore_info(id)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -430,12 +368,7 @@ impl Vcenter for DemoInventory {
             return Ok(Vec::new());
         };
         let state = self.state();
-        let mut out: Vec<VmRef> = state
-            .vms
-            .iter()
-            .filter(|v| !v.template && v.datastore == ds.name)
-            .map(DemoVm::vm_ref)
-            .collect();
+        let mut out: Vec<VmRef> = state.vms.iter().filter(|v| !v.template && v.datastore == ds.name).map(DemoVm::vm_ref).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -457,21 +390,12 @@ impl Vcenter for DemoInventory {
 /// The state `op` leaves the VM in, or the fault vcsim answers (see the table above).
 fn next_state(vm: &DemoVm, op: PowerOp) -> VcResult<PowerState> {
     use PowerState::*;
-    let refuse = || VcError::InvalidPowerState {
-        vm: vm.name.clone(),
-        current: vm.power,
-    };
+    let refuse = || VcError::InvalidPowerState { vm: vm.name.clone(), current: vm.power };
     match (op, vm.power) {
-        (PowerOp::Reboot, _) => Err(VcError::NotSupported {
-            operation: "guest reboot".into(),
-        }),
-        (PowerOp::On, PoweredOn) | (PowerOp::Off, PoweredOff) | (PowerOp::Suspend, Suspended) => {
-            Err(refuse())
-        }
+        (PowerOp::Reboot, _) => Err(VcError::NotSupported { operation: "guest reboot".into() }),
+        (PowerOp::On, PoweredOn) | (PowerOp::Off, PoweredOff) | (PowerOp::Suspend, Suspended) => Err(refuse()),
         (PowerOp::Reset | PowerOp::Shutdown, PoweredOff) => Err(refuse()),
-        (PowerOp::Shutdown, PoweredOn) if !vm.tools_running => Err(VcError::ToolsUnavailable {
-            vm: vm.name.clone(),
-        }),
+        (PowerOp::Shutdown, PoweredOn) if !vm.tools_running => Err(VcError::ToolsUnavailable { vm: vm.name.clone() }),
         (PowerOp::On | PowerOp::Reset, _) => Ok(PoweredOn),
         (PowerOp::Off | PowerOp::Shutdown, _) => Ok(PoweredOff),
         (PowerOp::Suspend, _) => Ok(Suspended),
@@ -485,50 +409,22 @@ mod tests {
     #[tokio::test]
     async fn template_is_hidden_everywhere() {
         let demo = DemoInventory::new();
-        assert!(demo
-            .list_vms()
-            .await
-            .unwrap()
-            .iter()
-            .all(|v| v.vm.name != "tmpl-ubuntu-22"));
-        assert_eq!(
-            demo.find_vm("tmpl-ubuntu-22").await,
-            Err(VcError::NotFound {
-                name: "tmpl-ubuntu-22".into()
-            })
-        );
+        assert!(demo.list_vms().await.unwrap().iter().all(|v| v.vm.name != "tmpl-ubuntu-22"));
+        assert_eq!(demo.find_vm("tmpl-ubuntu-22").await, Err(VcError::NotFound { name: "tmpl-ubuntu-22".into() }));
     }
 
     #[tokio::test]
     async fn unknown_moref_is_not_found_by_name() {
         let demo = DemoInventory::new();
-        let ghost = VmRef {
-            moref: "vm-999".into(),
-            name: "ghost".into(),
-        };
-        assert_eq!(
-            demo.power(&ghost, PowerOp::On).await,
-            Err(VcError::NotFound {
-                name: "ghost".into()
-            })
-        );
-        assert_eq!(
-            demo.vm_details(&ghost).await,
-            Err(VcError::NotFound {
-                name: "ghost".into()
-            })
-        );
+        let ghost = VmRef { moref: "vm-999".into(), name: "ghost".into() };
+        assert_eq!(demo.power(&ghost, PowerOp::On).await, Err(VcError::NotFound { name: "ghost".into() }));
+        assert_eq!(demo.vm_details(&ghost).await, Err(VcError::NotFound { name: "ghost".into() }));
     }
 
     #[test]
     fn reboot_is_unsupported_in_every_state() {
         for vm in seed::vms() {
-            assert_eq!(
-                next_state(&vm, PowerOp::Reboot),
-                Err(VcError::NotSupported {
-                    operation: "guest reboot".into()
-                })
-            );
+            assert_eq!(next_state(&vm, PowerOp::Reboot), Err(VcError::NotSupported { operation: "guest reboot".into() }));
         }
     }
 }

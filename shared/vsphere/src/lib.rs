@@ -206,18 +206,13 @@ const MAX_NAME_LEN: usize = 80;
 /// A request vCenter would refuse (or quietly default) is refused before anything starts,
 /// the same way by both implementations.
 fn invalid(message: &str) -> VcError {
-    VcError::Fault {
-        fault: "InvalidArgument".into(),
-        message: message.into(),
-    }
+    VcError::Fault { fault: "InvalidArgument".into(), message: message.into() }
 }
 
 pub(crate) fn check_name(name: &str) -> VcResult<()> {
     let len = name.chars().count();
     if len == 0 || len > MAX_NAME_LEN || name.trim() != name {
-        return Err(invalid(
-            "a VM name must be 1 to 80 characters, without leading or trailing spaces.",
-        ));
+        return Err(invalid("a VM name must be 1 to 80 characters, without leading or trailing spaces."));
     }
     Ok(())
 }
@@ -231,9 +226,7 @@ pub(crate) fn check_size(cpus: Option<u32>, memory_mb: Option<u64>) -> VcResult<
         return Err(invalid("a VM needs some memory."));
     }
     if cpus.is_some_and(|c| c > i32::MAX as u32) || memory_mb.is_some_and(|m| m > i32::MAX as u64) {
-        return Err(invalid(
-            "that is more vCPUs or memory than vSphere can describe.",
-        ));
+        return Err(invalid("that is more vCPUs or memory than vSphere can describe."));
     }
     Ok(())
 }
@@ -301,12 +294,7 @@ pub trait Vcenter: Send + Sync + 'static {
     /// Changes vCPUs and/or memory (ReconfigVM_Task) and waits. `None` leaves a value as it is.
     /// Like vcsim, this does not check hot-add for a powered-on VM; callers must (see
     /// [`VmDetails::cpu_hot_add`]), as real vCenter refuses.
-    async fn reconfigure(
-        &self,
-        vm: &VmRef,
-        cpus: Option<u32>,
-        memory_mb: Option<u64>,
-    ) -> VcResult<()>;
+    async fn reconfigure(&self, vm: &VmRef, cpus: Option<u32>, memory_mb: Option<u64>) -> VcResult<()>;
 
     /// Deletes the VM and its files (Destroy_Task) and waits. A powered-on VM is refused
     /// with `InvalidPowerState`; a VM that is already gone is `NotFound`.
@@ -319,41 +307,30 @@ pub trait Vcenter: Send + Sync + 'static {
     /// The VM with this managed-object id, or `VcError::NotFound` naming
     /// the moref. Works through [`Vcenter::vm_details`], which reads by moref only.
     async fn vm_by_moref(&self, moref: &str) -> VcResult<VmRef> {
-        let probe = VmRef {
-            moref: moref.to_owned(),
-            name: moref.to_owned(),
-        };
+        let probe = VmRef { moref: moref.to_owned(), name: moref.to_owned() };
         Ok(self.vm_details(&probe).await?.summary.vm)
     }
 
     /// `summary.storage.committed`: bytes the VM's files take on its datastores.
     async fn vm_used_bytes(&self, _vm: &VmRef) -> VcResult<u64> {
-        Err(VcError::NotSupported {
-            operation: "reading a VM's storage use".into(),
-        })
+        Err(VcError::NotSupported { operation: "reading a VM's storage use".into() })
     }
 
     /// The datastores the VM's host mounts, sorted by name (the VM's own included).
     async fn datastores_for(&self, _vm: &VmRef) -> VcResult<Vec<DatastoreInfo>> {
-        Err(VcError::NotSupported {
-            operation: "listing datastores".into(),
-        })
+        Err(VcError::NotSupported { operation: "listing datastores".into() })
     }
 
     /// The VMs (templates excluded) with files on the datastore, sorted by name. Read from
     /// each VM's `datastore` property, which vcsim keeps right after a relocation (its
     /// `Datastore.vm` list it does not).
     async fn vms_on_datastore(&self, _datastore: &str) -> VcResult<Vec<VmRef>> {
-        Err(VcError::NotSupported {
-            operation: "listing a datastore's VMs".into(),
-        })
+        Err(VcError::NotSupported { operation: "listing a datastore's VMs".into() })
     }
 
     /// Moves the VM's files to the datastore (RelocateVM_Task, host unchanged) and waits.
     async fn relocate(&self, _vm: &VmRef, _datastore: &str) -> VcResult<()> {
-        Err(VcError::NotSupported {
-            operation: "moving a VM to another datastore".into(),
-        })
+        Err(VcError::NotSupported { operation: "moving a VM to another datastore".into() })
     }
 
     /// Polls [`Vcenter::task_status`] with a growing pause until the task is no longer
@@ -364,9 +341,7 @@ pub trait Vcenter: Send + Sync + 'static {
         let mut pause = WAIT_FIRST_PAUSE;
         loop {
             let status = self.task_status(task).await?;
-            if !matches!(status, TaskStatus::Running { .. })
-                || tokio::time::Instant::now() + pause > deadline
-            {
+            if !matches!(status, TaskStatus::Running { .. }) || tokio::time::Instant::now() + pause > deadline {
                 return Ok(status);
             }
             tokio::time::sleep(pause).await;
@@ -421,9 +396,7 @@ mod tests {
         async fn task_status(&self, _: &TaskRef) -> VcResult<TaskStatus> {
             let n = self.polls.fetch_add(1, Ordering::SeqCst);
             Ok(if n < self.running_polls {
-                TaskStatus::Running {
-                    percent: Some(n as u8 * 10),
-                }
+                TaskStatus::Running { percent: Some(n as u8 * 10) }
             } else {
                 TaskStatus::Succeeded { vm: None }
             })
@@ -440,16 +413,11 @@ mod tests {
     }
 
     fn slow(running_polls: u32) -> SlowTask {
-        SlowTask {
-            running_polls,
-            polls: AtomicU32::new(0),
-        }
+        SlowTask { running_polls, polls: AtomicU32::new(0) }
     }
 
     fn task() -> TaskRef {
-        TaskRef {
-            moref: "task-1".into(),
-        }
+        TaskRef { moref: "task-1".into() }
     }
 
     #[tokio::test]
@@ -495,19 +463,9 @@ mod tests {
 
     #[test]
     fn new_errors_read_as_sentences() {
+        assert_eq!(VcError::DuplicateName { name: "web-01".into() }.to_string(), "A VM named web-01 already exists.");
         assert_eq!(
-            VcError::DuplicateName {
-                name: "web-01".into()
-            }
-            .to_string(),
-            "A VM named web-01 already exists."
-        );
-        assert_eq!(
-            VcError::PlacementNotFound {
-                what: "folder".into(),
-                name: "iaas/web".into()
-            }
-            .to_string(),
+            VcError::PlacementNotFound { what: "folder".into(), name: "iaas/web".into() }.to_string(),
             "The policy's folder iaas/web does not exist in vCenter; an administrator must fix the policy."
         );
     }

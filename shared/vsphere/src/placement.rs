@@ -16,11 +16,7 @@ pub(crate) struct Obj {
 
 impl Obj {
     pub fn new(ty: &str, id: &str, name: &str) -> Obj {
-        Obj {
-            ty: ty.into(),
-            id: id.into(),
-            name: name.into(),
-        }
+        Obj { ty: ty.into(), id: id.into(), name: name.into() }
     }
 }
 
@@ -66,10 +62,7 @@ pub(crate) enum NetworkBacking {
     /// A standard port group (type `Network`).
     Standard,
     /// A distributed port group: its key and its switch's UUID.
-    Distributed {
-        portgroup_key: String,
-        switch_uuid: String,
-    },
+    Distributed { portgroup_key: String, switch_uuid: String },
     /// NSX opaque networks and anything else the client cannot attach to.
     Other,
 }
@@ -106,17 +99,11 @@ pub(crate) struct Target {
 }
 
 fn not_found(what: &str, name: &str) -> VcError {
-    VcError::PlacementNotFound {
-        what: what.into(),
-        name: name.into(),
-    }
+    VcError::PlacementNotFound { what: what.into(), name: name.into() }
 }
 
 fn unusable(message: String) -> VcError {
-    VcError::Fault {
-        fault: "NoCompatibleHost".into(),
-        message,
-    }
+    VcError::Fault { fault: "NoCompatibleHost".into(), message }
 }
 
 /// `a/b//c/` → `["a", "b", "c"]`.
@@ -139,17 +126,9 @@ impl Topology {
         let folder = self.folder(dc, p.folder.as_deref())?;
         let (compute, pool) = self.pool(dc, p.resource_pool.as_deref())?;
 
-        let hosts: Vec<&Host> = by_name(
-            self.hosts
-                .iter()
-                .filter(|h| h.usable && compute.hosts.contains(&h.obj.id)),
-            |h| &h.obj.name,
-        );
+        let hosts: Vec<&Host> = by_name(self.hosts.iter().filter(|h| h.usable && compute.hosts.contains(&h.obj.id)), |h| &h.obj.name);
         let Some(first_host) = hosts.first() else {
-            return Err(unusable(format!(
-                "no host in {} can take a new VM (all are disconnected or in maintenance).",
-                compute.obj.name
-            )));
+            return Err(unusable(format!("no host in {} can take a new VM (all are disconnected or in maintenance).", compute.obj.name)));
         };
 
         let datastore = match p.datastore.as_deref() {
@@ -158,30 +137,17 @@ impl Topology {
                 .iter()
                 .find(|d| d.name == name && dc.datastores.contains(&d.id))
                 .ok_or_else(|| not_found("datastore", name))?,
-            None => by_name(
-                self.datastores
-                    .iter()
-                    .filter(|d| first_host.datastores.contains(&d.id)),
-                |d| &d.name,
-            )
-            .first()
-            .copied()
-            .ok_or_else(|| {
-                unusable(format!(
-                    "host {} of {} has no datastore for a new VM.",
-                    first_host.obj.name, compute.obj.name
-                ))
-            })?,
+            None => by_name(self.datastores.iter().filter(|d| first_host.datastores.contains(&d.id)), |d| &d.name)
+                .first()
+                .copied()
+                .ok_or_else(|| unusable(format!("host {} of {} has no datastore for a new VM.", first_host.obj.name, compute.obj.name)))?,
         };
-        let chosen_host = hosts
-            .iter()
-            .find(|h| h.datastores.contains(&datastore.id))
-            .ok_or_else(|| {
-                unusable(format!(
-                    "datastore {} is not mounted on any usable host of {}; an administrator must fix the policy.",
-                    datastore.name, compute.obj.name
-                ))
-            })?;
+        let chosen_host = hosts.iter().find(|h| h.datastores.contains(&datastore.id)).ok_or_else(|| {
+            unusable(format!(
+                "datastore {} is not mounted on any usable host of {}; an administrator must fix the policy.",
+                datastore.name, compute.obj.name
+            ))
+        })?;
 
         let network = match p.network.as_deref() {
             Some(name) => Some(
@@ -206,11 +172,7 @@ impl Topology {
 
     fn datacenter(&self, name: Option<&str>) -> VcResult<&Datacenter> {
         match name {
-            Some(name) => self
-                .datacenters
-                .iter()
-                .find(|d| d.name == name)
-                .ok_or_else(|| not_found("datacenter", name)),
+            Some(name) => self.datacenters.iter().find(|d| d.name == name).ok_or_else(|| not_found("datacenter", name)),
             None => by_name(self.datacenters.iter(), |d| &d.name)
                 .first()
                 .copied()
@@ -241,48 +203,29 @@ impl Topology {
 
     /// The compute resource and pool: the first cluster's root pool, or `cluster[/pool...]`.
     fn pool(&self, dc: &Datacenter, path: Option<&str>) -> VcResult<(&Compute, &Obj)> {
-        let in_dc: Vec<&Compute> = by_name(
-            self.computes.iter().filter(|c| {
-                c.root_pool.is_some() && self.under(c.parent.as_deref(), &dc.host_folder)
-            }),
-            |c| &c.obj.name,
-        );
-        let root_of = |c: &Compute| {
-            c.root_pool
-                .as_deref()
-                .and_then(|id| self.pools.iter().find(|p| p.obj.id == id))
-        };
+        let in_dc: Vec<&Compute> =
+            by_name(self.computes.iter().filter(|c| c.root_pool.is_some() && self.under(c.parent.as_deref(), &dc.host_folder)), |c| {
+                &c.obj.name
+            });
+        let root_of = |c: &Compute| c.root_pool.as_deref().and_then(|id| self.pools.iter().find(|p| p.obj.id == id));
         let Some(path) = path else {
             // Clusters first: a standalone host is only the default when there is no cluster.
             let compute = in_dc
                 .iter()
                 .find(|c| c.obj.ty == "ClusterComputeResource")
                 .or(in_dc.first())
-                .ok_or_else(|| {
-                    unusable(format!(
-                        "datacenter {} has no cluster or host to run a VM on.",
-                        dc.name
-                    ))
-                })?;
-            let pool = root_of(compute).ok_or_else(|| {
-                VcError::Protocol(format!("root pool of {} not readable", compute.obj.name))
-            })?;
+                .ok_or_else(|| unusable(format!("datacenter {} has no cluster or host to run a VM on.", dc.name)))?;
+            let pool = root_of(compute).ok_or_else(|| VcError::Protocol(format!("root pool of {} not readable", compute.obj.name)))?;
             return Ok((compute, &pool.obj));
         };
         let segs = segments(path);
         let missing = || not_found("resource pool", path);
         let first = segs.first().ok_or_else(missing)?;
-        let compute = in_dc
-            .iter()
-            .find(|c| c.obj.name == *first)
-            .ok_or_else(missing)?;
+        let compute = in_dc.iter().find(|c| c.obj.name == *first).ok_or_else(missing)?;
         let mut current = root_of(compute).ok_or_else(missing)?;
         for segment in &segs[1..] {
-            current = self
-                .pools
-                .iter()
-                .find(|p| p.parent.as_deref() == Some(&current.obj.id) && p.obj.name == *segment)
-                .ok_or_else(missing)?;
+            current =
+                self.pools.iter().find(|p| p.parent.as_deref() == Some(&current.obj.id) && p.obj.name == *segment).ok_or_else(missing)?;
         }
         Ok((compute, &current.obj))
     }
@@ -294,13 +237,7 @@ impl Topology {
         for _ in 0..=self.folders.len() {
             match current {
                 Some(id) if id == ancestor => return true,
-                Some(id) => {
-                    current = self
-                        .folders
-                        .iter()
-                        .find(|f| f.obj.id == id)
-                        .and_then(|f| f.parent.as_deref())
-                }
+                Some(id) => current = self.folders.iter().find(|f| f.obj.id == id).and_then(|f| f.parent.as_deref()),
                 None => return false,
             }
         }
@@ -313,18 +250,11 @@ mod tests {
     use super::*;
 
     fn child(ty: &str, id: &str, name: &str, parent: &str) -> Child {
-        Child {
-            obj: Obj::new(ty, id, name),
-            parent: Some(parent.into()),
-        }
+        Child { obj: Obj::new(ty, id, name), parent: Some(parent.into()) }
     }
 
     fn host(id: &str, name: &str, ds: &[&str], usable: bool) -> Host {
-        Host {
-            obj: Obj::new("HostSystem", id, name),
-            datastores: ds.iter().map(|s| s.to_string()).collect(),
-            usable,
-        }
+        Host { obj: Obj::new("HostSystem", id, name), datastores: ds.iter().map(|s| s.to_string()).collect(), usable }
     }
 
     /// Two clusters (B has no DRS, a maintenance host, and a nested pool), a folder tree, a
@@ -398,16 +328,10 @@ mod tests {
                 Obj::new("Datastore", "ds-x", "other-dc"),
             ],
             networks: vec![
-                Network {
-                    obj: Obj::new("Network", "net-1", "VM Network"),
-                    backing: NetworkBacking::Standard,
-                },
+                Network { obj: Obj::new("Network", "net-1", "VM Network"), backing: NetworkBacking::Standard },
                 Network {
                     obj: Obj::new("DistributedVirtualPortgroup", "pg-1", "web-pg"),
-                    backing: NetworkBacking::Distributed {
-                        portgroup_key: "dvportgroup-1".into(),
-                        switch_uuid: "50 1a".into(),
-                    },
+                    backing: NetworkBacking::Distributed { portgroup_key: "dvportgroup-1".into(), switch_uuid: "50 1a".into() },
                 },
             ],
         }
@@ -425,10 +349,7 @@ mod tests {
         assert_eq!(t.folder.id, "f-vm");
         assert_eq!(t.pool.id, "rp-a", "cluster A sorts before B");
         assert_eq!(t.chosen_host.name, "a0");
-        assert_eq!(
-            t.datastore.name, "alpha",
-            "first of a0's datastores by name"
-        );
+        assert_eq!(t.datastore.name, "alpha", "first of a0's datastores by name");
         assert_eq!(t.host, None, "DRS chooses the host");
         assert_eq!(t.network, None);
     }
@@ -445,71 +366,25 @@ mod tests {
             .unwrap();
         assert_eq!(t.folder.id, "f-web");
         assert_eq!(t.pool.id, "rp-b-gold-web");
-        assert_eq!(
-            t.host.as_ref().map(|h| h.name.as_str()),
-            Some("b1"),
-            "no DRS: the usable host is passed"
-        );
-        assert!(matches!(
-            t.network.map(|n| n.backing),
-            Some(NetworkBacking::Distributed { .. })
-        ));
+        assert_eq!(t.host.as_ref().map(|h| h.name.as_str()), Some("b1"), "no DRS: the usable host is passed");
+        assert!(matches!(t.network.map(|n| n.backing), Some(NetworkBacking::Distributed { .. })));
     }
 
     #[test]
     fn unknown_names_say_which() {
         let t = topology();
         let cases = [
-            (
-                placement(|p| p.datacenter = Some("DC9".into())),
-                "datacenter",
-                "DC9",
-            ),
-            (
-                placement(|p| p.folder = Some("iaas/db".into())),
-                "folder",
-                "iaas/db",
-            ),
-            (
-                placement(|p| p.folder = Some("web".into())),
-                "folder",
-                "web",
-            ),
-            (
-                placement(|p| p.resource_pool = Some("C".into())),
-                "resource pool",
-                "C",
-            ),
-            (
-                placement(|p| p.resource_pool = Some("A/gold".into())),
-                "resource pool",
-                "A/gold",
-            ),
-            (
-                placement(|p| p.resource_pool = Some("X".into())),
-                "resource pool",
-                "X",
-            ),
-            (
-                placement(|p| p.datastore = Some("other-dc".into())),
-                "datastore",
-                "other-dc",
-            ),
-            (
-                placement(|p| p.network = Some("nope".into())),
-                "network",
-                "nope",
-            ),
+            (placement(|p| p.datacenter = Some("DC9".into())), "datacenter", "DC9"),
+            (placement(|p| p.folder = Some("iaas/db".into())), "folder", "iaas/db"),
+            (placement(|p| p.folder = Some("web".into())), "folder", "web"),
+            (placement(|p| p.resource_pool = Some("C".into())), "resource pool", "C"),
+            (placement(|p| p.resource_pool = Some("A/gold".into())), "resource pool", "A/gold"),
+            (placement(|p| p.resource_pool = Some("X".into())), "resource pool", "X"),
+            (placement(|p| p.datastore = Some("other-dc".into())), "datastore", "other-dc"),
+            (placement(|p| p.network = Some("nope".into())), "network", "nope"),
         ];
         for (p, what, name) in cases {
-            assert_eq!(
-                t.resolve(&p),
-                Err(VcError::PlacementNotFound {
-                    what: what.into(),
-                    name: name.into()
-                }),
-                "{p:?}"
-            );
+            assert_eq!(t.resolve(&p), Err(VcError::PlacementNotFound { what: what.into(), name: name.into() }), "{p:?}");
         }
     }
 
@@ -521,18 +396,12 @@ mod tests {
                 p.datastore = Some("solo".into());
             }))
             .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("solo is not mounted on any usable host of B"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("solo is not mounted on any usable host of B"), "{err}");
     }
 
     #[test]
     fn empty_inventory_is_a_sentence_not_a_panic() {
-        let err = Topology::default()
-            .resolve(&Placement::default())
-            .unwrap_err();
+        let err = Topology::default().resolve(&Placement::default()).unwrap_err();
         assert!(err.to_string().contains("no datacenter"), "{err}");
     }
 

@@ -97,16 +97,8 @@ impl SoapClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder
-            .build()
-            .map_err(|e| VcError::Protocol(format!("cannot set up HTTPS: {e}")))?;
-        Ok(SoapClient {
-            cfg,
-            http,
-            content: OnceCell::new(),
-            session: Mutex::new(None),
-            logins: AtomicU64::new(0),
-        })
+        let http = builder.build().map_err(|e| VcError::Protocol(format!("cannot set up HTTPS: {e}")))?;
+        Ok(SoapClient { cfg, http, content: OnceCell::new(), session: Mutex::new(None), logins: AtomicU64::new(0) })
     }
 
     /// How many times this client has called SessionManager.Login.
@@ -119,9 +111,7 @@ impl SoapClient {
         self.content
             .get_or_try_init(|| async {
                 let this = MoRef::new("ServiceInstance", "ServiceInstance");
-                let reply = self
-                    .post(envelope::call("RetrieveServiceContent", &this, ""), None)
-                    .await?;
+                let reply = self.post(envelope::call("RetrieveServiceContent", &this, ""), None).await?;
                 parse_service_content(&reply.body, reply.cookie)
             })
             .await
@@ -158,15 +148,10 @@ impl SoapClient {
         self.logins.fetch_add(1, Ordering::Relaxed);
         let body = envelope::login(&content.session_manager, &self.cfg.user, &self.cfg.password);
         let reply = self.post(body, None).await?;
-        let cookie = reply
-            .cookie
-            .or_else(|| content.cookie.clone())
-            .ok_or_else(|| VcError::Protocol("Login set no session cookie".into()))?;
+        let cookie =
+            reply.cookie.or_else(|| content.cookie.clone()).ok_or_else(|| VcError::Protocol("Login set no session cookie".into()))?;
         tracing::debug!(url = %self.cfg.url, "logged in to vCenter");
-        Ok(Arc::new(Session {
-            cookie,
-            vm_view: OnceCell::new(),
-        }))
+        Ok(Arc::new(Session { cookie, vm_view: OnceCell::new() }))
     }
 
     /// Runs `op` with the session; if vCenter says the session is gone, logs in again and
@@ -189,16 +174,8 @@ impl SoapClient {
     }
 
     /// Calls `method` on `this` within `session`.
-    async fn invoke(
-        &self,
-        session: &Session,
-        method: &str,
-        this: &MoRef,
-        args: &str,
-    ) -> Result<Node, Error> {
-        let reply = self
-            .post(envelope::call(method, this, args), Some(&session.cookie))
-            .await?;
+    async fn invoke(&self, session: &Session, method: &str, this: &MoRef, args: &str) -> Result<Node, Error> {
+        let reply = self.post(envelope::call(method, this, args), Some(&session.cookie)).await?;
         Ok(reply.body)
     }
 
@@ -210,10 +187,7 @@ impl SoapClient {
         let Some(content) = self.content.get() else {
             return;
         };
-        if let Err(e) = self
-            .invoke(&session, "Logout", &content.session_manager, "")
-            .await
-        {
+        if let Err(e) = self.invoke(&session, "Logout", &content.session_manager, "").await {
             tracing::debug!(error = ?e, "vCenter logout failed");
         }
     }
@@ -224,22 +198,13 @@ impl SoapClient {
 fn session_lost(e: &Error, session: &Session) -> bool {
     let Some(fault) = e.fault() else { return false };
     fault.is("NotAuthenticated")
-        || (fault.is("ManagedObjectNotFound")
-            && session
-                .vm_view
-                .get()
-                .is_some_and(|view| fault.missing_object().as_ref() == Some(view)))
+        || (fault.is("ManagedObjectNotFound") && session.vm_view.get().is_some_and(|view| fault.missing_object().as_ref() == Some(view)))
 }
 
 fn parse_service_content(body: &Node, cookie: Option<String>) -> Result<ServiceContent, Error> {
-    let content = body
-        .child("returnval")
-        .ok_or_else(|| VcError::Protocol("ServiceContent missing".into()))?;
+    let content = body.child("returnval").ok_or_else(|| VcError::Protocol("ServiceContent missing".into()))?;
     let required = |name: &str| {
-        content
-            .child(name)
-            .and_then(Node::moref)
-            .ok_or_else(|| Error::Vc(VcError::Protocol(format!("ServiceContent has no {name}"))))
+        content.child(name).and_then(Node::moref).ok_or_else(|| Error::Vc(VcError::Protocol(format!("ServiceContent has no {name}"))))
     };
     Ok(ServiceContent {
         property_collector: required("propertyCollector")?,
@@ -252,9 +217,7 @@ fn parse_service_content(body: &Node, cookie: Option<String>) -> Result<ServiceC
 }
 
 fn read_ca_file(path: &std::path::Path) -> VcResult<Vec<reqwest::Certificate>> {
-    let unusable = |why: String| VcError::Unreachable {
-        detail: format!("CA file {} is unusable: {why}", path.display()),
-    };
+    let unusable = |why: String| VcError::Unreachable { detail: format!("CA file {} is unusable: {why}", path.display()) };
     let pem = std::fs::read(path).map_err(|e| unusable(e.to_string()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unusable(e.to_string()))?;
     if certs.is_empty() {
@@ -305,12 +268,7 @@ impl Vcenter for SoapClient {
         self.read_task_status(task).await
     }
 
-    async fn reconfigure(
-        &self,
-        vm: &VmRef,
-        cpus: Option<u32>,
-        memory_mb: Option<u64>,
-    ) -> VcResult<()> {
+    async fn reconfigure(&self, vm: &VmRef, cpus: Option<u32>, memory_mb: Option<u64>) -> VcResult<()> {
         self.resize(vm, cpus, memory_mb).await
     }
 

@@ -22,7 +22,9 @@ impl<'a> Settings<'a> {
     /// Refuses keys the kind does not know, so a typo is not silently ignored.
     pub fn new(kind: &'static str, settings: &'a serde_json::Value, allowed: &[&str]) -> Result<Settings<'a>, String> {
         let map = settings.as_object();
-        if let Some(extra) = map.into_iter().flat_map(|m| m.keys()).find(|k| !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str())) {
+        if let Some(extra) =
+            map.into_iter().flat_map(|m| m.keys()).find(|k| !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()))
+        {
             return Err(format!("The {kind} step has an unknown key {extra:?} (it knows {})", allowed.join(", ")));
         }
         Ok(Settings { kind, map })
@@ -71,7 +73,10 @@ impl<'a> Settings<'a> {
         let Some(v) = self.get(key) else { return Ok(None) };
         let bad = || format!("The {} step's {key} must be a list of HTTP status codes", self.kind);
         let list = v.as_array().ok_or_else(bad)?;
-        list.iter().map(|s| s.as_u64().filter(|n| (100..=599).contains(n)).map(|n| n as u16).ok_or_else(bad)).collect::<Result<Vec<_>, _>>().map(Some)
+        list.iter()
+            .map(|s| s.as_u64().filter(|n| (100..=599).contains(n)).map(|n| n as u16).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     /// A table of strings (webhook headers), in key order.
@@ -86,7 +91,11 @@ impl<'a> Settings<'a> {
     /// mount) that `secret_env` names. The error names the variable, never the value.
     pub fn secret(&self, required: bool) -> Result<Option<Secret>, String> {
         let Some(var) = self.text("secret_env")? else {
-            return if required { Err(format!("The {} step needs secret_env, the environment variable holding its secret", self.kind)) } else { Ok(None) };
+            return if required {
+                Err(format!("The {} step needs secret_env, the environment variable holding its secret", self.kind))
+            } else {
+                Ok(None)
+            };
         };
         match iaas_config::secret(&var) {
             Ok(Some(s)) => Ok(Some(s)),

@@ -107,7 +107,8 @@ mod tests {
     fn bad_external_settings_are_sentences_without_secrets() {
         std::env::set_var("IAAS_UNIT_BAD_TSIG", "not base64!!");
         assert!(err("dns", json!({"zone": "z."})).contains("needs a server"));
-        assert!(err("dns", json!({"server": "dns1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_TSIG"})).contains("not an IP address"));
+        assert!(err("dns", json!({"server": "dns1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_TSIG"}))
+            .contains("not an IP address"));
         let missing = err("dns", json!({"server": "127.0.0.1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_NOT_SET"}));
         assert!(missing.contains("IAAS_UNIT_NOT_SET") && missing.contains("not set"), "{missing}");
         let bad = err("dns", json!({"server": "127.0.0.1", "zone": "z.", "key_name": "k", "secret_env": "IAAS_UNIT_BAD_TSIG"}));

@@ -34,7 +34,10 @@ impl Step for SlackNotify {
         }
         text.push('.');
         match cancellable(cancel, sc.slack.post_message(&channel, &Message::new(text))).await? {
-            Ok(_) => Ok(StepOutcome::Done(format!("Told {}.", if self.channel.is_some() { format!("<#{channel}>") } else { format!("<@{channel}>") }))),
+            Ok(_) => Ok(StepOutcome::Done(format!(
+                "Told {}.",
+                if self.channel.is_some() { format!("<#{channel}>") } else { format!("<@{channel}>") }
+            ))),
             Err(e) => Err(StepError::Failed(format!("Slack could not be told: {e}."))),
         }
     }

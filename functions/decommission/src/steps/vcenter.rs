@@ -64,7 +64,9 @@ impl Step for GuestShutdown {
         loop {
             match current(sc, vm, cancel).await? {
                 None => return Ok(StepOutcome::AlreadyDone(format!("{} is gone.", vm.name))),
-                Some(d) if d.summary.power_state == PowerState::PoweredOff => return Ok(StepOutcome::Done(format!("{} shut down.", vm.name))),
+                Some(d) if d.summary.power_state == PowerState::PoweredOff => {
+                    return Ok(StepOutcome::Done(format!("{} shut down.", vm.name)))
+                }
                 Some(_) if tokio::time::Instant::now() >= deadline => break,
                 Some(_) => cancellable(cancel, tokio::time::sleep(SHUTDOWN_POLL)).await?,
             }
@@ -114,7 +116,10 @@ impl Step for DeleteVm {
             )));
         }
         if d.summary.power_state != PowerState::PoweredOff {
-            return Err(StepError::Failed(format!("{} is {}; the plan must shut it down or power it off before deleting it.", vm.name, d.summary.power_state)));
+            return Err(StepError::Failed(format!(
+                "{} is {}; the plan must shut it down or power it off before deleting it.",
+                vm.name, d.summary.power_state
+            )));
         }
         match cancellable(cancel, sc.ctx.vcenter.destroy(&vm_ref(vm))).await? {
             Ok(()) => {}

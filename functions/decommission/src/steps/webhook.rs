@@ -18,7 +18,18 @@ use crate::facts::VmFacts;
 
 pub struct Webhook(WebhookStep);
 
-const KEYS: [&str; 10] = ["url", "method", "headers", "body", "secret_env", "expected_statuses", "already_done_statuses", "timeout_secs", "retries", "backoff_ms"];
+const KEYS: [&str; 10] = [
+    "url",
+    "method",
+    "headers",
+    "body",
+    "secret_env",
+    "expected_statuses",
+    "already_done_statuses",
+    "timeout_secs",
+    "retries",
+    "backoff_ms",
+];
 
 pub fn build(settings: &serde_json::Value) -> Result<Webhook, String> {
     let s = Settings::new("webhook", settings, &KEYS)?;

@@ -37,14 +37,8 @@ pub struct Db {
 /// A name no other test (or test process) uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}_{}_{nanos}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 pub async fn on_sqlite<F, Fut>(test: F)
@@ -69,17 +63,10 @@ where
     let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| ADMIN_URL.into());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
-        .unwrap_or_else(|e| {
-            panic!("tests need PostgreSQL at {admin_url} (or set IAAS_TEST_POSTGRES_URL): {e}")
-        });
+        .unwrap_or_else(|e| panic!("tests need PostgreSQL at {admin_url} (or set IAAS_TEST_POSTGRES_URL): {e}"));
     let name = unique("iaas_test");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
     let url = format!("{base}/{name}");
 
     let result = match Store::connect(&url).await {
@@ -87,9 +74,7 @@ where
         Err(e) => tokio::spawn(async move { panic!("connect to PostgreSQL: {e}") }).await,
     };
     // FORCE closes the store's pooled connections; best-effort.
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
     rethrow(result);
 }
 
@@ -115,7 +100,5 @@ pub fn invocation(id: &str, slack_user: &str, command: &str, issued_at_ms: i64) 
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

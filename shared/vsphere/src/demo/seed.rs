@@ -59,12 +59,8 @@ fn used_gb(name: &str) -> u64 {
 
 /// The shared seed; keep in sync with `seed` in tests/vcsim/main.go.
 pub(super) fn vms() -> Vec<DemoVm> {
-    let attrs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
+    let attrs =
+        |pairs: &[(&str, &str)]| -> BTreeMap<String, String> { pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
     use PowerState::*;
     const WIN: &str = "windows2019srvNext_64Guest";
     const WIN_NAME: &str = "Microsoft Windows Server 2022 (64-bit)";
@@ -137,14 +133,8 @@ pub(super) fn vms() -> Vec<DemoVm> {
 /// vcsim's VPX model as the launcher configures it: one datacenter, one DRS cluster of three
 /// hosts that all mount both datastores, the `VM Network` and one distributed port group.
 pub(super) fn topology() -> Topology {
-    let folder = |id: &str, name: &str, parent: &str| Child {
-        obj: Obj::new("Folder", id, name),
-        parent: Some(parent.into()),
-    };
-    let datastores = vec![
-        Obj::new("Datastore", "datastore-0", "LocalDS_0"),
-        Obj::new("Datastore", "datastore-1", "LocalDS_1"),
-    ];
+    let folder = |id: &str, name: &str, parent: &str| Child { obj: Obj::new("Folder", id, name), parent: Some(parent.into()) };
+    let datastores = vec![Obj::new("Datastore", "datastore-0", "LocalDS_0"), Obj::new("Datastore", "datastore-1", "LocalDS_1")];
     let ds_ids: Vec<String> = datastores.iter().map(|d| d.id.clone()).collect();
     let hosts: Vec<Host> = (0..3)
         .map(|i| Host {
@@ -174,23 +164,14 @@ pub(super) fn topology() -> Topology {
             hosts: hosts.iter().map(|h| h.obj.id.clone()).collect(),
             drs: true,
         }],
-        pools: vec![Child {
-            obj: Obj::new("ResourcePool", "resgroup-0", "Resources"),
-            parent: Some("domain-c0".into()),
-        }],
+        pools: vec![Child { obj: Obj::new("ResourcePool", "resgroup-0", "Resources"), parent: Some("domain-c0".into()) }],
         hosts,
         datastores,
         networks: vec![
-            Network {
-                obj: Obj::new("Network", "network-0", "VM Network"),
-                backing: NetworkBacking::Standard,
-            },
+            Network { obj: Obj::new("Network", "network-0", "VM Network"), backing: NetworkBacking::Standard },
             Network {
                 obj: Obj::new("DistributedVirtualPortgroup", "dvportgroup-0", "DC0_DVPG0"),
-                backing: NetworkBacking::Distributed {
-                    portgroup_key: "dvportgroup-0".into(),
-                    switch_uuid: "demo".into(),
-                },
+                backing: NetworkBacking::Distributed { portgroup_key: "dvportgroup-0".into(), switch_uuid: "demo".into() },
             },
         ],
     }

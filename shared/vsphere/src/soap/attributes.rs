@@ -13,12 +13,7 @@ use crate::{VcError, VcResult, VmRef};
 const OPERATION: &str = "custom attributes";
 
 impl SoapClient {
-    pub(crate) async fn set_custom_value(
-        &self,
-        vm: &VmRef,
-        name: &str,
-        value: &str,
-    ) -> VcResult<()> {
+    pub(crate) async fn set_custom_value(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
         let fail = |e: Error| e.into_vc(&vm.name, OPERATION);
         let manager = self
             .content()
@@ -26,21 +21,14 @@ impl SoapClient {
             .map_err(fail)?
             .custom_fields_manager
             .clone()
-            .ok_or_else(|| VcError::NotSupported {
-                operation: OPERATION.into(),
-            })?;
+            .ok_or_else(|| VcError::NotSupported { operation: OPERATION.into() })?;
         let target = MoRef::new("VirtualMachine", &vm.moref);
 
         // One read for the definitions and the VM: a VM that is gone is NotFound here,
         // rather than a fault (or, on vcsim, a dropped connection) from SetField.
-        let objects = self
-            .read_fields(&manager, Some(&target))
-            .await
-            .map_err(fail)?;
+        let objects = self.read_fields(&manager, Some(&target)).await.map_err(fail)?;
         if !objects.iter().any(|o| o.obj == target) {
-            return Err(VcError::NotFound {
-                name: vm.name.clone(),
-            });
+            return Err(VcError::NotFound { name: vm.name.clone() });
         }
         let key = match field_key(&objects, name) {
             Some(key) => key,
@@ -57,26 +45,14 @@ impl SoapClient {
         Ok(())
     }
 
-    async fn read_fields(
-        &self,
-        manager: &MoRef,
-        vm: Option<&MoRef>,
-    ) -> Result<Vec<ObjectContent>, Error> {
+    async fn read_fields(&self, manager: &MoRef, vm: Option<&MoRef>) -> Result<Vec<ObjectContent>, Error> {
         let mut objects = vec![manager.clone()];
         objects.extend(vm.cloned());
         self.with_session(|s| {
             let objects = &objects;
             async move {
-                let specs = [
-                    PropSpec {
-                        ty: "CustomFieldsManager",
-                        paths: &["field"],
-                    },
-                    PropSpec {
-                        ty: "VirtualMachine",
-                        paths: &["name"],
-                    },
-                ];
+                let specs =
+                    [PropSpec { ty: "CustomFieldsManager", paths: &["field"] }, PropSpec { ty: "VirtualMachine", paths: &["name"] }];
                 self.retrieve_objects(&s, &specs, objects).await
             }
         })
@@ -98,11 +74,7 @@ impl SoapClient {
                 .child("returnval")
                 .and_then(|def| def.text_of("key"))
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    Error::Vc(VcError::Protocol(
-                        "AddCustomFieldDef returned no key".into(),
-                    ))
-                }),
+                .ok_or_else(|| Error::Vc(VcError::Protocol("AddCustomFieldDef returned no key".into()))),
             Err(e) if e.fault().is_some_and(|f| f.is("DuplicateName")) => {
                 let objects = self.read_fields(manager, None).await?;
                 field_key(&objects, name).ok_or(e)
@@ -119,11 +91,7 @@ fn field_key(objects: &[ObjectContent], name: &str) -> Option<String> {
         .filter_map(|o| o.props.get("field"))
         .flat_map(|f| f.children.iter())
         .find(|def| {
-            def.text_of("name") == Some(name)
-                && matches!(
-                    def.text_of("managedObjectType"),
-                    None | Some("") | Some("VirtualMachine")
-                )
+            def.text_of("name") == Some(name) && matches!(def.text_of("managedObjectType"), None | Some("") | Some("VirtualMachine"))
         })
         .and_then(|def: &Node| def.text_of("key"))
         .map(str::to_owned)

@@ -38,11 +38,7 @@ pub(crate) fn call(method: &str, this: &MoRef, args: &str) -> String {
 }
 
 pub(crate) fn moref(element: &str, r: &MoRef) -> String {
-    format!(
-        r#"<{element} type="{}">{}</{element}>"#,
-        escape(&r.ty),
-        escape(&r.value)
-    )
+    format!(r#"<{element} type="{}">{}</{element}>"#, escape(&r.ty), escape(&r.value))
 }
 
 pub(crate) fn text(element: &str, value: &str) -> String {
@@ -50,11 +46,7 @@ pub(crate) fn text(element: &str, value: &str) -> String {
 }
 
 pub(crate) fn login(session_manager: &MoRef, user: &str, password: &str) -> String {
-    call(
-        "Login",
-        session_manager,
-        &(text("userName", user) + &text("password", password)),
-    )
+    call("Login", session_manager, &(text("userName", user) + &text("password", password)))
 }
 
 pub(crate) fn container_view(view_manager: &MoRef, root: &MoRef, ty: &str) -> String {
@@ -82,11 +74,7 @@ fn prop_sets(specs: &[PropSpec<'_>]) -> String {
 }
 
 fn retrieve(collector: &MoRef, spec_set: String) -> String {
-    call(
-        "RetrievePropertiesEx",
-        collector,
-        &format!("<specSet>{spec_set}</specSet><options></options>"),
-    )
+    call("RetrievePropertiesEx", collector, &format!("<specSet>{spec_set}</specSet><options></options>"))
 }
 
 /// Properties of every object a ContainerView shows (the view itself is skipped).
@@ -99,18 +87,11 @@ pub(crate) fn retrieve_view(collector: &MoRef, view: &MoRef, spec: &PropSpec<'_>
         ),
         view = moref("obj", view),
     );
-    retrieve(
-        collector,
-        prop_sets(std::slice::from_ref(spec)) + &object_set,
-    )
+    retrieve(collector, prop_sets(std::slice::from_ref(spec)) + &object_set)
 }
 
 /// Properties of the given objects.
-pub(crate) fn retrieve_objects(
-    collector: &MoRef,
-    specs: &[PropSpec<'_>],
-    objects: &[MoRef],
-) -> String {
+pub(crate) fn retrieve_objects(collector: &MoRef, specs: &[PropSpec<'_>], objects: &[MoRef]) -> String {
     let mut spec_set = prop_sets(specs);
     for obj in objects {
         let _ = write!(spec_set, "<objectSet>{}</objectSet>", moref("obj", obj));
@@ -121,14 +102,7 @@ pub(crate) fn retrieve_objects(
 /// How [`retrieve_tree`] walks the inventory: (name, type, path, specs applied next).
 /// Virtual machines are passed through (vm folders hold them) but never read.
 const TREE: &[(&str, &str, &str, &[&str])] = &[
-    (
-        "folder",
-        "Folder",
-        "childEntity",
-        &[
-            "folder", "dcVm", "dcHost", "dcDs", "dcNet", "crHost", "crPool",
-        ],
-    ),
+    ("folder", "Folder", "childEntity", &["folder", "dcVm", "dcHost", "dcDs", "dcNet", "crHost", "crPool"]),
     ("dcVm", "Datacenter", "vmFolder", &["folder"]),
     ("dcHost", "Datacenter", "hostFolder", &["folder"]),
     ("dcDs", "Datacenter", "datastoreFolder", &["folder"]),
@@ -156,19 +130,12 @@ pub(crate) fn retrieve_tree(collector: &MoRef, root: &MoRef, specs: &[PropSpec<'
         }
         select.push_str("</selectSet>");
     }
-    let object_set = format!(
-        "<objectSet>{}<skip>false</skip>{select}</objectSet>",
-        moref("obj", root)
-    );
+    let object_set = format!("<objectSet>{}<skip>false</skip>{select}</objectSet>", moref("obj", root));
     retrieve(collector, prop_sets(specs) + &object_set)
 }
 
 pub(crate) fn continue_retrieve(collector: &MoRef, token: &str) -> String {
-    call(
-        "ContinueRetrievePropertiesEx",
-        collector,
-        &text("token", token),
-    )
+    call("ContinueRetrievePropertiesEx", collector, &text("token", token))
 }
 
 #[cfg(test)]
@@ -177,11 +144,7 @@ mod tests {
 
     #[test]
     fn escapes_credentials() {
-        let body = login(
-            &MoRef::new("SessionManager", "SessionManager"),
-            "a<b",
-            "p&\"'",
-        );
+        let body = login(&MoRef::new("SessionManager", "SessionManager"), "a<b", "p&\"'");
         assert!(body.contains("<userName>a&lt;b</userName>"));
         assert!(body.contains("<password>p&amp;&quot;&apos;</password>"));
         assert!(body.contains(r#"<_this type="SessionManager">SessionManager</_this>"#));
@@ -192,18 +155,9 @@ mod tests {
         let body = retrieve_view(
             &MoRef::new("PropertyCollector", "propertyCollector"),
             &MoRef::new("ContainerView", "session[x]y"),
-            &PropSpec {
-                ty: "VirtualMachine",
-                paths: &["name"],
-            },
+            &PropSpec { ty: "VirtualMachine", paths: &["name"] },
         );
-        let order = [
-            "<propSet>",
-            "<objectSet>",
-            "<skip>true",
-            "<selectSet",
-            "<options>",
-        ];
+        let order = ["<propSet>", "<objectSet>", "<skip>true", "<selectSet", "<options>"];
         let positions: Vec<usize> = order.iter().map(|p| body.find(p).unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{body}");
     }

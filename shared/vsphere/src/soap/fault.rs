@@ -42,36 +42,21 @@ impl From<VcError> for Error {
 impl Fault {
     /// From the `Fault` element of a SOAP body.
     pub fn from_soap(fault: &Node) -> Fault {
-        let detail = fault
-            .child("detail")
-            .and_then(|d| d.children.first())
-            .cloned()
-            .unwrap_or_default();
+        let detail = fault.child("detail").and_then(|d| d.children.first()).cloned().unwrap_or_default();
         let kind = detail
             .xsi_type
             .clone()
             .or_else(|| detail.name.strip_suffix("Fault").map(str::to_owned))
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| fault.text_of("faultcode").unwrap_or("SoapFault").to_owned());
-        Fault {
-            kind,
-            message: clean_message(fault.text_of("faultstring")),
-            detail,
-        }
+        Fault { kind, message: clean_message(fault.text_of("faultstring")), detail }
     }
 
     /// From a `LocalizedMethodFault` (task `info.error`, or a property's `missingSet/fault`).
     pub fn from_localized(localized: &Node) -> Fault {
         let detail = localized.child("fault").cloned().unwrap_or_default();
-        let kind = detail
-            .xsi_type
-            .clone()
-            .unwrap_or_else(|| "VimFault".to_owned());
-        Fault {
-            kind,
-            message: clean_message(localized.text_of("localizedMessage")),
-            detail,
-        }
+        let kind = detail.xsi_type.clone().unwrap_or_else(|| "VimFault".to_owned());
+        Fault { kind, message: clean_message(localized.text_of("localizedMessage")), detail }
     }
 
     pub fn is(&self, kind: &str) -> bool {
@@ -80,9 +65,7 @@ impl Fault {
 
     /// `existingState` of an InvalidPowerState fault, when vCenter included it.
     pub fn existing_state(&self) -> Option<PowerState> {
-        self.detail
-            .text_of("existingState")
-            .and_then(parse_power_state)
+        self.detail.text_of("existingState").and_then(parse_power_state)
     }
 
     /// `obj` of a ManagedObjectNotFound fault.
@@ -94,27 +77,15 @@ impl Fault {
     pub fn into_vc(self, vm: &str, operation: &str) -> VcError {
         match self.kind.as_str() {
             "InvalidLogin" => VcError::InvalidLogin,
-            "ManagedObjectNotFound" => VcError::NotFound {
-                name: vm.to_owned(),
-            },
-            "NotImplemented" | "NotSupported" | "MethodNotFound" => VcError::NotSupported {
-                operation: operation.to_owned(),
-            },
+            "ManagedObjectNotFound" => VcError::NotFound { name: vm.to_owned() },
+            "NotImplemented" | "NotSupported" | "MethodNotFound" => VcError::NotSupported { operation: operation.to_owned() },
             "ToolsUnavailable" => VcError::ToolsUnavailable { vm: vm.to_owned() },
             // vCenter names the clashing name; `vm` is only the object the call was made on.
-            "DuplicateName" => VcError::DuplicateName {
-                name: self
-                    .detail
-                    .text_of("name")
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(vm)
-                    .to_owned(),
-            },
+            "DuplicateName" => {
+                VcError::DuplicateName { name: self.detail.text_of("name").filter(|n| !n.is_empty()).unwrap_or(vm).to_owned() }
+            }
             "InvalidPowerState" => match self.existing_state() {
-                Some(current) => VcError::InvalidPowerState {
-                    vm: vm.to_owned(),
-                    current,
-                },
+                Some(current) => VcError::InvalidPowerState { vm: vm.to_owned(), current },
                 None => self.into_generic(operation),
             },
             _ => self.into_generic(operation),
@@ -122,15 +93,8 @@ impl Fault {
     }
 
     fn into_generic(self, operation: &str) -> VcError {
-        let message = if self.message.is_empty() {
-            format!("{} ({operation})", self.kind)
-        } else {
-            self.message
-        };
-        VcError::Fault {
-            fault: self.kind,
-            message,
-        }
+        let message = if self.message.is_empty() { format!("{} ({operation})", self.kind) } else { self.message };
+        VcError::Fault { fault: self.kind, message }
     }
 }
 
@@ -188,13 +152,7 @@ mod tests {
             "",
         );
         assert_eq!(f.kind, "InvalidPowerState");
-        assert_eq!(
-            f.into_vc("vm1", "guest shutdown"),
-            VcError::InvalidPowerState {
-                vm: "vm1".into(),
-                current: PowerState::PoweredOff
-            }
-        );
+        assert_eq!(f.into_vc("vm1", "guest shutdown"), VcError::InvalidPowerState { vm: "vm1".into(), current: PowerState::PoweredOff });
     }
 
     #[test]
@@ -203,36 +161,19 @@ mod tests {
             r#"<MethodNotFoundFault xmlns="urn:vim25" xsi:type="MethodNotFound"><method>RebootGuest</method></MethodNotFoundFault>"#,
             "does not implement: RebootGuest",
         );
-        assert_eq!(
-            f.into_vc("vm1", "guest reboot"),
-            VcError::NotSupported {
-                operation: "guest reboot".into()
-            }
-        );
+        assert_eq!(f.into_vc("vm1", "guest reboot"), VcError::NotSupported { operation: "guest reboot".into() });
     }
 
     #[test]
     fn fault_kind_falls_back_to_element_name() {
         let f = soap_fault(r#"<ToolsUnavailableFault xmlns="urn:vim25"/>"#, "no tools");
-        assert_eq!(
-            f.into_vc("db", "guest shutdown"),
-            VcError::ToolsUnavailable { vm: "db".into() }
-        );
+        assert_eq!(f.into_vc("db", "guest shutdown"), VcError::ToolsUnavailable { vm: "db".into() });
     }
 
     #[test]
     fn unknown_fault_keeps_message() {
-        let f = soap_fault(
-            r#"<TaskInProgressFault xmlns="urn:vim25" xsi:type="TaskInProgress"/>"#,
-            "busy",
-        );
-        assert_eq!(
-            f.into_vc("x", "power on"),
-            VcError::Fault {
-                fault: "TaskInProgress".into(),
-                message: "busy".into()
-            }
-        );
+        let f = soap_fault(r#"<TaskInProgressFault xmlns="urn:vim25" xsi:type="TaskInProgress"/>"#, "busy");
+        assert_eq!(f.into_vc("x", "power on"), VcError::Fault { fault: "TaskInProgress".into(), message: "busy".into() });
     }
 
     #[test]

@@ -51,10 +51,7 @@ pub(crate) struct ObjectContent {
 
 impl ObjectContent {
     pub(crate) fn text(&self, path: &str) -> Option<&str> {
-        self.props
-            .get(path)
-            .map(|v| v.text.as_str())
-            .filter(|t| !t.is_empty())
+        self.props.get(path).map(|v| v.text.as_str()).filter(|t| !t.is_empty())
     }
 
     fn is_template(&self) -> bool {
@@ -68,11 +65,7 @@ impl SoapClient {
             .with_session(|s| async move { self.retrieve_vm_view(&s, SUMMARY_PATHS).await })
             .await
             .map_err(|e| e.into_vc("", "listing VMs"))?;
-        let mut vms: Vec<VmSummary> = objects
-            .iter()
-            .filter(|o| !o.is_template())
-            .filter_map(summary)
-            .collect();
+        let mut vms: Vec<VmSummary> = objects.iter().filter(|o| !o.is_template()).filter_map(summary).collect();
         vms.sort_by(|a, b| a.vm.name.cmp(&b.vm.name));
         Ok(vms)
     }
@@ -86,25 +79,14 @@ impl SoapClient {
         let mut out: Vec<VmRef> = objects
             .iter()
             .filter(|o| o.is_template())
-            .filter_map(|o| {
-                Some(VmRef {
-                    moref: o.obj.value.clone(),
-                    name: o.text("name")?.to_owned(),
-                })
-            })
+            .filter_map(|o| Some(VmRef { moref: o.obj.value.clone(), name: o.text("name")?.to_owned() }))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     pub(crate) async fn find_template_by_name(&self, name: &str) -> VcResult<VmRef> {
-        self.templates()
-            .await?
-            .into_iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| VcError::NotFound {
-                name: name.to_owned(),
-            })
+        self.templates().await?.into_iter().find(|t| t.name == name).ok_or_else(|| VcError::NotFound { name: name.to_owned() })
     }
 
     /// `DuplicateName` if any VM or template is called `name`. vcsim 0.24 happily creates a
@@ -117,9 +99,7 @@ impl SoapClient {
             .await
             .map_err(|e| e.into_vc(name, "checking VM names"))?;
         if objects.iter().any(|o| o.text("name") == Some(name)) {
-            return Err(VcError::DuplicateName {
-                name: name.to_owned(),
-            });
+            return Err(VcError::DuplicateName { name: name.to_owned() });
         }
         Ok(())
     }
@@ -132,14 +112,9 @@ impl SoapClient {
         objects
             .iter()
             .filter(|o| !o.is_template() && o.text("name") == Some(name))
-            .map(|o| VmRef {
-                moref: o.obj.value.clone(),
-                name: name.to_owned(),
-            })
+            .map(|o| VmRef { moref: o.obj.value.clone(), name: name.to_owned() })
             .next()
-            .ok_or_else(|| VcError::NotFound {
-                name: name.to_owned(),
-            })
+            .ok_or_else(|| VcError::NotFound { name: name.to_owned() })
     }
 
     /// Two reads: the VM's own properties, then the names of what it points at (host,
@@ -151,40 +126,24 @@ impl SoapClient {
             .with_session(|s| {
                 let vm_obj = &vm_obj;
                 async move {
-                    let spec = PropSpec {
-                        ty: "VirtualMachine",
-                        paths: DETAIL_PATHS,
-                    };
-                    self.retrieve_objects(&s, &[spec], std::slice::from_ref(vm_obj))
-                        .await
+                    let spec = PropSpec { ty: "VirtualMachine", paths: DETAIL_PATHS };
+                    self.retrieve_objects(&s, &[spec], std::slice::from_ref(vm_obj)).await
                 }
             })
             .await
             .map_err(fail)?
             .into_iter()
             .next()
-            .ok_or_else(|| VcError::NotFound {
-                name: vm.name.clone(),
-            })?;
-        let summary = summary(&this).ok_or_else(|| VcError::NotFound {
-            name: vm.name.clone(),
-        })?;
+            .ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
+        let summary = summary(&this).ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
 
         let host = this.props.get("runtime.host").and_then(Node::moref);
-        let datastores: Vec<MoRef> = this
-            .props
-            .get("datastore")
-            .map(|v| v.children.iter().filter_map(Node::moref).collect())
-            .unwrap_or_default();
+        let datastores: Vec<MoRef> =
+            this.props.get("datastore").map(|v| v.children.iter().filter_map(Node::moref).collect()).unwrap_or_default();
         let folder = this.props.get("parent").and_then(Node::moref);
         let custom_values = custom_values(this.props.get("customValue"));
 
-        let mut targets: Vec<MoRef> = host
-            .iter()
-            .chain(&datastores)
-            .chain(&folder)
-            .cloned()
-            .collect();
+        let mut targets: Vec<MoRef> = host.iter().chain(&datastores).chain(&folder).cloned().collect();
         let fields_manager = match self.content().await {
             Ok(content) if !custom_values.is_empty() => content.custom_fields_manager.clone(),
             _ => None,
@@ -197,57 +156,29 @@ impl SoapClient {
             self.with_session(|s| {
                 let targets = &targets;
                 async move {
-                    let specs = [
-                        PropSpec {
-                            ty: "ManagedEntity",
-                            paths: &["name"],
-                        },
-                        PropSpec {
-                            ty: "CustomFieldsManager",
-                            paths: &["field"],
-                        },
-                    ];
+                    let specs =
+                        [PropSpec { ty: "ManagedEntity", paths: &["name"] }, PropSpec { ty: "CustomFieldsManager", paths: &["field"] }];
                     self.retrieve_objects(&s, &specs, targets).await
                 }
             })
             .await
             .map_err(fail)?
         };
-        let names: HashMap<&MoRef, &str> = related
-            .iter()
-            .filter_map(|o| Some((&o.obj, o.text("name")?)))
-            .collect();
+        let names: HashMap<&MoRef, &str> = related.iter().filter_map(|o| Some((&o.obj, o.text("name")?))).collect();
         let field_names: HashMap<String, String> = related
             .iter()
             .filter_map(|o| o.props.get("field"))
             .flat_map(|f| f.children.iter())
-            .filter_map(|def| {
-                Some((
-                    def.text_of("key")?.to_owned(),
-                    def.text_of("name")?.to_owned(),
-                ))
-            })
+            .filter_map(|def| Some((def.text_of("key")?.to_owned(), def.text_of("name")?.to_owned())))
             .collect();
 
-        let attributes: BTreeMap<String, String> = custom_values
-            .into_iter()
-            .filter_map(|(key, value)| Some((field_names.get(&key)?.clone(), value)))
-            .collect();
+        let attributes: BTreeMap<String, String> =
+            custom_values.into_iter().filter_map(|(key, value)| Some((field_names.get(&key)?.clone(), value))).collect();
 
         Ok(VmDetails {
-            host: host
-                .as_ref()
-                .and_then(|h| names.get(h))
-                .map(|n| n.to_string()),
-            datastores: datastores
-                .iter()
-                .filter_map(|d| names.get(d))
-                .map(|n| n.to_string())
-                .collect(),
-            folder: folder
-                .as_ref()
-                .and_then(|f| names.get(f))
-                .map(|n| n.to_string()),
+            host: host.as_ref().and_then(|h| names.get(h)).map(|n| n.to_string()),
+            datastores: datastores.iter().filter_map(|d| names.get(d)).map(|n| n.to_string()).collect(),
+            folder: folder.as_ref().and_then(|f| names.get(f)).map(|n| n.to_string()),
             tools_running: this.text("guest.toolsRunningStatus") == Some("guestToolsRunning"),
             attributes,
             cpu_hot_add: this.text("config.cpuHotAddEnabled") == Some("true"),
@@ -261,18 +192,11 @@ impl SoapClient {
     pub(crate) async fn power_state(&self, vm: &MoRef) -> Result<Option<PowerState>, Error> {
         let objects = self
             .with_session(|s| async move {
-                let spec = PropSpec {
-                    ty: "VirtualMachine",
-                    paths: &["runtime.powerState"],
-                };
-                self.retrieve_objects(&s, &[spec], std::slice::from_ref(vm))
-                    .await
+                let spec = PropSpec { ty: "VirtualMachine", paths: &["runtime.powerState"] };
+                self.retrieve_objects(&s, &[spec], std::slice::from_ref(vm)).await
             })
             .await?;
-        Ok(objects
-            .first()
-            .and_then(|o| o.text("runtime.powerState"))
-            .and_then(super::fault::parse_power_state))
+        Ok(objects.first().and_then(|o| o.text("runtime.powerState")).and_then(super::fault::parse_power_state))
     }
 
     /// The ContainerView over every VM, created once per session.
@@ -281,39 +205,23 @@ impl SoapClient {
             .vm_view
             .get_or_try_init(|| async {
                 let content = self.content().await?;
-                let body = envelope::container_view(
-                    &content.view_manager,
-                    &content.root_folder,
-                    "VirtualMachine",
-                );
+                let body = envelope::container_view(&content.view_manager, &content.root_folder, "VirtualMachine");
                 let reply = self.post(body, Some(&session.cookie)).await?;
                 reply
                     .body
                     .child("returnval")
                     .and_then(Node::moref)
-                    .ok_or_else(|| {
-                        Error::Vc(VcError::Protocol(
-                            "CreateContainerView returned no view".into(),
-                        ))
-                    })
+                    .ok_or_else(|| Error::Vc(VcError::Protocol("CreateContainerView returned no view".into())))
             })
             .await
             .cloned()
     }
 
-    pub(crate) async fn retrieve_vm_view(
-        &self,
-        session: &Arc<Session>,
-        paths: &[&str],
-    ) -> Result<Vec<ObjectContent>, Error> {
+    pub(crate) async fn retrieve_vm_view(&self, session: &Arc<Session>, paths: &[&str]) -> Result<Vec<ObjectContent>, Error> {
         let view = self.vm_view(session).await?;
         let collector = &self.content().await?.property_collector;
-        let spec = PropSpec {
-            ty: "VirtualMachine",
-            paths,
-        };
-        self.retrieve_all(session, envelope::retrieve_view(collector, &view, &spec))
-            .await
+        let spec = PropSpec { ty: "VirtualMachine", paths };
+        self.retrieve_all(session, envelope::retrieve_view(collector, &view, &spec)).await
     }
 
     pub(crate) async fn retrieve_objects(
@@ -323,19 +231,11 @@ impl SoapClient {
         objects: &[MoRef],
     ) -> Result<Vec<ObjectContent>, Error> {
         let collector = &self.content().await?.property_collector;
-        self.retrieve_all(
-            session,
-            envelope::retrieve_objects(collector, specs, objects),
-        )
-        .await
+        self.retrieve_all(session, envelope::retrieve_objects(collector, specs, objects)).await
     }
 
     /// Sends a RetrievePropertiesEx and follows ContinueRetrievePropertiesEx tokens to the end.
-    pub(crate) async fn retrieve_all(
-        &self,
-        session: &Session,
-        request: String,
-    ) -> Result<Vec<ObjectContent>, Error> {
+    pub(crate) async fn retrieve_all(&self, session: &Session, request: String) -> Result<Vec<ObjectContent>, Error> {
         let collector = &self.content().await?.property_collector;
         let mut reply = self.post(request, Some(&session.cookie)).await?;
         let mut objects = Vec::new();
@@ -344,22 +244,14 @@ impl SoapClient {
             let Some(token) = token else {
                 return Ok(objects);
             };
-            reply = self
-                .post(
-                    envelope::continue_retrieve(collector, &token),
-                    Some(&session.cookie),
-                )
-                .await?;
+            reply = self.post(envelope::continue_retrieve(collector, &token), Some(&session.cookie)).await?;
         }
     }
 }
 
 /// Appends a RetrieveResult's objects; returns its continuation token. A property missing
 /// because the session is gone (vcsim answers that way instead of faulting) is a fault.
-fn parse_result(
-    result: Option<&Node>,
-    out: &mut Vec<ObjectContent>,
-) -> Result<Option<String>, Error> {
+fn parse_result(result: Option<&Node>, out: &mut Vec<ObjectContent>) -> Result<Option<String>, Error> {
     let Some(result) = result else {
         return Ok(None);
     };
@@ -374,42 +266,24 @@ fn parse_result(
                 }
             }
         }
-        let props = object
-            .children_named("propSet")
-            .filter_map(|p| Some((p.text_of("name")?.to_owned(), p.child("val")?.clone())))
-            .collect();
+        let props =
+            object.children_named("propSet").filter_map(|p| Some((p.text_of("name")?.to_owned(), p.child("val")?.clone()))).collect();
         out.push(ObjectContent { obj, props });
     }
-    Ok(result
-        .text_of("token")
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned))
+    Ok(result.text_of("token").filter(|t| !t.is_empty()).map(str::to_owned))
 }
 
 fn summary(o: &ObjectContent) -> Option<VmSummary> {
     let name = o.text("name")?;
-    let power_state = o
-        .text("runtime.powerState")
-        .and_then(super::fault::parse_power_state)?;
-    let guest_os = o
-        .text("guest.guestFullName")
-        .or_else(|| o.text("config.guestFullName"));
+    let power_state = o.text("runtime.powerState").and_then(super::fault::parse_power_state)?;
+    let guest_os = o.text("guest.guestFullName").or_else(|| o.text("config.guestFullName"));
     Some(VmSummary {
-        vm: VmRef {
-            moref: o.obj.value.clone(),
-            name: name.to_owned(),
-        },
+        vm: VmRef { moref: o.obj.value.clone(), name: name.to_owned() },
         power_state,
         ip: o.text("guest.ipAddress").map(str::to_owned),
         guest_os: guest_os.map(str::to_owned),
-        cpus: o
-            .text("config.hardware.numCPU")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
-        memory_mb: o
-            .text("config.hardware.memoryMB")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
+        cpus: o.text("config.hardware.numCPU").and_then(|n| n.parse().ok()).unwrap_or(0),
+        memory_mb: o.text("config.hardware.memoryMB").and_then(|n| n.parse().ok()).unwrap_or(0),
     })
 }
 
@@ -445,16 +319,9 @@ mod tests {
         assert_eq!(s.vm.name, "web");
         assert_eq!(s.power_state, PowerState::Suspended);
         assert_eq!(s.ip, None, "an empty IP is no IP");
-        assert_eq!(
-            s.guest_os.as_deref(),
-            Some("Debian"),
-            "falls back to config.guestFullName"
-        );
+        assert_eq!(s.guest_os.as_deref(), Some("Debian"), "falls back to config.guestFullName");
         assert_eq!((s.cpus, s.memory_mb), (3, 0));
-        assert_eq!(
-            custom_values(objects[0].props.get("customValue")),
-            vec![("0".to_owned(), "b".to_owned())]
-        );
+        assert_eq!(custom_values(objects[0].props.get("customValue")), vec![("0".to_owned(), "b".to_owned())]);
     }
 
     #[test]

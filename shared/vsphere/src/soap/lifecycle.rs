@@ -6,10 +6,7 @@ use super::envelope::PropSpec;
 use super::spec;
 use super::xml::MoRef;
 use super::SoapClient;
-use crate::{
-    check_name, check_size, CloneSpec, CreateSpec, TaskRef, VcError, VcResult, VmRef,
-    RECONFIGURE_LABEL,
-};
+use crate::{check_name, check_size, CloneSpec, CreateSpec, TaskRef, VcError, VcResult, VmRef, RECONFIGURE_LABEL};
 
 impl SoapClient {
     pub(crate) async fn create(&self, spec: &CreateSpec) -> VcResult<TaskRef> {
@@ -18,10 +15,7 @@ impl SoapClient {
         self.check_unique(&spec.name).await?;
         let args = spec::create_args(spec, &target)?;
         let folder = MoRef::new(&target.folder.ty, &target.folder.id);
-        let task = self
-            .start_task(&folder, "CreateVM_Task", &args)
-            .await
-            .map_err(|e| e.into_vc(&spec.name, "creating a VM"))?;
+        let task = self.start_task(&folder, "CreateVM_Task", &args).await.map_err(|e| e.into_vc(&spec.name, "creating a VM"))?;
         tracing::info!(vm = %spec.name, task = %task.value, "CreateVM_Task started");
         Ok(TaskRef { moref: task.value })
     }
@@ -39,47 +33,26 @@ impl SoapClient {
             None => None,
         };
         let args = spec::clone_args(&spec.name, &target, nic.as_deref());
-        let task = self
-            .start_task(&src, "CloneVM_Task", &args)
-            .await
-            .map_err(|e| e.into_vc(&source.name, "cloning a VM"))?;
+        let task = self.start_task(&src, "CloneVM_Task", &args).await.map_err(|e| e.into_vc(&source.name, "cloning a VM"))?;
         tracing::info!(vm = %spec.name, source = %source.name, task = %task.value, "CloneVM_Task started");
         Ok(TaskRef { moref: task.value })
     }
 
     /// The source's `config.hardware.device` and `config.guestId`, for rewiring its NIC.
-    async fn devices(
-        &self,
-        source: &VmRef,
-        src: &MoRef,
-    ) -> VcResult<(Option<super::xml::Node>, String)> {
+    async fn devices(&self, source: &VmRef, src: &MoRef) -> VcResult<(Option<super::xml::Node>, String)> {
         let objects = self
             .with_session(|s| async move {
-                let spec = PropSpec {
-                    ty: "VirtualMachine",
-                    paths: &["config.hardware.device", "config.guestId"],
-                };
-                self.retrieve_objects(&s, &[spec], std::slice::from_ref(src))
-                    .await
+                let spec = PropSpec { ty: "VirtualMachine", paths: &["config.hardware.device", "config.guestId"] };
+                self.retrieve_objects(&s, &[spec], std::slice::from_ref(src)).await
             })
             .await
             .map_err(|e| e.into_vc(&source.name, "reading a VM's devices"))?;
-        let o = objects
-            .into_iter()
-            .next()
-            .ok_or_else(|| VcError::NotFound {
-                name: source.name.clone(),
-            })?;
+        let o = objects.into_iter().next().ok_or_else(|| VcError::NotFound { name: source.name.clone() })?;
         let guest_id = o.text("config.guestId").unwrap_or("").to_owned();
         Ok((o.props.get("config.hardware.device").cloned(), guest_id))
     }
 
-    pub(crate) async fn resize(
-        &self,
-        vm: &VmRef,
-        cpus: Option<u32>,
-        memory_mb: Option<u64>,
-    ) -> VcResult<()> {
+    pub(crate) async fn resize(&self, vm: &VmRef, cpus: Option<u32>, memory_mb: Option<u64>) -> VcResult<()> {
         check_size(cpus, memory_mb)?;
         if cpus.is_none() && memory_mb.is_none() {
             return Ok(());

@@ -12,10 +12,7 @@ impl SoapClient {
         let target = MoRef::new("VirtualMachine", &vm.moref);
         let result = match op {
             PowerOp::On => self.run_task(&target, "PowerOnVM_Task", "").await.map(drop),
-            PowerOp::Off => self
-                .run_task(&target, "PowerOffVM_Task", "")
-                .await
-                .map(drop),
+            PowerOp::Off => self.run_task(&target, "PowerOffVM_Task", "").await.map(drop),
             PowerOp::Reset => self.run_task(&target, "ResetVM_Task", "").await.map(drop),
             PowerOp::Suspend => self.run_task(&target, "SuspendVM_Task", "").await.map(drop),
             PowerOp::Shutdown => self.call_vm(&target, "ShutdownGuest").await,
@@ -29,27 +26,16 @@ impl SoapClient {
 
     /// Calls a method on the VM that returns nothing worth reading.
     async fn call_vm(&self, vm: &MoRef, method: &str) -> Result<(), Error> {
-        self.with_session(|s| async move { self.invoke(&s, method, vm, "").await })
-            .await
-            .map(drop)
+        self.with_session(|s| async move { self.invoke(&s, method, vm, "").await }).await.map(drop)
     }
 
     /// Gives a failed operation on a VM its user-facing meaning. InvalidPowerState without an
     /// `existingState` costs one more read, so the message can say what state the VM is in.
-    pub(crate) async fn vm_error(
-        &self,
-        vm: &VmRef,
-        target: &MoRef,
-        operation: &str,
-        e: Error,
-    ) -> VcError {
+    pub(crate) async fn vm_error(&self, vm: &VmRef, target: &MoRef, operation: &str, e: Error) -> VcError {
         if let Some(fault) = e.fault() {
             if fault.is("InvalidPowerState") && fault.existing_state().is_none() {
                 if let Ok(Some(current)) = self.power_state(target).await {
-                    return VcError::InvalidPowerState {
-                        vm: vm.name.clone(),
-                        current,
-                    };
+                    return VcError::InvalidPowerState { vm: vm.name.clone(), current };
                 }
             }
         }

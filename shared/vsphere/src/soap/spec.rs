@@ -47,10 +47,7 @@ pub(crate) fn create_args(spec: &CreateSpec, t: &Target) -> VcResult<String> {
         false,
     );
     if spec.disk_gb > 0 {
-        let kb = spec
-            .disk_gb
-            .checked_mul(1024 * 1024)
-            .ok_or_else(|| VcError::Protocol("disk size overflows".into()))?;
+        let kb = spec.disk_gb.checked_mul(1024 * 1024).ok_or_else(|| VcError::Protocol("disk size overflows".into()))?;
         changes += &device_add(
             &format!(
                 concat!(
@@ -69,11 +66,7 @@ pub(crate) fn create_args(spec: &CreateSpec, t: &Target) -> VcResult<String> {
         );
     }
     if let Some(net) = &t.network {
-        let card = if windows {
-            "VirtualE1000e"
-        } else {
-            "VirtualVmxnet3"
-        };
+        let card = if windows { "VirtualE1000e" } else { "VirtualVmxnet3" };
         changes += &device_add(&new_nic(card, net)?, false);
     }
 
@@ -97,9 +90,7 @@ pub(crate) fn clone_args(name: &str, t: &Target, nic_change: Option<&str>) -> St
         mo("pool", &t.pool),
         t.host.as_ref().map(|h| mo("host", h)).unwrap_or_default()
     );
-    let config = nic_change
-        .map(|c| format!("<config>{c}</config>"))
-        .unwrap_or_default();
+    let config = nic_change.map(|c| format!("<config>{c}</config>")).unwrap_or_default();
     format!(
         "{}{}<spec>{location}<template>false</template>{config}<powerOn>false</powerOn></spec>",
         mo("folder", &t.folder),
@@ -125,11 +116,7 @@ fn datastore_path(ds: &Obj) -> String {
 }
 
 fn device_add(device: &str, create_file: bool) -> String {
-    let file = if create_file {
-        "<fileOperation>create</fileOperation>"
-    } else {
-        ""
-    };
+    let file = if create_file { "<fileOperation>create</fileOperation>" } else { "" };
     format!("<deviceChange><operation>add</operation>{file}{device}</deviceChange>")
 }
 
@@ -141,17 +128,14 @@ fn nic_backing(net: &Network) -> VcResult<String> {
             text("deviceName", &net.obj.name),
             mo("network", &net.obj)
         )),
-        NetworkBacking::Distributed {
-            portgroup_key,
-            switch_uuid,
-        } => Ok(format!(
+        NetworkBacking::Distributed { portgroup_key, switch_uuid } => Ok(format!(
             "<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\"><port>{}{}</port></backing>",
             text("switchUuid", switch_uuid),
             text("portgroupKey", portgroup_key)
         )),
-        NetworkBacking::Other => Err(VcError::NotSupported {
-            operation: format!("attaching a VM to network {} (an NSX or unreadable network)", net.obj.name),
-        }),
+        NetworkBacking::Other => {
+            Err(VcError::NotSupported { operation: format!("attaching a VM to network {} (an NSX or unreadable network)", net.obj.name) })
+        }
     }
 }
 
@@ -171,24 +155,10 @@ fn new_nic(card: &str, net: &Network) -> VcResult<String> {
 /// The deviceChange that puts a clone's NIC on `net`: the source's first NIC, re-sent whole
 /// with only its backing replaced (vCenter edits the device it is given; a partial device
 /// would lose its MAC and settings), or a new NIC when the source has none.
-pub(crate) fn nic_change(
-    devices: Option<&Node>,
-    guest_id: &str,
-    net: &Network,
-) -> VcResult<String> {
-    let existing = devices.and_then(|d| {
-        d.children.iter().find(|dev| {
-            dev.xsi_type
-                .as_deref()
-                .is_some_and(|t| NIC_TYPES.contains(&t))
-        })
-    });
+pub(crate) fn nic_change(devices: Option<&Node>, guest_id: &str, net: &Network) -> VcResult<String> {
+    let existing = devices.and_then(|d| d.children.iter().find(|dev| dev.xsi_type.as_deref().is_some_and(|t| NIC_TYPES.contains(&t))));
     let Some(nic) = existing else {
-        let card = if is_windows(guest_id) {
-            "VirtualE1000e"
-        } else {
-            "VirtualVmxnet3"
-        };
+        let card = if is_windows(guest_id) { "VirtualE1000e" } else { "VirtualVmxnet3" };
         return Ok(device_add(&new_nic(card, net)?, false));
     };
     let backing = nic_backing(net)?;
@@ -196,17 +166,9 @@ pub(crate) fn nic_change(
     edited.children.retain(|c| c.name != "backing");
     // Schema order: key, deviceInfo, backing, ...; the backing goes after whichever of the
     // first two is present.
-    let at = edited
-        .children
-        .iter()
-        .rposition(|c| c.name == "key" || c.name == "deviceInfo")
-        .map_or(0, |i| i + 1);
+    let at = edited.children.iter().rposition(|c| c.name == "key" || c.name == "deviceInfo").map_or(0, |i| i + 1);
     let mut xml = String::new();
-    let _ = write!(
-        xml,
-        "<device xsi:type=\"{}\">",
-        escape(nic.xsi_type.as_deref().unwrap_or("VirtualEthernetCard"))
-    );
+    let _ = write!(xml, "<device xsi:type=\"{}\">", escape(nic.xsi_type.as_deref().unwrap_or("VirtualEthernetCard")));
     for (i, child) in edited.children.iter().enumerate() {
         if i == at {
             xml.push_str(&backing);
@@ -217,9 +179,7 @@ pub(crate) fn nic_change(
         xml.push_str(&backing);
     }
     xml.push_str("</device>");
-    Ok(format!(
-        "<deviceChange><operation>edit</operation>{xml}</deviceChange>"
-    ))
+    Ok(format!("<deviceChange><operation>edit</operation>{xml}</deviceChange>"))
 }
 
 #[cfg(test)]
@@ -241,21 +201,11 @@ mod tests {
     }
 
     fn standard() -> Network {
-        Network {
-            obj: Obj::new("Network", "network-7", "VM Network"),
-            backing: NetworkBacking::Standard,
-        }
+        Network { obj: Obj::new("Network", "network-7", "VM Network"), backing: NetworkBacking::Standard }
     }
 
     fn spec(guest: &str, disk_gb: u64) -> CreateSpec {
-        CreateSpec {
-            name: "web<1>".into(),
-            guest_id: guest.into(),
-            cpus: 2,
-            memory_mb: 2048,
-            disk_gb,
-            placement: Placement::default(),
-        }
+        CreateSpec { name: "web<1>".into(), guest_id: guest.into(), cpus: 2, memory_mb: 2048, disk_gb, placement: Placement::default() }
     }
 
     fn in_order(body: &str, parts: &[&str]) {
@@ -270,8 +220,7 @@ mod tests {
 
     #[test]
     fn create_config_is_in_schema_order() {
-        let body =
-            create_args(&spec("ubuntu64Guest", 10), &target(Some(standard()), true)).unwrap();
+        let body = create_args(&spec("ubuntu64Guest", 10), &target(Some(standard()), true)).unwrap();
         in_order(
             &body,
             &[
@@ -293,11 +242,7 @@ mod tests {
 
     #[test]
     fn windows_gets_emulated_devices_and_no_disk_means_none() {
-        let body = create_args(
-            &spec("windows2019srvNext_64Guest", 0),
-            &target(Some(standard()), false),
-        )
-        .unwrap();
+        let body = create_args(&spec("windows2019srvNext_64Guest", 0), &target(Some(standard()), false)).unwrap();
         assert!(body.contains("VirtualLsiLogicSASController"), "{body}");
         assert!(body.contains("VirtualE1000e"), "{body}");
         assert!(!body.contains("VirtualDisk"), "{body}");
@@ -325,10 +270,7 @@ mod tests {
         let devices = parse_body(text).unwrap();
         let dvpg = Network {
             obj: Obj::new("DistributedVirtualPortgroup", "dvportgroup-9", "web-pg"),
-            backing: NetworkBacking::Distributed {
-                portgroup_key: "dvportgroup-9".into(),
-                switch_uuid: "50 1a".into(),
-            },
+            backing: NetworkBacking::Distributed { portgroup_key: "dvportgroup-9".into(), switch_uuid: "50 1a".into() },
         };
         let change = nic_change(Some(&devices), "ubuntu64Guest", &dvpg).unwrap();
         assert_eq!(
@@ -341,23 +283,12 @@ mod tests {
             )
         );
         let none = nic_change(None, "windows2019srv_64Guest", &standard()).unwrap();
-        assert!(
-            none.starts_with(
-                r#"<deviceChange><operation>add</operation><device xsi:type="VirtualE1000e">"#
-            ),
-            "{none}"
-        );
+        assert!(none.starts_with(r#"<deviceChange><operation>add</operation><device xsi:type="VirtualE1000e">"#), "{none}");
     }
 
     #[test]
     fn reconfigure_sends_only_what_changes() {
-        assert_eq!(
-            reconfigure_args(Some(4), None),
-            "<spec><numCPUs>4</numCPUs></spec>"
-        );
-        assert_eq!(
-            reconfigure_args(Some(4), Some(8192)),
-            "<spec><numCPUs>4</numCPUs><memoryMB>8192</memoryMB></spec>"
-        );
+        assert_eq!(reconfigure_args(Some(4), None), "<spec><numCPUs>4</numCPUs></spec>");
+        assert_eq!(reconfigure_args(Some(4), Some(8192)), "<spec><numCPUs>4</numCPUs><memoryMB>8192</memoryMB></spec>");
     }
 }

@@ -54,9 +54,8 @@ impl SoapClient {
             return Ok(Vec::new());
         };
         let host = self.read_one(&host, &["datastore"], "reading a host's datastores").await?;
-        let refs: Vec<MoRef> = host
-            .and_then(|h| h.props.get("datastore").map(|d| d.children.iter().filter_map(Node::moref).collect()))
-            .unwrap_or_default();
+        let refs: Vec<MoRef> =
+            host.and_then(|h| h.props.get("datastore").map(|d| d.children.iter().filter_map(Node::moref).collect())).unwrap_or_default();
         let mut out = self.datastore_infos(&refs).await?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -84,11 +83,7 @@ impl SoapClient {
         let mut out: Vec<VmRef> = objects
             .iter()
             .filter(|o| o.text("config.template") != Some("true"))
-            .filter(|o| {
-                o.props
-                    .get("datastore")
-                    .is_some_and(|d| d.children.iter().filter_map(Node::moref).any(|r| r.value == datastore))
-            })
+            .filter(|o| o.props.get("datastore").is_some_and(|d| d.children.iter().filter_map(Node::moref).any(|r| r.value == datastore)))
             .filter_map(|o| Some(VmRef { moref: o.obj.value.clone(), name: o.text("name")?.to_owned() }))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -161,7 +156,8 @@ mod tests {
         assert!(info.maintenance && info.accessible);
         let mut partial = summary;
         partial.children.retain(|c| c.name != "freeSpace");
-        let o = ObjectContent { obj: MoRef::new("Datastore", "datastore-7"), props: [("summary".to_string(), partial)].into_iter().collect() };
+        let o =
+            ObjectContent { obj: MoRef::new("Datastore", "datastore-7"), props: [("summary".to_string(), partial)].into_iter().collect() };
         assert_eq!(datastore_info(&o), None, "no free space, no decision");
     }
 }

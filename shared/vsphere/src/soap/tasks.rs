@@ -12,38 +12,21 @@ use crate::{unknown_task, TaskRef, TaskStatus, VcError, VcResult, VmRef};
 const FIRST_POLL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 const MAX_POLL_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-const INFO_PATHS: &[&str] = &[
-    "info.state",
-    "info.progress",
-    "info.result",
-    "info.error",
-    "info.entityName",
-];
+const INFO_PATHS: &[&str] = &["info.state", "info.progress", "info.result", "info.error", "info.entityName"];
 
 fn parse_info(info: &ObjectContent) -> TaskInfo {
     match info.text("info.state") {
-        Some("success") => TaskInfo::Succeeded {
-            result: info.props.get("info.result").and_then(Node::moref),
-        },
+        Some("success") => TaskInfo::Succeeded { result: info.props.get("info.result").and_then(Node::moref) },
         Some("error") => TaskInfo::Failed {
-            fault: info
-                .props
-                .get("info.error")
-                .map(Fault::from_localized)
-                .unwrap_or_else(|| Fault {
-                    kind: "VimFault".into(),
-                    message: "the task failed without saying why".into(),
-                    detail: Node::default(),
-                }),
+            fault: info.props.get("info.error").map(Fault::from_localized).unwrap_or_else(|| Fault {
+                kind: "VimFault".into(),
+                message: "the task failed without saying why".into(),
+                detail: Node::default(),
+            }),
             entity: info.text("info.entityName").unwrap_or("").to_owned(),
         },
         // queued, running, or a state this client does not know yet
-        _ => TaskInfo::Running {
-            percent: info
-                .text("info.progress")
-                .and_then(|p| p.parse::<i64>().ok())
-                .map(|p| p.clamp(0, 100) as u8),
-        },
+        _ => TaskInfo::Running { percent: info.text("info.progress").and_then(|p| p.parse::<i64>().ok()).map(|p| p.clamp(0, 100) as u8) },
     }
 }
 
@@ -65,28 +48,13 @@ pub(crate) enum TaskInfo {
 impl SoapClient {
     /// Calls a `*_Task` method and returns the task it started. Safe to repeat after a
     /// NotAuthenticated failure: vCenter refused before starting anything.
-    pub(crate) async fn start_task(
-        &self,
-        this: &MoRef,
-        method: &str,
-        args: &str,
-    ) -> Result<MoRef, Error> {
-        let reply = self
-            .with_session(|s| async move { self.invoke(&s, method, this, args).await })
-            .await?;
-        reply
-            .child("returnval")
-            .and_then(Node::moref)
-            .ok_or_else(|| Error::Vc(VcError::Protocol(format!("{method} returned no task"))))
+    pub(crate) async fn start_task(&self, this: &MoRef, method: &str, args: &str) -> Result<MoRef, Error> {
+        let reply = self.with_session(|s| async move { self.invoke(&s, method, this, args).await }).await?;
+        reply.child("returnval").and_then(Node::moref).ok_or_else(|| Error::Vc(VcError::Protocol(format!("{method} returned no task"))))
     }
 
     /// Starts a task and waits for it, all within the configured timeout; returns its result.
-    pub(crate) async fn run_task(
-        &self,
-        this: &MoRef,
-        method: &str,
-        args: &str,
-    ) -> Result<Option<MoRef>, Error> {
+    pub(crate) async fn run_task(&self, this: &MoRef, method: &str, args: &str) -> Result<Option<MoRef>, Error> {
         let deadline = Instant::now() + self.cfg.timeout;
         let task = self.start_task(this, method, args).await?;
         self.await_task(&task, deadline).await
@@ -102,10 +70,7 @@ impl SoapClient {
                 TaskInfo::Running { .. } => {}
             }
             if Instant::now() + pause > deadline {
-                return Err(VcError::Timeout {
-                    secs: self.timeout_secs(),
-                }
-                .into());
+                return Err(VcError::Timeout { secs: self.timeout_secs() }.into());
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_POLL_DELAY);
@@ -117,39 +82,25 @@ impl SoapClient {
     pub(crate) async fn task_info(&self, task: &MoRef) -> Result<TaskInfo, Error> {
         let objects = self
             .with_session(|s| async move {
-                let spec = PropSpec {
-                    ty: "Task",
-                    paths: INFO_PATHS,
-                };
-                self.retrieve_objects(&s, &[spec], std::slice::from_ref(task))
-                    .await
+                let spec = PropSpec { ty: "Task", paths: INFO_PATHS };
+                self.retrieve_objects(&s, &[spec], std::slice::from_ref(task)).await
             })
             .await;
         let objects = match objects {
-            Err(e) if e.fault().is_some_and(|f| f.is("ManagedObjectNotFound")) => {
-                return Err(unknown_task(&task.value).into())
-            }
+            Err(e) if e.fault().is_some_and(|f| f.is("ManagedObjectNotFound")) => return Err(unknown_task(&task.value).into()),
             other => other?,
         };
-        let info = objects
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Vc(unknown_task(&task.value)))?;
+        let info = objects.into_iter().next().ok_or_else(|| Error::Vc(unknown_task(&task.value)))?;
         Ok(parse_info(&info))
     }
 
     /// [`crate::Vcenter::task_status`]: the info, with a created VM's name read back.
     pub(crate) async fn read_task_status(&self, task: &TaskRef) -> VcResult<TaskStatus> {
         let moref = MoRef::new("Task", &task.moref);
-        let info = self
-            .task_info(&moref)
-            .await
-            .map_err(|e| e.into_vc(&task.moref, "reading a task"))?;
+        let info = self.task_info(&moref).await.map_err(|e| e.into_vc(&task.moref, "reading a task"))?;
         Ok(match info {
             TaskInfo::Running { percent } => TaskStatus::Running { percent },
-            TaskInfo::Failed { fault, entity } => {
-                TaskStatus::Failed(fault.into_vc(&entity, "that task"))
-            }
+            TaskInfo::Failed { fault, entity } => TaskStatus::Failed(fault.into_vc(&entity, "that task")),
             TaskInfo::Succeeded { result } => TaskStatus::Succeeded {
                 vm: match result {
                     Some(r) if r.ty == "VirtualMachine" => self.vm_name(&r).await?,
@@ -163,24 +114,15 @@ impl SoapClient {
     async fn vm_name(&self, vm: &MoRef) -> VcResult<Option<VmRef>> {
         let read = self
             .with_session(|s| async move {
-                let spec = PropSpec {
-                    ty: "VirtualMachine",
-                    paths: &["name"],
-                };
-                self.retrieve_objects(&s, &[spec], std::slice::from_ref(vm))
-                    .await
+                let spec = PropSpec { ty: "VirtualMachine", paths: &["name"] };
+                self.retrieve_objects(&s, &[spec], std::slice::from_ref(vm)).await
             })
             .await;
         let objects = match read {
             Err(e) if e.fault().is_some_and(|f| f.is("ManagedObjectNotFound")) => return Ok(None),
             other => other.map_err(|e| e.into_vc(&vm.value, "reading a new VM"))?,
         };
-        Ok(objects.first().and_then(|o| {
-            Some(VmRef {
-                moref: o.obj.value.clone(),
-                name: o.text("name")?.to_owned(),
-            })
-        }))
+        Ok(objects.first().and_then(|o| Some(VmRef { moref: o.obj.value.clone(), name: o.text("name")?.to_owned() })))
     }
 }
 
@@ -195,11 +137,7 @@ mod tests {
             props: props
                 .iter()
                 .map(|(k, v)| {
-                    let val = Node {
-                        name: "val".into(),
-                        text: v.to_string(),
-                        ..Node::default()
-                    };
+                    let val = Node { name: "val".into(), text: v.to_string(), ..Node::default() };
                     (k.to_string(), val)
                 })
                 .collect(),
@@ -212,19 +150,13 @@ mod tests {
         assert!(matches!(running, TaskInfo::Running { percent: Some(42) }));
         let queued = parse_info(&info(&[("info.state", "queued")]));
         assert!(matches!(queued, TaskInfo::Running { percent: None }));
-        let odd = parse_info(&info(&[
-            ("info.state", "running"),
-            ("info.progress", "250"),
-        ]));
+        let odd = parse_info(&info(&[("info.state", "running"), ("info.progress", "250")]));
         assert!(matches!(odd, TaskInfo::Running { percent: Some(100) }));
     }
 
     #[test]
     fn failed_task_without_error_still_says_something() {
-        match parse_info(&info(&[
-            ("info.state", "error"),
-            ("info.entityName", "web"),
-        ])) {
+        match parse_info(&info(&[("info.state", "error"), ("info.entityName", "web")])) {
             TaskInfo::Failed { fault, entity } => {
                 assert_eq!(entity, "web");
                 assert!(!fault.message.is_empty());
@@ -237,11 +169,6 @@ mod tests {
     fn duplicate_name_task_error_is_typed() {
         let text = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><val xsi:type="LocalizedMethodFault"><fault xsi:type="DuplicateName"><name>web-01</name><object type="Folder">group-v4</object></fault><localizedMessage>The name 'web-01' already exists.</localizedMessage></val></soapenv:Body></soapenv:Envelope>"#;
         let fault = Fault::from_localized(&parse_body(text).unwrap());
-        assert_eq!(
-            fault.into_vc("iaas", "that task"),
-            VcError::DuplicateName {
-                name: "web-01".into()
-            }
-        );
+        assert_eq!(fault.into_vc("iaas", "that task"), VcError::DuplicateName { name: "web-01".into() });
     }
 }

@@ -11,53 +11,18 @@ use crate::placement::{Child, Compute, Datacenter, Host, Network, NetworkBacking
 use crate::VcResult;
 
 const SPECS: &[PropSpec<'static>] = &[
-    PropSpec {
-        ty: "Datacenter",
-        paths: &["name", "vmFolder", "hostFolder", "datastore", "network"],
-    },
-    PropSpec {
-        ty: "Folder",
-        paths: &["name", "parent"],
-    },
-    PropSpec {
-        ty: "ComputeResource",
-        paths: &["name", "parent", "resourcePool", "host"],
-    },
+    PropSpec { ty: "Datacenter", paths: &["name", "vmFolder", "hostFolder", "datastore", "network"] },
+    PropSpec { ty: "Folder", paths: &["name", "parent"] },
+    PropSpec { ty: "ComputeResource", paths: &["name", "parent", "resourcePool", "host"] },
     // Only for drsConfig.enabled; a nested path into it is not valid for a plain
     // ComputeResource, so the whole (small) object is read.
-    PropSpec {
-        ty: "ClusterComputeResource",
-        paths: &["configurationEx"],
-    },
-    PropSpec {
-        ty: "ResourcePool",
-        paths: &["name", "parent"],
-    },
-    PropSpec {
-        ty: "HostSystem",
-        paths: &[
-            "name",
-            "datastore",
-            "runtime.connectionState",
-            "runtime.inMaintenanceMode",
-        ],
-    },
-    PropSpec {
-        ty: "Datastore",
-        paths: &["name"],
-    },
-    PropSpec {
-        ty: "Network",
-        paths: &["name"],
-    },
-    PropSpec {
-        ty: "DistributedVirtualPortgroup",
-        paths: &["key", "config.distributedVirtualSwitch"],
-    },
-    PropSpec {
-        ty: "DistributedVirtualSwitch",
-        paths: &["uuid"],
-    },
+    PropSpec { ty: "ClusterComputeResource", paths: &["configurationEx"] },
+    PropSpec { ty: "ResourcePool", paths: &["name", "parent"] },
+    PropSpec { ty: "HostSystem", paths: &["name", "datastore", "runtime.connectionState", "runtime.inMaintenanceMode"] },
+    PropSpec { ty: "Datastore", paths: &["name"] },
+    PropSpec { ty: "Network", paths: &["name"] },
+    PropSpec { ty: "DistributedVirtualPortgroup", paths: &["key", "config.distributedVirtualSwitch"] },
+    PropSpec { ty: "DistributedVirtualSwitch", paths: &["uuid"] },
 ];
 
 impl SoapClient {
@@ -65,11 +30,7 @@ impl SoapClient {
         let objects = self
             .with_session(|s| async move {
                 let content = self.content().await?;
-                let request = envelope::retrieve_tree(
-                    &content.property_collector,
-                    &content.root_folder,
-                    SPECS,
-                );
+                let request = envelope::retrieve_tree(&content.property_collector, &content.root_folder, SPECS);
                 self.retrieve_all(&s, request).await
             })
             .await
@@ -79,16 +40,7 @@ impl SoapClient {
 }
 
 fn refs(o: &ObjectContent, path: &str) -> Vec<String> {
-    o.props
-        .get(path)
-        .map(|v| {
-            v.children
-                .iter()
-                .filter_map(Node::moref)
-                .map(|r| r.value)
-                .collect()
-        })
-        .unwrap_or_default()
+    o.props.get(path).map(|v| v.children.iter().filter_map(Node::moref).map(|r| r.value).collect()).unwrap_or_default()
 }
 
 fn one_ref(o: &ObjectContent, path: &str) -> Option<String> {
@@ -101,10 +53,7 @@ fn obj(o: &ObjectContent) -> Obj {
 
 /// Sorts objects into a [`Topology`] by type. Types it does not know are left out.
 fn build(objects: &[ObjectContent]) -> Topology {
-    let switch_uuids: HashMap<&MoRef, &str> = objects
-        .iter()
-        .filter_map(|o| Some((&o.obj, o.text("uuid")?)))
-        .collect();
+    let switch_uuids: HashMap<&MoRef, &str> = objects.iter().filter_map(|o| Some((&o.obj, o.text("uuid")?))).collect();
     let mut t = Topology::default();
     for o in objects {
         match o.obj.ty.as_str() {
@@ -115,58 +64,36 @@ fn build(objects: &[ObjectContent]) -> Topology {
                 datastores: refs(o, "datastore"),
                 networks: refs(o, "network"),
             }),
-            "Folder" | "StoragePod" => t.folders.push(Child {
-                obj: obj(o),
-                parent: one_ref(o, "parent"),
-            }),
+            "Folder" | "StoragePod" => t.folders.push(Child { obj: obj(o), parent: one_ref(o, "parent") }),
             "ComputeResource" | "ClusterComputeResource" => t.computes.push(Compute {
                 obj: obj(o),
                 parent: one_ref(o, "parent"),
                 root_pool: one_ref(o, "resourcePool"),
                 hosts: refs(o, "host"),
-                drs: o
-                    .props
-                    .get("configurationEx")
-                    .and_then(|c| c.child("drsConfig"))
-                    .and_then(|d| d.text_of("enabled"))
-                    == Some("true"),
+                drs: o.props.get("configurationEx").and_then(|c| c.child("drsConfig")).and_then(|d| d.text_of("enabled")) == Some("true"),
             }),
-            "ResourcePool" | "VirtualApp" => t.pools.push(Child {
-                obj: obj(o),
-                parent: one_ref(o, "parent"),
-            }),
+            "ResourcePool" | "VirtualApp" => t.pools.push(Child { obj: obj(o), parent: one_ref(o, "parent") }),
             "HostSystem" => t.hosts.push(Host {
                 obj: obj(o),
                 datastores: refs(o, "datastore"),
-                usable: o.text("runtime.connectionState") == Some("connected")
-                    && o.text("runtime.inMaintenanceMode") != Some("true"),
+                usable: o.text("runtime.connectionState") == Some("connected") && o.text("runtime.inMaintenanceMode") != Some("true"),
             }),
             "Datastore" => t.datastores.push(obj(o)),
             "Network" | "DistributedVirtualPortgroup" | "OpaqueNetwork" => {
                 let backing = match o.obj.ty.as_str() {
                     "Network" => NetworkBacking::Standard,
                     "DistributedVirtualPortgroup" => {
-                        let switch = o
-                            .props
-                            .get("config.distributedVirtualSwitch")
-                            .and_then(Node::moref);
-                        match (
-                            o.text("key"),
-                            switch.and_then(|s| switch_uuids.get(&s).copied()),
-                        ) {
-                            (Some(key), Some(uuid)) => NetworkBacking::Distributed {
-                                portgroup_key: key.to_owned(),
-                                switch_uuid: uuid.to_owned(),
-                            },
+                        let switch = o.props.get("config.distributedVirtualSwitch").and_then(Node::moref);
+                        match (o.text("key"), switch.and_then(|s| switch_uuids.get(&s).copied())) {
+                            (Some(key), Some(uuid)) => {
+                                NetworkBacking::Distributed { portgroup_key: key.to_owned(), switch_uuid: uuid.to_owned() }
+                            }
                             _ => NetworkBacking::Other,
                         }
                     }
                     _ => NetworkBacking::Other,
                 };
-                t.networks.push(Network {
-                    obj: obj(o),
-                    backing,
-                });
+                t.networks.push(Network { obj: obj(o), backing });
             }
             _ => {}
         }

@@ -20,17 +20,9 @@ pub(crate) struct Reply {
 
 impl SoapClient {
     /// Posts one envelope. SOAP faults come back as `Error::Fault`.
-    pub(crate) async fn post(
-        &self,
-        envelope: String,
-        cookie: Option<&str>,
-    ) -> Result<Reply, Error> {
-        let mut request = self
-            .http
-            .post(&self.cfg.url)
-            .header(CONTENT_TYPE, "text/xml; charset=utf-8")
-            .header("SOAPAction", SOAP_ACTION)
-            .body(envelope);
+    pub(crate) async fn post(&self, envelope: String, cookie: Option<&str>) -> Result<Reply, Error> {
+        let mut request =
+            self.http.post(&self.cfg.url).header(CONTENT_TYPE, "text/xml; charset=utf-8").header("SOAPAction", SOAP_ACTION).body(envelope);
         if let Some(cookie) = cookie {
             request = request.header(COOKIE, cookie);
         }
@@ -42,9 +34,7 @@ impl SoapClient {
         let body = match xml::parse_body(&text) {
             Ok(body) => body,
             // A proxy's error page or an empty 503 says more through its status than its body.
-            Err(_) if !status.is_success() => {
-                return Err(VcError::Protocol(format!("HTTP {status}")).into())
-            }
+            Err(_) if !status.is_success() => return Err(VcError::Protocol(format!("HTTP {status}")).into()),
             Err(e) => return Err(e.into()),
         };
         if body.name == "Fault" {
@@ -58,16 +48,10 @@ impl SoapClient {
 
     fn transport_error(&self, e: reqwest::Error) -> Error {
         if e.is_timeout() {
-            return VcError::Timeout {
-                secs: self.timeout_secs(),
-            }
-            .into();
+            return VcError::Timeout { secs: self.timeout_secs() }.into();
         }
         if e.is_connect() || e.is_request() {
-            return VcError::Unreachable {
-                detail: root_cause(&e),
-            }
-            .into();
+            return VcError::Unreachable { detail: root_cause(&e) }.into();
         }
         VcError::Protocol(root_cause(&e)).into()
     }
@@ -108,14 +92,8 @@ mod tests {
     fn picks_the_session_cookie() {
         let mut headers = HeaderMap::new();
         headers.append(SET_COOKIE, HeaderValue::from_static("other=1; Path=/"));
-        headers.append(
-            SET_COOKIE,
-            HeaderValue::from_static(r#"vmware_soap_session="52a1-f0"; Path=/; HttpOnly; Secure;"#),
-        );
-        assert_eq!(
-            session_cookie(&headers).as_deref(),
-            Some(r#"vmware_soap_session="52a1-f0""#)
-        );
+        headers.append(SET_COOKIE, HeaderValue::from_static(r#"vmware_soap_session="52a1-f0"; Path=/; HttpOnly; Secure;"#));
+        assert_eq!(session_cookie(&headers).as_deref(), Some(r#"vmware_soap_session="52a1-f0""#));
         assert_eq!(session_cookie(&HeaderMap::new()), None);
     }
 }

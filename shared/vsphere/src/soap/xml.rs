@@ -19,10 +19,7 @@ pub(crate) struct MoRef {
 
 impl MoRef {
     pub fn new(ty: &str, value: &str) -> Self {
-        MoRef {
-            ty: ty.to_owned(),
-            value: value.to_owned(),
-        }
+        MoRef { ty: ty.to_owned(), value: value.to_owned() }
     }
 }
 
@@ -62,21 +59,8 @@ impl Node {
 }
 
 /// XML Schema's own types, which vim25 writes as `xsd:int` and so on.
-const XSD_TYPES: &[&str] = &[
-    "string",
-    "boolean",
-    "byte",
-    "short",
-    "int",
-    "long",
-    "float",
-    "double",
-    "decimal",
-    "dateTime",
-    "base64Binary",
-    "anyURI",
-    "anyType",
-];
+const XSD_TYPES: &[&str] =
+    &["string", "boolean", "byte", "short", "int", "long", "float", "double", "decimal", "dateTime", "base64Binary", "anyURI", "anyType"];
 
 impl Node {
     /// This element written back as request XML, named `element` (a response names array
@@ -92,11 +76,7 @@ impl Node {
         out.push('<');
         out.push_str(element);
         if let Some(ty) = &self.xsi_type {
-            let prefix = if XSD_TYPES.contains(&ty.as_str()) {
-                "xsd:"
-            } else {
-                ""
-            };
+            let prefix = if XSD_TYPES.contains(&ty.as_str()) { "xsd:" } else { "" };
             out.push_str(&format!(r#" xsi:type="{prefix}{}""#, escape(ty)));
         }
         if let Some(ty) = &self.mo_type {
@@ -118,29 +98,18 @@ impl Node {
 /// Parses a SOAP envelope and returns the first element inside `Body`
 /// (a `...Response` or a `Fault`).
 pub(crate) fn parse_body(text: &str) -> Result<Node, VcError> {
-    let doc = roxmltree::Document::parse(text)
-        .map_err(|e| VcError::Protocol(format!("response is not XML: {e}")))?;
+    let doc = roxmltree::Document::parse(text).map_err(|e| VcError::Protocol(format!("response is not XML: {e}")))?;
     let envelope = doc.root_element();
     let body = envelope
         .children()
-        .find(|n| {
-            n.is_element()
-                && n.tag_name().name() == "Body"
-                && n.tag_name().namespace() == Some(SOAP_ENV)
-        })
+        .find(|n| n.is_element() && n.tag_name().name() == "Body" && n.tag_name().namespace() == Some(SOAP_ENV))
         .ok_or_else(|| VcError::Protocol("response has no SOAP body".into()))?;
-    let first = body
-        .children()
-        .find(|n| n.is_element())
-        .ok_or_else(|| VcError::Protocol("SOAP body is empty".into()))?;
+    let first = body.children().find(|n| n.is_element()).ok_or_else(|| VcError::Protocol("SOAP body is empty".into()))?;
     Ok(convert(first))
 }
 
 fn convert(node: roxmltree::Node<'_, '_>) -> Node {
-    let mut out = Node {
-        name: node.tag_name().name().to_owned(),
-        ..Node::default()
-    };
+    let mut out = Node { name: node.tag_name().name().to_owned(), ..Node::default() };
     for attr in node.attributes() {
         match (attr.namespace(), attr.name()) {
             (Some(XSI), "type") => out.xsi_type = Some(local_part(attr.value()).to_owned()),
@@ -181,10 +150,7 @@ mod tests {
 
     #[test]
     fn rejects_non_soap() {
-        assert!(matches!(
-            parse_body("<html>nope</html>"),
-            Err(VcError::Protocol(_))
-        ));
+        assert!(matches!(parse_body("<html>nope</html>"), Err(VcError::Protocol(_))));
         assert!(matches!(parse_body("not xml"), Err(VcError::Protocol(_))));
     }
 
