@@ -270,7 +270,7 @@ mod tests {
             assert!(matches!(SlackUsers::new(bad, t()), Err(AccessError::Config(_))), "{bad}");
         }
         assert!(matches!(SlackUsers::new("https://slack.com/api", Secret::new(" ")), Err(AccessError::Config(_))));
-        let s = SlackUsers::new("https://slack.com/api", Secret::new("xoxb-very-secret")).unwrap();
+        let s = SlackUsers::new("https://slack.com/api", Secret::new("bot-token-very-secret")).unwrap();
         assert!(!format!("{s:?}").contains("very-secret"));
         assert_eq!(s.endpoint.as_str(), "https://slack.com/api/users.info");
     }
