@@ -104,6 +104,17 @@ impl Store {
 
         let memory = backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
         let mut options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
+        if backend == Backend::Sqlite {
+            // In WAL mode NORMAL still survives a crash of the process (only a power loss can lose
+            // the last commits), and it saves an fsync on every write: the audit trail writes one
+            // row per decision.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(conn).await?;
+                    Ok(())
+                })
+            });
+        }
         if memory {
             // Each new connection to ":memory:" is a new empty database: keep exactly one, forever.
             options = options.max_connections(1).idle_timeout(None).max_lifetime(None);
