@@ -82,6 +82,8 @@ impl Proc {
 pub fn evict_from_page_cache(path: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;
     let file = std::fs::File::open(path)?;
+    // Pages still dirty (a binary just linked) cannot be dropped: write them back first.
+    file.sync_all()?;
     // SAFETY: a valid open descriptor; the advice only affects caching.
     let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     if rc != 0 {

@@ -63,7 +63,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     retries: usize,
     /// Seconds to wait, before each phase, for the machine to go quiet (under 10 % busy).
-    #[arg(long, default_value_t = 180)]
+    #[arg(long, default_value_t = 60)]
     quiet_wait: u64,
     /// Extra environment for the gateway, KEY=VALUE, repeatable (e.g. RUST_LOG=warn, or
     /// LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 to try another allocator).
@@ -115,12 +115,28 @@ const GOAL_IDLE_RSS_MB: f64 = 20.0;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(args).await {
+    // On Ctrl-C or SIGTERM the run is dropped, and with it every child (kill on drop).
+    let result = tokio::select! {
+        r = run(args) => r,
+        _ = interrupted() => Err(anyhow::anyhow!("interrupted; children stopped")),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("iaas-bench: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
@@ -381,9 +397,11 @@ async fn run(args: Args) -> Result<()> {
     for &c in &args.concurrency {
         eprintln!("iaas-bench: concurrency {c}: signing {} unique requests for the gateway…", args.pool);
         // The ceilings do not read the requests, so they share a smaller pool.
-        let gw_pool = Arc::new(Pool::generate(next_request, args.pool));
+        let (first, len) = (next_request, args.pool);
+        let gw_pool = Arc::new(tokio::task::spawn_blocking(move || Pool::generate(first, len)).await?);
         next_request += args.pool as u64;
-        let ceiling_pool = Arc::new(Pool::generate(next_request, 50_000));
+        let first = next_request;
+        let ceiling_pool = Arc::new(tokio::task::spawn_blocking(move || Pool::generate(first, 50_000)).await?);
         next_request += 50_000;
         let mut totals: Vec<Option<PhaseResult>> = (0..n_servers).map(|_| None).collect();
         let mut rss_peak = 0u64;
