@@ -5,6 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{policy_file, Serve};
+use iaas_tests::slapd::{Slapd, SVC_DN, SVC_PASSWORD};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, VcError, Vcenter, ATTR_EXPIRES};
@@ -23,8 +24,12 @@ exclude_names = ["keep-*"]
 "#;
 
 async fn start() -> (Vcsim, Serve, SoapClient) {
+    start_with(POLICY).await
+}
+
+async fn start_with(policy: &str) -> (Vcsim, Serve, SoapClient) {
     let vcsim = Vcsim::start().await.unwrap();
-    let policy = policy_file(POLICY);
+    let policy = policy_file(policy);
     let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap())]).await;
     let reader = SoapClient::new(vcsim.config()).unwrap();
     (vcsim, serve, reader)
@@ -184,4 +189,121 @@ async fn a_scheduled_trigger_runs_a_sweep() {
     let (status, body) = serve.post_function("iaas-expire-sweep", &[], Vec::new()).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("leases due"), "{body}");
+}
+
+#[tokio::test]
+async fn expiry_can_hand_the_vm_to_decommission() {
+    let (_vcsim, serve, reader) = start_with(
+        r#"
+[lease]
+default_days = 10
+max_days = 15
+reminder_days = [7, 1]
+min_notice_hours = 24
+grace_days = 3
+action = "decommission"
+
+[decommission]
+resume_interval_secs = 1
+shutdown_timeout_secs = 5
+"#,
+    )
+    .await;
+    let created = Utc::now();
+    serve.run("U1", "create lease-07").await;
+    serve.run("U1", "power on lease-07").await;
+    assert!(sweep_at(&serve, created, Duration::days(4)).await.contains("1 reminded"));
+    assert!(sweep_at(&serve, created, Duration::days(10) + Duration::hours(1)).await.contains("1 powered off"));
+    assert!(serve.posts_to("U1")[1]["text"].as_str().unwrap().contains("will be decommissioned"));
+    // Inside the grace period the VM stays, powered off.
+    assert!(sweep_at(&serve, created, Duration::days(12)).await.contains("0 decommissioned"));
+    assert_eq!(state(&reader, "lease-07").await.unwrap(), PowerState::PoweredOff);
+
+    // After it, a decommission request of IT's plan takes the VM; `iaas serve` resumes it.
+    let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await;
+    assert!(report.contains("1 decommissioned"), "{report}");
+    let shown = serve.cli(&["expire", "show", "lease-07"]).await;
+    let id =
+        shown.split("decommission request `").nth(1).and_then(|r| r.split('`').next()).unwrap_or_else(|| panic!("{shown}")).to_string();
+    let told = serve.posts_to("U1")[2]["text"].as_str().unwrap().to_string();
+    assert!(told.contains("is being decommissioned") && told.contains(&id), "{told}");
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = serve.run("U1", &format!("decommission status {id}")).await.readable();
+        if status.contains("*done*") || status.contains("*failed*") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(status.contains("*done*") && status.contains("`iaas-expire`"), "{status}");
+    assert!(matches!(state(&reader, "lease-07").await, Err(VcError::NotFound { .. })));
+    // A later sweep has nothing left to do, and makes no second request.
+    assert!(sweep_at(&serve, created, Duration::days(20)).await.contains("0 decommissioned"));
+    let listed = serve.run("U1", "decommission list --vm lease-07").await.readable();
+    assert_eq!(listed.matches("• `").count(), 1, "{listed}");
+}
+
+#[tokio::test]
+async fn owners_in_an_excluded_group_get_no_lease_and_every_sweep_asks_again() {
+    let mut slapd = Slapd::start_seeded().await.unwrap();
+    let vcsim = Vcsim::start().await.unwrap();
+    // gina is in tier-parent through a nested group; ann and bob are not (yet).
+    let policy = policy_file(
+        r#"
+[identity.slack_users]
+U0USER1 = "ann@example.test"
+U0ADMIN = "bob@example.test"
+U0GINA = "gina@example.test"
+
+[lease]
+default_days = 10
+max_days = 15
+reminder_days = [7, 1]
+min_notice_hours = 24
+alert_channel = "C0ADMINS"
+exclude_owner_groups = ["CN=tier-parent, OU=groups, DC=example, DC=test"]
+"#,
+    );
+    let env = [
+        ("IAAS_CONFIG", policy.to_str().unwrap()),
+        ("LDAP_URL", slapd.url.as_str()),
+        ("LDAP_BIND_DN", SVC_DN),
+        ("LDAP_BIND_PASSWORD", SVC_PASSWORD),
+        ("LDAP_BASE_DN", "dc=example,dc=test"),
+    ];
+    let serve = Serve::start_with(Some(&vcsim.url), &env).await;
+    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let created = Utc::now();
+
+    let made = serve.run("U0GINA", "create lab-01").await.readable();
+    assert!(made.contains("no expiry") && made.contains("tier-parent"), "{made}");
+    assert!(serve.run("U0GINA", "expire show lab-01").await.readable().contains("has no lease"));
+    assert!(serve.run("U0USER1", "create lease-05").await.readable().contains("expires"));
+    assert!(serve.run("U0ADMIN", "create lease-06").await.readable().contains("expires"));
+
+    // ann joins the group: the next sweep that looks at her lease ends it, on the VM too.
+    slapd
+        .ldapmodify(
+            "dn: cn=tier-parent,ou=groups,dc=example,dc=test\nchangetype: modify\nadd: member\nmember: uid=ann,ou=people,dc=example,dc=test\n",
+        )
+        .unwrap();
+    let report = sweep_at(&serve, created, Duration::days(4)).await;
+    assert!(report.contains("1 reminded") && report.contains("1 excluded"), "{report}");
+    let shown = serve.cli(&["expire", "show", "lease-05"]).await;
+    assert!(shown.contains("does not expire"), "{shown}");
+    let vm = reader.find_vm("lease-05").await.unwrap();
+    let attr = reader.vm_details(&vm).await.unwrap().attributes.get(ATTR_EXPIRES).cloned().unwrap_or_default();
+    assert_eq!(attr, "");
+    assert!(serve.posts_to("U0USER1")[0]["text"].as_str().unwrap().contains("no longer expires"));
+    // The lab VM was never swept: no DM to gina.
+    assert!(serve.posts_to("U0GINA").is_empty());
+
+    // With the directory down, bob's expired lease is left alone and the admins are told.
+    let before = state(&reader, "lease-06").await.unwrap();
+    slapd.stop().await;
+    let report = sweep_at(&serve, created, Duration::days(11)).await;
+    assert!(report.contains("1 deferred") && report.contains("0 powered off"), "{report}");
+    assert_eq!(state(&reader, "lease-06").await.unwrap(), before);
+    let alerts = serve.posts_to("C0ADMINS");
+    assert!(alerts.iter().any(|p| p["text"].as_str().unwrap().contains("directory could not say")), "{alerts:?}");
 }

@@ -1,12 +1,10 @@
 //! The first of the two access checks: who the Slack user is and whether they may run the
 //! command, decided before the ack, so a denial is immediate and nothing is dispatched.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use iaas_access::{Access, AccessPolicy, Decision, SlackUsers};
+use iaas_access::{Access, AccessPolicy, Decision};
 use iaas_config::{ConfigError, Policy};
-use iaas_directory::{Directory, DirectoryConfig};
 use iaas_invocation::{Caller, Command};
 
 use crate::commands::COMMANDS;
@@ -24,40 +22,15 @@ pub async fn access_from_env(policy: &Policy) -> Result<Option<Access>, ConfigEr
     }
     let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
     access_policy.check_commands(&names).map_err(config_err)?;
-    let directory = directory_from_env()?;
-    let slack = match iaas_config::secret("SLACK_BOT_TOKEN")? {
-        Some(token) => {
-            let base = iaas_config::var("SLACK_API_URL").unwrap_or_else(|| SlackUsers::DEFAULT_BASE_URL.to_string());
-            Some(
-                SlackUsers::new(base, token)
-                    .map_err(|e| ConfigError::new("SLACK_API_URL", e.to_string(), "Set SLACK_API_URL to Slack's API base URL."))?,
-            )
-        }
-        None => None,
-    };
+    let directory = iaas_access::directory_from_env()?;
+    if directory.is_none() {
+        tracing::info!("no LDAP_URL: roles come only from the policy's slack_users lists");
+    }
+    let slack = iaas_access::slack_users_from_env()?;
     let access = Access::new(access_policy, directory, slack)
         .await
         .map_err(|e| ConfigError::new("IAAS_CONFIG", e.to_string(), "Fix the policy or the directory settings (LDAP_*)."))?;
     Ok(Some(access))
-}
-
-/// The directory when `LDAP_URL` is set.
-pub(crate) fn directory_from_env() -> Result<Option<Directory>, ConfigError> {
-    let Some(url) = iaas_config::var("LDAP_URL") else {
-        tracing::info!("no LDAP_URL: roles come only from the policy's slack_users lists");
-        return Ok(None);
-    };
-    let required = |name: &str, fix: &str| iaas_config::var(name).ok_or_else(|| ConfigError::new(name, "is not set", fix));
-    let mut config = DirectoryConfig::new(
-        url,
-        required("LDAP_BIND_DN", "Set the service account's DN, e.g. cn=svc-iaas,ou=services,dc=example,dc=com.")?,
-        iaas_config::required_secret("LDAP_BIND_PASSWORD")?.expose(),
-        required("LDAP_BASE_DN", "Set where users are searched, e.g. dc=example,dc=com.")?,
-    );
-    config.ca_file = iaas_config::var("LDAP_CA_FILE").map(PathBuf::from);
-    config.starttls = iaas_config::bool_var("LDAP_STARTTLS")?;
-    let directory = Directory::new(config).map_err(|e| ConfigError::new("LDAP_URL", e.to_string(), "Check the LDAP_* settings."))?;
-    Ok(Some(directory))
 }
 
 /// Identifies the caller and checks the command and the rate limits. `Err` is the sentence

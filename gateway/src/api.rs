@@ -86,7 +86,7 @@ impl ApiAuth {
                 Policy::default()
             }
         };
-        let directory = crate::access::directory_from_env().unwrap_or_else(|e| {
+        let directory = iaas_access::directory_from_env().unwrap_or_else(|e| {
             tracing::error!(error = %e, "the REST API cannot check passwords: no directory");
             None
         });
@@ -99,7 +99,7 @@ impl ApiAuth {
         let mut found = None;
         for (name, want, roles) in &self.tokens {
             if bool::from(want.ct_eq(&digest)) && found.is_none() {
-                found = Some(Identity { slack_user: format!("api:{name}"), email: None, dn: None, roles: roles.iter().cloned().collect() });
+                found = Some(Identity { slack_user: format!("api:{name}"), email: None, dn: None, roles: roles.iter().cloned().collect(), groups: Default::default() });
             }
         }
         found
@@ -143,7 +143,7 @@ impl ApiAuth {
                 roles.extend(rs.iter().cloned());
             }
         }
-        Ok(Identity { slack_user: user.mail.clone(), email: Some(user.mail), dn: Some(user.dn), roles })
+        Ok(Identity { slack_user: user.mail.clone(), email: Some(user.mail), dn: Some(user.dn), roles, groups: Default::default() })
     }
 }
 

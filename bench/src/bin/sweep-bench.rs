@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
             shared_secret: Secret::new("bench"),
             policy: Arc::new(Policy::default()),
             access: None,
+            owners: None,
         };
         let slack = WebApi::new(None, None);
         let mut times = Vec::new();

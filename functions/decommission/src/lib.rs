@@ -4,7 +4,6 @@
 //! [`runner`]), updating one message as steps advance, then answers with the summary.
 //! `cancel`, `list` and `status` read and steer the recorded requests.
 
-mod facts;
 pub mod report;
 pub mod runner;
 pub mod steps;
@@ -20,10 +19,10 @@ use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm, identity, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::{Message, WebApi};
-use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionStep, NewDecommissionVm};
+use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionVm};
 use iaas_vsphere::VmRef;
 
-pub use facts::{os_family, VmFacts};
+pub use iaas_function::retire::{os_family, VmFacts};
 
 pub const NAME: &str = "iaas-decommission";
 
@@ -100,29 +99,20 @@ async fn record(
         };
         authorize_vm(ctx, inv, &details)?;
         let f = VmFacts::from_details(&details, ticket.clone(), reason.clone());
-        let plan = ctx.policy.decommission.plans.for_family(&f.os_family);
-        if plan.is_empty() {
-            return Err(Reply::error(format!(
-                "IT's policy has no decommission steps for {} VMs like {}; nothing was changed. Tell IT.",
-                f.os_family, f.name
-            )));
-        }
-        let mut steps = Vec::new();
-        for s in plan {
-            let settings = serde_json::to_value(&s.settings).unwrap_or_default();
-            if let Err(why) = steps::build(s.kind.as_str(), &settings) {
+        let planned = match iaas_function::retire::plan(&ctx.policy, &f) {
+            Ok(p) => p,
+            Err(why) => return Err(Reply::error(format!("{why}; nothing was changed. Tell IT."))),
+        };
+        for s in &planned.steps {
+            let settings: serde_json::Value = serde_json::from_str(&s.config_json).unwrap_or_default();
+            if let Err(why) = steps::build(&s.kind, &settings) {
                 return Err(Reply::error(format!(
                     "{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.",
                     f.os_family, s.name
                 )));
             }
-            steps.push(NewDecommissionStep {
-                kind: s.kind.as_str().into(),
-                name: s.name.clone(),
-                on_failure: s.on_failure.as_str().into(),
-                config_json: settings.to_string(),
-            });
         }
+        let steps = &planned.steps;
         let plan_text: Vec<String> =
             steps.iter().map(|s| if s.on_failure == "warn" { format!("{} (warn)", s.name) } else { s.name.clone() }).collect();
         let protected = iaas_function::protected(&ctx.policy, &details)
@@ -138,13 +128,7 @@ async fn record(
             f.owner.as_deref().map(|o| format!("<@{o}>")).unwrap_or_else(|| "unknown".into()),
             plan_text.join(" → "),
         ));
-        vms.push(NewDecommissionVm {
-            vm_moref: f.moref.clone(),
-            vm_name: f.name.clone(),
-            os_family: f.os_family.clone(),
-            facts_json: serde_json::to_string(&f).unwrap_or_default(),
-            steps,
-        });
+        vms.push(planned);
     }
     let request = NewDecommission {
         id: id.to_string(),

@@ -19,7 +19,7 @@ fn time(ms: i64) -> String {
 }
 
 fn header(r: &Decommission) -> String {
-    let mut out = format!("Decommission request `{}` by <@{}>: *{}*", r.id, r.requester, r.state.replace('_', " "));
+    let mut out = format!("Decommission request `{}` by {}: *{}*", r.id, mention(&r.requester), r.state.replace('_', " "));
     if r.state == "running" && r.cancel_requested {
         out.push_str(" (cancelling)");
     }
@@ -90,15 +90,29 @@ pub fn summary_text(d: &DecommissionDetail) -> String {
     format!("{lead}\n{}", detail_text(d))
 }
 
+/// A requester as Slack shows them: a user id becomes a mention; the REST API's callers
+/// (`api:<token>`, an e-mail) and the lease sweep (`iaas-expire`) are shown as they are.
+pub fn mention(requester: &str) -> String {
+    if is_slack_user(requester) {
+        format!("<@{requester}>")
+    } else {
+        format!("`{requester}`")
+    }
+}
+
+pub fn is_slack_user(id: &str) -> bool {
+    id.len() >= 2 && (id.starts_with('U') || id.starts_with('W')) && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 pub fn list_row(r: &Decommission) -> String {
     let ticket = if r.ticket.is_empty() { String::new() } else { format!(" · {}", r.ticket) };
     format!(
-        "• `{}` {} {} · {} · <@{}>{ticket} · {}",
+        "• `{}` {} {} · {} · {}{ticket} · {}",
         r.id,
         icon(&r.state),
         r.state,
         r.vm_names.join(", "),
-        r.requester,
+        mention(&r.requester),
         time(r.created_at_ms)
     )
 }

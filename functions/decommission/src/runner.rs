@@ -13,9 +13,9 @@ use iaas_store::{DecommissionDetail, DecommissionStep, StoreError};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::facts::VmFacts;
 use crate::report;
 use crate::steps::{self, StepContext, StepError, StepOutcome};
+use crate::VmFacts;
 
 /// Progress posts per response_url (Slack takes five; the summary is the last).
 const MAX_PROGRESS_POSTS: u32 = 3;
@@ -97,11 +97,10 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
     if let Some(poster) = poster {
         let _ = poster.await;
     }
-    Ok(ctx
-        .store
+    ctx.store
         .decommission(id)
         .await?
-        .ok_or(StoreError::Query { doing: "reading a decommission request", reason: format!("request {id} vanished") })?)
+        .ok_or(StoreError::Query { doing: "reading a decommission request", reason: format!("request {id} vanished") })
 }
 
 /// One VM's plan, from its first step not yet finished.

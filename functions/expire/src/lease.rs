@@ -82,6 +82,9 @@ pub fn describe(policy: &Policy, lease: &Lease) -> String {
         LeaseState::Deleted => "deleted on expiry".into(),
         LeaseState::Excluded => "does not expire".into(),
         LeaseState::Closed => "closed (the VM is gone)".into(),
+        LeaseState::Decommissioning => {
+            format!("expired {}, handed to decommission request `{}`", date(lease.expires_at_ms), lease.state_reason)
+        }
     };
     let owner = if lease.owner_user.is_empty() { "no owner".to_string() } else { format!("<@{}>", lease.owner_user) };
     format!("*{}* {what} · {owner} · can be extended up to {}", lease.vm_name, date(cap_ms(policy, lease)))

@@ -96,7 +96,7 @@ async fn extend(ctx: &Context, inv: &Invocation, vm: &str) -> Reply {
         Ok(l) => l,
         Err(why) => return Reply::error(why),
     };
-    if matches!(l.state, LeaseState::Deleted | LeaseState::Closed | LeaseState::Excluded) {
+    if matches!(l.state, LeaseState::Deleted | LeaseState::Closed | LeaseState::Excluded | LeaseState::Decommissioning) {
         return Reply::error(lease::describe(&ctx.policy, &l));
     }
     // Only the owner (or a role with wider scope) extends.

@@ -1,15 +1,19 @@
 //! The sweep: reminders before expiry (each once per term, as a DM with an Extend button), then
-//! on expiry the policy's action — power off, and delete after the grace period — but only when
-//! the owner had the minimum notice. A reminder that cannot be delivered holds the lease and
-//! alerts the admins' channel. Each lease is claimed, so concurrent sweeps never act twice.
+//! on expiry the policy's action — power off, and after the grace period delete or hand the VM
+//! to a decommission request — but only when the owner had the minimum notice. A reminder that
+//! cannot be delivered, or a protected VM, holds the lease and alerts the admins' channel. A
+//! lease whose owner is in an excluded directory group is excluded. Each lease is claimed, so
+//! concurrent sweeps never act twice.
 
 use chrono::{DateTime, Duration, Utc};
 use iaas_config::LeaseAction;
+use iaas_function::provision::owner_excluded;
+use iaas_function::retire::{self, VmFacts};
 use iaas_function::Context;
 use iaas_invocation::EXTEND_ACTION;
 use iaas_slack::{Message, WebApi};
-use iaas_store::{Lease, LeaseState, StoreError};
-use iaas_vsphere::{PowerOp, PowerState, VcError, VmRef};
+use iaas_store::{Lease, LeaseState, NewDecommission, StoreError};
+use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef, ATTR_EXPIRES};
 use serde_json::json;
 
 use crate::lease::date;
@@ -18,6 +22,8 @@ use crate::lease::date;
 const BATCH: u32 = 1000;
 /// A claim outlives any one lease's work (a power-off, a delete).
 const CLAIM: Duration = Duration::minutes(15);
+/// The requester of the decommission requests the sweep makes.
+pub const DECOMMISSION_REQUESTER: &str = "iaas-expire";
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -25,16 +31,30 @@ pub struct SweepReport {
     pub reminded: u32,
     pub powered_off: u32,
     pub deleted: u32,
+    /// Handed to a decommission request.
+    pub decommissioned: u32,
     pub held: u32,
     pub closed: u32,
+    /// Excluded because the owner is in an excluded group.
+    pub excluded: u32,
+    /// Left for the next sweep: the directory could not tell the owner's groups.
+    pub deferred: u32,
 }
 
 impl std::fmt::Display for SweepReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} leases due: {} reminded, {} powered off, {} deleted, {} held, {} closed",
-            self.examined, self.reminded, self.powered_off, self.deleted, self.held, self.closed
+            "{} leases due: {} reminded, {} powered off, {} deleted, {} decommissioned, {} held, {} closed, {} excluded, {} deferred",
+            self.examined,
+            self.reminded,
+            self.powered_off,
+            self.deleted,
+            self.decommissioned,
+            self.held,
+            self.closed,
+            self.excluded,
+            self.deferred
         )
     }
 }
@@ -55,6 +75,17 @@ pub async fn sweep(ctx: &Context, slack: &WebApi, now: DateTime<Utc>) -> Result<
         ctx.store.release_lease(&lease.vm_moref, &holder).await?;
         outcome?;
     }
+    if report.deferred > 0 {
+        alert(
+            ctx,
+            slack,
+            &format!(
+                "{} lease(s) were left alone: the directory could not say whether their owners are in an excluded group. The next sweep tries again.",
+                report.deferred
+            ),
+        )
+        .await;
+    }
     tracing::info!(%report, as_of = %now, "sweep done");
     Ok(report)
 }
@@ -62,6 +93,16 @@ pub async fn sweep(ctx: &Context, slack: &WebApi, now: DateTime<Utc>) -> Result<
 async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, report: &mut SweepReport) -> Result<(), StoreError> {
     let policy = &ctx.policy.lease;
     let now_ms = now.timestamp_millis();
+    // Group membership changes, so it is asked again before anything is sent or done.
+    match owner_excluded(ctx, &lease.owner_user).await {
+        Ok(Some(group)) => return exclude(ctx, slack, lease, &group, now_ms, report).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(vm = %lease.vm_name, error = %e, "could not check the owner's groups; the lease waits for the next sweep");
+            report.deferred += 1;
+            return Ok(());
+        }
+    }
     let vm = VmRef { moref: lease.vm_moref.clone(), name: lease.vm_name.clone() };
     match lease.state {
         LeaseState::Active if lease.expires_at_ms > now_ms => remind(ctx, slack, lease, now, report).await,
@@ -72,15 +113,20 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
             if first.is_none_or(|f| f > now_ms - notice) {
                 return remind(ctx, slack, lease, now, report).await;
             }
-            match power_off(ctx, &vm).await {
+            let details = match unprotected(ctx, slack, lease, &vm, now_ms, report).await? {
+                Some(d) => d,
+                None => return Ok(()),
+            };
+            match power_off(ctx, &vm, &details).await {
                 Ok(()) => {
                     ctx.store.set_lease_state(&lease.vm_moref, LeaseState::PoweredOff, "expired", now_ms).await?;
                     report.powered_off += 1;
+                    let after_grace = date((now + Duration::days(i64::from(policy.grace_days))).timestamp_millis());
                     let then = match policy.action {
-                        LeaseAction::PowerOff => format!(
-                            "It will be deleted on {} unless you extend its lease.",
-                            date((now + Duration::days(i64::from(policy.grace_days))).timestamp_millis())
-                        ),
+                        LeaseAction::PowerOff => format!("It will be deleted on {after_grace} unless you extend its lease."),
+                        LeaseAction::Decommission => {
+                            format!("It will be decommissioned (deleted, with its DNS records and other traces) on {after_grace} unless you extend its lease.")
+                        }
                         LeaseAction::PowerOffOnly => "It stays powered off until you extend its lease.".to_string(),
                     };
                     notify(
@@ -101,12 +147,18 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
             }
             Ok(())
         }
-        LeaseState::PoweredOff if policy.action == LeaseAction::PowerOff => {
+        LeaseState::PoweredOff if policy.action != LeaseAction::PowerOffOnly => {
             let off_since = lease.powered_off_at_ms.unwrap_or(lease.expires_at_ms);
             if now_ms < off_since + Duration::days(i64::from(policy.grace_days)).num_milliseconds() {
                 return Ok(());
             }
-            let result = match power_off(ctx, &vm).await {
+            let Some(details) = unprotected(ctx, slack, lease, &vm, now_ms, report).await? else {
+                return Ok(());
+            };
+            if policy.action == LeaseAction::Decommission {
+                return hand_to_decommission(ctx, slack, lease, &details, now_ms, report).await;
+            }
+            let result = match power_off(ctx, &vm, &details).await {
                 Ok(()) => ctx.vcenter.destroy(&vm).await,
                 Err(e) => Err(e),
             };
@@ -136,6 +188,116 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
         }
         _ => Ok(()),
     }
+}
+
+/// The VM's details when the sweep may act on it. A VM that is gone closes its lease; a
+/// protected one (IT's protection policy) holds it and alerts the admins — the sweep never
+/// powers off or deletes what IT protected; vCenter unreachable waits for the next sweep.
+async fn unprotected(
+    ctx: &Context,
+    slack: &WebApi,
+    lease: &Lease,
+    vm: &VmRef,
+    now_ms: i64,
+    report: &mut SweepReport,
+) -> Result<Option<VmDetails>, StoreError> {
+    let details = match ctx.vcenter.vm_details(vm).await {
+        Ok(d) => d,
+        Err(VcError::NotFound { .. }) => {
+            close(ctx, lease, now_ms, report).await?;
+            return Ok(None);
+        }
+        Err(e) => {
+            tracing::warn!(vm = %lease.vm_name, error = %e, "could not read an expired VM; next sweep retries");
+            return Ok(None);
+        }
+    };
+    let Some(why) = iaas_function::protected(&ctx.policy, &details) else { return Ok(Some(details)) };
+    let reason = format!("the VM is protected ({why})");
+    ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Held, &reason, now_ms).await?;
+    report.held += 1;
+    alert(
+        ctx,
+        slack,
+        &format!("The lease of *{}* expired, but {reason}, so nothing was done and the lease is held. Remove the lease or the protection with `/iaas expire`.", lease.vm_name),
+    )
+    .await;
+    Ok(None)
+}
+
+/// Hands the VM to a decommission request of IT's plan for its OS family; the request and
+/// the lease's new state are recorded together, and the decommission function's resume sweep
+/// runs it (`/iaas decommission status <id>` shows its steps).
+async fn hand_to_decommission(
+    ctx: &Context,
+    slack: &WebApi,
+    lease: &Lease,
+    details: &VmDetails,
+    now_ms: i64,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let reason =
+        format!("its lease ended on {} and the {}-day grace period is over", date(lease.expires_at_ms), ctx.policy.lease.grace_days);
+    let facts = VmFacts::from_details(details, None, Some(reason.clone()));
+    let planned = match retire::plan(&ctx.policy, &facts) {
+        Ok(p) => p,
+        Err(why) => {
+            let held = format!("it cannot be decommissioned: {why}");
+            ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Held, &held, now_ms).await?;
+            report.held += 1;
+            alert(ctx, slack, &format!("The lease of *{}* is held: {held}.", lease.vm_name)).await;
+            return Ok(());
+        }
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    // The request's Slack notices go to the owner, or to the admins when it has none.
+    let channel =
+        if lease.owner_user.is_empty() { ctx.policy.lease.alert_channel.clone().unwrap_or_default() } else { lease.owner_user.clone() };
+    let request = NewDecommission {
+        id: id.clone(),
+        requester: DECOMMISSION_REQUESTER.into(),
+        ticket: String::new(),
+        reason: reason.clone(),
+        channel,
+        response_url: String::new(),
+        vms: vec![planned],
+    };
+    if !ctx.store.hand_lease_to_decommission(&request, &lease.vm_moref, now_ms).await? {
+        return Ok(()); // changed meanwhile (extended, removed): nothing to hand over
+    }
+    report.decommissioned += 1;
+    notify(
+        ctx,
+        slack,
+        lease,
+        &format!(
+            "*{}* is being decommissioned: {reason}. Request `{id}`; `/iaas decommission status {id}` shows its steps.",
+            lease.vm_name
+        ),
+        false,
+    )
+    .await;
+    Ok(())
+}
+
+/// The owner is in an excluded group: the lease ends here, on the VM too.
+async fn exclude(
+    ctx: &Context,
+    slack: &WebApi,
+    lease: &Lease,
+    group: &str,
+    now_ms: i64,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let reason = format!("its owner is in the group {group}, which IT excludes from leases");
+    ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Excluded, &reason, now_ms).await?;
+    report.excluded += 1;
+    let vm = VmRef { moref: lease.vm_moref.clone(), name: lease.vm_name.clone() };
+    if let Err(e) = ctx.vcenter.set_attribute(&vm, ATTR_EXPIRES, "").await {
+        tracing::warn!(vm = %lease.vm_name, error = %e, "could not clear the expiry attribute of an excluded VM");
+    }
+    notify(ctx, slack, lease, &format!("*{}* no longer expires: {reason}.", lease.vm_name), false).await;
+    Ok(())
 }
 
 /// Sends the most urgent reminder whose time has come, once per term; earlier ones that were
@@ -196,8 +358,8 @@ async fn remind(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>
     Ok(())
 }
 
-async fn power_off(ctx: &Context, vm: &VmRef) -> Result<(), VcError> {
-    if ctx.vcenter.vm_details(vm).await?.summary.power_state == PowerState::PoweredOff {
+async fn power_off(ctx: &Context, vm: &VmRef, details: &VmDetails) -> Result<(), VcError> {
+    if details.summary.power_state == PowerState::PoweredOff {
         return Ok(());
     }
     ctx.vcenter.power(vm, PowerOp::Off).await

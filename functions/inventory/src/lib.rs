@@ -164,7 +164,7 @@ impl NameMatcher {
 }
 
 fn memory(mb: u64) -> String {
-    if mb % 1024 == 0 {
+    if mb.is_multiple_of(1024) {
         format!("{} GB", mb / 1024)
     } else {
         format!("{mb} MB")

@@ -45,6 +45,7 @@ async fn setup(policy: &str) -> (Router, Arc<DemoInventory>, Posts) {
         shared_secret: Secret::new("unused"),
         policy: Arc::new(Policy::parse(policy).unwrap()),
         access: None,
+        owners: None,
     };
     let settings = EventSettings { auth: EventAuth::token("t0ken"), notifier: Some(Notifier::new(Some(&api), "xoxb-test", "C0OPS")) };
     (iaas_scale::router_with(Arc::new(ctx), settings), demo, posts)

@@ -64,7 +64,7 @@ mod tests {
     use super::*;
 
     fn id(u: &str) -> Result<Identity, AccessError> {
-        Ok(Identity { slack_user: u.into(), email: None, dn: None, roles: Default::default() })
+        Ok(Identity { slack_user: u.into(), email: None, dn: None, roles: Default::default(), groups: Default::default() })
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //!   keys idle for a minute.
 
 mod cache;
+mod env;
 mod error;
 mod limit;
 mod policy;
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant};
 use iaas_directory::{Directory, DirectoryError};
 use serde::{Deserialize, Serialize};
 
+pub use env::{directory_from_env, slack_users_from_env};
 pub use error::{AccessError, FAIL_CLOSED_MESSAGE};
 pub use policy::{AccessPolicy, IdentityPolicy, Limits, Quota, Role, Scope};
 pub use slack::SlackUsers;
@@ -64,6 +66,44 @@ pub struct Identity {
     pub dn: Option<String>,
     /// The names of the policy roles they have; may be empty.
     pub roles: BTreeSet<String>,
+    /// Their transitive directory groups, as [`dn_key`]s; empty without a directory.
+    #[serde(default)]
+    pub groups: BTreeSet<String>,
+}
+
+impl Identity {
+    /// Whether they are in the group `dn` (directly or through nested groups).
+    pub fn member_of(&self, dn: &str) -> bool {
+        self.groups.contains(&dn_key(dn))
+    }
+}
+
+/// A DN in one spelling for comparisons: lower case, no spaces around the `,` and `=` that
+/// separate its parts (`CN=Lab Admins, OU=Groups` and `cn=lab admins,ou=groups` are the same
+/// group); escaped characters (`\,`) are kept as they are.
+pub fn dn_key(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    let mut chars = dn.trim().chars();
+    let mut skip_spaces = false;
+    while let Some(c) = chars.next() {
+        if skip_spaces && c == ' ' {
+            continue;
+        }
+        skip_spaces = false;
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            ',' | '=' => {
+                out.truncate(out.trim_end_matches(' ').len());
+                out.push(c);
+                skip_spaces = true;
+            }
+            _ => out.push(c),
+        }
+    }
+    out.to_lowercase()
 }
 
 /// The answer to "may they?". `Deny` carries a sentence for the person.
@@ -340,7 +380,7 @@ impl Access {
         let mut roles: BTreeSet<String> = inner.roles.values().filter(|r| r.slack_users.contains(id)).map(|r| r.name.clone()).collect();
         let static_mail = inner.static_mail.get(id).cloned();
         let Some(dir) = &inner.directory else {
-            return Ok(Identity { slack_user: id.to_owned(), email: static_mail, dn: None, roles });
+            return Ok(Identity { slack_user: id.to_owned(), email: static_mail, dn: None, roles, groups: BTreeSet::new() });
         };
         let email = match static_mail {
             Some(m) => m,
@@ -364,7 +404,8 @@ impl Access {
                 roles.extend(rs.iter().cloned());
             }
         }
-        Ok(Identity { slack_user: id.to_owned(), email: Some(user.mail), dn: Some(user.dn), roles })
+        let groups = groups.iter().map(|g| dn_key(g)).collect();
+        Ok(Identity { slack_user: id.to_owned(), email: Some(user.mail), dn: Some(user.dn), roles, groups })
     }
 
     /// Forgets what the cache knows about `slack_user` (e.g. after an admin changed their groups).

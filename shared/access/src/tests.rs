@@ -14,7 +14,13 @@ fn role(commands: &[&str], scope: Scope, folders: &[&str], users: &[&str]) -> Ro
 }
 
 fn who(u: &str, roles: &[&str]) -> Identity {
-    Identity { slack_user: u.into(), email: None, dn: None, roles: roles.iter().map(|s| s.to_string()).collect() }
+    Identity {
+        slack_user: u.into(),
+        email: None,
+        dn: None,
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+        groups: Default::default(),
+    }
 }
 
 async fn access(roles: Vec<(&str, Role)>) -> Access {
@@ -216,4 +222,14 @@ fn access_is_send_sync_and_identify_is_send() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let a = rt.block_on(access(vec![]));
     send(&a.identify("U1"));
+}
+
+#[test]
+fn dn_keys_ignore_case_and_spaces_around_separators_but_keep_escapes() {
+    assert_eq!(dn_key("CN=Lab Admins, OU=Groups ,DC=example"), "cn=lab admins,ou=groups,dc=example");
+    assert_eq!(dn_key(r"cn=Ops\, Tier (2),ou=groups"), r"cn=ops\, tier (2),ou=groups");
+    assert_ne!(dn_key(r"cn=Ops\, Tier"), dn_key("cn=Ops,Tier"));
+    let who = Identity { groups: [dn_key("cn=lab,ou=groups,dc=x")].into(), ..who("U1", &[]) };
+    assert!(who.member_of("CN=Lab, OU=Groups, DC=X"));
+    assert!(!who.member_of("cn=lab2,ou=groups,dc=x"));
 }

@@ -220,7 +220,8 @@ pub struct LeasePolicy {
     pub reminder_days: Vec<u32>,
     /// A lease is acted on only if its owner got the first reminder at least this long before.
     pub min_notice_hours: u32,
-    /// On expiry: "power_off" (then delete after `grace_days`) or "power_off_only".
+    /// On expiry the VM is powered off; after `grace_days`, "power_off" deletes it,
+    /// "decommission" hands it to a decommission request, "power_off_only" leaves it off.
     pub action: LeaseAction,
     /// Days between power-off and deletion.
     pub grace_days: u32,
@@ -229,6 +230,9 @@ pub struct LeasePolicy {
     /// VMs never given a lease: parent folder names, and name globs.
     pub exclude_folders: Vec<String>,
     pub exclude_names: Vec<String>,
+    /// … and VMs whose owner is in one of these directory groups (DNs; membership is
+    /// transitive and checked again by every sweep). Needs `[directory]`.
+    pub exclude_owner_groups: Vec<String>,
     /// How often the all-in-one sweeps (the platforms schedule it themselves).
     pub sweep_interval_secs: u64,
 }
@@ -238,6 +242,7 @@ pub struct LeasePolicy {
 pub enum LeaseAction {
     PowerOff,
     PowerOffOnly,
+    Decommission,
 }
 
 impl Default for LeasePolicy {
@@ -254,6 +259,7 @@ impl Default for LeasePolicy {
             alert_channel: None,
             exclude_folders: Vec::new(),
             exclude_names: Vec::new(),
+            exclude_owner_groups: Vec::new(),
             sweep_interval_secs: 3600,
         }
     }

@@ -24,6 +24,10 @@ pub struct Context {
     /// The second access check (the gateway made the first); `None` when the policy has no
     /// roles. Built without a directory: the caller's roles come signed in the invocation.
     pub access: Option<iaas_access::Access>,
+    /// Who owns a VM, with their directory groups, for `lease.exclude_owner_groups`; `None`
+    /// when that list is empty. Unlike `access` it asks the directory (and Slack's
+    /// `users.info`): an owner is not the caller, so nobody signed their groups in.
+    pub owners: Option<iaas_access::Access>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +68,28 @@ impl Context {
             true => Some(iaas_access::Access::new(access_policy, None, None).await?),
             false => None,
         };
-        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access })
+        let owners = owners_from_env(&policy).await?;
+        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners })
     }
+}
+
+/// The owner look-up for lease exclusion by group. It has no roles, so building it contacts
+/// nothing: a directory that is down delays only the leases it must decide.
+async fn owners_from_env(policy: &Policy) -> Result<Option<iaas_access::Access>, StartupError> {
+    if policy.lease.exclude_owner_groups.is_empty() {
+        return Ok(None);
+    }
+    let Some(directory) = iaas_access::directory_from_env()? else {
+        return Err(ConfigError::new(
+            "LDAP_URL",
+            "is not set, but lease.exclude_owner_groups needs the directory",
+            "Set LDAP_URL and the other LDAP_* settings, or empty lease.exclude_owner_groups.",
+        )
+        .into());
+    };
+    let identity = iaas_access::AccessPolicy::from_policy(policy)?.identity;
+    let lookup = iaas_access::AccessPolicy::from_parts(identity, Default::default(), Default::default());
+    Ok(Some(iaas_access::Access::new(lookup, Some(directory), iaas_access::slack_users_from_env()?).await?))
 }
 
 /// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory.

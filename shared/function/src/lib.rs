@@ -10,6 +10,7 @@ mod protection;
 pub mod provision;
 pub mod quota;
 mod reply;
+pub mod retire;
 mod run;
 mod scope;
 mod vm;

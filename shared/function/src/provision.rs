@@ -51,6 +51,22 @@ pub fn lease_excluded(policy: &Policy, name: &str, folder: Option<&str>) -> bool
         || policy.lease.exclude_names.iter().any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(name)))
 }
 
+/// The group of `lease.exclude_owner_groups` that `owner` (a Slack user id) is in, if any.
+/// `Err` when the directory or Slack could not answer: the caller decides what "unknown" means.
+/// An owner the directory does not know is in no group.
+pub async fn owner_excluded(ctx: &Context, owner: &str) -> Result<Option<String>, iaas_access::AccessError> {
+    let (Some(owners), false) = (&ctx.owners, owner.trim().is_empty()) else { return Ok(None) };
+    let who = match owners.identify(owner).await {
+        Ok(who) => who,
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            tracing::info!(owner, error = %e, "lease owner not in the directory; no owner-group exclusion");
+            return Ok(None);
+        }
+    };
+    Ok(ctx.policy.lease.exclude_owner_groups.iter().find(|g| who.member_of(g)).cloned())
+}
+
 pub fn placement(policy: &Policy) -> Placement {
     let p = &policy.placement;
     Placement {
@@ -138,7 +154,12 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     let expires = now + chrono::Duration::days(i64::from(new.lease_days));
     let mut notes = Vec::new();
     let folder = ctx.vcenter.vm_details(&vm).await.ok().and_then(|d| d.folder);
-    let leased = !lease_excluded(&ctx.policy, &vm.name, folder.as_deref());
+    // A directory that cannot answer gives the VM its lease; the sweep asks again before acting.
+    let owner_group = owner_excluded(ctx, &inv.user.id).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not check the owner's groups; the VM gets a lease");
+        None
+    });
+    let leased = !lease_excluded(&ctx.policy, &vm.name, folder.as_deref()) && owner_group.is_none();
     if leased {
         if let Err(e) = ctx
             .store
@@ -176,7 +197,7 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
         owner_user: inv.user.id.clone(),
         owner_email: None,
         created_at_ms: now.timestamp_millis(),
-        expires_at_ms: Some(expires.timestamp_millis()),
+        expires_at_ms: leased.then(|| expires.timestamp_millis()),
         source: new.source.clone(),
         invocation_id: inv.id.clone(),
         deleted_at_ms: None,
@@ -196,6 +217,8 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     let size = details.as_ref().map(|d| format!(" with {} vCPU and {} GB", d.summary.cpus, d.summary.memory_mb / 1024)).unwrap_or_default();
     let lease = if leased {
         format!("expires {} ({} days)", expires.format("%Y-%m-%d"), new.lease_days)
+    } else if let Some(group) = &owner_group {
+        format!("no expiry (your group {group} is excluded from leases)")
     } else {
         "no expiry (excluded by policy)".to_string()
     };

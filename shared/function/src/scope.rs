@@ -16,6 +16,7 @@ pub fn identity(inv: &Invocation) -> Identity {
         email: inv.caller.email.clone(),
         dn: inv.caller.dn.clone(),
         roles: inv.caller.roles.iter().cloned().collect::<BTreeSet<_>>(),
+        groups: BTreeSet::new(),
     }
 }
 

@@ -38,6 +38,7 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
         shared_secret: Secret::new("s"),
         policy: Arc::new(Policy::parse("[create]\ntask_wait_secs = 0").unwrap()),
         access: None,
+        owners: None,
     };
     let inv = Invocation {
         id: "inv-follow-up".into(),

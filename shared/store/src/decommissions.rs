@@ -143,54 +143,35 @@ impl Store {
     /// Records a request awaiting its confirmation, with its VMs and their pending steps, in
     /// one transaction.
     pub async fn create_decommission(&self, d: &NewDecommission) -> Result<(), StoreError> {
-        let err = query_err("recording a decommission request");
-        let now = now_ms();
         let mut tx = self.pool.begin().await.map_err(query_err("recording a decommission request"))?;
-        sqlx::query(
-            "INSERT INTO decommissions (id, requester, ticket, reason, state, channel, response_url, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, 'pending_confirmation', $5, $6, $7, $7)",
+        insert_decommission(&mut tx, d, "pending_confirmation").await?;
+        tx.commit().await.map_err(query_err("recording a decommission request"))
+    }
+
+    /// Hands an expired lease's VM to decommission: the request is recorded already running
+    /// (the lease's reminders were the notice; the resume sweep takes it up) and the lease
+    /// becomes `decommissioning` with the request's id as its reason, in one transaction, so a
+    /// crash never leaves two requests for one lease. False (and nothing recorded) when the
+    /// lease is no longer active or powered off.
+    pub async fn hand_lease_to_decommission(&self, d: &NewDecommission, vm_moref: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let err = query_err("handing a lease to decommission");
+        let mut tx = self.pool.begin().await.map_err(query_err("handing a lease to decommission"))?;
+        let moved = sqlx::query(
+            "UPDATE leases SET state = 'decommissioning', state_reason = $1, updated_at_ms = $2 \
+             WHERE vm_moref = $3 AND state IN ('active', 'powered_off')",
         )
         .bind(&d.id)
-        .bind(&d.requester)
-        .bind(&d.ticket)
-        .bind(&d.reason)
-        .bind(&d.channel)
-        .bind(&d.response_url)
-        .bind(now)
+        .bind(at_ms)
+        .bind(vm_moref)
         .execute(&mut *tx)
         .await
-        .map_err(query_err("recording a decommission request"))?;
-        for (vi, vm) in d.vms.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO decommission_vms (request_id, vm_index, vm_moref, vm_name, os_family, facts_json, state) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-            )
-            .bind(&d.id)
-            .bind(vi as i64)
-            .bind(&vm.vm_moref)
-            .bind(&vm.vm_name)
-            .bind(&vm.os_family)
-            .bind(&vm.facts_json)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("recording a decommission request's VMs"))?;
-            for (si, s) in vm.steps.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO decommission_steps (request_id, vm_index, step_index, kind, name, on_failure, config_json, state) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
-                )
-                .bind(&d.id)
-                .bind(vi as i64)
-                .bind(si as i64)
-                .bind(&s.kind)
-                .bind(&s.name)
-                .bind(&s.on_failure)
-                .bind(&s.config_json)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("recording a decommission request's steps"))?;
-            }
+        .map_err(query_err("handing a lease to decommission"))?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
         }
-        tx.commit().await.map_err(err)
+        insert_decommission(&mut tx, d, "running").await?;
+        tx.commit().await.map_err(err)?;
+        Ok(true)
     }
 
     /// The request with its VMs and steps.
@@ -484,4 +465,55 @@ impl Store {
             .map_err(query_err("recording a decommission request's progress"))?;
         Ok(())
     }
+}
+
+/// The request, its VMs and their pending steps, in `state`.
+async fn insert_decommission(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &NewDecommission, state: &str) -> Result<(), StoreError> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO decommissions (id, requester, ticket, reason, state, channel, response_url, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&d.id)
+    .bind(&d.requester)
+    .bind(&d.ticket)
+    .bind(&d.reason)
+    .bind(state)
+    .bind(&d.channel)
+    .bind(&d.response_url)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("recording a decommission request"))?;
+    for (vi, vm) in d.vms.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO decommission_vms (request_id, vm_index, vm_moref, vm_name, os_family, facts_json, state) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+        )
+        .bind(&d.id)
+        .bind(vi as i64)
+        .bind(&vm.vm_moref)
+        .bind(&vm.vm_name)
+        .bind(&vm.os_family)
+        .bind(&vm.facts_json)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("recording a decommission request's VMs"))?;
+        for (si, s) in vm.steps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO decommission_steps (request_id, vm_index, step_index, kind, name, on_failure, config_json, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+            )
+            .bind(&d.id)
+            .bind(vi as i64)
+            .bind(si as i64)
+            .bind(&s.kind)
+            .bind(&s.name)
+            .bind(&s.on_failure)
+            .bind(&s.config_json)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("recording a decommission request's steps"))?;
+        }
+    }
+    Ok(())
 }

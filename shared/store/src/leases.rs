@@ -27,6 +27,8 @@ pub enum LeaseState {
     Held,
     Excluded,
     Closed,
+    /// Expired and handed to a decommission request (its id is the reason).
+    Decommissioning,
 }
 
 impl LeaseState {
@@ -38,6 +40,7 @@ impl LeaseState {
             LeaseState::Held => "held",
             LeaseState::Excluded => "excluded",
             LeaseState::Closed => "closed",
+            LeaseState::Decommissioning => "decommissioning",
         }
     }
 
@@ -48,6 +51,7 @@ impl LeaseState {
             "held" => LeaseState::Held,
             "excluded" => LeaseState::Excluded,
             "closed" => LeaseState::Closed,
+            "decommissioning" => LeaseState::Decommissioning,
             _ => LeaseState::Active,
         }
     }
@@ -121,7 +125,7 @@ impl Store {
     pub async fn leases(&self, f: &LeaseFilter, limit: u32) -> Result<Vec<Lease>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM leases WHERE ($1 IS NULL OR owner_user = $1) AND ($2 IS NULL OR expires_at_ms < $2) \
-             AND ($3 = 1 OR state IN ('active', 'powered_off', 'held')) ORDER BY expires_at_ms, vm_name LIMIT $4"
+             AND ($3 = 1 OR state IN ('active', 'powered_off', 'held', 'decommissioning')) ORDER BY expires_at_ms, vm_name LIMIT $4"
         ))
         .bind(&f.owner)
         .bind(f.expiring_before_ms)

@@ -7,14 +7,15 @@ mod common;
 use std::sync::Arc;
 
 use common::Db;
-use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionStep, NewDecommissionVm};
+use iaas_store::{CancelOutcome, DecommissionFilter, LeaseState, NewDecommission, NewDecommissionStep, NewDecommissionVm};
 
 test_both_backends!(
     request_round_trips_with_steps,
     list_filters_and_pages,
     cancel_before_and_during_run,
     claims_are_exclusive_and_lapse,
-    concurrent_sweeps_claim_once
+    concurrent_sweeps_claim_once,
+    an_expired_lease_is_handed_over_once
 );
 
 fn step(kind: &str, on_failure: &str) -> NewDecommissionStep {
@@ -152,4 +153,23 @@ async fn concurrent_sweeps_claim_once(db: Db) {
     }
     won.sort();
     assert_eq!(won, ["r0", "r1", "r2"], "each request claimed exactly once");
+}
+
+async fn an_expired_lease_is_handed_over_once(db: Db) {
+    let s = &db.store;
+    s.open_lease("vm-0", "web-1", "U1", 0, 1000, LeaseState::Active).await.unwrap();
+    s.set_lease_state("vm-0", LeaseState::PoweredOff, "expired", 2000).await.unwrap();
+    assert!(s.hand_lease_to_decommission(&request("x1", "iaas-expire", &["web-1"]), "vm-0", 3000).await.unwrap());
+    let d = s.decommission("x1").await.unwrap().unwrap();
+    assert_eq!((d.request.state.as_str(), d.steps.len()), ("running", 3), "no confirmation: the resume sweep runs it");
+    let lease = s.lease("vm-0").await.unwrap().unwrap();
+    assert_eq!((lease.state, lease.state_reason.as_str()), (LeaseState::Decommissioning, "x1"));
+    // A second sweep (or a racing one) makes no second request, and records nothing.
+    assert!(!s.hand_lease_to_decommission(&request("x2", "iaas-expire", &["web-1"]), "vm-0", 4000).await.unwrap());
+    assert!(s.decommission("x2").await.unwrap().is_none());
+    // Nor one whose lease was removed meanwhile.
+    s.open_lease("vm-9", "web-9", "U1", 0, 1000, LeaseState::Active).await.unwrap();
+    s.set_lease_state("vm-9", LeaseState::Excluded, "removed", 2000).await.unwrap();
+    assert!(!s.hand_lease_to_decommission(&request("x3", "iaas-expire", &["web-9"]), "vm-9", 3000).await.unwrap());
+    assert!(s.decommission("x3").await.unwrap().is_none());
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::external::{self, Settings};
 use super::{Step, StepContext, StepError, StepOutcome};
-use crate::facts::VmFacts;
+use crate::VmFacts;
 
 pub struct Dns(DnsStep);
 

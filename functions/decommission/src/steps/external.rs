@@ -8,7 +8,7 @@ use iaas_config::Secret;
 use tokio_util::sync::CancellationToken;
 
 use super::{cancellable, StepError, StepOutcome};
-use crate::facts::VmFacts;
+use crate::VmFacts;
 
 /// A plan entry's own keys (kind, name and on_failure are the runner's, not ours).
 pub(super) struct Settings<'a> {

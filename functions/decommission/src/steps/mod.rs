@@ -23,7 +23,7 @@ use iaas_slack::WebApi;
 use iaas_store::Decommission;
 use tokio_util::sync::CancellationToken;
 
-use crate::facts::VmFacts;
+use crate::VmFacts;
 
 /// How a step ended when it did not fail; the text is the sentence recorded with it.
 #[derive(Debug, Clone, PartialEq)]

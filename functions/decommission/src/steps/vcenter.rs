@@ -10,7 +10,7 @@ use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
 use tokio_util::sync::CancellationToken;
 
 use super::{cancellable, Step, StepContext, StepError, StepOutcome};
-use crate::facts::VmFacts;
+use crate::VmFacts;
 
 /// How often a guest shutdown is checked on.
 const SHUTDOWN_POLL: Duration = Duration::from_secs(1);

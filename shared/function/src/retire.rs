@@ -1,6 +1,9 @@
-//! What the requester saw about each VM, stored with the request: the steps act on these facts
-//! (by managed-object id), not on whatever carries the name later.
+//! What decommission and the lease sweep share: a VM's facts as the requester saw them (stored
+//! with the request, so steps act on the managed-object id, not on whatever carries the name
+//! later), and the policy's plan for its OS family as a request the store can hold.
 
+use iaas_config::Policy;
+use iaas_store::{NewDecommissionStep, NewDecommissionVm};
 use iaas_vsphere::{VmDetails, ATTR_OWNER};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +45,31 @@ impl VmFacts {
             reason,
         }
     }
+}
+
+/// The VM with its OS family's steps from the policy; `Err` says that the policy has none.
+/// Step settings are checked by the decommission function's registry, which runs them.
+pub fn plan(policy: &Policy, facts: &VmFacts) -> Result<NewDecommissionVm, String> {
+    let plan = policy.decommission.plans.for_family(&facts.os_family);
+    if plan.is_empty() {
+        return Err(format!("IT's policy has no decommission steps for {} VMs like {}", facts.os_family, facts.name));
+    }
+    let steps = plan
+        .iter()
+        .map(|s| NewDecommissionStep {
+            kind: s.kind.as_str().into(),
+            name: s.name.clone(),
+            on_failure: s.on_failure.as_str().into(),
+            config_json: serde_json::to_value(&s.settings).unwrap_or_default().to_string(),
+        })
+        .collect();
+    Ok(NewDecommissionVm {
+        vm_moref: facts.moref.clone(),
+        vm_name: facts.name.clone(),
+        os_family: facts.os_family.clone(),
+        facts_json: serde_json::to_string(facts).unwrap_or_default(),
+        steps,
+    })
 }
 
 /// The plan family from vCenter's guest OS name ("Ubuntu Linux (64-bit)", "Microsoft Windows
