@@ -22,8 +22,10 @@ pub const SHARED_SECRET: &str = "e2e-shared-secret";
 pub struct Serve {
     pub url: String,
     pub dir: PathBuf,
-    /// Everything posted to the stand-in for Slack's chat.postMessage.
+    /// Everything posted to the stand-in for Slack's chat.postMessage, with the `ts` it got.
     pub posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    /// Every chat.update the stand-in took (of a message posted before).
+    pub updates: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     /// The environment `iaas serve` got, so `cli()` runs `iaas` against the same state.
     env: Vec<(String, String)>,
     child: Child,
@@ -46,12 +48,15 @@ impl Serve {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let response_url = format!("{base}/response");
         let posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let updates = Updates::default();
         let app = Router::new()
             .route("/response", post(receive))
             .with_state(tx)
             .route("/api/users.info", axum::routing::get(users_info))
             .route("/api/chat.postMessage", post(post_message))
-            .layer(axum::Extension(posts.clone()));
+            .route("/api/chat.update", post(update_message))
+            .layer(axum::Extension(posts.clone()))
+            .layer(axum::Extension(updates.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await });
 
         let mut env: Vec<(String, String)> = vec![
@@ -91,7 +96,7 @@ impl Serve {
         })
         .await
         .expect("iaas serve started");
-        Serve { url, dir, posts, env, child, responses: Mutex::new(rx), response_url }
+        Serve { url, dir, posts, updates: updates.0, env, child, responses: Mutex::new(rx), response_url }
     }
 
     /// Kills `iaas serve` (like a crashed worker: no clean shutdown) and starts another on the
@@ -230,15 +235,38 @@ impl Drop for Serve {
 }
 
 /// Slack's chat.postMessage: records the message; the user U0NODM cannot be messaged.
+/// chat.postMessage: a DM to a user id lands in a `D…` channel, as on Slack; each post gets
+/// its own `ts`.
 async fn post_message(
     axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>,
-    Json(body): Json<serde_json::Value>,
+    Json(mut body): Json<serde_json::Value>,
 ) -> Json<serde_json::Value> {
     if body["channel"] == "U0NODM" {
         return Json(serde_json::json!({"ok": false, "error": "cannot_dm_bot"}));
     }
-    posts.lock().unwrap().push(body);
-    Json(serde_json::json!({"ok": true, "ts": "1700000000.000100"}))
+    let mut posts = posts.lock().unwrap();
+    let ts = format!("1700000000.{:06}", posts.len() + 1);
+    let to = body["channel"].as_str().unwrap_or_default().to_string();
+    let channel = if to.starts_with('U') { format!("D{}", &to[1..]) } else { to };
+    body["ts"] = ts.clone().into();
+    posts.push(body);
+    Json(serde_json::json!({"ok": true, "channel": channel, "ts": ts}))
+}
+
+#[derive(Clone, Default)]
+struct Updates(Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+/// chat.update: only a message that was posted (by ts) can be updated.
+async fn update_message(
+    axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>,
+    axum::Extension(updates): axum::Extension<Updates>,
+    Json(body): Json<serde_json::Value>,
+) -> Json<serde_json::Value> {
+    if !posts.lock().unwrap().iter().any(|p| p["ts"] == body["ts"]) {
+        return Json(serde_json::json!({"ok": false, "error": "message_not_found"}));
+    }
+    updates.0.lock().unwrap().push(body.clone());
+    Json(serde_json::json!({"ok": true, "channel": body["channel"], "ts": body["ts"]}))
 }
 
 /// Slack's users.info for the people the access tests resolve through Slack.

@@ -4,6 +4,7 @@
 //! [`runner`]), updating one message as steps advance, then answers with the summary.
 //! `cancel`, `list` and `status` read and steer the recorded requests.
 
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod steps;
@@ -233,7 +234,12 @@ async fn run_confirmed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: S
         }
         Err(_) => return store_down(),
     }
-    match runner::run(ctx.clone(), slack, &id, inv.response_url.clone()).await {
+    let progress = match ctx.store.decommission(&id).await {
+        Ok(Some(detail)) => progress::open(&ctx, &slack, &detail, &inv.channel.id, inv.response_url.clone()).await,
+        Ok(None) => None,
+        Err(_) => return store_down(),
+    };
+    match runner::run(ctx.clone(), slack, &id, progress).await {
         Ok(detail) => Reply::changed(Message::new(report::summary_text(&detail))),
         Err(e) => {
             tracing::error!(error = %e, request = %id, "decommission stopped; the resume sweep takes it up");

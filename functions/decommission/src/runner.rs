@@ -13,12 +13,12 @@ use iaas_store::{DecommissionDetail, DecommissionStep, StoreError};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::progress::{self, Progress, MAX_RESPONSE_URL_POSTS};
 use crate::report;
 use crate::steps::{self, StepContext, StepError, StepOutcome};
 use crate::VmFacts;
 
-/// Progress posts per response_url (Slack takes five; the summary is the last).
-const MAX_PROGRESS_POSTS: u32 = 3;
+/// Progress is shown at most this often (chat.update is rate limited, a response_url takes five).
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 /// This process's name in claims and VM locks.
@@ -42,8 +42,9 @@ pub async fn claim(ctx: &Context, id: &str) -> Result<bool, StoreError> {
 }
 
 /// Runs the claimed request to its end (or until the claim is lost) and returns its record.
-/// `progress` is a response_url to update in place as steps advance.
-pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<String>) -> Result<DecommissionDetail, StoreError> {
+/// `progress` is the message updated in place as steps advance; a progress message of its own
+/// (not a response_url) also gets the summary at the end.
+pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Progress>) -> Result<DecommissionDetail, StoreError> {
     let Some(detail) = ctx.store.decommission(id).await? else {
         return Err(StoreError::Query { doing: "running a decommission request", reason: format!("request {id} does not exist") });
     };
@@ -56,9 +57,9 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
     let stop_heartbeat = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(ctx.clone(), id.to_string(), cancel.clone(), lost.clone(), stop_heartbeat.clone()));
     let (changed, watcher) = watch::channel(());
-    let poster = progress.map(|url| tokio::spawn(post_progress(ctx.clone(), id.to_string(), url, watcher)));
+    let poster = progress.clone().map(|to| tokio::spawn(post_progress(ctx.clone(), slack.clone(), id.to_string(), to, watcher)));
 
-    let sc = StepContext { ctx: ctx.clone(), slack, request: detail.request.clone() };
+    let sc = StepContext { ctx: ctx.clone(), slack: slack.clone(), request: detail.request.clone() };
     let workers = Arc::new(Semaphore::new(ctx.policy.decommission.workers.max(1)));
     let changed = Arc::new(changed);
     let mut vms = tokio::task::JoinSet::new();
@@ -96,6 +97,9 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<St
     drop(changed);
     if let Some(poster) = poster {
         let _ = poster.await;
+    }
+    if let (Some(to @ Progress::Message(_)), Some(after)) = (&progress, ctx.store.decommission(id).await?) {
+        progress::show(&ctx, &slack, to, &after).await;
     }
     ctx.store
         .decommission(id)
@@ -206,11 +210,11 @@ async fn heartbeat(ctx: Arc<Context>, id: String, cancel: CancellationToken, los
     }
 }
 
-/// Replaces the message at `url` as steps advance, a few times at most, spaced out.
-async fn post_progress(ctx: Arc<Context>, id: String, url: String, mut changes: watch::Receiver<()>) {
+/// Shows progress as steps advance, spaced out, and on a response_url only a few times.
+async fn post_progress(ctx: Arc<Context>, slack: WebApi, id: String, to: Progress, mut changes: watch::Receiver<()>) {
     let mut posts = 0;
     while changes.changed().await.is_ok() {
-        if posts >= MAX_PROGRESS_POSTS {
+        if matches!(to, Progress::ResponseUrl(_)) && posts >= MAX_RESPONSE_URL_POSTS {
             continue;
         }
         tokio::time::sleep(PROGRESS_EVERY).await;
@@ -219,10 +223,8 @@ async fn post_progress(ctx: Arc<Context>, id: String, url: String, mut changes: 
         if detail.request.state != "running" {
             continue;
         }
-        posts += 1;
-        let message = Message::ephemeral(format!("⏳ {}", report::status_text(&detail))).replace_original(true);
-        if let Err(e) = ctx.responder.post(&url, &message).await {
-            tracing::warn!(error = %e, "could not post decommission progress");
+        if progress::show(&ctx, &slack, &to, &detail).await {
+            posts += 1;
         }
     }
 }
@@ -240,7 +242,14 @@ pub async fn resume(ctx: Arc<Context>, slack: WebApi) -> Result<usize, StoreErro
         tracing::info!(request = %id, "resuming a decommission request whose worker stopped");
         let (ctx, slack) = (ctx.clone(), slack.clone());
         tokio::spawn(async move {
-            match run(ctx.clone(), slack, &id, None).await {
+            let stored = match ctx.store.decommission(&id).await {
+                Ok(Some(detail)) => progress::stored(&detail),
+                _ => None,
+            };
+            let has_message = stored.is_some();
+            match run(ctx.clone(), slack, &id, stored).await {
+                // Its own progress message got the summary; else the response_url it came from.
+                Ok(_) if has_message => {}
                 Ok(detail) if !detail.request.response_url.is_empty() => {
                     let message = Message::new(report::summary_text(&detail)).replace_original(false);
                     if let Err(e) = ctx.responder.post(&detail.request.response_url, &message).await {

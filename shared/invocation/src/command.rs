@@ -213,13 +213,18 @@ impl PowerAction {
 
 /// The `action_id` of the Extend button on lease reminders; its value is the VM's name.
 pub const EXTEND_ACTION: &str = "expire.extend";
+/// The Cancel button on a running decommission's progress message (value = request id).
+pub const STOP_DECOMMISSION_ACTION: &str = "decommission.stop";
 
 impl Command {
-    /// The command a button press stands for: a confirmation's Confirm/Cancel (value = token) or
-    /// a reminder's Extend (value = VM name).
+    /// The command a button press stands for: a confirmation's Confirm/Cancel (value = token),
+    /// a reminder's Extend (value = VM name), or a running decommission's Cancel (value = id).
     pub fn from_action(action_id: &str, value: &str) -> Option<Command> {
         if action_id == EXTEND_ACTION {
             return Some(Command::ExpireExtend { vm: value.to_string() });
+        }
+        if action_id == STOP_DECOMMISSION_ACTION {
+            return Some(Command::DecommissionCancel { id: value.to_string() });
         }
         let (of, confirmed) = Confirmable::from_action_id(action_id)?;
         Some(Command::Confirm { of, token: value.to_string(), confirmed })

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 mod command;
 mod signing;
 
-pub use command::{Command, Confirmable, PowerAction, EXTEND_ACTION};
+pub use command::{Command, Confirmable, PowerAction, EXTEND_ACTION, STOP_DECOMMISSION_ACTION};
 pub use signing::{sign, verify, InvocationAuthError, SignedBody, MAX_SKEW_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,5 +106,9 @@ mod tests {
         let press = Command::from_action("decommission.confirm", "tok").unwrap();
         assert_eq!(press, Command::Confirm { of: Confirmable::Decommission, token: "tok".into(), confirmed: true });
         assert_eq!((press.function(), press.name()), ("iaas-decommission", "decommission"));
+        // The Cancel button on a running request's progress message is the cancel command.
+        let stop = Command::from_action(STOP_DECOMMISSION_ACTION, "abc123").unwrap();
+        assert_eq!(stop, Command::DecommissionCancel { id: "abc123".into() });
+        assert_eq!((stop.function(), stop.name()), ("iaas-decommission", "decommission cancel"));
     }
 }

@@ -11,4 +11,4 @@ pub use message::Message;
 pub use respond::{RespondError, Responder};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use slash::SlashCommand;
-pub use web::{WebApi, WebApiError};
+pub use web::{Posted, WebApi, WebApiError};

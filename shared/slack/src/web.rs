@@ -1,5 +1,6 @@
-//! Slack's Web API, the one method the bot posts with: `chat.postMessage` (DMs to a user id,
-//! notices to a channel). Bounded retries on 429/5xx honour `Retry-After`.
+//! Slack's Web API, the two methods the bot posts with: `chat.postMessage` (DMs to a user id,
+//! notices to a channel) and `chat.update` (a progress message edited in place). Bounded
+//! retries on 429/5xx honour `Retry-After`.
 
 use std::time::Duration;
 
@@ -49,21 +50,32 @@ impl WebApi {
 
     /// Posts to a channel id, or to a user id (a DM from the bot). Returns the message's `ts`.
     pub async fn post_message(&self, channel: &str, message: &Message) -> Result<String, WebApiError> {
+        Ok(self.post(channel, message).await?.ts)
+    }
+
+    /// Posts, and says where the message landed, so it can be updated later (a user id's DM
+    /// has a channel id of its own).
+    pub async fn post(&self, channel: &str, message: &Message) -> Result<Posted, WebApiError> {
+        let answer = self.call("chat.postMessage", body(channel, message, None)).await?;
+        let text = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
+        Ok(Posted { channel: if answer["channel"].is_string() { text("channel") } else { channel.to_string() }, ts: text("ts") })
+    }
+
+    /// Replaces a message the bot posted.
+    pub async fn update(&self, posted: &Posted, message: &Message) -> Result<(), WebApiError> {
+        self.call("chat.update", body(&posted.channel, message, Some(&posted.ts))).await.map(|_| ())
+    }
+
+    async fn call(&self, method: &str, body: Value) -> Result<Value, WebApiError> {
         let token = self.token.as_deref().ok_or(WebApiError::NoToken)?;
-        let mut body = serde_json::to_value(message).unwrap_or_default();
-        body["channel"] = channel.into();
-        if let Some(map) = body.as_object_mut() {
-            map.remove("response_type");
-            map.remove("replace_original");
-        }
-        let url = format!("{}/chat.postMessage", self.base);
+        let url = format!("{}/{method}", self.base);
         let mut last = None;
         for attempt in 1..=ATTEMPTS {
             let delay = match self.http.post(&url).bearer_auth(token).json(&body).send().await {
                 Ok(resp) if resp.status().is_success() => {
                     let answer: Value = resp.json().await?;
                     return match answer["ok"].as_bool() {
-                        Some(true) => Ok(answer["ts"].as_str().unwrap_or_default().to_string()),
+                        Some(true) => Ok(answer),
                         _ => Err(WebApiError::Refused(answer["error"].as_str().unwrap_or("unknown error").to_string())),
                     };
                 }
@@ -84,4 +96,25 @@ impl WebApi {
         }
         Err(last.unwrap_or(WebApiError::Status(StatusCode::INTERNAL_SERVER_ERROR)))
     }
+}
+
+/// Where a posted message is: what `chat.update` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// A Web API body: the message without the response_url-only fields.
+fn body(channel: &str, message: &Message, ts: Option<&str>) -> Value {
+    let mut body = serde_json::to_value(message).unwrap_or_default();
+    body["channel"] = channel.into();
+    if let Some(ts) = ts {
+        body["ts"] = ts.into();
+    }
+    if let Some(map) = body.as_object_mut() {
+        map.remove("response_type");
+        map.remove("replace_original");
+    }
+    body
 }

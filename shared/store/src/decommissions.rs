@@ -22,6 +22,9 @@ pub struct Decommission {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub finished_at_ms: Option<i64>,
+    /// The Slack message showing its progress (`chat.update`), when there is one.
+    pub progress_channel: String,
+    pub progress_ts: String,
     /// The VMs' names, in request order.
     pub vm_names: Vec<String>,
 }
@@ -119,8 +122,8 @@ pub enum CancelOutcome {
     Unknown,
 }
 
-const COLUMNS: &str =
-    "id, requester, ticket, reason, state, cancel_requested, channel, response_url, created_at_ms, updated_at_ms, finished_at_ms";
+const COLUMNS: &str = "id, requester, ticket, reason, state, cancel_requested, channel, response_url, created_at_ms, updated_at_ms, \
+                       finished_at_ms, progress_channel, progress_ts";
 
 fn request(r: &AnyRow) -> Decommission {
     Decommission {
@@ -135,6 +138,8 @@ fn request(r: &AnyRow) -> Decommission {
         created_at_ms: r.get("created_at_ms"),
         updated_at_ms: r.get("updated_at_ms"),
         finished_at_ms: r.get("finished_at_ms"),
+        progress_channel: r.get("progress_channel"),
+        progress_ts: r.get("progress_ts"),
         vm_names: Vec::new(),
     }
 }
@@ -334,6 +339,18 @@ impl Store {
                 Ok(None)
             }
         }
+    }
+
+    /// Remembers the Slack message that shows the request's progress.
+    pub async fn set_decommission_progress(&self, id: &str, channel: &str, ts: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE decommissions SET progress_channel = $1, progress_ts = $2 WHERE id = $3")
+            .bind(channel)
+            .bind(ts)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording a decommission request's progress message"))?;
+        Ok(())
     }
 
     /// Gives the claim up (the request ended, or the worker stops cleanly).
