@@ -34,6 +34,7 @@ fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
         (iaas_expire::events::NAME, iaas_expire::events::router(ctx.clone())),
         (iaas_expire::SWEEP_NAME, iaas_expire::sweep_router(ctx.clone())),
         (iaas_decommission::NAME, iaas_decommission::router(ctx.clone())),
+        (iaas_decommission::RESUME_NAME, iaas_decommission::resume_router(ctx.clone())),
         // VEBA's CloudEvents (vCenter alarms), posted with IAAS_EVENTS_TOKEN.
         (iaas_scale::NAME, iaas_scale::router(ctx.clone())),
         (iaas_storage_move::NAME, iaas_storage_move::router(ctx.clone())),
@@ -125,16 +126,21 @@ async fn sweep_every(ctx: Arc<Context>) {
     }
 }
 
-/// Resumes decommission requests whose worker died: at start-up, then on the policy's interval.
+/// Resumes decommission requests whose worker died (or that the lease sweep handed over): at
+/// start-up, then on the policy's interval. Each resume runs its requests to the end in a task
+/// of its own, so a long request does not hold up the next tick (claims keep them apart).
 async fn resume_every(ctx: Arc<Context>) {
     let slack = iaas_decommission::web_api_from_env();
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(ctx.policy.decommission.resume_interval_secs));
     loop {
         ticks.tick().await;
-        match iaas_decommission::runner::resume(ctx.clone(), slack.clone()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(resumed = n, "resumed unfinished decommission requests"),
-            Err(e) => tracing::error!(error = %e, "decommission resume sweep failed; the next one retries"),
-        }
+        let (ctx, slack) = (ctx.clone(), slack.clone());
+        tokio::spawn(async move {
+            match iaas_decommission::runner::resume(ctx, slack).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(resumed = n, "resumed unfinished decommission requests"),
+                Err(e) => tracing::error!(error = %e, "decommission resume sweep failed; the next one retries"),
+            }
+        });
     }
 }

@@ -38,11 +38,20 @@ pub fn web_api_from_env() -> WebApi {
 
 pub fn router(ctx: Arc<Context>) -> Router {
     let slack = web_api_from_env();
-    let handler_slack = slack.clone();
-    // A schedule (cron-connector, EventBridge) resumes requests whose worker died; like the
-    // expire sweep it needs no signature: resuming is idempotent.
-    let resumer = Router::new().route("/resume", post(scheduled)).with_state((ctx.clone(), slack));
-    iaas_function::router(NAME, ctx, move |ctx, inv| handle(ctx, inv, handler_slack.clone())).merge(resumer)
+    iaas_function::router(NAME, ctx, move |ctx, inv| handle(ctx, inv, slack.clone()))
+}
+
+/// The scheduled resume, a function of its own (`iaas-decommission-resume`): a schedule
+/// (cron-connector, EventBridge) posts to `/` and requests whose worker died run to their end.
+/// Like the expire sweep it needs no signature: resuming is idempotent and takes only what
+/// was confirmed already.
+pub const RESUME_NAME: &str = "iaas-decommission-resume";
+
+pub fn resume_router(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/", post(scheduled))
+        .route("/_/health", axum::routing::get(|| async { "ok" }))
+        .with_state((ctx, web_api_from_env()))
 }
 
 async fn scheduled(State((ctx, slack)): State<(Arc<Context>, WebApi)>) -> (StatusCode, Json<serde_json::Value>) {

@@ -229,36 +229,40 @@ async fn post_progress(ctx: Arc<Context>, slack: WebApi, id: String, to: Progres
     }
 }
 
-/// Resumes every running request whose worker is gone; each is reported to the response_url
-/// it was confirmed from, when there is one. Returns how many were taken up.
+/// Resumes every running request whose worker is gone, and runs them to their end (a
+/// scheduled Lambda must not answer before its work is done); each reports to its progress
+/// message, or else to the response_url it was confirmed from. Returns how many were taken up.
 pub async fn resume(ctx: Arc<Context>, slack: WebApi) -> Result<usize, StoreError> {
-    let mut taken = 0;
+    let mut running = tokio::task::JoinSet::new();
     loop {
         let now = now_ms();
         let Some(id) = ctx.store.claim_unfinished_decommission(worker_id(), now, now.saturating_add(lease_ms(&ctx))).await? else {
-            return Ok(taken);
+            break;
         };
-        taken += 1;
         tracing::info!(request = %id, "resuming a decommission request whose worker stopped");
-        let (ctx, slack) = (ctx.clone(), slack.clone());
-        tokio::spawn(async move {
-            let stored = match ctx.store.decommission(&id).await {
-                Ok(Some(detail)) => progress::stored(&detail),
-                _ => None,
-            };
-            let has_message = stored.is_some();
-            match run(ctx.clone(), slack, &id, stored).await {
-                // Its own progress message got the summary; else the response_url it came from.
-                Ok(_) if has_message => {}
-                Ok(detail) if !detail.request.response_url.is_empty() => {
-                    let message = Message::new(report::summary_text(&detail)).replace_original(false);
-                    if let Err(e) = ctx.responder.post(&detail.request.response_url, &message).await {
-                        tracing::warn!(error = %e, "could not report a resumed decommission");
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, request = %id, "a resumed decommission stopped; the next sweep retries"),
+        running.spawn(resume_one(ctx.clone(), slack.clone(), id));
+    }
+    let taken = running.len();
+    while running.join_next().await.is_some() {}
+    Ok(taken)
+}
+
+async fn resume_one(ctx: Arc<Context>, slack: WebApi, id: String) {
+    let stored = match ctx.store.decommission(&id).await {
+        Ok(Some(detail)) => progress::stored(&detail),
+        _ => None,
+    };
+    let has_message = stored.is_some();
+    match run(ctx.clone(), slack, &id, stored).await {
+        // Its own progress message got the summary; else the response_url it came from.
+        Ok(_) if has_message => {}
+        Ok(detail) if !detail.request.response_url.is_empty() => {
+            let message = Message::new(report::summary_text(&detail)).replace_original(false);
+            if let Err(e) = ctx.responder.post(&detail.request.response_url, &message).await {
+                tracing::warn!(error = %e, "could not report a resumed decommission");
             }
-        });
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, request = %id, "a resumed decommission stopped; the next sweep retries"),
     }
 }
