@@ -247,7 +247,10 @@ async fn post_message(
     let mut posts = posts.lock().unwrap();
     let ts = format!("1700000000.{:06}", posts.len() + 1);
     let to = body["channel"].as_str().unwrap_or_default().to_string();
-    let channel = if to.starts_with('U') { format!("D{}", &to[1..]) } else { to };
+    let channel = match to.strip_prefix('U') {
+        Some(rest) => format!("D{rest}"),
+        None => to,
+    };
     body["ts"] = ts.clone().into();
     posts.push(body);
     Json(serde_json::json!({"ok": true, "channel": channel, "ts": ts}))
