@@ -72,6 +72,8 @@ contract!(
     datastores_a_vm_can_reach_with_their_space,
     relocate_moves_a_vm_between_datastores,
     vm_by_moref_and_its_storage_use,
+    move_and_unregister_takes_a_vm_out_of_the_inventory,
+    move_and_unregister_refuses_before_changing_anything,
 );
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -865,6 +867,49 @@ mod soap_only {
         assert_eq!(nics(&sim, &made(&vc, &task).await).await, ["e1000e dvpg:dvportgroup"]);
     }
 
+    /// The text of the first `<val>` in a property_xml answer.
+    fn val(xml: &str) -> String {
+        let start = xml.find("<val").and_then(|i| xml[i..].find('>').map(|j| i + j + 1)).expect("a value");
+        xml[start..start + xml[start..].find("</val>").unwrap()].to_string()
+    }
+
+    /// Where vcsim keeps the VM's .vmx on disk: `[LocalDS_1] dir/name.vmx` under the
+    /// datastore's `info.url` (a directory in the launcher's TMPDIR).
+    async fn vmx_file(sim: &Vcsim, vc: &dyn Vcenter, vm: &VmRef) -> std::path::PathBuf {
+        let path = val(&sim.property_xml("VirtualMachine", &vm.moref, "config.files.vmPathName").await.unwrap());
+        let (ds, file) = path.strip_prefix('[').and_then(|p| p.split_once("] ")).unwrap_or_else(|| panic!("{path}"));
+        let ds = datastore_moref(vc, &vm.name, ds).await;
+        let url = val(&sim.property_xml("Datastore", &ds, "info.url").await.unwrap());
+        std::path::Path::new(&url).join(file)
+    }
+
+    #[tokio::test]
+    async fn move_and_unregister_keeps_the_files() {
+        let sim = Vcsim::start().await.unwrap();
+        let vc = client(sim.config());
+        let calls = |stats: std::collections::HashMap<String, u64>| {
+            (stats.get("MoveIntoFolder_Task").copied().unwrap_or(0), stats.get("UnregisterVM").copied().unwrap_or(0))
+        };
+        let win = vc.find_vm("win-app-01").await.unwrap();
+        let vmx = vmx_file(&sim, &vc, &win).await;
+        assert!(vmx.is_file(), "{} before", vmx.display());
+        vc.move_and_unregister(&win, "decommissioned").await.unwrap();
+        assert!(vmx.is_file(), "{} is kept", vmx.display());
+        assert_eq!(calls(sim.stats().await.unwrap()), (1, 1));
+
+        // Already in the folder: no move, only the unregister.
+        let agent = vc.find_vm("build-agent-07").await.unwrap();
+        vc.move_and_unregister(&agent, "iaas").await.unwrap();
+        assert_eq!(calls(sim.stats().await.unwrap()), (1, 2));
+        // Refusals are made before either call.
+        let web = vc.find_vm("app-web-01").await.unwrap();
+        assert!(vc.move_and_unregister(&web, "decommissioned").await.is_err());
+        let db = vc.find_vm("app-db-01").await.unwrap();
+        vc.power(&db, PowerOp::Off).await.unwrap();
+        assert!(vc.move_and_unregister(&db, "nowhere").await.is_err());
+        assert_eq!(calls(sim.stats().await.unwrap()), (1, 2));
+    }
+
     #[tokio::test]
     async fn extra_vms_are_listed_powered_on() {
         let sim = Vcsim::start_with(VcsimOptions { extra_vms: 12, ..Default::default() }).await.unwrap();
@@ -919,4 +964,40 @@ async fn vm_by_moref_and_its_storage_use(vc: &dyn Vcenter) {
     vc.reconfigure(&db, Some(6), None).await.expect("reconfigure");
     assert_eq!(vc.vm_used_bytes(&db).await, Ok(120 * GIB), "a reconfigure does not change storage use");
     assert_eq!(vc.vm_used_bytes(&ghost()).await, Err(not_found("ghost")));
+}
+
+/// The seed's empty folder for retired VMs (`vmFolders` in tests/vcsim/main.go).
+const DECOMMISSIONED: &str = "decommissioned";
+
+async fn move_and_unregister_takes_a_vm_out_of_the_inventory(vc: &dyn Vcenter) {
+    let win = vm(vc, "win-app-01").await;
+    vc.move_and_unregister(&win, DECOMMISSIONED).await.expect("move and unregister a powered-off VM");
+    assert_eq!(vc.find_vm("win-app-01").await, Err(not_found("win-app-01")));
+    assert_eq!(vc.vm_details(&win).await.map(drop), Err(not_found("win-app-01")));
+    assert_eq!(vc.move_and_unregister(&win, DECOMMISSIONED).await, Err(not_found("win-app-01")), "already gone");
+
+    // Suspended is not running: like a delete, it may go. Its own folder is a valid target
+    // too (nothing to move, only the unregister).
+    let agent = vm(vc, "build-agent-07").await;
+    vc.move_and_unregister(&agent, "iaas").await.expect("unregister a suspended VM in place");
+    assert_eq!(names(vc).await, ["app-db-01", "app-web-01", "app-web-02", "dc-01"]);
+    assert_eq!(vc.move_and_unregister(&ghost(), DECOMMISSIONED).await, Err(not_found("ghost")));
+}
+
+async fn move_and_unregister_refuses_before_changing_anything(vc: &dyn Vcenter) {
+    let folder_of = |name: &'static str| async move { vc.vm_details(&vm(vc, name).await).await.expect("details").folder };
+    let win = vm(vc, "win-app-01").await;
+    let missing = vc.move_and_unregister(&win, "no-such-folder").await;
+    assert_eq!(missing, Err(VcError::PlacementNotFound { what: "folder".into(), name: "no-such-folder".into() }));
+    assert!(missing.unwrap_err().to_string().contains("folder no-such-folder does not exist"));
+    assert_eq!(folder_of("win-app-01").await.as_deref(), Some("iaas"), "not moved");
+
+    let web = vm(vc, "app-web-01").await;
+    assert_eq!(
+        vc.move_and_unregister(&web, DECOMMISSIONED).await,
+        Err(VcError::InvalidPowerState { vm: "app-web-01".into(), current: On })
+    );
+    assert_eq!(folder_of("app-web-01").await.as_deref(), Some("iaas"), "a running VM is not moved either");
+    assert_eq!(state(vc, "app-web-01").await, On);
+    assert_eq!(names(vc).await, SEED, "nothing left the inventory");
 }

@@ -60,8 +60,9 @@ type seedVM struct {
 	hotAdd   bool   // cpuHotAddEnabled and memoryHotAddEnabled
 }
 
-// The bot's folder, and one for infrastructure VMs it must leave alone.
-var vmFolders = []string{"iaas", "Infrastructure"}
+// The bot's folder, one for infrastructure VMs it must leave alone, and an empty one for
+// VMs decommissioned by move_and_unregister. Keep in sync with topology in seed.rs.
+var vmFolders = []string{"iaas", "Infrastructure", "decommissioned"}
 
 const win2022 = "windows2019srvNext_64Guest" // vSphere's id for Windows Server 2022
 

@@ -184,8 +184,13 @@ async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<S
             text,
             confirm_label: format!("Decommission {count} VM{}", if count == 1 { "" } else { "s" }),
             dialog: format!(
-                "{} will be shut down and deleted, with the other steps of IT's plan.",
-                request.vms.iter().map(|v| v.vm_name.as_str()).collect::<Vec<_>>().join(", ")
+                "{} will be shut down and {}, with the other steps of IT's plan.",
+                request.vms.iter().map(|v| v.vm_name.as_str()).collect::<Vec<_>>().join(", "),
+                match (ctx.policy.decommission.delete_mode, &ctx.policy.decommission.decommissioned_folder) {
+                    (iaas_config::DeleteMode::MoveAndUnregister, Some(folder)) =>
+                        format!("moved to folder {folder} and unregistered (files kept)"),
+                    _ => "deleted".to_string(),
+                }
             ),
         },
     )

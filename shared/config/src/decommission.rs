@@ -13,6 +13,8 @@ pub struct DecommissionPolicy {
     /// What `delete_vm` does: delete the VM and its disks, or move it to
     /// `decommissioned_folder` and unregister it (files kept).
     pub delete_mode: DeleteMode,
+    /// A VM folder's name (or path, as `placement.folder`) under the vm folder of the VM's
+    /// datacenter; required by `move_and_unregister`, which fails a VM's step if it is missing.
     pub decommissioned_folder: Option<String>,
     /// A worker holds its request this long, renewing as it goes; a crashed worker's request
     /// is resumed once its lease lapses.
@@ -194,6 +196,7 @@ impl DecommissionPolicy {
 
 #[cfg(test)]
 mod tests {
+    use super::DeleteMode;
     use crate::Policy;
 
     #[test]
@@ -226,5 +229,25 @@ mod tests {
         assert!(bad("[decommission]\nworkers = 0").contains("workers"));
         assert!(bad("[decommission]\ndelete_mode = \"move_and_unregister\"").contains("decommissioned_folder"));
         assert!(bad("[decommission]\nwrokers = 3").contains("unknown field"));
+    }
+
+    #[test]
+    fn move_and_unregister_needs_a_folder() {
+        let bad = |t: &str| Policy::parse(t).unwrap_err();
+        for text in [
+            "[decommission]\ndelete_mode = \"move_and_unregister\"",
+            "[decommission]\ndelete_mode = \"move_and_unregister\"\ndecommissioned_folder = \"  \"",
+        ] {
+            let why = bad(text);
+            assert_eq!(why, "decommission.delete_mode \"move_and_unregister\" needs decommission.decommissioned_folder");
+            assert!(!why.contains('\n'), "one line");
+        }
+        assert!(bad("[decommission]\ndelete_mode = \"archive\"").contains("archive"));
+        let p = Policy::parse("[decommission]\ndelete_mode = \"move_and_unregister\"\ndecommissioned_folder = \"decommissioned\"").unwrap();
+        assert_eq!(p.decommission.delete_mode, DeleteMode::MoveAndUnregister);
+        assert_eq!(p.decommission.decommissioned_folder.as_deref(), Some("decommissioned"));
+        // A folder without the mode is allowed (and unused).
+        let p = Policy::parse("[decommission]\ndecommissioned_folder = \"decommissioned\"").unwrap();
+        assert_eq!(p.decommission.delete_mode, DeleteMode::Delete);
     }
 }

@@ -24,6 +24,9 @@
 //! - reconfigure: applied in any power state, hot-add or not (real vCenter refuses CPU or
 //!   memory changes on a running VM without hot-add); a template → NotSupported.
 //! - destroy: a powered-on VM → InvalidPowerState; suspended or off → gone.
+//! - move_and_unregister: the VM leaves the inventory (its files would stay on the datastore);
+//!   checked first, nothing changed when refused: a powered-on VM → InvalidPowerState*, a
+//!   folder its datacenter lacks → PlacementNotFound* (shared resolver). Suspended is fine.
 //! - set_attribute: replaces the value (vcsim appends; the reader takes the last one).
 //! - relocate: the VM's files move to the datastore (an unknown one is refused before any
 //!   task*); like vcsim, the datastores' free space does not change. Capacity, free space and
@@ -336,6 +339,28 @@ impl Vcenter for DemoInventory {
         if state.vms[i].power == PowerState::PoweredOn {
             return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: PowerState::PoweredOn });
         }
+        state.vms.remove(i);
+        Ok(())
+    }
+
+    async fn move_and_unregister(&self, vm: &VmRef, folder: &str) -> VcResult<()> {
+        let mut state = self.state();
+        let Some(i) = state.vms.iter().position(|v| v.moref == vm.moref) else {
+            return Err(VcError::NotFound { name: vm.name.clone() });
+        };
+        let v = &state.vms[i];
+        if v.power == PowerState::PoweredOn {
+            return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: PowerState::PoweredOn });
+        }
+        // The demo keeps a VM's folder by name; its folder names are unique.
+        let parent = self
+            .topology
+            .folders
+            .iter()
+            .find(|f| f.obj.name == v.folder)
+            .map(|f| f.obj.id.clone())
+            .ok_or_else(|| VcError::Protocol(format!("demo folder {} is unknown", v.folder)))?;
+        self.topology.vm_folder_near(&parent, folder)?;
         state.vms.remove(i);
         Ok(())
     }

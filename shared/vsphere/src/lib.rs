@@ -333,6 +333,15 @@ pub trait Vcenter: Send + Sync + 'static {
         Err(VcError::NotSupported { operation: "moving a VM to another datastore".into() })
     }
 
+    /// Retires a VM but keeps its files: moves it into `folder` (MoveIntoFolder_Task, skipped
+    /// when it is already there), then removes it from the inventory (UnregisterVM). `folder`
+    /// is a name or path under the vm folder of the VM's datacenter, as `Placement::folder`.
+    /// Refused before anything changes: a powered-on VM (`InvalidPowerState`), a folder the
+    /// datacenter lacks (`PlacementNotFound` naming it). A VM already gone is `NotFound`.
+    async fn move_and_unregister(&self, _vm: &VmRef, _folder: &str) -> VcResult<()> {
+        Err(VcError::NotSupported { operation: "moving a VM to a folder and unregistering it".into() })
+    }
+
     /// Polls [`Vcenter::task_status`] with a growing pause until the task is no longer
     /// running or `timeout` has passed; then returns the last status read (still `Running`
     /// on timeout, so the caller can hand the task to a follow-up).

@@ -201,6 +201,16 @@ impl Topology {
         Ok(&current.obj)
     }
 
+    /// The folder `path` names under the vm folder of the datacenter that holds the folder
+    /// `parent` (a VM's parent): where a retired VM goes. Unknown → `PlacementNotFound`.
+    pub fn vm_folder_near(&self, parent: &str, path: &str) -> VcResult<&Obj> {
+        let dc = self.datacenters.iter().find(|d| self.under(Some(parent), &d.vm_folder)).ok_or_else(|| VcError::Fault {
+            fault: "NotSupported".into(),
+            message: format!("the VM is not in a datacenter's VM folder (folder {parent}), so it cannot be moved to folder {path}."),
+        })?;
+        self.folder(dc, Some(path))
+    }
+
     /// The compute resource and pool: the first cluster's root pool, or `cluster[/pool...]`.
     fn pool(&self, dc: &Datacenter, path: Option<&str>) -> VcResult<(&Compute, &Obj)> {
         let in_dc: Vec<&Compute> =
@@ -403,6 +413,19 @@ mod tests {
     fn empty_inventory_is_a_sentence_not_a_panic() {
         let err = Topology::default().resolve(&Placement::default()).unwrap_err();
         assert!(err.to_string().contains("no datacenter"), "{err}");
+    }
+
+    #[test]
+    fn a_retired_vm_goes_to_a_folder_of_its_own_datacenter() {
+        let t = topology();
+        assert_eq!(t.vm_folder_near("f-web", "iaas").map(|f| f.id.as_str()), Ok("f-iaas"));
+        assert_eq!(t.vm_folder_near("f-vm", "iaas/web").map(|f| f.id.as_str()), Ok("f-web"));
+        assert_eq!(
+            t.vm_folder_near("f2-vm", "iaas"),
+            Err(VcError::PlacementNotFound { what: "folder".into(), name: "iaas".into() }),
+            "DC2 has no iaas folder"
+        );
+        assert!(matches!(t.vm_folder_near("f-lab", "iaas"), Err(VcError::Fault { .. })), "a host folder holds no VMs");
     }
 
     #[test]

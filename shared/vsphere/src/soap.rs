@@ -296,6 +296,10 @@ impl Vcenter for SoapClient {
         self.relocate_to(vm, datastore).await
     }
 
+    async fn move_and_unregister(&self, vm: &VmRef, folder: &str) -> VcResult<()> {
+        self.retire(vm, folder).await
+    }
+
     async fn logout(&self) {
         self.end_session().await
     }

@@ -95,7 +95,9 @@ impl Step for PowerOff {
     }
 }
 
-/// Deletes the VM and its disks; never a protected one, never a running one.
+/// Retires the VM as the policy's `delete_mode` says: deletes it with its disks, or moves it
+/// to `decommissioned_folder` and unregisters it (its files stay on the datastore). Never a
+/// protected VM, never a running one; either way the owner's quota is given back.
 pub struct DeleteVm;
 
 #[async_trait]
@@ -109,25 +111,42 @@ impl Step for DeleteVm {
         if let Some(why) = iaas_function::protected(&sc.ctx.policy, &d) {
             return Err(StepError::Failed(format!("{} is protected ({why}); the bot never deletes it.", vm.name)));
         }
-        if sc.ctx.policy.decommission.delete_mode == DeleteMode::MoveAndUnregister {
-            return Err(StepError::Failed(format!(
-                "The policy asks to move and unregister {}, which this version of the bot cannot do yet; nothing was deleted.",
-                vm.name
-            )));
-        }
         if d.summary.power_state != PowerState::PoweredOff {
             return Err(StepError::Failed(format!(
                 "{} is {}; the plan must shut it down or power it off before deleting it.",
                 vm.name, d.summary.power_state
             )));
         }
-        match cancellable(cancel, sc.ctx.vcenter.destroy(&vm_ref(vm))).await? {
-            Ok(()) => {}
-            Err(VcError::NotFound { .. }) => return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))),
-            Err(e) => return Err(StepError::Failed(format!("{} could not be deleted: {e}", vm.name))),
-        }
+        let policy = &sc.ctx.policy.decommission;
+        let done = match policy.delete_mode {
+            DeleteMode::Delete => {
+                match cancellable(cancel, sc.ctx.vcenter.destroy(&vm_ref(vm))).await? {
+                    Ok(()) => {}
+                    Err(VcError::NotFound { .. }) => return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))),
+                    Err(e) => return Err(StepError::Failed(format!("{} could not be deleted: {e}", vm.name))),
+                }
+                format!("{} was deleted with its disks.", vm.name)
+            }
+            DeleteMode::MoveAndUnregister => {
+                // The policy refuses this mode without a folder when it is loaded.
+                let Some(folder) = policy.decommissioned_folder.as_deref() else {
+                    return Err(StepError::Failed(format!(
+                        "The policy asks to move {} to a decommissioned folder but names none; nothing was changed.",
+                        vm.name
+                    )));
+                };
+                match cancellable(cancel, sc.ctx.vcenter.move_and_unregister(&vm_ref(vm), folder)).await? {
+                    Ok(()) => {}
+                    Err(VcError::NotFound { .. }) => return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))),
+                    Err(e) => {
+                        return Err(StepError::Failed(format!("{} could not be moved to folder {folder} and unregistered: {e}", vm.name)))
+                    }
+                }
+                format!("{} was moved to folder {folder} and unregistered; its files are kept.", vm.name)
+            }
+        };
         forget(sc, &d).await;
-        Ok(StepOutcome::Done(format!("{} was deleted with its disks.", vm.name)))
+        Ok(StepOutcome::Done(done))
     }
 }
 

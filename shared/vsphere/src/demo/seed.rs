@@ -156,6 +156,8 @@ pub(super) fn topology() -> Topology {
             folder("group-h1", "host", "datacenter-0"),
             folder("group-v2", "iaas", "group-v1"),
             folder("group-v3", "Infrastructure", "group-v1"),
+            // Where decommission's move_and_unregister puts VMs (empty in the seed).
+            folder("group-v4", "decommissioned", "group-v1"),
         ],
         computes: vec![Compute {
             obj: Obj::new("ClusterComputeResource", "domain-c0", "DC0_C0"),

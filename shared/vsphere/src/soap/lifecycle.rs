@@ -1,12 +1,17 @@
-//! Creating, cloning, resizing and deleting VMs. Creates and clones return their task at
-//! once (a clone can outlast a function invocation); resize and delete wait for theirs.
-//! Everything vCenter (or vcsim) would only reject halfway is checked before a task starts.
+//! Creating, cloning, resizing, deleting and retiring (move + unregister) VMs. Creates and
+//! clones return their task at once (a clone can outlast a function invocation); resize,
+//! delete and the move wait for theirs. Everything vCenter (or vcsim) would only reject
+//! halfway is checked before a task starts.
 
-use super::envelope::PropSpec;
+use super::envelope::{self, PropSpec};
+use super::fault::parse_power_state;
 use super::spec;
-use super::xml::MoRef;
+use super::xml::{MoRef, Node};
 use super::SoapClient;
-use crate::{check_name, check_size, CloneSpec, CreateSpec, TaskRef, VcError, VcResult, VmRef, RECONFIGURE_LABEL};
+use crate::{check_name, check_size, CloneSpec, CreateSpec, PowerState, TaskRef, VcError, VcResult, VmRef, RECONFIGURE_LABEL};
+
+/// How "This vCenter does not support …" names a refused retire.
+const RETIRE_LABEL: &str = "moving a VM to a folder and unregistering it";
 
 impl SoapClient {
     pub(crate) async fn create(&self, spec: &CreateSpec) -> VcResult<TaskRef> {
@@ -74,5 +79,45 @@ impl SoapClient {
             }
             Err(e) => Err(self.vm_error(vm, &target, "deleting a VM", e).await),
         }
+    }
+
+    /// [`crate::Vcenter::move_and_unregister`]. Everything is checked before the move, so a
+    /// refusal changes nothing: vcsim 0.24 would crash on MoveIntoFolder with an unknown VM,
+    /// and a running VM moved first would stay registered in the new folder.
+    pub(crate) async fn retire(&self, vm: &VmRef, folder: &str) -> VcResult<()> {
+        let target = MoRef::new("VirtualMachine", &vm.moref);
+        let this = self
+            .read_one(&target, &["parent", "runtime.powerState"], RETIRE_LABEL)
+            .await?
+            .ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
+        let power = this.text("runtime.powerState").and_then(parse_power_state);
+        // Every VM has a power state; an object without one is not a VM vCenter still has.
+        let Some(power) = power else { return Err(VcError::NotFound { name: vm.name.clone() }) };
+        if power == PowerState::PoweredOn {
+            return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: power });
+        }
+        let parent = this.props.get("parent").and_then(Node::moref);
+        let Some(parent) = parent else {
+            return Err(VcError::Fault {
+                fault: "NotSupported".into(),
+                message: format!("{} is not in a VM folder (a vApp?), so it cannot be moved to folder {folder}.", vm.name),
+            });
+        };
+        let topology = self.topology().await?;
+        let dest = topology.vm_folder_near(&parent.value, folder)?;
+
+        if dest.id != parent.value {
+            let dest = MoRef::new(&dest.ty, &dest.id);
+            let args = envelope::moref("list", &target);
+            if let Err(e) = self.run_task(&dest, "MoveIntoFolder_Task", &args).await {
+                return Err(self.vm_error(vm, &target, RETIRE_LABEL, e).await);
+            }
+            tracing::info!(vm = %vm.name, moref = %vm.moref, folder, "VM moved");
+        }
+        if let Err(e) = self.call_vm(&target, "UnregisterVM").await {
+            return Err(self.vm_error(vm, &target, RETIRE_LABEL, e).await);
+        }
+        tracing::info!(vm = %vm.name, moref = %vm.moref, folder, "VM unregistered; its files are kept");
+        Ok(())
     }
 }

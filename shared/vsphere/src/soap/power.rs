@@ -25,7 +25,7 @@ impl SoapClient {
     }
 
     /// Calls a method on the VM that returns nothing worth reading.
-    async fn call_vm(&self, vm: &MoRef, method: &str) -> Result<(), Error> {
+    pub(crate) async fn call_vm(&self, vm: &MoRef, method: &str) -> Result<(), Error> {
         self.with_session(|s| async move { self.invoke(&s, method, vm, "").await }).await.map(drop)
     }
 

@@ -17,7 +17,7 @@ const RELOCATE_WAIT: Duration = Duration::from_secs(30 * 60);
 
 impl SoapClient {
     /// Reads `paths` of one object; `None` when vCenter does not know it.
-    async fn read_one(&self, obj: &MoRef, paths: &[&str], what: &str) -> VcResult<Option<ObjectContent>> {
+    pub(crate) async fn read_one(&self, obj: &MoRef, paths: &[&str], what: &str) -> VcResult<Option<ObjectContent>> {
         let read = self
             .with_session(|s| async move {
                 let spec = PropSpec { ty: &obj.ty, paths };
