@@ -231,7 +231,7 @@ pub struct LeasePolicy {
     pub exclude_folders: Vec<String>,
     pub exclude_names: Vec<String>,
     /// … and VMs whose owner is in one of these directory groups (DNs; membership is
-    /// transitive and checked again by every sweep). Needs `[directory]`.
+    /// transitive and checked again by every sweep). Needs the directory (`LDAP_*`).
     pub exclude_owner_groups: Vec<String>,
     /// How often the all-in-one sweeps (the platforms schedule it themselves).
     pub sweep_interval_secs: u64,

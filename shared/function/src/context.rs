@@ -25,7 +25,7 @@ pub struct Context {
     /// roles. Built without a directory: the caller's roles come signed in the invocation.
     pub access: Option<iaas_access::Access>,
     /// Who owns a VM, with their directory groups, for `lease.exclude_owner_groups`; `None`
-    /// when that list is empty. Unlike `access` it asks the directory (and Slack's
+    /// when that list is empty or no directory is configured. Unlike `access` it asks the directory (and Slack's
     /// `users.info`): an owner is not the caller, so nobody signed their groups in.
     pub owners: Option<iaas_access::Access>,
 }
@@ -74,18 +74,16 @@ impl Context {
 }
 
 /// The owner look-up for lease exclusion by group. It has no roles, so building it contacts
-/// nothing: a directory that is down delays only the leases it must decide.
+/// nothing: a directory that is down delays only the leases it must decide. Without a directory
+/// it is `None` and only said here — every function shares the policy, and most never look at
+/// owners; those that do defer (the sweep) or fall back to a lease (create), never guess.
 async fn owners_from_env(policy: &Policy) -> Result<Option<iaas_access::Access>, StartupError> {
     if policy.lease.exclude_owner_groups.is_empty() {
         return Ok(None);
     }
     let Some(directory) = iaas_access::directory_from_env()? else {
-        return Err(ConfigError::new(
-            "LDAP_URL",
-            "is not set, but lease.exclude_owner_groups needs the directory",
-            "Set LDAP_URL and the other LDAP_* settings, or empty lease.exclude_owner_groups.",
-        )
-        .into());
+        tracing::warn!("lease.exclude_owner_groups is set but LDAP_URL is not: owners' groups cannot be checked, so sweeps leave leases with owners alone");
+        return Ok(None);
     };
     let identity = iaas_access::AccessPolicy::from_policy(policy)?.identity;
     let lookup = iaas_access::AccessPolicy::from_parts(identity, Default::default(), Default::default());

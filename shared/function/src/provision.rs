@@ -55,7 +55,15 @@ pub fn lease_excluded(policy: &Policy, name: &str, folder: Option<&str>) -> bool
 /// `Err` when the directory or Slack could not answer: the caller decides what "unknown" means.
 /// An owner the directory does not know is in no group.
 pub async fn owner_excluded(ctx: &Context, owner: &str) -> Result<Option<String>, iaas_access::AccessError> {
-    let (Some(owners), false) = (&ctx.owners, owner.trim().is_empty()) else { return Ok(None) };
+    let groups = &ctx.policy.lease.exclude_owner_groups;
+    if groups.is_empty() || owner.trim().is_empty() {
+        return Ok(None);
+    }
+    let Some(owners) = &ctx.owners else {
+        return Err(iaas_access::AccessError::DirectoryUnavailable(
+            "lease.exclude_owner_groups needs the directory, and LDAP_URL is not set".into(),
+        ));
+    };
     let who = match owners.identify(owner).await {
         Ok(who) => who,
         Err(e) if e.is_transient() => return Err(e),
@@ -64,7 +72,7 @@ pub async fn owner_excluded(ctx: &Context, owner: &str) -> Result<Option<String>
             return Ok(None);
         }
     };
-    Ok(ctx.policy.lease.exclude_owner_groups.iter().find(|g| who.member_of(g)).cloned())
+    Ok(groups.iter().find(|g| who.member_of(g)).cloned())
 }
 
 pub fn placement(policy: &Policy) -> Placement {
