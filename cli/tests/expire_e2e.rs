@@ -21,6 +21,9 @@ min_notice_hours = 24
 grace_days = 3
 alert_channel = "C0ADMINS"
 exclude_names = ["keep-*"]
+
+[protection]
+name_patterns = ["guard-*"]
 "#;
 
 async fn start() -> (Vcsim, Serve, SoapClient) {
@@ -127,6 +130,24 @@ async fn an_undeliverable_reminder_holds_the_lease_and_alerts_admins() {
     sweep_at(&serve, created, Duration::days(30)).await;
     assert_eq!(state(&reader, "lease-03").await.unwrap(), PowerState::PoweredOn);
     assert!(serve.cli(&["expire", "show", "lease-03"]).await.contains("held"));
+}
+
+#[tokio::test]
+async fn a_protected_vm_is_never_powered_off_on_expiry() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    serve.run("U1", "create guard-01").await;
+    serve.run("U1", "power on guard-01").await;
+    assert!(sweep_at(&serve, created, Duration::days(4)).await.contains("1 reminded"));
+    // Expired with notice given, but IT protects it: held, the admins told, the VM untouched.
+    let report = sweep_at(&serve, created, Duration::days(10) + Duration::hours(1)).await;
+    assert!(report.contains("0 powered off") && report.contains("1 held"), "{report}");
+    assert_eq!(state(&reader, "guard-01").await.unwrap(), PowerState::PoweredOn);
+    let alerts = serve.posts_to("C0ADMINS");
+    assert!(alerts.iter().any(|a| a["text"].as_str().unwrap().contains("guard-01") && a["text"].as_str().unwrap().contains("protected")));
+    assert!(serve.cli(&["expire", "show", "guard-01"]).await.contains("held: the VM is protected"));
+    sweep_at(&serve, created, Duration::days(30)).await;
+    assert!(reader.find_vm("guard-01").await.is_ok());
 }
 
 #[tokio::test]
