@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{policy_file, Serve};
-use iaas_tests::slapd::{Slapd, SVC_DN, SVC_PASSWORD};
+use common::{ldap_env, start_on, Serve};
+use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, Vcenter};
@@ -33,16 +33,7 @@ scope = "all"
 async fn start() -> (Slapd, Vcsim, Serve, SoapClient) {
     let slapd = Slapd::start_seeded().await.unwrap();
     let vcsim = Vcsim::start().await.unwrap();
-    let policy = policy_file(POLICY);
-    let env = [
-        ("IAAS_CONFIG", policy.to_str().unwrap()),
-        ("LDAP_URL", slapd.url.as_str()),
-        ("LDAP_BIND_DN", SVC_DN),
-        ("LDAP_BIND_PASSWORD", SVC_PASSWORD),
-        ("LDAP_BASE_DN", "dc=example,dc=test"),
-    ];
-    let serve = Serve::start_with(Some(&vcsim.url), &env).await;
-    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let (serve, reader) = start_on(&vcsim, POLICY, &ldap_env(&slapd)).await;
     (slapd, vcsim, serve, reader)
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{policy_file, Serve};
+use common::{start_on, Serve};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerOp, Vcenter};
@@ -71,13 +71,7 @@ async fn send(serve: &Serve, function: &str, event: &Value, shape: Shape, token:
 
 async fn start(policy: &str) -> (Vcsim, SoapClient, Serve) {
     let sim = Vcsim::start().await.expect("vcsim");
-    let vc = SoapClient::new(sim.config()).unwrap();
-    let policy = policy_file(policy);
-    let serve = Serve::start_with(
-        Some(&sim.url),
-        &[("IAAS_EVENTS_TOKEN", TOKEN), ("SLACK_NOTIFY_CHANNEL", CHANNEL), ("IAAS_CONFIG", policy.to_str().unwrap())],
-    )
-    .await;
+    let (serve, vc) = start_on(&sim, policy, &[("IAAS_EVENTS_TOKEN", TOKEN), ("SLACK_NOTIFY_CHANNEL", CHANNEL)]).await;
     (sim, vc, serve)
 }
 

@@ -7,11 +7,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{policy_file, Serve};
-use iaas_tests::slapd::{Slapd, SVC_DN, SVC_PASSWORD};
+use common::decommission::gone;
+use common::{ldap_env, start_on, Serve};
+use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::{Vcsim, VcsimOptions};
 use iaas_vsphere::soap::SoapClient;
-use iaas_vsphere::{VcError, Vcenter};
 use serde_json::{json, Value};
 
 const ADMIN_TOKEN: &str = "cmdb-token-1";
@@ -48,21 +48,8 @@ async fn start() -> (Slapd, Vcsim, Serve, SoapClient) {
     let slapd = Slapd::start_seeded().await.unwrap();
     // power_off is slowed so a cancel can land while a request runs.
     let vcsim = Vcsim::start_with(VcsimOptions { delays: vec![("PowerOffVM_Task".into(), 1000)], ..Default::default() }).await.unwrap();
-    let policy = policy_file(POLICY);
-    let env = [
-        ("IAAS_CONFIG", policy.to_str().unwrap()),
-        ("LDAP_URL", slapd.url.as_str()),
-        ("LDAP_BIND_DN", SVC_DN),
-        ("LDAP_BIND_PASSWORD", SVC_PASSWORD),
-        ("LDAP_BASE_DN", "dc=example,dc=test"),
-    ];
-    let serve = Serve::start_with(Some(&vcsim.url), &env).await;
-    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let (serve, reader) = start_on(&vcsim, POLICY, &ldap_env(&slapd)).await;
     (slapd, vcsim, serve, reader)
-}
-
-async fn gone(reader: &SoapClient, name: &str) -> bool {
-    matches!(reader.find_vm(name).await, Err(VcError::NotFound { .. }))
 }
 
 enum Auth<'a> {

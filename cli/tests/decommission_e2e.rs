@@ -6,11 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{button_token, policy_file, Serve};
-use iaas_store::{DecommissionDetail, Store};
+use common::decommission::{gone, record, request_id, step, store, until};
+use common::{button_token, start_on, Serve};
+use iaas_store::DecommissionDetail;
 use iaas_tests::vcsim::{Vcsim, VcsimOptions};
 use iaas_vsphere::soap::SoapClient;
-use iaas_vsphere::{VcError, Vcenter};
 
 const BASE: &str = r#"
 [protection]
@@ -25,37 +25,7 @@ resume_interval_secs = 1
 
 /// `keys` go into `[decommission]`, `plans` into `[decommission.plans]`.
 async fn start(vcsim: &Vcsim, keys: &str, plans: &str) -> (Serve, SoapClient) {
-    let path = policy_file(&format!("{BASE}{keys}\n[decommission.plans]\n{plans}\n"));
-    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", path.to_str().unwrap())]).await;
-    (serve, SoapClient::new(vcsim.config()).unwrap())
-}
-
-async fn gone(reader: &SoapClient, name: &str) -> bool {
-    matches!(reader.find_vm(name).await, Err(VcError::NotFound { .. }))
-}
-
-/// The request id the prompt names ("Request `abc…`").
-fn request_id(prompt: &str) -> String {
-    let start = prompt.find("Request `").expect("the prompt names its request") + "Request `".len();
-    prompt[start..].split('`').next().unwrap().to_string()
-}
-
-/// Reads response_url messages until every needle has been seen; returns them all.
-async fn until(serve: &Serve, needles: &[&str]) -> Vec<String> {
-    let mut seen = Vec::new();
-    while !needles.iter().all(|n| seen.iter().any(|m: &String| m.contains(n))) {
-        assert!(seen.len() < 20, "never saw {needles:?} in {seen:#?}");
-        seen.push(serve.answer().await.readable());
-    }
-    seen
-}
-
-async fn store(serve: &Serve) -> Store {
-    Store::connect(&format!("sqlite://{}/iaas.db", serve.dir.display())).await.unwrap()
-}
-
-async fn record(store: &Store, id: &str) -> DecommissionDetail {
-    store.decommission(id).await.unwrap().expect("the request is recorded")
+    start_on(vcsim, &format!("{BASE}{keys}\n[decommission.plans]\n{plans}\n"), &[]).await
 }
 
 /// The progress message posted to the channel the request was confirmed in, and the texts of
@@ -78,11 +48,6 @@ async fn progress_until(serve: &Serve, needle: &str) -> Vec<String> {
         assert!(std::time::Instant::now() < deadline, "the progress message never said {needle:?}: {updates:#?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn step<'a>(d: &'a DecommissionDetail, vm: &str, name: &str) -> &'a iaas_store::DecommissionStep {
-    let index = d.vms.iter().find(|v| v.vm_name == vm).unwrap().vm_index;
-    d.steps_of(index).find(|s| s.name == name).unwrap()
 }
 
 #[tokio::test]

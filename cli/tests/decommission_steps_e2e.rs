@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::any;
 use axum::Router;
-use common::{button_token, policy_file, Serve};
-use iaas_store::{DecommissionDetail, Store};
+use common::decommission::{gone, record, request_id, step, store, until};
+use common::{button_token, start_on, Serve};
+use iaas_store::DecommissionDetail;
 use iaas_tests::bind::Bind;
 use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
-use iaas_vsphere::{VcError, Vcenter};
 
 const COMPUTERS: &str = "ou=computers,dc=example,dc=test";
 const CMDB_TOKEN: &str = "cmdb-e2e-token";
@@ -52,39 +52,10 @@ fn webhook(name: &str, url: &str, on_failure: &str) -> String {
 }
 
 async fn start(vcsim: &Vcsim, plans: &str, env: &[(&str, &str)]) -> (Serve, SoapClient) {
-    let path = policy_file(&format!("[decommission]\nshutdown_timeout_secs = 5\ncancel_poll_ms = 100\n\n[decommission.plans]\n{plans}\n"));
-    let mut all = vec![("IAAS_CONFIG", path.to_str().unwrap()), ("IAAS_E2E_CMDB_TOKEN", CMDB_TOKEN)];
+    let policy = format!("[decommission]\nshutdown_timeout_secs = 5\ncancel_poll_ms = 100\n\n[decommission.plans]\n{plans}\n");
+    let mut all = vec![("IAAS_E2E_CMDB_TOKEN", CMDB_TOKEN)];
     all.extend_from_slice(env);
-    let serve = Serve::start_with(Some(&vcsim.url), &all).await;
-    (serve, SoapClient::new(vcsim.config()).unwrap())
-}
-
-async fn gone(reader: &SoapClient, name: &str) -> bool {
-    matches!(reader.find_vm(name).await, Err(VcError::NotFound { .. }))
-}
-
-fn request_id(prompt: &str) -> String {
-    let start = prompt.find("Request `").expect("the prompt names its request") + "Request `".len();
-    prompt[start..].split('`').next().unwrap().to_string()
-}
-
-async fn until(serve: &Serve, needles: &[&str]) -> Vec<String> {
-    let mut seen = Vec::new();
-    while !needles.iter().all(|n| seen.iter().any(|m: &String| m.contains(n))) {
-        assert!(seen.len() < 20, "never saw {needles:?} in {seen:#?}");
-        seen.push(serve.answer().await.readable());
-    }
-    seen
-}
-
-async fn record(serve: &Serve, id: &str) -> DecommissionDetail {
-    let store = Store::connect(&format!("sqlite://{}/iaas.db", serve.dir.display())).await.unwrap();
-    store.decommission(id).await.unwrap().expect("the request is recorded")
-}
-
-fn step<'a>(d: &'a DecommissionDetail, vm: &str, name: &str) -> &'a iaas_store::DecommissionStep {
-    let index = d.vms.iter().find(|v| v.vm_name == vm).unwrap().vm_index;
-    d.steps_of(index).find(|s| s.name == name).unwrap()
+    start_on(vcsim, &policy, &all).await
 }
 
 /// Confirms a decommission of `vms` and waits for the final message containing `end`.
@@ -93,7 +64,7 @@ async fn decommission(serve: &Serve, vms: &str, end: &str) -> (DecommissionDetai
     let id = request_id(&prompt.readable());
     assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
     let seen = until(serve, &[end]).await;
-    (record(serve, &id).await, seen)
+    (record(&store(serve).await, &id).await, seen)
 }
 
 /// The computer objects under ou=computers (cn values), read with ldapsearch.

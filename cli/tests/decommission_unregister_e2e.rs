@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{button_token, policy_file, Serve};
-use iaas_store::{DecommissionDetail, Store};
+use common::decommission::{record, request_id, step, store, until};
+use common::{button_token, start_on, Serve};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, VcError, Vcenter};
@@ -23,38 +23,7 @@ delete_mode = "move_and_unregister"
 
 /// `iaas serve` on vcsim with the policy's `decommissioned_folder`, and a SOAP reader.
 async fn start(vcsim: &Vcsim, folder: &str) -> (Serve, SoapClient) {
-    let path = policy_file(&format!("{BASE}decommissioned_folder = \"{folder}\"\n"));
-    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", path.to_str().unwrap())]).await;
-    (serve, SoapClient::new(vcsim.config()).unwrap())
-}
-
-/// The request id the prompt names ("Request `abc…`").
-fn request_id(prompt: &str) -> String {
-    let start = prompt.find("Request `").expect("the prompt names its request") + "Request `".len();
-    prompt[start..].split('`').next().unwrap().to_string()
-}
-
-/// Reads response_url messages until every needle has been seen; returns them all.
-async fn until(serve: &Serve, needles: &[&str]) -> Vec<String> {
-    let mut seen = Vec::new();
-    while !needles.iter().all(|n| seen.iter().any(|m: &String| m.contains(n))) {
-        assert!(seen.len() < 20, "never saw {needles:?} in {seen:#?}");
-        seen.push(serve.answer().await.readable());
-    }
-    seen
-}
-
-async fn store(serve: &Serve) -> Store {
-    Store::connect(&format!("sqlite://{}/iaas.db", serve.dir.display())).await.unwrap()
-}
-
-async fn record(serve: &Serve, id: &str) -> DecommissionDetail {
-    store(serve).await.decommission(id).await.unwrap().expect("the request is recorded")
-}
-
-fn step<'a>(d: &'a DecommissionDetail, vm: &str, name: &str) -> &'a iaas_store::DecommissionStep {
-    let index = d.vms.iter().find(|v| v.vm_name == vm).unwrap().vm_index;
-    d.steps_of(index).find(|s| s.name == name).unwrap()
+    start_on(vcsim, &format!("{BASE}decommissioned_folder = \"{folder}\"\n"), &[]).await
 }
 
 /// Asks to decommission `vms` as U1, presses confirm, and waits for the final message.
@@ -88,7 +57,7 @@ async fn the_vms_are_moved_to_the_folder_and_unregistered() {
     assert_eq!((usage.vms, usage.cpus, usage.memory_mb), (0, 0, 0), "the quota is given back as by a delete");
     assert!(store.vm_record(&web09.moref).await.unwrap().unwrap().deleted_at_ms.is_some());
 
-    let d = store.decommission(&id).await.unwrap().expect("the request is recorded");
+    let d = record(&store, &id).await;
     assert_eq!(d.request.state, "done");
     assert!(d.steps.iter().all(|s| s.state == "done" && s.attempts == 1), "{:#?}", d.steps);
     assert!(step(&d, "app-web-02", "guest_shutdown").message.contains("shut down"), "{:#?}", d.steps);
@@ -108,7 +77,7 @@ async fn a_folder_vcenter_lacks_fails_the_step_and_keeps_the_vm() {
     let (serve, reader) = start(&vcsim, "retired").await;
     let (id, seen) = decommission(&serve, "app-web-02", "Decommission failed for 1 of 1 VMs").await;
 
-    let d = record(&serve, &id).await;
+    let d = record(&store(&serve).await, &id).await;
     assert_eq!(d.request.state, "failed");
     assert_eq!(step(&d, "app-web-02", "guest_shutdown").state, "done");
     let delete = step(&d, "app-web-02", "delete_vm");

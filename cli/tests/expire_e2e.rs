@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::{policy_file, Serve};
-use iaas_tests::slapd::{Slapd, SVC_DN, SVC_PASSWORD};
+use common::{ldap_env, start_on, Serve};
+use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, VcError, Vcenter, ATTR_EXPIRES};
@@ -32,9 +32,7 @@ async fn start() -> (Vcsim, Serve, SoapClient) {
 
 async fn start_with(policy: &str) -> (Vcsim, Serve, SoapClient) {
     let vcsim = Vcsim::start().await.unwrap();
-    let policy = policy_file(policy);
-    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap())]).await;
-    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let (serve, reader) = start_on(&vcsim, policy, &[]).await;
     (vcsim, serve, reader)
 }
 
@@ -175,10 +173,7 @@ fn vm_event(id: &str, class: &str, vm: &iaas_vsphere::VmRef) -> String {
 #[tokio::test]
 async fn vms_made_in_vcenter_get_leases_from_veba_events() {
     let vcsim = Vcsim::start().await.unwrap();
-    let policy = policy_file(POLICY);
-    let serve =
-        Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", policy.to_str().unwrap()), ("IAAS_EVENTS_TOKEN", "veba-token")]).await;
-    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let (serve, reader) = start_on(&vcsim, POLICY, &[("IAAS_EVENTS_TOKEN", "veba-token")]).await;
     let vm = reader.find_vm("win-app-01").await.unwrap();
     let auth = [("authorization", "Bearer veba-token".to_string()), ("content-type", "application/json".to_string())];
 
@@ -269,7 +264,8 @@ async fn owners_in_an_excluded_group_get_no_lease_and_every_sweep_asks_again() {
     let mut slapd = Slapd::start_seeded().await.unwrap();
     let vcsim = Vcsim::start().await.unwrap();
     // gina is in tier-parent through a nested group; ann and bob are not (yet).
-    let policy = policy_file(
+    let (serve, reader) = start_on(
+        &vcsim,
         r#"
 [identity.slack_users]
 U0USER1 = "ann@example.test"
@@ -284,16 +280,9 @@ min_notice_hours = 24
 alert_channel = "C0ADMINS"
 exclude_owner_groups = ["CN=tier-parent, OU=groups, DC=example, DC=test"]
 "#,
-    );
-    let env = [
-        ("IAAS_CONFIG", policy.to_str().unwrap()),
-        ("LDAP_URL", slapd.url.as_str()),
-        ("LDAP_BIND_DN", SVC_DN),
-        ("LDAP_BIND_PASSWORD", SVC_PASSWORD),
-        ("LDAP_BASE_DN", "dc=example,dc=test"),
-    ];
-    let serve = Serve::start_with(Some(&vcsim.url), &env).await;
-    let reader = SoapClient::new(vcsim.config()).unwrap();
+        &ldap_env(&slapd),
+    )
+    .await;
     let created = Utc::now();
 
     let made = serve.run("U0GINA", "create lab-01").await.readable();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{button_token, policy_file, Serve};
+use common::{button_token, start_on, Serve};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, VcError, Vcenter, VmDetails, ATTR_EXPIRES, ATTR_OWNER};
@@ -29,9 +29,7 @@ max_days = 60
 
 async fn start(policy: &str) -> (Vcsim, Serve, SoapClient) {
     let vcsim = Vcsim::start().await.unwrap();
-    let path = policy_file(policy);
-    let serve = Serve::start_with(Some(&vcsim.url), &[("IAAS_CONFIG", path.to_str().unwrap())]).await;
-    let reader = SoapClient::new(vcsim.config()).unwrap();
+    let (serve, reader) = start_on(&vcsim, policy, &[]).await;
     (vcsim, serve, reader)
 }
 

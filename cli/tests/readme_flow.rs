@@ -1,6 +1,8 @@
 //! The README's first two minutes: `iaas serve` on its embedded defaults (no Slack app, no
 //! vCenter, no database settings) and `iaas slash` in a second terminal.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,16 +21,7 @@ async fn serve_on_defaults_then_slash_lists_the_demo_inventory() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut serve = iaas(&dir).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
-                return url.to_string();
-            }
-        }
-        panic!("iaas serve exited");
-    })
-    .await
-    .unwrap();
+    let url = common::listening(&mut lines).await;
     // Start-up says which defaults are in use.
     let mut errs = BufReader::new(serve.stderr.take().unwrap()).lines();
     let mut startup = String::new();

@@ -10,18 +10,23 @@
 //! `named` runs in the foreground (`-g`, log in `<dir>/named.log`) without an rndc listener
 //! (`controls { };`), with `directory`, `pid-file` and `session-keyfile` in the temp dir, so
 //! several instances can run side by side. Like `slapd.rs`, this file needs only `tokio` and
-//! `anyhow`, so another crate's tests can include it by path
-//! (`#[path = "../../../tests/src/bind.rs"] mod bind;`).
+//! `anyhow` (and `start.rs` beside it, which it includes by path itself), so another crate's
+//! tests can include it by path (`#[path = "../../../tests/src/bind.rs"] mod bind;`).
 //! Environment override: `NAMED` (binary, default `/usr/sbin/named`).
 
+// By path rather than `crate::start`, so that this file still works included alone; iaas-tests
+// therefore loads start.rs twice (here and in the other harness), which is harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "start.rs"]
+mod start;
+
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 pub const KEY_NAME: &str = "iaas";
 pub const ZONE: &str = "example.test.";
@@ -51,14 +56,13 @@ pub struct Bind {
     pub key_name: String,
     /// The key's secret as `tsig-keygen` prints it (base64).
     pub key_secret_b64: String,
-    child: Option<Child>,
-    tempdir: PathBuf,
+    process: start::Process,
 }
 
 impl Bind {
     /// A fresh instance with a fresh key and the seeded zones, answering queries.
     pub async fn start() -> Result<Bind> {
-        let tempdir = fresh_tempdir()?;
+        let tempdir = start::fresh_tempdir("iaas-bind")?;
         let result = Self::launch_in(&tempdir).await;
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tempdir);
@@ -68,14 +72,12 @@ impl Bind {
 
     /// Kills named (the port closes), e.g. to simulate "DNS server down". Idempotent.
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
+        self.process.stop().await
     }
 
     /// The instance's temp directory (config, zone files, journals, `named.log`).
     pub fn dir(&self) -> &Path {
-        &self.tempdir
+        self.process.dir()
     }
 
     /// `dig @127.0.0.1 -p <port> +short <name> <rtype>`: the answer's data, one per record
@@ -96,13 +98,7 @@ impl Bind {
         let key_secret_b64 = parse_secret(&key_conf)?;
         std::fs::write(dir.join("example.test.zone"), FORWARD_ZONE_FILE)?;
         std::fs::write(dir.join("20.10.in-addr.arpa.zone"), REVERSE_ZONE_FILE)?;
-        let binary = std::env::var("NAMED").unwrap_or_else(|_| {
-            if Path::new("/usr/sbin/named").exists() {
-                "/usr/sbin/named".into()
-            } else {
-                "named".into()
-            }
-        });
+        let binary = start::binary("NAMED", "named");
 
         // A free port can be taken between our probe and named's bind; retry with new ports.
         let mut last_err = anyhow!("named was not started");
@@ -111,26 +107,18 @@ impl Bind {
             let conf = named_conf(dir, port, &key_conf);
             let conf_path = dir.join("named.conf");
             std::fs::write(&conf_path, conf)?;
-            let log = std::fs::File::create(dir.join("named.log"))?;
-            let mut child = Command::new(&binary)
-                .arg("-4")
-                .arg("-g")
-                .arg("-c")
-                .arg(&conf_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone()?))
-                .stderr(Stdio::from(log))
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("spawning {binary} (is Debian's bind9 installed?)"))?;
-            match wait_ready(&mut child, port, dir).await {
+            let log = dir.join("named.log");
+            let mut cmd = Command::new(&binary);
+            cmd.arg("-4").arg("-g").arg("-c").arg(&conf_path);
+            let mut child = start::spawn(&mut cmd, &log, "Debian's bind9")?;
+            let ready = || answers(port);
+            match start::wait_ready(&mut child, "named", &log, START_TIMEOUT, Duration::from_millis(50), ready).await {
                 Ok(()) => {
                     return Ok(Bind {
                         addr: SocketAddr::from(([127, 0, 0, 1], port)),
                         key_name: KEY_NAME.into(),
                         key_secret_b64,
-                        child: Some(child),
-                        tempdir: dir.to_path_buf(),
+                        process: start::Process::new(child, dir),
                     })
                 }
                 Err(e) => {
@@ -140,15 +128,6 @@ impl Bind {
             }
         }
         Err(last_err)
-    }
-}
-
-impl Drop for Bind {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.tempdir);
     }
 }
 
@@ -221,24 +200,9 @@ async fn dig(port: u16, name: &str, rtype: &str) -> Result<Vec<String>> {
     Ok(stdout.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(';')).map(str::to_owned).collect())
 }
 
-/// Until named answers the forward zone's SOA, bounded by [`START_TIMEOUT`]; fails early when
-/// named exits (bad config, port taken).
-async fn wait_ready(child: &mut Child, port: u16, dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("named exited during start-up ({status}); named.log: {}", log_tail(dir));
-        }
-        if let Ok(lines) = dig(port, ZONE, "SOA").await {
-            if !lines.is_empty() {
-                return Ok(());
-            }
-        }
-        if Instant::now() >= deadline {
-            bail!("named did not answer within {START_TIMEOUT:?}; named.log: {}", log_tail(dir));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Whether named answers the forward zone's SOA.
+async fn answers(port: u16) -> Result<bool> {
+    Ok(dig(port, ZONE, "SOA").await.is_ok_and(|lines| !lines.is_empty()))
 }
 
 /// A port free on 127.0.0.1 for both TCP and UDP (named listens on both).
@@ -250,18 +214,4 @@ fn free_port() -> Result<u16> {
         }
     }
     bail!("no port free for both TCP and UDP on 127.0.0.1")
-}
-
-fn fresh_tempdir() -> Result<PathBuf> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let dir = std::env::temp_dir().join(format!("iaas-bind-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
-fn log_tail(dir: &Path) -> String {
-    let log = std::fs::read_to_string(dir.join("named.log")).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }

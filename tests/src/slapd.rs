@@ -6,21 +6,27 @@
 //! The config (`tests/slapd/slapd.conf.in`), the AD `userAccountControl` schema
 //! (`tests/slapd/ad.schema`) and the seed directory (`tests/slapd/seed.ldif`) are compiled in, so
 //! this file can also be included by path from another crate's tests
-//! (`#[path = "../../../tests/src/slapd.rs"] mod slapd;`); it needs only `tokio` and `anyhow`.
+//! (`#[path = "../../../tests/src/slapd.rs"] mod slapd;`); it needs only `tokio` and `anyhow`
+//! (and `start.rs` beside it, which it includes by path itself).
 //!
 //! The database is empty at start; [`Slapd::seed`] loads `seed.ldif` with `ldapadd` while slapd
 //! runs (slapadd would bypass the memberof overlay, and memberOf would stay empty).
 //! Environment overrides: `SLAPD` (binary, default `/usr/sbin/slapd`), `SLAPD_MODULEPATH`
 //! (default `/usr/lib/ldap`).
 
+// By path rather than `crate::start`, so that this file still works included alone; iaas-tests
+// therefore loads start.rs twice (here and in the other harness), which is harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "start.rs"]
+mod start;
+
 use std::net::TcpListener as StdTcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 pub const BASE_DN: &str = "dc=example,dc=test";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=test";
@@ -47,8 +53,7 @@ pub struct Slapd {
     pub admin_password: String,
     /// The test CA that signed the server certificate (SANs `IP:127.0.0.1`, `DNS:localhost`).
     pub ca_pem_path: Option<PathBuf>,
-    child: Option<Child>,
-    tempdir: PathBuf,
+    process: start::Process,
 }
 
 impl Slapd {
@@ -76,9 +81,7 @@ impl Slapd {
 
     /// Kills slapd (the ports close), e.g. to simulate "directory down". Idempotent.
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
+        self.process.stop().await
     }
 
     /// `ldapadd` as the rootdn; records with an explicit `changetype` are honoured.
@@ -93,20 +96,20 @@ impl Slapd {
 
     /// The instance's temp directory (config, database, certificates, `slapd.log`).
     pub fn dir(&self) -> &Path {
-        &self.tempdir
+        self.process.dir()
     }
 
     /// A second, unrelated CA (PEM) that did not sign the server's certificate, for negative
     /// TLS tests. Written into the instance's temp directory.
     pub fn other_ca(&self) -> Result<PathBuf> {
-        let dir = self.tempdir.join("other-ca");
+        let dir = self.dir().join("other-ca");
         std::fs::create_dir_all(&dir)?;
         make_ca(&dir, "iaas unrelated test CA")?;
         Ok(dir.join("ca.pem"))
     }
 
     async fn launch(tls: bool) -> Result<Slapd> {
-        let tempdir = fresh_tempdir()?;
+        let tempdir = start::fresh_tempdir("iaas-slapd")?;
         let result = Self::launch_in(&tempdir, tls).await;
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tempdir);
@@ -137,13 +140,7 @@ impl Slapd {
             .replace("@ADMIN_PW@", ADMIN_PASSWORD);
         let conf_path = dir.join("slapd.conf");
         std::fs::write(&conf_path, conf)?;
-        let binary = std::env::var("SLAPD").unwrap_or_else(|_| {
-            if Path::new("/usr/sbin/slapd").exists() {
-                "/usr/sbin/slapd".into()
-            } else {
-                "slapd".into()
-            }
-        });
+        let binary = start::binary("SLAPD", "slapd");
 
         // A free port can be taken between our probe and slapd's bind; retry with new ports.
         let mut last_err = anyhow!("slapd was not started");
@@ -155,21 +152,13 @@ impl Slapd {
                 Some(s) => format!("{url} {s}"),
                 None => url.clone(),
             };
-            let log = std::fs::File::create(dir.join("slapd.log"))?;
-            let mut child = Command::new(&binary)
-                .arg("-f")
-                .arg(&conf_path)
-                .arg("-h")
-                .arg(&listen)
-                .arg("-d")
-                .arg("0")
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone()?))
-                .stderr(Stdio::from(log))
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("spawning {binary} (is Debian's slapd installed?)"))?;
-            match wait_ready(&mut child, &url, ldaps_url.as_deref(), dir).await {
+            let log = dir.join("slapd.log");
+            let mut cmd = Command::new(&binary);
+            cmd.arg("-f").arg(&conf_path).arg("-h").arg(&listen).arg("-d").arg("0");
+            let mut child = start::spawn(&mut cmd, &log, "Debian's slapd")?;
+            let ldaps_addr = ldaps_url.as_deref().map(|u| u.trim_start_matches("ldaps://").trim_end_matches('/'));
+            let ready = || answers(&url, ldaps_addr);
+            match start::wait_ready(&mut child, "slapd", &log, START_TIMEOUT, Duration::from_millis(25), ready).await {
                 Ok(()) => {
                     return Ok(Slapd {
                         url,
@@ -178,8 +167,7 @@ impl Slapd {
                         admin_dn: ADMIN_DN.into(),
                         admin_password: ADMIN_PASSWORD.into(),
                         ca_pem_path: tls.then(|| dir.join("ca.pem")),
-                        child: Some(child),
-                        tempdir: dir.to_path_buf(),
+                        process: start::Process::new(child, dir),
                     })
                 }
                 Err(e) => {
@@ -210,45 +198,22 @@ impl Slapd {
     }
 }
 
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.tempdir);
-    }
-}
-
-/// Until slapd answers an authenticated whoami (and LDAPS accepts TCP), bounded by
-/// [`START_TIMEOUT`]; fails early when slapd exits (bad config, port taken).
-async fn wait_ready(child: &mut Child, url: &str, ldaps_url: Option<&str>, dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    let ldaps_addr = ldaps_url.map(|u| u.trim_start_matches("ldaps://").trim_end_matches('/').to_owned());
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("slapd exited during start-up ({status}); slapd.log: {}", log_tail(dir));
-        }
-        let whoami = Command::new("ldapwhoami")
-            .args(["-x", "-H", url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
-            .env("LDAPNOINIT", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .context("running ldapwhoami (is Debian's ldap-utils installed?)")?;
-        let ldaps_ok = match &ldaps_addr {
-            Some(addr) => tokio::net::TcpStream::connect(addr.as_str()).await.is_ok(),
-            None => true,
-        };
-        if whoami.success() && ldaps_ok {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("slapd did not answer within {START_TIMEOUT:?}; slapd.log: {}", log_tail(dir));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// Whether slapd answers an authenticated whoami (and LDAPS, at `ldaps_addr`, accepts TCP).
+async fn answers(url: &str, ldaps_addr: Option<&str>) -> Result<bool> {
+    let whoami = Command::new("ldapwhoami")
+        .args(["-x", "-H", url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
+        .env("LDAPNOINIT", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .context("running ldapwhoami (is Debian's ldap-utils installed?)")?;
+    let ldaps_ok = match ldaps_addr {
+        Some(addr) => tokio::net::TcpStream::connect(addr).await.is_ok(),
+        None => true,
+    };
+    Ok(whoami.success() && ldaps_ok)
 }
 
 /// A self-signed CA (`ca.pem`, `ca.key`) in `dir`.
@@ -353,18 +318,4 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
 
 fn free_port() -> Result<u16> {
     Ok(StdTcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn fresh_tempdir() -> Result<PathBuf> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let dir = std::env::temp_dir().join(format!("iaas-slapd-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
-fn log_tail(dir: &Path) -> String {
-    let log = std::fs::read_to_string(dir.join("slapd.log")).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod decommission;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -12,8 +14,11 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use iaas_slack::{Message, SlashCommand};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use iaas_tests::slapd::{Slapd, BASE_DN, SVC_DN, SVC_PASSWORD};
+use iaas_tests::vcsim::Vcsim;
+use iaas_vsphere::soap::SoapClient;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::{mpsc, Mutex};
 
 pub const SIGNING_SECRET: &str = "e2e-signing-secret";
@@ -77,25 +82,7 @@ impl Serve {
             ]);
         }
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .env_clear()
-            .envs(env.iter().cloned())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn iaas serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("iaas serve listening on ") {
-                    return url.to_string();
-                }
-            }
-            panic!("iaas serve exited before listening");
-        })
-        .await
-        .expect("iaas serve started");
+        let (child, url) = spawn_serve(&env).await;
         Serve { url, dir, posts, updates: updates.0, env, child, responses: Mutex::new(rx), response_url }
     }
 
@@ -103,26 +90,7 @@ impl Serve {
     /// same environment — same store, vCenter and Slack stand-ins.
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .env_clear()
-            .envs(self.env.iter().cloned())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn iaas serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        self.url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("iaas serve listening on ") {
-                    return url.to_string();
-                }
-            }
-            panic!("iaas serve exited before listening");
-        })
-        .await
-        .expect("iaas serve restarted");
-        self.child = child;
+        (self.child, self.url) = spawn_serve(&self.env).await;
     }
 
     /// Sends `/iaas <text>` as user `user`, signed like Slack; returns the HTTP status, the ack,
@@ -139,15 +107,7 @@ impl Serve {
             ..Default::default()
         }
         .to_form();
-        let ts = chrono::Utc::now().timestamp();
-        let resp = reqwest::Client::new()
-            .post(format!("{}/slack/commands", self.url))
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", iaas_slack::sign(SIGNING_SECRET.as_bytes(), ts, form.as_bytes()))
-            .body(form)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.post_signed("commands", form).await;
         let status = resp.status().as_u16();
         let id = resp.headers().get(iaas_gateway::REQUEST_ID_HEADER).map(|v| v.to_str().unwrap().to_string());
         let ack = resp.json().await.unwrap_or_default();
@@ -165,17 +125,20 @@ impl Serve {
             "actions": [{"action_id": action_id, "block_id": "b", "value": token, "type": "button"}],
         });
         let form = format!("payload={}", urlencode(&payload.to_string()));
+        self.post_signed("interactions", form).await.status().as_u16()
+    }
+
+    /// Posts a form to `/slack/<path>`, signed with the signing secret the way Slack signs.
+    async fn post_signed(&self, path: &str, form: String) -> reqwest::Response {
         let ts = chrono::Utc::now().timestamp();
         reqwest::Client::new()
-            .post(format!("{}/slack/interactions", self.url))
+            .post(format!("{}/slack/{path}", self.url))
             .header("x-slack-request-timestamp", ts.to_string())
             .header("x-slack-signature", iaas_slack::sign(SIGNING_SECRET.as_bytes(), ts, form.as_bytes()))
             .body(form)
             .send()
             .await
             .unwrap()
-            .status()
-            .as_u16()
     }
 
     /// The next message a function posted to the response_url.
@@ -225,6 +188,34 @@ impl Serve {
     pub async fn healthy(&self) -> bool {
         reqwest::get(format!("{}/_/health", self.url)).await.map(|r| r.status().is_success()).unwrap_or(false)
     }
+}
+
+/// `iaas serve` on a free port with exactly `env`, and the URL it listens on.
+async fn spawn_serve(env: &[(String, String)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn iaas serve");
+    let url = listening(&mut BufReader::new(child.stdout.take().unwrap()).lines()).await;
+    (child, url)
+}
+
+/// Reads `iaas serve`'s stdout up to the line that says where it listens (within 30 s); the URL.
+pub async fn listening(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
+                return url.to_string();
+            }
+        }
+        panic!("iaas serve exited before listening");
+    })
+    .await
+    .expect("iaas serve listening within 30 s")
 }
 
 impl Drop for Serve {
@@ -305,6 +296,22 @@ pub fn button_token(message: &Message) -> String {
         .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
         .find_map(|e| e["value"].as_str().map(str::to_string))
         .unwrap_or_else(|| panic!("no buttons on: {}", message.readable()))
+}
+
+/// `iaas serve` on vcsim with `policy` (TOML) as its `IAAS_CONFIG` and `env` besides, and a
+/// SOAP client of the same vcsim to look at what the commands did.
+pub async fn start_on(vcsim: &Vcsim, policy: &str, env: &[(&str, &str)]) -> (Serve, SoapClient) {
+    let path = policy_file(policy);
+    let mut all = vec![("IAAS_CONFIG", path.to_str().unwrap())];
+    all.extend_from_slice(env);
+    let serve = Serve::start_with(Some(&vcsim.url), &all).await;
+    (serve, SoapClient::new(vcsim.config()).unwrap())
+}
+
+/// The environment that points `iaas serve` at a seeded slapd, bound as its read-only service
+/// account, for [`Serve::start_with`] or [`start_on`].
+pub fn ldap_env(slapd: &Slapd) -> [(&'static str, &str); 4] {
+    [("LDAP_URL", slapd.url.as_str()), ("LDAP_BIND_DN", SVC_DN), ("LDAP_BIND_PASSWORD", SVC_PASSWORD), ("LDAP_BASE_DN", BASE_DN)]
 }
 
 /// Writes a policy file for `IAAS_CONFIG` and returns its path.
