@@ -57,7 +57,9 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Pr
     let stop_heartbeat = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(ctx.clone(), id.to_string(), cancel.clone(), lost.clone(), stop_heartbeat.clone()));
     let (changed, watcher) = watch::channel(());
-    let poster = progress.clone().map(|to| tokio::spawn(post_progress(ctx.clone(), slack.clone(), id.to_string(), to, watcher)));
+    let work_done = CancellationToken::new();
+    let poster =
+        progress.clone().map(|to| tokio::spawn(post_progress(ctx.clone(), slack.clone(), id.to_string(), to, watcher, work_done.clone())));
 
     let sc = StepContext { ctx: ctx.clone(), slack: slack.clone(), request: detail.request.clone() };
     let workers = Arc::new(Semaphore::new(ctx.policy.decommission.workers.max(1)));
@@ -95,6 +97,8 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Pr
         ctx.store.finish_decommission(id, state).await?;
     }
     drop(changed);
+    // The summary replaces any progress still waiting for its turn: do not wait for it.
+    work_done.cancel();
     if let Some(poster) = poster {
         let _ = poster.await;
     }
@@ -211,13 +215,23 @@ async fn heartbeat(ctx: Arc<Context>, id: String, cancel: CancellationToken, los
 }
 
 /// Shows progress as steps advance, spaced out, and on a response_url only a few times.
-async fn post_progress(ctx: Arc<Context>, slack: WebApi, id: String, to: Progress, mut changes: watch::Receiver<()>) {
+async fn post_progress(
+    ctx: Arc<Context>,
+    slack: WebApi,
+    id: String,
+    to: Progress,
+    mut changes: watch::Receiver<()>,
+    work_done: CancellationToken,
+) {
     let mut posts = 0;
     while changes.changed().await.is_ok() {
         if matches!(to, Progress::ResponseUrl(_)) && posts >= MAX_RESPONSE_URL_POSTS {
             continue;
         }
-        tokio::time::sleep(PROGRESS_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+            _ = work_done.cancelled() => return,
+        }
         changes.mark_unchanged();
         let Ok(Some(detail)) = ctx.store.decommission(&id).await else { continue };
         if detail.request.state != "running" {
