@@ -84,8 +84,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let gateway = Arc::new(settings.with_dispatcher(dispatcher));
 
     // OpenFaaS-style URLs work against the all-in-one too.
-    let app =
-        functions.into_iter().fold(iaas_gateway::router(gateway), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
+    let app = functions
+        .into_iter()
+        .fold(iaas_gateway::router(gateway.clone()), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
 
     // The platforms schedule sweeps themselves; the all-in-one has a timer.
     tokio::spawn(sweep_every(ctx.clone()));
@@ -108,6 +109,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     );
     let served = iaas_runtime::serve_on(listener, app).await;
+    // The gateway's audit entries are written by a task; let it finish before exiting.
+    gateway.flush_audit().await;
     ctx.vcenter.logout().await;
     served?;
     Ok(ExitCode::SUCCESS)

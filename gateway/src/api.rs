@@ -99,7 +99,13 @@ impl ApiAuth {
         let mut found = None;
         for (name, want, roles) in &self.tokens {
             if bool::from(want.ct_eq(&digest)) && found.is_none() {
-                found = Some(Identity { slack_user: format!("api:{name}"), email: None, dn: None, roles: roles.iter().cloned().collect(), groups: Default::default() });
+                found = Some(Identity {
+                    slack_user: format!("api:{name}"),
+                    email: None,
+                    dn: None,
+                    roles: roles.iter().cloned().collect(),
+                    groups: Default::default(),
+                });
             }
         }
         found
@@ -352,7 +358,7 @@ fn view(d: &DecommissionDetail) -> DecommissionView {
 }
 
 fn store(gw: &Gateway) -> Result<&Store, ApiError> {
-    gw.audit.as_ref().ok_or_else(|| {
+    gw.audit.as_ref().map(crate::audit::AuditLog::store).ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "This server has no database (DATABASE_URL), so the REST API is unavailable.")
     })
 }

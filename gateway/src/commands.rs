@@ -284,9 +284,9 @@ pub fn parse(text: &str) -> Parsed {
 fn lookup(words: &[String]) -> Option<(&'static CommandSpec, Vec<String>)> {
     let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
     for spec in COMMANDS {
-        let name: Vec<&str> = spec.name.split(' ').collect();
-        if lower.len() >= name.len() && lower.iter().zip(&name).all(|(a, b)| a == b) {
-            return Some((spec, words[name.len()..].to_vec()));
+        let name_len = spec.name.split(' ').count();
+        if lower.len() >= name_len && lower.iter().zip(spec.name.split(' ')).all(|(a, b)| a == b) {
+            return Some((spec, words[name_len..].to_vec()));
         }
         if let Some(alias) = spec.aliases.iter().find(|a| a.word == lower[0]) {
             let mut rest = words[1..].to_vec();
@@ -346,10 +346,15 @@ pub fn help(topic: &[String]) -> String {
 /// Splits on spaces and newlines, keeping quoted names together. Slack turns quotes into
 /// smart quotes and `--` into dashes, so those are read as what the user typed.
 pub fn tokenize(text: &str) -> Result<Vec<String>, String> {
-    let normalized = text
-        .replace(['\u{201C}', '\u{201D}', '\u{201E}', '\u{201F}'], "\"")
-        .replace(['\u{2018}', '\u{2019}'], "'")
-        .replace(['\u{2014}', '\u{2013}'], "--");
+    // Typographic quotes and dashes (phones put them in) are all outside ASCII.
+    let normalized: std::borrow::Cow<str> = if text.is_ascii() {
+        text.into()
+    } else {
+        text.replace(['\u{201C}', '\u{201D}', '\u{201E}', '\u{201F}'], "\"")
+            .replace(['\u{2018}', '\u{2019}'], "'")
+            .replace(['\u{2014}', '\u{2013}'], "--")
+            .into()
+    };
     let mut words = Vec::new();
     let mut current = String::new();
     let mut quote: Option<char> = None;

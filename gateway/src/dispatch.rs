@@ -7,11 +7,17 @@
 //!   function-URL event so the function's `lambda_http` adapter reads it like any HTTP request.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use iaas_config::ConfigError;
 use iaas_invocation::{SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use tower::ServiceExt;
@@ -99,43 +105,158 @@ impl Dispatch for LocalDispatch {
     }
 }
 
+/// Idle keep-alive connections kept to the OpenFaaS gateway. Enough for a burst of commands
+/// to reuse its connections (each hand-over holds one for a round trip), bounded so a burst does
+/// not leave hundreds of idle sockets behind; they close after [`POOL_IDLE_TIMEOUT`].
+pub const POOL_MAX_IDLE: usize = 256;
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// An OpenFaaS answer body read at most (it is a short text or empty; read so the connection
+/// can be reused).
+const MAX_ANSWER: usize = 64 * 1024;
+
 /// OpenFaaS's asynchronous invocation: the gateway queues the request and answers 202.
+///
+/// This is on the ack path of every command, so it is kept lean: the target URL of each
+/// function is built and checked once, redirects are never followed (a 3xx is a refusal), and
+/// a plain-HTTP gateway (the usual in-cluster `http://gateway.openfaas:8080`) is called through
+/// hyper's pooled client directly, without reqwest's per-request URL parsing and layers; an
+/// `https://` gateway goes through reqwest (rustls).
 pub struct OpenFaasDispatch {
-    http: reqwest::Client,
     gateway: String,
+    transport: Transport,
+    /// `<gateway>/async-function/<function>` per function, built on first use. Function names
+    /// come from the code (`Command::function`), never from a request, so this stays small.
+    targets: RwLock<HashMap<String, Target>>,
+}
+
+enum Transport {
+    // Boxed: the pooled client is large next to reqwest's handle.
+    Plain(Box<LegacyClient<HttpConnector, Full<Bytes>>>),
+    Tls(reqwest::Client),
+}
+
+#[derive(Clone)]
+enum Target {
+    Plain(http::Uri),
+    Tls(reqwest::Url),
 }
 
 impl OpenFaasDispatch {
     pub fn new(gateway: String) -> Self {
-        let http = reqwest::Client::builder().timeout(DISPATCH_TIMEOUT).build().unwrap_or_default();
-        OpenFaasDispatch { http, gateway }
+        let gateway = gateway.trim_end_matches('/').to_string();
+        let transport = if gateway.starts_with("http://") {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(DISPATCH_TIMEOUT));
+            Transport::Plain(Box::new(
+                LegacyClient::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(POOL_MAX_IDLE)
+                    .build(connector),
+            ))
+        } else {
+            Transport::Tls(
+                reqwest::Client::builder()
+                    .timeout(DISPATCH_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(POOL_MAX_IDLE)
+                    .build()
+                    .unwrap_or_default(),
+            )
+        };
+        OpenFaasDispatch { gateway, transport, targets: RwLock::default() }
+    }
+
+    fn target(&self, function: &str) -> Result<Target, DispatchError> {
+        if let Some(t) = self.targets.read().unwrap_or_else(|e| e.into_inner()).get(function) {
+            return Ok(t.clone());
+        }
+        let url = format!("{}/async-function/{function}", self.gateway);
+        let bad = |e: &dyn std::fmt::Display| DispatchError(format!("{url} is not a usable OpenFaaS address ({e})"));
+        let target = match self.transport {
+            Transport::Plain(_) => Target::Plain(url.parse::<http::Uri>().map_err(|e| bad(&e))?),
+            Transport::Tls(_) => Target::Tls(reqwest::Url::parse(&url).map_err(|e| bad(&e))?),
+        };
+        self.targets.write().unwrap_or_else(|e| e.into_inner()).insert(function.to_string(), target.clone());
+        Ok(target)
+    }
+
+    fn unreachable(&self, reason: impl std::fmt::Display) -> DispatchError {
+        DispatchError(format!("OpenFaaS at {} could not be reached ({reason})", self.gateway))
+    }
+
+    async fn send_plain(
+        &self,
+        client: &LegacyClient<HttpConnector, Full<Bytes>>,
+        uri: http::Uri,
+        signed: SignedBody,
+    ) -> Result<http::StatusCode, DispatchError> {
+        let mut request = http::Request::new(Full::new(signed.body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        headers.insert(TIMESTAMP_HEADER, http::HeaderValue::from(signed.timestamp));
+        headers.insert(
+            SIGNATURE_HEADER,
+            http::HeaderValue::from_maybe_shared(Bytes::from(signed.signature)).map_err(|e| DispatchError(e.to_string()))?,
+        );
+        let call = async {
+            let response = client.request(request).await.map_err(|e| self.unreachable(error_chain(&e)))?;
+            let status = response.status();
+            // Read the (short) answer so the connection goes back to the pool.
+            let _ = Limited::new(response.into_body(), MAX_ANSWER).collect().await;
+            Ok(status)
+        };
+        tokio::time::timeout(DISPATCH_TIMEOUT, call).await.map_err(|_| self.unreachable("timed out"))?
+    }
+
+    async fn send_tls(&self, client: &reqwest::Client, url: reqwest::Url, signed: SignedBody) -> Result<http::StatusCode, DispatchError> {
+        let resp = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, signed.timestamp)
+            .header(SIGNATURE_HEADER, signed.signature)
+            .body(signed.body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(without_url(&e)))?;
+        Ok(resp.status())
     }
 }
 
 #[async_trait]
 impl Dispatch for OpenFaasDispatch {
     async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
-        let url = format!("{}/async-function/{function}", self.gateway);
-        let resp = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
-            .header(SIGNATURE_HEADER, &signed.signature)
-            .body(signed.body)
-            .send()
-            .await
-            .map_err(|e| DispatchError(format!("OpenFaaS at {} could not be reached ({})", self.gateway, without_url(&e))))?;
-        if resp.status().is_success() {
+        let status = match (&self.transport, self.target(function)?) {
+            (Transport::Plain(client), Target::Plain(uri)) => self.send_plain(client, uri, signed).await?,
+            (Transport::Tls(client), Target::Tls(url)) => self.send_tls(client, url, signed).await?,
+            _ => return Err(DispatchError("internal error: dispatch target and transport differ".into())),
+        };
+        if status.is_success() {
             Ok(())
         } else {
-            Err(DispatchError(format!("OpenFaaS answered {} for {function}", resp.status())))
+            Err(DispatchError(format!("OpenFaaS answered {status} for {function}")))
         }
     }
 
     fn describe(&self) -> String {
         format!("OpenFaaS async at {}", self.gateway)
     }
+}
+
+/// An error and its causes on one line ("client error (Connect): tcp connect error: Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
 }
 
 fn without_url(e: &reqwest::Error) -> String {

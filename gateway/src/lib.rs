@@ -12,6 +12,7 @@ use iaas_slack::Responder;
 
 pub mod access;
 pub mod api;
+pub mod audit;
 pub mod commands;
 pub mod dispatch;
 mod settings;
@@ -40,11 +41,22 @@ pub struct Gateway {
     pub clock: Clock,
     /// Who may do what; `None` when the policy defines no roles (demo mode).
     pub access: Option<iaas_access::Access>,
-    /// Where decisions before the ack are audited; functions audit outcomes.
-    pub audit: Option<iaas_store::Store>,
+    /// Where decisions before the ack are audited (through a writer task, see [`audit`]), and
+    /// the store the REST API reads; functions audit outcomes.
+    pub audit: Option<audit::AuditLog>,
     /// How REST API callers authenticate; `None` turns the API's authentication off (every
     /// call but the OpenAPI document is refused).
     pub api: Option<Arc<api::ApiAuth>>,
+}
+
+impl Gateway {
+    /// Writes the audit entries still queued; call it once the server stopped taking requests
+    /// (after graceful shutdown) and before the process exits.
+    pub async fn flush_audit(&self) {
+        if let Some(log) = &self.audit {
+            log.flush().await;
+        }
+    }
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {

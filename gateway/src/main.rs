@@ -17,7 +17,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match iaas_runtime::serve(iaas_gateway::router(gateway)).await {
+    let served = iaas_runtime::serve(iaas_gateway::router(gateway.clone())).await;
+    // Decisions still queued for the audit trail are written before the process exits.
+    gateway.flush_audit().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("iaas-gateway: {e}");

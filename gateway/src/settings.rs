@@ -50,6 +50,7 @@ impl GatewaySettings {
     }
 
     /// Builds the gateway with a remote dispatcher (local dispatch is wired by `iaas serve`).
+    /// Needs a Tokio runtime (the audit writer is spawned), as does [`with_dispatcher`](Self::with_dispatcher).
     pub async fn into_gateway(self) -> Result<Gateway, ConfigError> {
         let dispatcher: Arc<dyn Dispatch> = match &self.dispatch {
             DispatchTarget::OpenFaas { gateway } => Arc::new(OpenFaasDispatch::new(gateway.clone())),
@@ -74,7 +75,7 @@ impl GatewaySettings {
             responder: Responder::new(self.slack_api_url.as_deref()),
             clock: system_clock(),
             access: self.access,
-            audit: self.audit,
+            audit: self.audit.map(crate::audit::AuditLog::new),
             api: Some(Arc::new(crate::api::ApiAuth::from_env())),
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,7 +27,8 @@ pub async fn verify_slack(State(gw): State<Arc<Gateway>>, request: Request, next
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
     };
-    // Slack's certificate check carries no command; answering it reveals and does nothing.
+    // Slack's certificate check carries no command; answering it reveals and does nothing. A
+    // scan of the raw bytes: the form is decoded once, by the handler, after verification.
     if SlashCommand::is_ssl_check(&bytes) {
         return StatusCode::OK.into_response();
     }
@@ -42,6 +43,7 @@ pub async fn verify_slack(State(gw): State<Arc<Gateway>>, request: Request, next
 }
 
 pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    // The only decoding of the form: `verify_slack` looked at the raw bytes only.
     let Some(slash) = SlashCommand::parse(&body) else {
         return (StatusCode::BAD_REQUEST, "malformed slash command body\n").into_response();
     };
@@ -49,22 +51,33 @@ pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
         Parsed::Help(text) | Parsed::Invalid(text) => return Json(Message::ephemeral(text)).into_response(),
         Parsed::Run(command) => command,
     };
-    let user = SlackUser { id: slash.user_id.clone(), name: slash.user_name.clone(), team_id: slash.team_id.clone() };
-    let channel = SlackChannel { id: slash.channel_id.clone(), name: slash.channel_name.clone() };
+    let SlashCommand { user_id, user_name, team_id, channel_id, channel_name, response_url, .. } = slash;
+    let user = SlackUser { id: user_id, name: user_name, team_id };
+    let channel = SlackChannel { id: channel_id, name: channel_name };
     let what = command.describe();
     let caller = match check_access(&gw, &user.id, &command).await {
         Ok(caller) => caller,
         Err(sentence) => return Json(Message::ephemeral(sentence)).into_response(),
     };
-    match hand_over(&gw, command, user, channel, caller, &slash.response_url).await {
-        Ok(id) => {
-            let ack = Message::ephemeral(format!("Accepted `{what}`. I'll answer here when it's done."))
-                .with_context(&format!("request {}", iaas_invocation::short_id(&id)));
-            // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
-            ([(REQUEST_ID_HEADER, id)], Json(ack)).into_response()
-        }
+    match hand_over(&gw, command, &what, user, channel, caller, response_url).await {
+        Ok(id) => accepted(&what, id),
         Err(sentence) => Json(Message::ephemeral(sentence)).into_response(),
     }
+}
+
+/// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,
+/// serialized directly (see `iaas_slack::message::ephemeral_with_context_json`).
+fn accepted(what: &str, id: String) -> Response {
+    let text = format!("Accepted `{what}`. I'll answer here when it's done.");
+    let context = format!("request {}", iaas_invocation::short_id(&id));
+    let mut response = Response::new(Body::from(iaas_slack::message::ephemeral_with_context_json(&text, &context)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
+    if let Ok(id) = HeaderValue::try_from(id) {
+        headers.insert(REQUEST_ID_HEADER, id);
+    }
+    response
 }
 
 /// The parts of Slack's `block_actions` payload we use.
@@ -123,8 +136,9 @@ pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Respons
     };
     let user = SlackUser { id: payload.user.id, name: payload.user.username, team_id: payload.user.team_id };
     let channel = payload.channel.map(|c| SlackChannel { id: c.id, name: c.name }).unwrap_or_default();
+    let what = command.describe();
     let handed_over = match check_access(&gw, &user.id, &command).await {
-        Ok(caller) => hand_over(&gw, command, user, channel, caller, &payload.response_url).await,
+        Ok(caller) => hand_over(&gw, command, &what, user, channel, caller, payload.response_url.clone()).await,
         Err(sentence) => Err(sentence),
     };
     if let Err(sentence) = handed_over {
@@ -149,14 +163,15 @@ async fn check_access(gw: &Gateway, user: &str, command: &Command) -> Result<Cal
     let decision = crate::access::authorize(access, user, command).await;
     if let Err(reason) = &decision {
         tracing::info!(user, command = %command.describe(), %reason, "denied");
-        audit(gw, &uuid::Uuid::now_v7().to_string(), user, command, "denied", reason).await;
+        audit(gw, &uuid::Uuid::now_v7().to_string(), user, command, "denied", reason.clone()).await;
     }
     decision
 }
 
-/// Appends a gateway decision to the audit trail, when one is configured.
-async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, decision: &str, reason: &str) {
-    let Some(store) = &gw.audit else { return };
+/// Appends a gateway decision to the audit trail, when one is configured. Queued for the
+/// audit writer (see `crate::audit` for why, and what keeps it durable), not written here.
+async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, decision: &str, reason: String) {
+    let Some(log) = &gw.audit else { return };
     let entry = AuditEntry {
         at_ms: (gw.clock)() * 1000,
         request_id: request_id.to_string(),
@@ -165,12 +180,10 @@ async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, de
         vm: command.target_vm().map(str::to_string),
         stage: "gateway".into(),
         decision: decision.into(),
-        reason: reason.into(),
+        reason,
         duration_ms: None,
     };
-    if let Err(e) = store.audit(&entry).await {
-        tracing::error!(error = %e, "could not append to the audit trail");
-    }
+    log.record(entry).await;
 }
 
 /// Builds, signs and dispatches an invocation. `Ok` carries its id; `Err` is the sentence
@@ -178,13 +191,13 @@ async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, de
 async fn hand_over(
     gw: &Gateway,
     command: Command,
+    what: &str,
     user: SlackUser,
     channel: SlackChannel,
     caller: Caller,
-    response_url: &str,
+    response_url: String,
 ) -> Result<String, String> {
-    let what = command.describe();
-    if !gw.responder.allows(response_url) {
+    if !gw.responder.allows(&response_url) {
         tracing::warn!(%response_url, "refused a request whose response_url is not Slack's");
         return Err("This request has no Slack response address, so its answer could not be delivered; nothing was done.".into());
     }
@@ -193,7 +206,7 @@ async fn hand_over(
         command,
         user,
         channel,
-        response_url: Some(response_url.to_string()),
+        response_url: Some(response_url),
         issued_at: (gw.clock)(),
         caller,
     };
@@ -203,11 +216,11 @@ async fn hand_over(
         format!("`{what}` could not be sent to {function}; nothing was done. Please tell IT.")
     })?;
     let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
-    let short = inv.short_id().to_string();
+    let short = inv.short_id();
     match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
         Ok(Ok(())) => {
             tracing::info!(id = %inv.id, user = %inv.user.id, %function, command = %what, "accepted");
-            audit(gw, &inv.id, &inv.user.id, &inv.command, "allowed", &format!("handed to {function}")).await;
+            audit(gw, &inv.id, &inv.user.id, &inv.command, "allowed", format!("handed to {function}")).await;
             Ok(inv.id)
         }
         Ok(Err(e)) => {

@@ -81,7 +81,7 @@ async fn gateway() -> (Arc<Gateway>, Arc<FakeFunction>) {
         responder: Responder::new(None),
         clock: iaas_gateway::system_clock(),
         access: None,
-        audit: Some(store),
+        audit: Some(iaas_gateway::audit::AuditLog::new(store)),
         api: Some(Arc::new(ApiAuth::new(&policy, None))),
     });
     (gw, fake)

@@ -10,10 +10,13 @@ use tokio::net::TcpListener;
 pub const DEFAULT_PORT: u16 = 8082;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`); `LOG_FORMAT=json` for log shippers.
+/// Colours only when stderr is a terminal: a log file or a container's log stream gets plain
+/// text (no escape codes to strip, and less work per line).
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     let result =
         if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") { builder.json().try_init() } else { builder.compact().try_init() };
     // A second init (tests) keeps the first subscriber.

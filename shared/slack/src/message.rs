@@ -61,10 +61,37 @@ impl Message {
     }
 }
 
+/// Slack caps a section's text at 3000 characters.
+const SECTION_MAX_CHARS: usize = 3000;
+
 pub fn section(mrkdwn: &str) -> Value {
-    // Slack caps a section's text at 3000 characters.
-    let text: String = mrkdwn.chars().take(3000).collect();
-    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": section_text(mrkdwn)}})
+}
+
+fn section_text(mrkdwn: &str) -> &str {
+    match mrkdwn.char_indices().nth(SECTION_MAX_CHARS) {
+        Some((end, _)) => &mrkdwn[..end],
+        None => mrkdwn,
+    }
+}
+
+/// `Message::ephemeral(text).with_context(context)` as JSON, byte for byte what `serde_json`
+/// makes of that message, written directly instead of through a tree of `Value` maps: it is
+/// the gateway's ack, built once per command on Slack's 3 s clock.
+pub fn ephemeral_with_context_json(text: &str, context: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 * text.len() + context.len() + 160);
+    let string = |out: &mut Vec<u8>, s: &str| {
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    };
+    out.extend_from_slice(br#"{"response_type":"ephemeral","text":"#);
+    string(&mut out, text);
+    out.extend_from_slice(br#","blocks":[{"text":{"text":"#);
+    string(&mut out, section_text(text));
+    out.extend_from_slice(br#","type":"mrkdwn"},"type":"section"},{"elements":[{"text":"#);
+    string(&mut out, context);
+    out.extend_from_slice(br#","type":"mrkdwn"}],"type":"context"}]}"#);
+    out
 }
 
 pub fn fields(pairs: &[(&str, String)]) -> Value {
@@ -93,5 +120,24 @@ fn collect_text(value: &Value, out: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_ack_json_is_the_serde_json_of_the_message() {
+        let long = "é".repeat(3100);
+        for (text, context) in [
+            ("Accepted `power status app-web-01`. I'll answer here when it's done.", "request 01a2021e"),
+            ("quotes \" and \\ backslash, <tags> & \u{1} control\n newline, ✓ unicode", "ctx \"q\""),
+            ("", ""),
+            (long.as_str(), "request x"),
+        ] {
+            let via_serde = serde_json::to_vec(&Message::ephemeral(text).with_context(context)).unwrap();
+            assert_eq!(String::from_utf8(ephemeral_with_context_json(text, context)).unwrap(), String::from_utf8(via_serde).unwrap());
+        }
     }
 }

@@ -66,6 +66,32 @@ impl Store {
         Ok(())
     }
 
+    /// Appends several entries in one transaction: all or none (the gateway's audit writer
+    /// batches its decisions so a burst of commands costs one commit, not one per command).
+    pub async fn audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("appending to the audit trail"))?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(e.at_ms)
+            .bind(&e.request_id)
+            .bind(&e.actor)
+            .bind(&e.command)
+            .bind(&e.vm)
+            .bind(&e.stage)
+            .bind(&e.decision)
+            .bind(&e.reason)
+            .bind(e.duration_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("appending to the audit trail"))?;
+        }
+        tx.commit().await.map_err(query_err("appending to the audit trail"))?;
+        Ok(())
+    }
+
     /// Newest first.
     pub async fn audit_entries(&self, f: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
