@@ -13,7 +13,6 @@ use iaas_slack::Responder;
 pub mod access;
 pub mod api;
 pub mod audit;
-pub mod commands;
 pub mod dispatch;
 mod settings;
 mod slack;
