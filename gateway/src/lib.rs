@@ -14,10 +14,12 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod dispatch;
+mod local;
 mod settings;
 mod slack;
 
-pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, LocalDispatch, OpenFaasDispatch};
+pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
+pub use local::LocalDispatch;
 pub use settings::{GatewaySettings, SettingsError};
 pub use slack::REQUEST_ID_HEADER;
 

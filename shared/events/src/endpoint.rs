@@ -211,7 +211,7 @@ where
         };
         ((outcome, elapsed_ms), settle)
     };
-    let (outcome, elapsed_ms) = match once(&ctx.store, &claim, work).await {
+    let (outcome, elapsed_ms) = match once(&ctx.store, &claim, ctx.claim_lease, work).await {
         Once::Ran(ran) => ran,
         Once::StoreDown(_) => return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable; retry later\n").into_response(),
         not_run => return not_run_response(&key, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),

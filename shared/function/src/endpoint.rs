@@ -73,7 +73,7 @@ where
         tracing::info!(ok = outcome.ok, elapsed_ms, "invocation finished");
         ((reply, outcome.clone(), elapsed_ms), Settle::Record(outcome))
     };
-    let (reply, outcome, elapsed_ms) = match once(&ctx.store, &new_invocation(name, &inv), work).await {
+    let (reply, outcome, elapsed_ms) = match once(&ctx.store, &new_invocation(name, &inv), ctx.claim_lease, work).await {
         Once::Ran(ran) => ran,
         Once::StoreDown(_) => {
             // Without the record we cannot promise to act once, so we did not act at all.

@@ -16,7 +16,7 @@ mod run;
 mod scope;
 mod vm;
 
-pub use context::{Context, StartupError, DEFAULT_DATABASE_URL};
+pub use context::{Context, StartupError, DEFAULT_CLAIM_LEASE, DEFAULT_DATABASE_URL};
 pub use endpoint::{locked, progress, router};
 pub use protection::protected;
 pub use reply::{Reply, ReplyKind};

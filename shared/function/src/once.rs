@@ -12,9 +12,6 @@ use axum::Json;
 use iaas_store::{AuditEntry, Begin, NewInvocation, Outcome, Store, StoreError};
 use serde_json::json;
 
-/// A claim older than this belongs to a crashed worker and may be run again.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
-
 /// How one delivery went.
 #[derive(Debug)]
 pub enum Once<T> {
@@ -37,8 +34,10 @@ pub enum Settle {
 }
 
 /// Claims `claim.id`, runs `work` only on a fresh claim, and settles the claim as the work says.
-pub async fn once<T>(store: &Store, claim: &NewInvocation, work: impl Future<Output = (T, Settle)>) -> Once<T> {
-    match store.begin_invocation(claim, CLAIM_LEASE).await {
+/// While the work runs its claim is renewed every third of `lease`, so a claim that lapses
+/// belongs to a worker that died: another delivery may then take it over.
+pub async fn once<T>(store: &Store, claim: &NewInvocation, lease: Duration, work: impl Future<Output = (T, Settle)>) -> Once<T> {
+    match store.begin_invocation(claim, lease).await {
         Ok(Begin::Fresh) => {}
         Ok(Begin::Done(outcome)) => {
             tracing::info!("duplicate delivery; answering with the recorded outcome");
@@ -53,7 +52,19 @@ pub async fn once<T>(store: &Store, claim: &NewInvocation, work: impl Future<Out
             return Once::StoreDown(e);
         }
     }
-    let (value, settle) = work.await;
+    let mut work = std::pin::pin!(work);
+    let mut heartbeat = tokio::time::interval(lease / 3);
+    heartbeat.tick().await;
+    let (value, settle) = loop {
+        tokio::select! {
+            done = &mut work => break done,
+            _ = heartbeat.tick() => {
+                if let Err(e) = store.renew_invocation(&claim.id).await {
+                    tracing::warn!(error = %e, "could not renew the claim; it may be taken over if this goes on");
+                }
+            }
+        }
+    };
     let settled = match &settle {
         Settle::Record(outcome) => store.finish_invocation(&claim.id, outcome).await,
         Settle::Release => store.release_invocation(&claim.id).await,

@@ -8,6 +8,7 @@
 mod alarms;
 mod confirmations;
 mod decommissions;
+mod dispatches;
 mod guard_rails;
 mod invocations;
 mod leases;
@@ -26,6 +27,7 @@ pub use decommissions::{
     CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission,
     NewDecommissionStep, NewDecommissionVm,
 };
+pub use dispatches::{ClaimState, PendingDispatch};
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use leases::{Lease, LeaseFilter, LeaseState};
