@@ -32,3 +32,66 @@ async fn a_confirmation_token_works_only_for_its_own_action() {
     let done = serve.answer().await.readable();
     assert!(done.contains("now has 3 vCPU"), "{done}");
 }
+
+/// An answer Slack refuses (a bare 500: it may have been acted on) is posted once, not again,
+/// and lands in the audit trail the admins read, not only in a log.
+#[tokio::test]
+async fn an_undeliverable_answer_is_posted_once_and_audited() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let posts = Arc::new(AtomicU32::new(0));
+    let counted = posts.clone();
+    let app = axum::Router::new().route(
+        "/response",
+        axum::routing::post(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let api = format!("{base}/api");
+    let serve = Serve::start_with(None, &[("SLACK_API_URL", api.as_str())]).await;
+    let (status, _) = slash_to(&serve, "U1", "vm list", &format!("{base}/response")).await;
+    assert_eq!(status, 200);
+
+    let mut audit = String::new();
+    for _ in 0..100 {
+        audit = serve.cli(&["audit"]).await;
+        if audit.contains("Answer not delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = audit.lines().find(|l| l.contains("Answer not delivered")).unwrap_or_else(|| panic!("no undelivered entry:\n{audit}"));
+    assert!(line.contains("failed") && line.contains("slack") && line.contains("vm list") && line.contains("Slack answered 500"), "{line}");
+    assert!(!line.contains(&base), "the audit trail never carries the response_url: {line}");
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "never posted twice");
+}
+
+/// `/iaas <text>` from `user`, signed like Slack, with a response_url of the test's choosing.
+async fn slash_to(serve: &Serve, user: &str, text: &str, response_url: &str) -> (u16, iaas_slack::Message) {
+    let form = iaas_slack::SlashCommand {
+        team_id: "T0E2E".into(),
+        channel_id: "C0E2E".into(),
+        user_id: user.into(),
+        command: "/iaas".into(),
+        text: text.into(),
+        response_url: response_url.into(),
+        ..Default::default()
+    }
+    .to_form();
+    let ts = chrono::Utc::now().timestamp();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/slack/commands", serve.url))
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", iaas_slack::sign(common::SIGNING_SECRET.as_bytes(), ts, form.as_bytes()))
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or_default())
+}

@@ -166,7 +166,7 @@ async fn post_message(ctx: &Context, inv: &Invocation, message: Message) {
     let message =
         message.with_context(&format!("`{}` · request {} · {verb} by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
     if let Err(e) = ctx.responder.post(url, &message).await {
-        tracing::error!(error = %e, "could not answer in Slack");
+        crate::reply::undelivered(ctx, inv, &e).await;
     }
 }
 

@@ -1,8 +1,12 @@
 //! A function's answer: what the user reads, and whether it changed something.
 
 use iaas_config::Policy;
-use iaas_slack::Message;
+use iaas_invocation::Invocation;
+use iaas_slack::{Message, RespondError};
+use iaas_store::AuditEntry;
 use iaas_vsphere::VcError;
+
+use crate::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyKind {
@@ -68,5 +72,26 @@ impl From<VcError> for Reply {
     fn from(err: VcError) -> Self {
         tracing::warn!(error = ?err, "vCenter call failed");
         Reply::error(err.to_string())
+    }
+}
+
+/// An answer Slack did not take, after the delivery policy's attempts, goes to the audit trail
+/// (stage `slack`, decision `failed`, the reason starting "Answer not delivered"): the admins
+/// see it with `/iaas audit`, and the asker's request is not silently lost in a log.
+pub(crate) async fn undelivered(ctx: &Context, inv: &Invocation, error: &RespondError) {
+    tracing::error!(error = %error, request = %inv.id, "could not answer in Slack");
+    let entry = AuditEntry {
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        request_id: inv.id.clone(),
+        actor: inv.user.id.clone(),
+        command: inv.command.describe(),
+        vm: inv.command.target_vm().map(str::to_string),
+        stage: "slack".to_string(),
+        decision: "failed".to_string(),
+        reason: format!("Answer not delivered: {error}."),
+        duration_ms: None,
+    };
+    if let Err(e) = ctx.store.audit(&entry).await {
+        tracing::error!(error = %e, request = %inv.id, "could not record an undelivered answer in the audit trail");
     }
 }

@@ -1,14 +1,16 @@
 //! The Slack side: request signature verification (v0), the slash-command form, Block Kit
 //! messages, and posting answers to a `response_url` that is guaranteed to be Slack's.
 
+pub mod deliver;
 pub mod message;
 pub mod respond;
 pub mod signature;
 pub mod slash;
 pub mod web;
 
+pub use deliver::{DeliveryError, Limits};
 pub use message::Message;
-pub use respond::{RespondError, Responder};
+pub use respond::{host_of, RespondError, Responder};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use slash::SlashCommand;
 pub use web::{Posted, WebApi, WebApiError};
