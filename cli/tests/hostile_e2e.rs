@@ -95,3 +95,48 @@ async fn slash_to(serve: &Serve, user: &str, text: &str, response_url: &str) -> 
         .unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap_or_default())
 }
+
+const BROADCAST: &str = "<!channel> urgent <https://evil.example/login|re-authenticate here>";
+
+/// A message as it arrived, before anything re-serialises it: its text and blocks.
+fn wire(m: &iaas_slack::Message) -> String {
+    format!("{} {}", m.text, serde_json::Value::Array(m.blocks.clone()))
+}
+
+fn assert_inert(what: &str, raw: &str) {
+    for markup in ["<!channel>", "<!here>", "<https://evil", "<@U0BOSS>"] {
+        assert!(!raw.contains(markup), "{what} carried {markup:?} as markup: {raw}");
+    }
+}
+
+/// A reason and a ticket made of Slack markup reach every message the bot posts — the prompt,
+/// the channel's progress message and its updates, the requester's DMs, the answers — as text
+/// the reader sees as typed, never as an @channel ping, a user ping or a disguised link.
+#[tokio::test]
+async fn user_text_never_becomes_slack_markup() {
+    let vcsim = Vcsim::start().await.unwrap();
+    let (serve, _reader) = start_on(&vcsim, "[decommission]\nshutdown_timeout_secs = 5\n", &[]).await;
+    let prompt = serve.run("U1", &format!("decommission app-web-01 --ticket \"<!here> <@U0BOSS>\" --reason \"{BROADCAST}\"")).await;
+    assert_inert("the prompt", &wire(&prompt));
+    assert!(prompt.readable().contains(BROADCAST), "the reader sees the reason as typed: {}", prompt.readable());
+
+    assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
+    let seen = common::decommission::until(&serve, &["Decommissioned 1 of 1 VMs."]).await;
+    assert!(seen.iter().any(|m| m.contains("<!here>")), "answers read as typed: {seen:#?}");
+    let posts = serve.posts.lock().unwrap().clone();
+    let updates = serve.updates.lock().unwrap().clone();
+    assert!(!posts.is_empty(), "the progress message and DMs were posted");
+    for p in posts.iter().chain(updates.iter()) {
+        assert_inert("a chat.postMessage/chat.update", &p.to_string());
+    }
+
+    // A VM name typed by a user, echoed back ("no VM named …"), and an unknown command.
+    let answer = serve.run("U1", "power status <!channel>").await;
+    assert_inert("a not-found echo", &wire(&answer));
+    let (_, ack, _) = serve.slash("U1", "<!here> <https://evil.example/x|click>").await;
+    assert_inert("the gateway's ack", &wire(&ack));
+    // The gateway's "Accepted `…`" ack: no broadcast or link survives the message layer. (A
+    // typed user mention in it needs `UserText` where gateway/src/slack.rs writes the ack.)
+    let (_, ack, _) = serve.slash("U1", &format!("decommission app-web-02 --ticket \"<!here>\" --reason \"{BROADCAST}\"")).await;
+    assert_inert("the gateway's ack", &wire(&ack));
+}

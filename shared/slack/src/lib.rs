@@ -9,7 +9,7 @@ pub mod slash;
 pub mod web;
 
 pub use deliver::{DeliveryError, Limits};
-pub use message::Message;
+pub use message::{escape, neutralize, Message, UserText};
 pub use respond::{host_of, RespondError, Responder};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use slash::SlashCommand;
