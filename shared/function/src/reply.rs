@@ -90,6 +90,27 @@ pub fn vc_sentence(err: &VcError) -> String {
     }
 }
 
+/// An answer Slack did not take, after the delivery policy's attempts, goes to the audit trail
+/// (stage `slack`, decision `failed`, the reason starting "Answer not delivered"): the admins
+/// see it with `/iaas audit`, and the asker's request is not silently lost in a log.
+pub(crate) async fn undelivered(ctx: &Context, inv: &Invocation, error: &RespondError) {
+    tracing::error!(error = %error, request = %inv.id, "could not answer in Slack");
+    let entry = AuditEntry {
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        request_id: inv.id.clone(),
+        actor: inv.user.id.clone(),
+        command: inv.command.describe(),
+        vm: inv.command.target_vm().map(str::to_string),
+        stage: "slack".to_string(),
+        decision: "failed".to_string(),
+        reason: format!("Answer not delivered: {error}."),
+        duration_ms: None,
+    };
+    if let Err(e) = ctx.store.audit(&entry).await {
+        tracing::error!(error = %e, request = %inv.id, "could not record an undelivered answer in the audit trail");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,26 +134,5 @@ mod tests {
             }
         }
         assert_eq!(vc_sentence(&VcError::NotFound { name: "x".into() }), "No VM named x.");
-    }
-}
-
-/// An answer Slack did not take, after the delivery policy's attempts, goes to the audit trail
-/// (stage `slack`, decision `failed`, the reason starting "Answer not delivered"): the admins
-/// see it with `/iaas audit`, and the asker's request is not silently lost in a log.
-pub(crate) async fn undelivered(ctx: &Context, inv: &Invocation, error: &RespondError) {
-    tracing::error!(error = %error, request = %inv.id, "could not answer in Slack");
-    let entry = AuditEntry {
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        request_id: inv.id.clone(),
-        actor: inv.user.id.clone(),
-        command: inv.command.describe(),
-        vm: inv.command.target_vm().map(str::to_string),
-        stage: "slack".to_string(),
-        decision: "failed".to_string(),
-        reason: format!("Answer not delivered: {error}."),
-        duration_ms: None,
-    };
-    if let Err(e) = ctx.store.audit(&entry).await {
-        tracing::error!(error = %e, request = %inv.id, "could not record an undelivered answer in the audit trail");
     }
 }
