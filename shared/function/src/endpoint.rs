@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use iaas_slack::Message;
+use iaas_slack::{Message, UserText};
 use iaas_store::{AuditEntry, NewInvocation, Outcome};
 use tracing::Instrument;
 
@@ -147,10 +147,14 @@ pub async fn progress(ctx: &Context, inv: &Invocation, text: &str) {
 async fn post_message(ctx: &Context, inv: &Invocation, message: Message) {
     let Some(url) = inv.response_url.as_deref() else { return };
     let verb = if matches!(inv.command, Command::Confirm { .. }) { "pressed" } else { "asked" };
-    let message =
-        message.with_context(&format!("`{}` · request {} · {verb} by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
+    let message = message.with_context(&format!(
+        "`{}` · request {} · {verb} by <@{}>",
+        UserText(&inv.command.describe()),
+        inv.short_id(),
+        inv.user.id
+    ));
     if let Err(e) = ctx.responder.post(url, &message).await {
-        tracing::error!(error = %e, "could not answer in Slack");
+        crate::reply::undelivered(ctx, inv, &e).await;
     }
 }
 

@@ -22,7 +22,7 @@ use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 pub use alarms::PendingChange;
-pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
+pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
 pub use decommissions::{
     CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission,
     NewDecommissionStep, NewDecommissionVm,
