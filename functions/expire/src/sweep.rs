@@ -186,7 +186,10 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
             }
             Ok(())
         }
-        _ => Ok(()),
+        // Powered off under `power_off_only`: it stays off until the owner extends the lease.
+        LeaseState::PoweredOff => Ok(()),
+        // Not due for the sweep (`leases_due` returns only swept states).
+        LeaseState::Deleted | LeaseState::Held | LeaseState::Excluded | LeaseState::Closed | LeaseState::Decommissioning => Ok(()),
     }
 }
 

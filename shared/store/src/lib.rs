@@ -23,8 +23,8 @@ use sqlx::AnyPool;
 pub use alarms::PendingChange;
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
 pub use decommissions::{
-    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission,
-    NewDecommissionStep, NewDecommissionVm,
+    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionState, DecommissionStep, DecommissionStepState,
+    DecommissionVm, DecommissionVmState, NewDecommission, NewDecommissionStep, NewDecommissionVm,
 };
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
@@ -75,6 +75,8 @@ pub enum StoreError {
     UnknownInvocation { id: String },
     #[error("The stored outcome of invocation {id} is unreadable: {reason}.")]
     BadOutcome { id: String, reason: String },
+    #[error("The state database holds a {column} this version cannot read ({reason}); is a newer iaas version writing to it?")]
+    Unreadable { column: &'static str, reason: String },
 }
 
 impl Store {
@@ -160,6 +162,22 @@ impl Store {
 /// Maps a driver error to a [`StoreError::Query`] naming what we were doing.
 fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::Query { doing, reason: e.to_string() }
+}
+
+/// A text column read as one of its enum's values.
+fn text_col<T>(r: &sqlx::any::AnyRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = iaas_config::UnknownValue>,
+{
+    use sqlx::Row;
+    let text: String = r.try_get(column).map_err(|e| StoreError::Unreadable { column, reason: e.to_string() })?;
+    text.parse().map_err(|e: iaas_config::UnknownValue| StoreError::Unreadable { column, reason: e.to_string() })
+}
+
+/// `('a', 'b')` for an SQL `IN`: the texts come from the enums' declarations, never from input.
+fn sql_list<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = texts.into_iter().map(|t| format!("'{t}'")).collect();
+    format!("({})", quoted.join(", "))
 }
 
 fn now_ms() -> i64 {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use iaas_config::DeleteMode;
+use iaas_config::{DeleteMode, StepKind};
 use iaas_store::Usage;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
 use tokio_util::sync::CancellationToken;
@@ -40,8 +40,8 @@ pub struct GuestShutdown;
 
 #[async_trait]
 impl Step for GuestShutdown {
-    fn kind(&self) -> &str {
-        "guest_shutdown"
+    fn kind(&self) -> StepKind {
+        StepKind::GuestShutdown
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
@@ -81,8 +81,8 @@ pub struct PowerOff;
 
 #[async_trait]
 impl Step for PowerOff {
-    fn kind(&self) -> &str {
-        "power_off"
+    fn kind(&self) -> StepKind {
+        StepKind::PowerOff
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
@@ -102,8 +102,8 @@ pub struct DeleteVm;
 
 #[async_trait]
 impl Step for DeleteVm {
-    fn kind(&self) -> &str {
-        "delete_vm"
+    fn kind(&self) -> StepKind {
+        StepKind::DeleteVm
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
