@@ -122,15 +122,8 @@ where
 /// Runs `work` holding the VM's change lock, or refuses with a sentence naming the change in
 /// flight. The lock lapses after a while, so a crashed worker cannot block a VM for good.
 pub async fn locked(ctx: &Context, inv: &Invocation, vm: &str, work: impl Future<Output = Reply>) -> Reply {
-    const LOCK_LEASE_MS: i64 = 30 * 60 * 1000;
-    match ctx.store.lock_vm(vm, &inv.id, &inv.command.describe(), &inv.user.id, LOCK_LEASE_MS).await {
-        Ok(Ok(())) => {
-            let reply = work.await;
-            if let Err(e) = ctx.store.unlock_vm(vm, &inv.id).await {
-                tracing::error!(error = %e, vm, "could not release the VM lock; it lapses by itself");
-            }
-            reply
-        }
+    match crate::lock::with_vm_lock(&ctx.store, vm, &inv.id, &inv.command.describe(), &inv.user.id, work).await {
+        Ok(Ok(reply)) => reply,
         Ok(Err(held)) => Reply::error(format!(
             "{vm} has a change in flight (`{}` by <@{}>, request {}); nothing was done. Try again when it has finished.",
             held.command,
