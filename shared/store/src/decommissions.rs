@@ -216,7 +216,7 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(query_err("handing a lease to decommission"))?;
         let moved = sqlx::query(&format!(
             "UPDATE leases SET state = $4, state_reason = $1, updated_at_ms = $2 WHERE vm_moref = $3 AND state IN {}",
-            LeaseState::sql_where(LeaseState::is_swept)
+            LeaseState::sql_where(LeaseState::is_expirable)
         ))
         .bind(&d.id)
         .bind(at_ms)

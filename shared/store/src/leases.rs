@@ -4,7 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_ms, query_err, text_col, Store, StoreError};
+use crate::guard_rails::settle_deleted_vm;
+use crate::{now_ms, query_err, text_col, Store, StoreError, Usage};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lease {
@@ -32,6 +33,9 @@ iaas_config::text_enum! {
         Closed = "closed",
         /// Expired and handed to a decommission request (its id is the reason).
         Decommissioning = "decommissioning",
+        /// The sweep is deleting the VM; its quota share is recorded with the lease until the
+        /// change to deleted gives it back (a sweep that died midway is finished by the next).
+        Deleting = "deleting",
     }
 }
 
@@ -39,16 +43,29 @@ impl LeaseState {
     /// Still watched, so listed by default.
     pub fn is_live(self) -> bool {
         match self {
-            LeaseState::Active | LeaseState::PoweredOff | LeaseState::Held | LeaseState::Decommissioning => true,
+            LeaseState::Active | LeaseState::PoweredOff | LeaseState::Held | LeaseState::Decommissioning | LeaseState::Deleting => true,
             LeaseState::Deleted | LeaseState::Excluded | LeaseState::Closed => false,
         }
     }
 
-    /// The sweep acts on it when it falls due (and may hand it to decommission).
+    /// The sweep acts on it when it falls due.
     pub fn is_swept(self) -> bool {
         match self {
-            LeaseState::Active | LeaseState::PoweredOff => true,
+            LeaseState::Active | LeaseState::PoweredOff | LeaseState::Deleting => true,
             LeaseState::Deleted | LeaseState::Held | LeaseState::Excluded | LeaseState::Closed | LeaseState::Decommissioning => false,
+        }
+    }
+
+    /// Its expiry may still be acted on: powered off, deleted, or handed to decommission.
+    pub fn is_expirable(self) -> bool {
+        match self {
+            LeaseState::Active | LeaseState::PoweredOff => true,
+            LeaseState::Deleting
+            | LeaseState::Deleted
+            | LeaseState::Held
+            | LeaseState::Excluded
+            | LeaseState::Closed
+            | LeaseState::Decommissioning => false,
         }
     }
 
@@ -56,7 +73,7 @@ impl LeaseState {
     pub fn reopened_by_new_expiry(self) -> bool {
         match self {
             LeaseState::Held | LeaseState::PoweredOff | LeaseState::Excluded => true,
-            LeaseState::Active | LeaseState::Deleted | LeaseState::Closed | LeaseState::Decommissioning => false,
+            LeaseState::Active | LeaseState::Deleted | LeaseState::Closed | LeaseState::Decommissioning | LeaseState::Deleting => false,
         }
     }
 
@@ -217,6 +234,64 @@ impl Store {
         .await
         .map_err(query_err("changing a lease's state"))?;
         Ok(())
+    }
+
+    /// The sweep is about to delete the lease's VM: powered_off → deleting, with the VM's quota
+    /// share recorded. False (nothing changed) when the lease is no longer powered off.
+    pub async fn begin_lease_delete(&self, vm_moref: &str, share: Usage, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE leases SET state = $1, share_cpus = $2, share_memory_mb = $3, updated_at_ms = $4 WHERE vm_moref = $5 AND state = $6",
+        )
+        .bind(LeaseState::Deleting.as_str())
+        .bind(share.cpus)
+        .bind(share.memory_mb)
+        .bind(at_ms)
+        .bind(vm_moref)
+        .bind(LeaseState::PoweredOff.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a lease's deletion"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The VM is gone: deleting → deleted and, in the same transaction, the bot's record of the
+    /// VM marked deleted and its owner's quota share given back. Only the call that moves the
+    /// lease does this, so a repeated or resumed sweep never gives the share back twice.
+    pub async fn finish_lease_delete(&self, vm_moref: &str, reason: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let err = || query_err("recording a lease's deletion");
+        let mut tx = self.pool.begin().await.map_err(err())?;
+        let Some(row) = sqlx::query("SELECT share_cpus, share_memory_mb FROM leases WHERE vm_moref = $1 AND state = $2")
+            .bind(vm_moref)
+            .bind(LeaseState::Deleting.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err())?
+        else {
+            return Ok(false);
+        };
+        let share = Usage {
+            vms: 1,
+            cpus: row.get::<Option<i64>, _>("share_cpus").unwrap_or(0),
+            memory_mb: row.get::<Option<i64>, _>("share_memory_mb").unwrap_or(0),
+        };
+        let moved = sqlx::query(
+            "UPDATE leases SET state = $1, state_reason = $2, share_cpus = NULL, share_memory_mb = NULL, updated_at_ms = $3 \
+             WHERE vm_moref = $4 AND state = $5",
+        )
+        .bind(LeaseState::Deleted.as_str())
+        .bind(reason)
+        .bind(at_ms)
+        .bind(vm_moref)
+        .bind(LeaseState::Deleting.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err())?;
+        if moved.rows_affected() != 1 {
+            return Ok(false); // another sweep finished it meanwhile
+        }
+        settle_deleted_vm(&mut tx, vm_moref, share, at_ms).await?;
+        tx.commit().await.map_err(err())?;
+        Ok(true)
     }
 
     /// Whether this reminder (days before this term's expiry) was already sent.

@@ -150,21 +150,11 @@ impl Step for DeleteVm {
     }
 }
 
-/// A VM the bot made gives its share of its owner's quota back, as with `/iaas delete`.
+/// A VM the bot made gives its share of its owner's quota back, once, with its record (as
+/// `/iaas delete` and the lease sweep do).
 async fn forget(sc: &StepContext, d: &VmDetails) {
-    let store = &sc.ctx.store;
-    let moref = &d.summary.vm.moref;
-    match store.vm_record(moref).await {
-        Ok(Some(record)) if record.deleted_at_ms.is_none() => {
-            let share = Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 };
-            if let Err(e) = store.release_quota(&record.owner_user, share).await {
-                tracing::error!(error = %e, "could not release quota");
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "could not read the VM's record"),
-    }
-    if let Err(e) = store.mark_vm_deleted(moref).await {
-        tracing::error!(error = %e, "could not mark the VM deleted in the store");
+    let share = Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 };
+    if let Err(e) = sc.ctx.store.vm_deleted(&d.summary.vm.moref, share).await {
+        tracing::error!(error = %e, "could not record the deletion and give the quota back");
     }
 }

@@ -81,12 +81,16 @@ CREATE TABLE leases_new (
     created_at_ms       BIGINT  NOT NULL,
     expires_at_ms       BIGINT  NOT NULL,
     state               TEXT    NOT NULL
-        CHECK (state IN ('active', 'powered_off', 'deleted', 'held', 'excluded', 'closed', 'decommissioning')),
+        CHECK (state IN ('active', 'powered_off', 'deleted', 'held', 'excluded', 'closed', 'decommissioning', 'deleting')),
     state_reason        TEXT    NOT NULL DEFAULT '',
     powered_off_at_ms   BIGINT,
     claimed_by          TEXT,
     claimed_until_ms    BIGINT  NOT NULL DEFAULT 0,
-    updated_at_ms       BIGINT  NOT NULL
+    updated_at_ms       BIGINT  NOT NULL,
+    -- While the sweep deletes the VM (state 'deleting'): its share of the owner's quota, given
+    -- back with the change to 'deleted' even when the VM is already gone by then.
+    share_cpus          BIGINT,
+    share_memory_mb     BIGINT
 );
 INSERT INTO leases_new (vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, state_reason, powered_off_at_ms,
                         claimed_by, claimed_until_ms, updated_at_ms)
