@@ -21,6 +21,7 @@ pub struct UnknownValue {
 /// }
 /// assert_eq!("green".parse::<Light>().unwrap(), Light::Green);
 /// assert_eq!(Light::NAMES, ["red", "green"]);
+/// assert_eq!(Light::HELP, "Valid lights: red, green.");
 /// assert!("blue".parse::<Light>().unwrap_err().to_string().contains("use one of red, green"));
 /// ```
 ///
@@ -44,6 +45,8 @@ macro_rules! text_enum {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             /// Every value's text, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
+            /// The texts as one line of help: "Valid <what>s: a, b, c."
+            pub const HELP: &'static str = $crate::__text_enum_help!($what; $($text),+);
 
             pub const fn as_str(self) -> &'static str {
                 match self {
@@ -86,5 +89,13 @@ macro_rules! text_enum {
                 text.parse().map_err(<D::Error as $crate::__serde::de::Error>::custom)
             }
         }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __text_enum_help {
+    ($what:literal; $first:literal $(, $rest:literal)*) => {
+        concat!("Valid ", $what, "s: ", $first $(, ", ", $rest)*, ".")
     };
 }
