@@ -204,8 +204,7 @@ async fn the_state_filter_takes_only_request_states() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let error = body["error"].as_str().unwrap();
     assert!(
-        error
-            .contains("`finished` is not a decommission request state; use one of pending_confirmation, running, done, failed, cancelled."),
+        error.contains("`finished` is not a request state; use one of pending_confirmation, running, done, failed, cancelled."),
         "{error}"
     );
     assert!(!error.contains(".."), "{error}");

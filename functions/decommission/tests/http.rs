@@ -166,7 +166,7 @@ async fn a_list_with_an_unknown_state_is_a_sentence() {
     assert_eq!(outcome["ok"], false, "{outcome}");
     assert_eq!(
         outcome["text"],
-        "`finished` is not a decommission request state; use one of pending_confirmation, running, done, failed, cancelled. Nothing was listed."
+        "`finished` is not a request state; use one of pending_confirmation, running, done, failed, cancelled. Nothing was listed."
     );
     let (_, outcome) = invoke(&url, list("inv-2", "RUNNING"), SECRET).await;
     assert_eq!((outcome["ok"].as_bool(), outcome["text"].as_str()), (Some(true), Some("No decommission requests match.")), "{outcome}");

@@ -11,7 +11,7 @@ use crate::{now_ms, query_err, text_col, Backend, LeaseState, Store, StoreError}
 iaas_config::text_enum! {
     /// A request: pending_confirmation → running → done | failed | cancelled (a request
     /// cancelled before its confirmation never runs).
-    pub enum DecommissionState as "decommission request state" {
+    pub enum DecommissionState as "request state" {
         PendingConfirmation = "pending_confirmation",
         Running = "running",
         Done = "done",
