@@ -94,3 +94,29 @@ async fn a_folder_vcenter_lacks_fails_the_step_and_keeps_the_vm() {
     let details = reader.vm_details(&vm).await.unwrap();
     assert_eq!((details.folder.as_deref(), details.summary.power_state), (Some("iaas"), PowerState::PoweredOff));
 }
+
+/// A worker that died after the VM left vCenter but before the quota was given back: the step
+/// run again finds the VM gone and gives the owner's share back (once, as confirmed).
+#[tokio::test]
+async fn a_vm_gone_before_its_delete_step_gives_its_quota_back() {
+    let vcsim = Vcsim::start().await.unwrap();
+    let (serve, reader) = start(&vcsim, "decommissioned").await;
+    let made = serve.run("U1", "create web-10 --size small").await.readable();
+    assert!(made.contains("*web-10* is ready"), "{made}");
+    let store = store(&serve).await;
+    assert_eq!(store.quota_usage("U1").await.unwrap().vms, 1);
+
+    let prompt = serve.run("U1", "decommission web-10").await;
+    let id = request_id(&prompt.readable());
+    let vm = reader.find_vm("web-10").await.unwrap();
+    reader.destroy(&vm).await.unwrap();
+    assert_eq!(store.quota_usage("U1").await.unwrap().vms, 1, "still charged");
+    assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
+    until(&serve, &["Decommissioned 1 of 1 VMs."]).await;
+
+    let d = record(&store, &id).await;
+    assert_eq!(step(&d, "web-10", "delete_vm").message, "web-10 was already gone.");
+    let usage = store.quota_usage("U1").await.unwrap();
+    assert_eq!((usage.vms, usage.cpus, usage.memory_mb), (0, 0, 0), "the share is given back");
+    assert!(store.vm_record(&vm.moref).await.unwrap().unwrap().deleted_at_ms.is_some());
+}

@@ -5,6 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{ldap_env, start_on, Serve};
+use iaas_store::{LeaseFilter, LeaseState, Store, Usage};
 use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
@@ -40,6 +41,29 @@ async fn start_with(policy: &str) -> (Vcsim, Serve, SoapClient) {
 async fn sweep_at(serve: &Serve, created: DateTime<Utc>, offset: Duration) -> String {
     let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     serve.cli(&["expire", "sweep", "--as-of", &at]).await
+}
+
+/// The store `iaas serve` uses.
+async fn store(serve: &Serve) -> Store {
+    Store::connect(&format!("sqlite://{}/iaas.db", serve.dir.display())).await.unwrap()
+}
+
+/// Creates `name` for U1 and `keep-<name>` (no lease, same size, still in U1's quota), powers
+/// `name` on and sweeps until it is powered off on expiry; returns U1's usage with both VMs.
+async fn expired_and_powered_off(serve: &Serve, name: &str, created: DateTime<Utc>) -> Usage {
+    assert!(serve.run("U1", &format!("create {name}")).await.readable().contains("expires"));
+    assert!(serve.run("U1", &format!("create keep-{name}")).await.readable().contains("excluded by policy"));
+    serve.run("U1", &format!("power on {name}")).await;
+    let usage = store(serve).await.quota_usage("U1").await.unwrap();
+    assert_eq!(usage.vms, 2, "{usage:?}");
+    assert!(sweep_at(serve, created, Duration::days(4)).await.contains("1 reminded"));
+    assert!(sweep_at(serve, created, Duration::days(10) + Duration::hours(1)).await.contains("1 powered off"));
+    usage
+}
+
+/// What one of two same-sized VMs holds.
+fn half(u: Usage) -> Usage {
+    Usage { vms: u.vms / 2, cpus: u.cpus / 2, memory_mb: u.memory_mb / 2 }
 }
 
 async fn state(reader: &SoapClient, name: &str) -> Result<PowerState, VcError> {
@@ -316,4 +340,88 @@ exclude_owner_groups = ["CN=tier-parent, OU=groups, DC=example, DC=test"]
     assert_eq!(state(&reader, "lease-06").await.unwrap(), before);
     let alerts = serve.posts_to("C0ADMINS");
     assert!(alerts.iter().any(|p| p["text"].as_str().unwrap().contains("directory could not say")), "{alerts:?}");
+}
+
+/// A VM the sweep deletes no longer counts against its owner's quota; the owner's other VM
+/// still does, and a sweep that goes over the same lease again gives nothing back twice.
+#[tokio::test]
+async fn a_vm_deleted_by_the_sweep_gives_its_quota_back_once() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    let both = expired_and_powered_off(&serve, "lease-08", created).await;
+    let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await;
+    assert!(report.contains("1 deleted"), "{report}");
+    assert!(matches!(state(&reader, "lease-08").await, Err(VcError::NotFound { .. })));
+    let store = store(&serve).await;
+    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "only keep-lease-08 counts");
+
+    // The same lease swept again (as a replayed sweep would): nothing more is given back.
+    let vm_moref = store
+        .leases(&LeaseFilter { include_finished: true, ..Default::default() }, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.vm_name == "lease-08")
+        .unwrap()
+        .vm_moref;
+    store.set_lease_state(&vm_moref, LeaseState::Deleting, "replayed", 0).await.unwrap();
+    sweep_at(&serve, created, Duration::days(14)).await;
+    assert_eq!(store.lease(&vm_moref).await.unwrap().unwrap().state, LeaseState::Deleted);
+    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "given back once");
+}
+
+/// A VM with another change in flight is left alone by the sweep (power-off and delete alike)
+/// and acted on by the next sweep once the change is over.
+#[tokio::test]
+async fn a_vm_busy_with_another_change_waits_for_the_next_sweep() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    serve.run("U1", "create lease-09").await;
+    serve.run("U1", "power on lease-09").await;
+    assert!(sweep_at(&serve, created, Duration::days(4)).await.contains("1 reminded"));
+    let store = store(&serve).await;
+    let lock = |store: Store| async move { store.lock_vm("lease-09", "resize-42", "resize lease-09", "U2", 3_600_000).await.unwrap() };
+
+    assert!(lock(store.clone()).await.is_ok());
+    let report = sweep_at(&serve, created, Duration::days(10) + Duration::hours(1)).await;
+    assert!(report.contains("0 powered off") && report.contains("1 busy"), "{report}");
+    assert_eq!(state(&reader, "lease-09").await.unwrap(), PowerState::PoweredOn);
+    store.unlock_vm("lease-09", "resize-42").await.unwrap();
+    let report = sweep_at(&serve, created, Duration::days(10) + Duration::hours(2)).await;
+    assert!(report.contains("1 powered off") && report.contains("0 busy"), "{report}");
+    assert_eq!(state(&reader, "lease-09").await.unwrap(), PowerState::PoweredOff);
+
+    assert!(lock(store.clone()).await.is_ok());
+    let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(3)).await;
+    assert!(report.contains("0 deleted") && report.contains("1 busy"), "{report}");
+    assert!(reader.find_vm("lease-09").await.is_ok());
+    store.unlock_vm("lease-09", "resize-42").await.unwrap();
+    let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(4)).await;
+    assert!(report.contains("1 deleted"), "{report}");
+    assert!(matches!(state(&reader, "lease-09").await, Err(VcError::NotFound { .. })));
+    // The sweep let go of the lock: another change may take it.
+    assert!(lock(store).await.is_ok());
+}
+
+/// A sweep that died after destroying the VM (its lease still deleting, the share recorded)
+/// is finished by the next: the lease ends deleted and the share is given back, once.
+#[tokio::test]
+async fn a_delete_interrupted_after_the_destroy_is_settled_once() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    let both = expired_and_powered_off(&serve, "lease-10", created).await;
+    let store = store(&serve).await;
+    let vm = reader.find_vm("lease-10").await.unwrap();
+    assert!(store.begin_lease_delete(&vm.moref, half(both), 0).await.unwrap());
+    reader.destroy(&vm).await.unwrap();
+    assert_eq!(store.quota_usage("U1").await.unwrap(), both, "still charged: the worker died");
+
+    let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await;
+    assert!(report.contains("1 deleted"), "{report}");
+    assert_eq!(store.lease(&vm.moref).await.unwrap().unwrap().state, LeaseState::Deleted);
+    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both));
+    assert!(store.vm_record(&vm.moref).await.unwrap().unwrap().deleted_at_ms.is_some());
+    let report = sweep_at(&serve, created, Duration::days(14)).await;
+    assert!(report.contains("0 deleted"), "{report}");
+    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "given back once");
 }

@@ -17,9 +17,13 @@ use axum::{Json, Router};
 use base64::Engine;
 use iaas_access::{Decision, Identity};
 use iaas_config::Policy;
+use iaas_config::{OnFailure, StepKind};
 use iaas_directory::{Directory, DirectoryError};
 use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
-use iaas_store::{AuditFilter, CancelOutcome, DecommissionDetail, DecommissionFilter, Store};
+use iaas_store::{
+    AuditFilter, CancelOutcome, DecommissionDetail, DecommissionFilter, DecommissionState, DecommissionStepState, DecommissionVmState,
+    Store,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -254,8 +258,8 @@ pub struct DecommissionSummary {
     pub requester: String,
     pub ticket: String,
     pub reason: String,
-    /// `pending_confirmation`, `running`, `cancelled`, `done` or `failed`.
-    pub state: String,
+    #[schema(schema_with = request_state_schema)]
+    pub state: DecommissionState,
     pub cancel_requested: bool,
     /// Unix milliseconds.
     pub created_at_ms: i64,
@@ -268,11 +272,13 @@ pub struct DecommissionSummary {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StepView {
     pub index: i64,
-    pub kind: String,
+    #[schema(schema_with = step_kind_schema)]
+    pub kind: StepKind,
     pub name: String,
-    /// `stop` or `warn`.
-    pub on_failure: String,
-    pub state: String,
+    #[schema(schema_with = on_failure_schema)]
+    pub on_failure: OnFailure,
+    #[schema(schema_with = step_state_schema)]
+    pub state: DecommissionStepState,
     pub message: String,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
@@ -284,7 +290,8 @@ pub struct VmView {
     pub name: String,
     pub moref: String,
     pub os_family: String,
-    pub state: String,
+    #[schema(schema_with = vm_state_schema)]
+    pub state: DecommissionVmState,
     pub steps: Vec<StepView>,
 }
 
@@ -312,13 +319,38 @@ pub struct CancelResult {
     pub outcome: String,
 }
 
+/// A string that is one of `names`: the document lists exactly the values the enums declare.
+fn text_enum_schema(names: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(names.iter().copied())).build()
+}
+
+fn request_state_schema() -> utoipa::openapi::Object {
+    text_enum_schema(DecommissionState::NAMES)
+}
+
+fn vm_state_schema() -> utoipa::openapi::Object {
+    text_enum_schema(DecommissionVmState::NAMES)
+}
+
+fn step_state_schema() -> utoipa::openapi::Object {
+    text_enum_schema(DecommissionStepState::NAMES)
+}
+
+fn step_kind_schema() -> utoipa::openapi::Object {
+    text_enum_schema(StepKind::NAMES)
+}
+
+fn on_failure_schema() -> utoipa::openapi::Object {
+    text_enum_schema(OnFailure::NAMES)
+}
+
 fn summary(d: &iaas_store::Decommission) -> DecommissionSummary {
     DecommissionSummary {
         id: d.id.clone(),
         requester: d.requester.clone(),
         ticket: d.ticket.clone(),
         reason: d.reason.clone(),
-        state: d.state.clone(),
+        state: d.state,
         cancel_requested: d.cancel_requested,
         created_at_ms: d.created_at_ms,
         updated_at_ms: d.updated_at_ms,
@@ -337,15 +369,15 @@ fn view(d: &DecommissionDetail) -> DecommissionView {
                 name: v.vm_name.clone(),
                 moref: v.vm_moref.clone(),
                 os_family: v.os_family.clone(),
-                state: v.state.clone(),
+                state: v.state,
                 steps: d
                     .steps_of(v.vm_index)
                     .map(|s| StepView {
                         index: s.step_index,
-                        kind: s.kind.clone(),
+                        kind: s.kind,
                         name: s.name.clone(),
-                        on_failure: s.on_failure.clone(),
-                        state: s.state.clone(),
+                        on_failure: s.on_failure,
+                        state: s.state,
                         message: s.message.clone(),
                         started_at_ms: s.started_at_ms,
                         finished_at_ms: s.finished_at_ms,
@@ -466,8 +498,8 @@ async fn send(gw: &Gateway, command: Command, caller: &ApiCaller) -> Result<Stri
 pub struct ListParams {
     /// The requester (Slack user id, `api:<token>` or e-mail).
     pub requester: Option<String>,
-    /// `pending_confirmation`, `running`, `cancelled`, `done` or `failed`.
-    pub state: Option<String>,
+    #[param(schema_with = request_state_schema)]
+    pub state: Option<DecommissionState>,
     /// Requests that include this VM.
     pub vm: Option<String>,
     /// Created at or after: Unix seconds or RFC 3339.
@@ -488,8 +520,10 @@ pub struct ListParams {
     ))]
 async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     authorize(&gw, &headers, "decommission list").await?;
-    let params: ListParams =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request(format!("Bad query: {e}.")))?;
+    let params: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| {
+        // An unknown state's sentence (it lists the valid ones) ends with its own period.
+        ApiError::bad_request(format!("Bad query: {}.", e.to_string().trim_end_matches('.')))
+    })?;
     let since_ms = match params.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(match s.parse::<i64>() {

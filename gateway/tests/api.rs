@@ -52,9 +52,9 @@ impl Dispatch for FakeFunction {
                         os_family: "linux".into(),
                         facts_json: "{}".into(),
                         steps: vec![NewDecommissionStep {
-                            kind: "delete_vm".into(),
+                            kind: iaas_config::StepKind::DeleteVm,
                             name: "delete_vm".into(),
-                            on_failure: "stop".into(),
+                            on_failure: iaas_config::OnFailure::Stop,
                             config_json: "{}".into(),
                         }],
                     })
@@ -183,4 +183,36 @@ async fn token_callers_create_list_and_page_and_others_are_refused() {
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, _, _) = call(&gw, "GET", "/api/v1/decommissions/unknown", Some(&bearer), Body::empty()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// `state` is one of the request states: an unknown one is a 400 whose sentence lists them, and
+/// the document lists the same values (both from `DecommissionState`).
+#[tokio::test]
+async fn the_state_filter_takes_only_request_states() {
+    let (gw, _) = gateway().await;
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, body) = call(&gw, "POST", "/api/v1/decommissions", Some(&bearer), json_body(json!({"vms": ["a"]}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, _, page) = call(&gw, "GET", "/api/v1/decommissions?state=pending_confirmation", Some(&bearer), Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["state"], "pending_confirmation");
+    let (status, _, page) = call(&gw, "GET", "/api/v1/decommissions?state=done", Some(&bearer), Body::empty()).await;
+    assert_eq!((status, page["items"].as_array().unwrap().len()), (StatusCode::OK, 0));
+
+    let (status, _, body) = call(&gw, "GET", "/api/v1/decommissions?state=finished", Some(&bearer), Body::empty()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("`finished` is not a request state; use one of pending_confirmation, running, done, failed, cancelled."),
+        "{error}"
+    );
+    assert!(!error.contains(".."), "{error}");
+
+    let (_, _, doc) = call(&gw, "GET", "/api/v1/openapi.json", None, Body::empty()).await;
+    let names: Vec<Value> = iaas_store::DecommissionState::NAMES.iter().map(|n| json!(n)).collect();
+    let list = &doc["paths"]["/api/v1/decommissions"]["get"]["parameters"];
+    let state = list.as_array().unwrap().iter().find(|p| p["name"] == "state").expect("a state parameter");
+    assert_eq!(state["schema"]["enum"].as_array().unwrap(), &names, "{state}");
+    assert_eq!(doc["components"]["schemas"]["DecommissionSummary"]["properties"]["state"]["enum"].as_array().unwrap(), &names);
 }

@@ -16,11 +16,12 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use iaas_access::Decision;
+use iaas_config::OnFailure;
 use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm, identity, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::{Message, UserText, WebApi};
-use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionVm};
+use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState, NewDecommission, NewDecommissionVm};
 use iaas_vsphere::VmRef;
 
 pub use iaas_function::retire::{os_family, VmFacts};
@@ -67,9 +68,14 @@ async fn handle(ctx: Arc<Context>, inv: Invocation, slack: WebApi) -> Reply {
         Command::Confirm { of: Confirmable::Decommission, token, confirmed } => pressed(ctx.clone(), &inv, slack, token, *confirmed).await,
         Command::DecommissionCancel { id } => cancel(&ctx, &inv, id).await,
         Command::DecommissionList { mine, state, vm, since } => {
+            // The gateway checks the state too; an invocation from elsewhere gets the same sentence.
+            let state = match state.as_deref().map(|s| s.to_lowercase().parse::<DecommissionState>()).transpose() {
+                Ok(state) => state,
+                Err(unknown) => return Reply::error(format!("{unknown} Nothing was listed.")),
+            };
             let filter = DecommissionFilter {
                 requester: mine.then(|| inv.user.id.clone()),
-                state: state.clone(),
+                state,
                 vm_name: vm.clone(),
                 since_ms: since.map(|s| s.saturating_mul(1000)),
             };
@@ -115,7 +121,7 @@ async fn record(
         };
         for s in &planned.steps {
             let settings: serde_json::Value = serde_json::from_str(&s.config_json).unwrap_or_default();
-            if let Err(why) = steps::build(&s.kind, &settings) {
+            if let Err(why) = steps::build(s.kind, &settings) {
                 return Err(Reply::error(format!(
                     "{why}, but IT's {} plan uses it (step {}); nothing was changed. Tell IT.",
                     f.os_family, s.name
@@ -123,8 +129,13 @@ async fn record(
             }
         }
         let steps = &planned.steps;
-        let plan_text: Vec<String> =
-            steps.iter().map(|s| if s.on_failure == "warn" { format!("{} (warn)", s.name) } else { s.name.clone() }).collect();
+        let plan_text: Vec<String> = steps
+            .iter()
+            .map(|s| match s.on_failure {
+                OnFailure::Warn => format!("{} (warn)", s.name),
+                OnFailure::Stop => s.name.clone(),
+            })
+            .collect();
         let protected = iaas_function::protected(&ctx.policy, &details)
             .map(|why| format!("\n   ⚠️ protected ({why}): its delete step will fail"))
             .unwrap_or_default();

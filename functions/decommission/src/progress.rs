@@ -6,7 +6,7 @@
 use iaas_function::Context;
 use iaas_invocation::STOP_DECOMMISSION_ACTION;
 use iaas_slack::{Message, Posted, WebApi};
-use iaas_store::DecommissionDetail;
+use iaas_store::{DecommissionDetail, DecommissionState};
 use serde_json::json;
 
 use crate::report;
@@ -52,7 +52,12 @@ pub fn stored(detail: &DecommissionDetail) -> Option<Progress> {
 
 /// Shows the request as it is now. Returns whether Slack took it.
 pub async fn show(ctx: &Context, slack: &WebApi, to: &Progress, detail: &DecommissionDetail) -> bool {
-    let message = if detail.request.state == "running" { running(detail) } else { Message::new(report::summary_text(detail)) };
+    let message = match detail.request.state {
+        DecommissionState::Running => running(detail),
+        DecommissionState::PendingConfirmation | DecommissionState::Done | DecommissionState::Failed | DecommissionState::Cancelled => {
+            Message::new(report::summary_text(detail))
+        }
+    };
     let result = match to {
         Progress::Message(posted) => slack.update(posted, &message).await.map_err(|e| e.to_string()),
         Progress::ResponseUrl(url) => ctx.responder.post(url, &message.replace_original(true)).await.map_err(|e| e.to_string()),

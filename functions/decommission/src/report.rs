@@ -1,17 +1,27 @@
 //! How a request reads in Slack: progress, the summary, the status record, and list rows.
 
+use iaas_config::OnFailure;
 use iaas_slack::UserText;
-use iaas_store::{Decommission, DecommissionDetail, DecommissionStep};
+use iaas_store::{Decommission, DecommissionDetail, DecommissionState, DecommissionStep, DecommissionStepState, DecommissionVmState};
 
-fn icon(state: &str) -> &'static str {
+fn request_icon(state: DecommissionState) -> &'static str {
     match state {
-        "done" => "✅",
-        "running" => "⏳",
-        "skipped" => "➖",
-        "warning" => "⚠️",
-        "failed" => "❌",
-        "cancelled" => "🚫",
-        _ => "◻️",
+        DecommissionState::PendingConfirmation => "◻️",
+        DecommissionState::Running => "⏳",
+        DecommissionState::Done => "✅",
+        DecommissionState::Failed => "❌",
+        DecommissionState::Cancelled => "🚫",
+    }
+}
+
+fn step_icon(state: DecommissionStepState) -> &'static str {
+    match state {
+        DecommissionStepState::Pending => "◻️",
+        DecommissionStepState::Running => "⏳",
+        DecommissionStepState::Done => "✅",
+        DecommissionStepState::Skipped => "➖",
+        DecommissionStepState::Warning => "⚠️",
+        DecommissionStepState::Failed => "❌",
     }
 }
 
@@ -20,8 +30,8 @@ fn time(ms: i64) -> String {
 }
 
 fn header(r: &Decommission) -> String {
-    let mut out = format!("Decommission request `{}` by {}: *{}*", r.id, mention(&r.requester), r.state.replace('_', " "));
-    if r.state == "running" && r.cancel_requested {
+    let mut out = format!("Decommission request `{}` by {}: *{}*", r.id, mention(&r.requester), r.state.as_str().replace('_', " "));
+    if r.state == DecommissionState::Running && r.cancel_requested {
         out.push_str(" (cancelling)");
     }
     if !r.ticket.is_empty() {
@@ -37,7 +47,7 @@ fn header(r: &Decommission) -> String {
 pub fn status_text(d: &DecommissionDetail) -> String {
     let mut lines = vec![header(&d.request)];
     for vm in &d.vms {
-        let steps: Vec<String> = d.steps_of(vm.vm_index).map(|s| format!("{} {}", icon(&s.state), s.name)).collect();
+        let steps: Vec<String> = d.steps_of(vm.vm_index).map(|s| format!("{} {}", step_icon(s.state), s.name)).collect();
         lines.push(format!("• *{}* ({}): {}", vm.vm_name, vm.state, steps.join(" → ")));
     }
     lines.join("\n")
@@ -50,9 +60,12 @@ fn step_line(s: &DecommissionStep) -> String {
         _ => String::new(),
     };
     let again = if s.attempts > 1 { format!(" · {} attempts", s.attempts) } else { String::new() };
-    let warn = if s.on_failure == "warn" { " · on failure: warn" } else { "" };
+    let warn = match s.on_failure {
+        OnFailure::Warn => " · on failure: warn",
+        OnFailure::Stop => "",
+    };
     let message = if s.message.is_empty() { String::new() } else { format!(" — {}", s.message) };
-    format!("    {} {} `{}` {}{took}{again}{warn}{message}", icon(&s.state), s.name, s.kind, s.state)
+    format!("    {} {} `{}` {}{took}{again}{warn}{message}", step_icon(s.state), s.name, s.kind, s.state)
 }
 
 /// The full record: every step of every VM with its state, message and timing.
@@ -72,19 +85,20 @@ pub fn detail_text(d: &DecommissionDetail) -> String {
 /// The final message: what happened, and what did not run.
 pub fn summary_text(d: &DecommissionDetail) -> String {
     let r = &d.request;
-    let done = d.vms.iter().filter(|v| v.state == "done").count();
-    let warnings = d.steps.iter().filter(|s| s.state == "warning").count();
-    let lead = match r.state.as_str() {
-        "done" if warnings > 0 => {
+    let done = d.vms.iter().filter(|v| v.state == DecommissionVmState::Done).count();
+    let warnings = d.steps.iter().filter(|s| s.state == DecommissionStepState::Warning).count();
+    let lead = match r.state {
+        DecommissionState::Done if warnings > 0 => {
             format!("Decommission finished for {done} of {} VMs, but {warnings} step(s) failed with a warning.", d.vms.len())
         }
-        "done" => format!("Decommissioned {done} of {} VMs.", d.vms.len()),
-        "cancelled" => {
+        DecommissionState::Done => format!("Decommissioned {done} of {} VMs.", d.vms.len()),
+        DecommissionState::Cancelled => {
             format!("Decommission cancelled: {done} of {} VMs were finished before it stopped; nothing was rolled back.", d.vms.len())
         }
-        _ => format!(
+        // The summary is shown once a request ended; an unfinished one reads as what it is so far.
+        DecommissionState::Failed | DecommissionState::Running | DecommissionState::PendingConfirmation => format!(
             "Decommission failed for {} of {} VMs; the steps after a failure did not run.",
-            d.vms.iter().filter(|v| v.state == "failed").count(),
+            d.vms.iter().filter(|v| v.state == DecommissionVmState::Failed).count(),
             d.vms.len()
         ),
     };
@@ -110,7 +124,7 @@ pub fn list_row(r: &Decommission) -> String {
     format!(
         "• `{}` {} {} · {} · {}{ticket} · {}",
         r.id,
-        icon(&r.state),
+        request_icon(r.state),
         r.state,
         r.vm_names.join(", "),
         mention(&r.requester),

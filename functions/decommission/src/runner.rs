@@ -7,9 +7,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use iaas_config::OnFailure;
 use iaas_function::Context;
 use iaas_slack::{Message, WebApi};
-use iaas_store::{DecommissionDetail, DecommissionStep, StoreError};
+use iaas_store::{DecommissionDetail, DecommissionState, DecommissionStep, DecommissionStepState, DecommissionVmState, StoreError};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -65,7 +66,7 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Pr
     let workers = Arc::new(Semaphore::new(ctx.policy.decommission.workers.max(1)));
     let changed = Arc::new(changed);
     let mut vms = tokio::task::JoinSet::new();
-    for vm in detail.vms.iter().filter(|v| matches!(v.state.as_str(), "pending" | "running")) {
+    for vm in detail.vms.iter().filter(|v| v.state.is_unfinished()) {
         let facts: VmFacts = serde_json::from_str(&vm.facts_json).unwrap_or_else(|_| VmFacts {
             name: vm.vm_name.clone(),
             moref: vm.vm_moref.clone(),
@@ -87,12 +88,12 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Pr
 
     if !lost.is_cancelled() {
         let after = ctx.store.decommission(id).await?.unwrap_or(detail);
-        let state = if after.vms.iter().all(|v| v.state == "done") {
-            "done"
+        let state = if after.vms.iter().all(|v| v.state == DecommissionVmState::Done) {
+            DecommissionState::Done
         } else if after.request.cancel_requested {
-            "cancelled"
+            DecommissionState::Cancelled
         } else {
-            "failed"
+            DecommissionState::Failed
         };
         ctx.store.finish_decommission(id, state).await?;
     }
@@ -133,10 +134,12 @@ async fn run_vm(
         Ok(Ok(())) => {}
         Ok(Err(held)) => {
             let message = format!("{} has a change in flight (`{}` by <@{}>); none of its steps ran.", vm.name, held.command, held.actor);
-            if let Some(first) = plan.iter().find(|s| s.state == "pending") {
-                record(store.finish_decommission_step(id, vm_index, first.step_index, "failed", &message, now_ms()).await);
+            if let Some(first) = plan.iter().find(|s| s.state == DecommissionStepState::Pending) {
+                record(
+                    store.finish_decommission_step(id, vm_index, first.step_index, DecommissionStepState::Failed, &message, now_ms()).await,
+                );
             }
-            record(store.set_decommission_vm_state(id, vm_index, "failed").await);
+            record(store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Failed).await);
             return;
         }
         Err(e) => {
@@ -144,36 +147,40 @@ async fn run_vm(
             return;
         }
     }
-    record(store.set_decommission_vm_state(id, vm_index, "running").await);
-    let mut vm_state = "done";
+    record(store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Running).await);
+    let mut vm_state = DecommissionVmState::Done;
     for step in plan {
-        if matches!(step.state.as_str(), "done" | "skipped" | "warning") {
+        if step.state.is_settled() {
             continue;
         }
         if cancel.is_cancelled() {
-            vm_state = "cancelled";
+            vm_state = DecommissionVmState::Cancelled;
             break;
         }
         let settings: serde_json::Value = serde_json::from_str(&step.config_json).unwrap_or_default();
         record(store.start_decommission_step(id, vm_index, step.step_index, now_ms()).await);
         changed.send_replace(());
-        let result = match steps::build(&step.kind, &settings) {
+        let result = match steps::build(step.kind, &settings) {
             Ok(s) => s.run(sc, vm, cancel).await,
             Err(why) => Err(StepError::Failed(format!("{why}; tell IT."))),
         };
         let (state, message) = match result {
-            Ok(StepOutcome::Done(m)) => ("done", m),
-            Ok(StepOutcome::AlreadyDone(m)) => ("done", m),
-            Ok(StepOutcome::Skipped(m)) => ("skipped", m),
-            Err(StepError::Cancelled) => ("failed", "Interrupted by a cancel; vCenter may still finish what it was asked.".to_string()),
-            Err(StepError::Failed(m)) if step.on_failure == "warn" => ("warning", m),
-            Err(StepError::Failed(m)) => ("failed", m),
+            Ok(StepOutcome::Done(m)) => (DecommissionStepState::Done, m),
+            Ok(StepOutcome::AlreadyDone(m)) => (DecommissionStepState::Done, m),
+            Ok(StepOutcome::Skipped(m)) => (DecommissionStepState::Skipped, m),
+            Err(StepError::Cancelled) => {
+                (DecommissionStepState::Failed, "Interrupted by a cancel; vCenter may still finish what it was asked.".to_string())
+            }
+            Err(StepError::Failed(m)) => match step.on_failure {
+                OnFailure::Warn => (DecommissionStepState::Warning, m),
+                OnFailure::Stop => (DecommissionStepState::Failed, m),
+            },
         };
-        tracing::info!(request = %id, vm = %vm.name, step = %step.name, state, "decommission step finished");
+        tracing::info!(request = %id, vm = %vm.name, step = %step.name, state = %state, "decommission step finished");
         record(store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
         changed.send_replace(());
-        if state == "failed" {
-            vm_state = if cancel.is_cancelled() { "cancelled" } else { "failed" };
+        if state == DecommissionStepState::Failed {
+            vm_state = if cancel.is_cancelled() { DecommissionVmState::Cancelled } else { DecommissionVmState::Failed };
             break;
         }
     }
@@ -234,7 +241,7 @@ async fn post_progress(
         }
         changes.mark_unchanged();
         let Ok(Some(detail)) = ctx.store.decommission(&id).await else { continue };
-        if detail.request.state != "running" {
+        if detail.request.state != DecommissionState::Running {
             continue;
         }
         if progress::show(&ctx, &slack, &to, &detail).await {

@@ -139,3 +139,36 @@ async fn the_deployed_functions_retire_a_vm_over_http() {
     assert_eq!(answer.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"resumed": 0}));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `decommission list --state` from an invocation that did not pass the gateway's check: an
+/// unknown state is a sentence listing the valid ones; a known one in any case filters.
+#[tokio::test]
+async fn a_list_with_an_unknown_state_is_a_sentence() {
+    let dir = std::env::temp_dir().join(format!("iaas-decommission-http-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env = [("IAAS_SHARED_SECRET", SECRET.to_string()), ("DATABASE_URL", format!("sqlite://{}/state.db", dir.display()))];
+    let (_function, url) = spawn(env!("CARGO_BIN_EXE_iaas-decommission"), &env).await;
+    let list = |id: &str, state: &str| {
+        let command = Command::DecommissionList { mine: false, state: Some(state.into()), vm: None, since: None };
+        serde_json::to_vec(&Invocation {
+            id: id.into(),
+            command,
+            user: SlackUser { id: "U1".into(), ..Default::default() },
+            channel: SlackChannel { id: "C1".into(), ..Default::default() },
+            response_url: None,
+            issued_at: chrono::Utc::now().timestamp(),
+            caller: Default::default(),
+        })
+        .unwrap()
+    };
+    let (status, outcome) = invoke(&url, list("inv-1", "finished"), SECRET).await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["ok"], false, "{outcome}");
+    assert_eq!(
+        outcome["text"],
+        "`finished` is not a request state; use one of pending_confirmation, running, done, failed, cancelled. Nothing was listed."
+    );
+    let (_, outcome) = invoke(&url, list("inv-2", "RUNNING"), SECRET).await;
+    assert_eq!((outcome["ok"].as_bool(), outcome["text"].as_str()), (Some(true), Some("No decommission requests match.")), "{outcome}");
+    std::fs::remove_dir_all(&dir).ok();
+}

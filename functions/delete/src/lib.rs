@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
-use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
+use iaas_function::{authorize_vm, find_vm, locked, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
 use iaas_store::Usage;
@@ -109,17 +109,10 @@ async fn delete(ctx: &Context, inv: &Invocation, vm: VmRef) -> Reply {
     if let Err(e) = ctx.vcenter.destroy(&vm).await {
         return Reply::error(format!("{name} could not be deleted: {e}"));
     }
-    // A VM the bot made gives its share of its owner's quota back.
-    match ctx.store.vm_record(&vm.moref).await {
-        Ok(Some(record)) if record.deleted_at_ms.is_none() => {
-            let share = Usage { vms: 1, cpus: i64::from(details.summary.cpus), memory_mb: details.summary.memory_mb as i64 };
-            quota::release(ctx, &record.owner_user, share).await;
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "could not read the VM's record"),
-    }
-    if let Err(e) = ctx.store.mark_vm_deleted(&vm.moref).await {
-        tracing::error!(error = %e, "could not mark the VM deleted in the store");
+    // A VM the bot made gives its share of its owner's quota back, once, with its record.
+    let share = Usage { vms: 1, cpus: i64::from(details.summary.cpus), memory_mb: details.summary.memory_mb as i64 };
+    if let Err(e) = ctx.store.vm_deleted(&vm.moref, share).await {
+        tracing::error!(error = %e, "could not record the deletion and give the quota back");
     }
     Reply::changed(Message::new(format!("*{name}* was deleted by <@{}>.", inv.user.id)))
 }

@@ -80,6 +80,7 @@ pub fn describe(policy: &Policy, lease: &Lease) -> String {
         }
         LeaseState::Held => format!("expires {}, held: {}", date(lease.expires_at_ms), lease.state_reason),
         LeaseState::Deleted => "deleted on expiry".into(),
+        LeaseState::Deleting => format!("expired {}, being deleted", date(lease.expires_at_ms)),
         LeaseState::Excluded => "does not expire".into(),
         LeaseState::Closed => "closed (the VM is gone)".into(),
         LeaseState::Decommissioning => {

@@ -3,16 +3,20 @@
 //! to a decommission request — but only when the owner had the minimum notice. A reminder that
 //! cannot be delivered, or a protected VM, holds the lease and alerts the admins' channel. A
 //! lease whose owner is in an excluded directory group is excluded. Each lease is claimed, so
-//! concurrent sweeps never act twice.
+//! concurrent sweeps never act twice, and each power-off or delete holds the VM's change lock
+//! (a VM busy with another change is left for the next sweep). A delete records the VM's quota
+//! share with the lease first and gives it back with the change to deleted, in one transaction,
+//! so a sweep that dies midway is finished by the next and the share is given back once.
 
 use chrono::{DateTime, Duration, Utc};
 use iaas_config::LeaseAction;
+use iaas_function::lock::with_vm_lock;
 use iaas_function::provision::owner_excluded;
 use iaas_function::retire::{self, VmFacts};
 use iaas_function::Context;
 use iaas_invocation::EXTEND_ACTION;
 use iaas_slack::{Message, WebApi};
-use iaas_store::{Lease, LeaseState, NewDecommission, StoreError};
+use iaas_store::{Lease, LeaseState, NewDecommission, StoreError, Usage};
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef, ATTR_EXPIRES};
 use serde_json::json;
 
@@ -39,13 +43,15 @@ pub struct SweepReport {
     pub excluded: u32,
     /// Left for the next sweep: the directory could not tell the owner's groups.
     pub deferred: u32,
+    /// Left for the next sweep: another change holds the VM's lock.
+    pub busy: u32,
 }
 
 impl std::fmt::Display for SweepReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} leases due: {} reminded, {} powered off, {} deleted, {} decommissioned, {} held, {} closed, {} excluded, {} deferred",
+            "{} leases due: {} reminded, {} powered off, {} deleted, {} decommissioned, {} held, {} closed, {} excluded, {} deferred, {} busy",
             self.examined,
             self.reminded,
             self.powered_off,
@@ -54,7 +60,8 @@ impl std::fmt::Display for SweepReport {
             self.held,
             self.closed,
             self.excluded,
-            self.deferred
+            self.deferred,
+            self.busy
         )
     }
 }
@@ -71,7 +78,7 @@ pub async fn sweep(ctx: &Context, slack: &WebApi, now: DateTime<Utc>) -> Result<
             continue; // another sweep has it
         }
         report.examined += 1;
-        let outcome = one(ctx, slack, &lease, now, &mut report).await;
+        let outcome = one(ctx, slack, &lease, &holder, now, &mut report).await;
         ctx.store.release_lease(&lease.vm_moref, &holder).await?;
         outcome?;
     }
@@ -90,7 +97,14 @@ pub async fn sweep(ctx: &Context, slack: &WebApi, now: DateTime<Utc>) -> Result<
     Ok(report)
 }
 
-async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, report: &mut SweepReport) -> Result<(), StoreError> {
+async fn one(
+    ctx: &Context,
+    slack: &WebApi,
+    lease: &Lease,
+    holder: &str,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
     let policy = &ctx.policy.lease;
     let now_ms = now.timestamp_millis();
     // Group membership changes, so it is asked again before anything is sent or done.
@@ -113,37 +127,8 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
             if first.is_none_or(|f| f > now_ms - notice) {
                 return remind(ctx, slack, lease, now, report).await;
             }
-            let details = match unprotected(ctx, slack, lease, &vm, now_ms, report).await? {
-                Some(d) => d,
-                None => return Ok(()),
-            };
-            match power_off(ctx, &vm, &details).await {
-                Ok(()) => {
-                    ctx.store.set_lease_state(&lease.vm_moref, LeaseState::PoweredOff, "expired", now_ms).await?;
-                    report.powered_off += 1;
-                    let after_grace = date((now + Duration::days(i64::from(policy.grace_days))).timestamp_millis());
-                    let then = match policy.action {
-                        LeaseAction::PowerOff => format!("It will be deleted on {after_grace} unless you extend its lease."),
-                        LeaseAction::Decommission => {
-                            format!("It will be decommissioned (deleted, with its DNS records and other traces) on {after_grace} unless you extend its lease.")
-                        }
-                        LeaseAction::PowerOffOnly => "It stays powered off until you extend its lease.".to_string(),
-                    };
-                    notify(
-                        ctx,
-                        slack,
-                        lease,
-                        &format!(
-                            "*{}* reached the end of its lease on {} and was powered off. {then}",
-                            lease.vm_name,
-                            date(lease.expires_at_ms)
-                        ),
-                        true,
-                    )
-                    .await;
-                }
-                Err(VcError::NotFound { .. }) => close(ctx, lease, now_ms, report).await?,
-                Err(e) => tracing::warn!(vm = %lease.vm_name, error = %e, "could not power off an expired VM; next sweep retries"),
+            if !locked(ctx, lease, holder, power_off_expired(ctx, slack, lease, vm, now, report)).await? {
+                report.busy += 1;
             }
             Ok(())
         }
@@ -152,42 +137,161 @@ async fn one(ctx: &Context, slack: &WebApi, lease: &Lease, now: DateTime<Utc>, r
             if now_ms < off_since + Duration::days(i64::from(policy.grace_days)).num_milliseconds() {
                 return Ok(());
             }
-            let Some(details) = unprotected(ctx, slack, lease, &vm, now_ms, report).await? else {
-                return Ok(());
-            };
             if policy.action == LeaseAction::Decommission {
+                // The decommission runner takes the VM's lock itself when it runs the request.
+                let Some(details) = unprotected(ctx, slack, lease, &vm, now_ms, report).await? else {
+                    return Ok(());
+                };
                 return hand_to_decommission(ctx, slack, lease, &details, now_ms, report).await;
             }
-            let result = match power_off(ctx, &vm, &details).await {
-                Ok(()) => ctx.vcenter.destroy(&vm).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => {
-                    ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Deleted, "expired and grace period over", now_ms).await?;
-                    ctx.store.mark_vm_deleted(&lease.vm_moref).await?;
-                    report.deleted += 1;
-                    notify(
-                        ctx,
-                        slack,
-                        lease,
-                        &format!(
-                            "*{}* was deleted: its lease ended on {} and the {}-day grace period is over.",
-                            lease.vm_name,
-                            date(lease.expires_at_ms),
-                            policy.grace_days
-                        ),
-                        false,
-                    )
-                    .await;
-                }
-                Err(VcError::NotFound { .. }) => close(ctx, lease, now_ms, report).await?,
-                Err(e) => tracing::warn!(vm = %lease.vm_name, error = %e, "could not delete an expired VM; next sweep retries"),
+            if !locked(ctx, lease, holder, delete(ctx, slack, lease, vm, now, report)).await? {
+                report.busy += 1;
             }
             Ok(())
         }
-        _ => Ok(()),
+        // A sweep died while deleting the VM: finish it (the quota share is recorded with the lease).
+        LeaseState::Deleting => {
+            if !locked(ctx, lease, holder, delete(ctx, slack, lease, vm, now, report)).await? {
+                report.busy += 1;
+            }
+            Ok(())
+        }
+        // Powered off under `power_off_only`: it stays off until the owner extends the lease.
+        LeaseState::PoweredOff => Ok(()),
+        // Not due for the sweep (`leases_due` returns only swept states).
+        LeaseState::Deleted | LeaseState::Held | LeaseState::Excluded | LeaseState::Closed | LeaseState::Decommissioning => Ok(()),
     }
+}
+
+/// Runs `work` holding the VM's change lock. False when another change (a resize, a delete, a
+/// decommission) holds it: `work` did not run, and the next sweep tries again.
+async fn locked(
+    ctx: &Context,
+    lease: &Lease,
+    holder: &str,
+    work: impl std::future::Future<Output = Result<(), StoreError>>,
+) -> Result<bool, StoreError> {
+    match with_vm_lock(&ctx.store, &lease.vm_name, holder, "lease sweep", DECOMMISSION_REQUESTER, work).await? {
+        Ok(done) => done.map(|()| true),
+        Err(held) => {
+            tracing::info!(vm = %lease.vm_name, change = %held.command, by = %held.actor, "the VM has a change in flight; the next sweep tries again");
+            Ok(false)
+        }
+    }
+}
+
+/// Expired after the minimum notice: power the VM off and tell the owner what comes next.
+async fn power_off_expired(
+    ctx: &Context,
+    slack: &WebApi,
+    lease: &Lease,
+    vm: VmRef,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let policy = &ctx.policy.lease;
+    let now_ms = now.timestamp_millis();
+    let Some(details) = unprotected(ctx, slack, lease, &vm, now_ms, report).await? else {
+        return Ok(());
+    };
+    match power_off(ctx, &vm, &details).await {
+        Ok(()) => {
+            ctx.store.set_lease_state(&lease.vm_moref, LeaseState::PoweredOff, "expired", now_ms).await?;
+            report.powered_off += 1;
+            let after_grace = date((now + Duration::days(i64::from(policy.grace_days))).timestamp_millis());
+            let then = match policy.action {
+                LeaseAction::PowerOff => format!("It will be deleted on {after_grace} unless you extend its lease."),
+                LeaseAction::Decommission => {
+                    format!("It will be decommissioned (deleted, with its DNS records and other traces) on {after_grace} unless you extend its lease.")
+                }
+                LeaseAction::PowerOffOnly => "It stays powered off until you extend its lease.".to_string(),
+            };
+            notify(
+                ctx,
+                slack,
+                lease,
+                &format!("*{}* reached the end of its lease on {} and was powered off. {then}", lease.vm_name, date(lease.expires_at_ms)),
+                true,
+            )
+            .await;
+        }
+        Err(VcError::NotFound { .. }) => close(ctx, lease, now_ms, report).await?,
+        Err(e) => tracing::warn!(vm = %lease.vm_name, error = %e, "could not power off an expired VM; next sweep retries"),
+    }
+    Ok(())
+}
+
+/// Deletes the VM after the grace period, holding its lock: the lease becomes deleting with the
+/// VM's quota share (as read now), the VM is destroyed, then the lease becomes deleted and the
+/// share is given back in one transaction. A lease already deleting (a sweep died midway) only
+/// needs what is left; a VM already gone only the last step.
+async fn delete(
+    ctx: &Context,
+    slack: &WebApi,
+    lease: &Lease,
+    vm: VmRef,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let now_ms = now.timestamp_millis();
+    let current = match lease.state {
+        LeaseState::Deleting => match ctx.vcenter.vm_details(&vm).await {
+            Ok(d) => Some(d),
+            Err(VcError::NotFound { .. }) => None,
+            Err(e) => {
+                tracing::warn!(vm = %lease.vm_name, error = %e, "could not read a VM being deleted; next sweep retries");
+                return Ok(());
+            }
+        },
+        // Gone → closed, protected → held, unreadable → next sweep.
+        LeaseState::PoweredOff => match unprotected(ctx, slack, lease, &vm, now_ms, report).await? {
+            Some(d) => {
+                let share = Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 };
+                if !ctx.store.begin_lease_delete(&lease.vm_moref, share, now_ms).await? {
+                    return Ok(()); // changed meanwhile (extended, removed)
+                }
+                Some(d)
+            }
+            None => return Ok(()),
+        },
+        LeaseState::Active
+        | LeaseState::Deleted
+        | LeaseState::Held
+        | LeaseState::Excluded
+        | LeaseState::Closed
+        | LeaseState::Decommissioning => return Ok(()),
+    };
+    if let Some(d) = &current {
+        let result = match power_off(ctx, &vm, d).await {
+            Ok(()) => ctx.vcenter.destroy(&vm).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) | Err(VcError::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(vm = %lease.vm_name, error = %e, "could not delete an expired VM; next sweep retries");
+                return Ok(());
+            }
+        }
+    }
+    if !ctx.store.finish_lease_delete(&lease.vm_moref, "expired and grace period over", now_ms).await? {
+        return Ok(());
+    }
+    report.deleted += 1;
+    notify(
+        ctx,
+        slack,
+        lease,
+        &format!(
+            "*{}* was deleted: its lease ended on {} and the {}-day grace period is over.",
+            lease.vm_name,
+            date(lease.expires_at_ms),
+            ctx.policy.lease.grace_days
+        ),
+        false,
+    )
+    .await;
+    Ok(())
 }
 
 /// The VM's details when the sweep may act on it. A VM that is gone closes its lease; a

@@ -102,31 +102,32 @@ impl PlanStep {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepKind {
-    GuestShutdown,
-    PowerOff,
-    DeleteVm,
-    SlackNotify,
-    Dns,
-    DirectoryComputer,
-    Webhook,
+crate::text_enum! {
+    /// A request: pending_confirmation → running → done | failed | cancelled (a request
+    /// cancelled before its confirmation never runs).
+    pub enum DecommissionState as "request state" {
+        PendingConfirmation = "pending_confirmation",
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+crate::text_enum! {
+    /// What a decommission step does; `steps::build` in iaas-decommission has one arm each.
+    pub enum StepKind as "decommission step kind" {
+        GuestShutdown = "guest_shutdown",
+        PowerOff = "power_off",
+        DeleteVm = "delete_vm",
+        SlackNotify = "slack_notify",
+        Dns = "dns",
+        DirectoryComputer = "directory_computer",
+        Webhook = "webhook",
+    }
 }
 
 impl StepKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepKind::GuestShutdown => "guest_shutdown",
-            StepKind::PowerOff => "power_off",
-            StepKind::DeleteVm => "delete_vm",
-            StepKind::SlackNotify => "slack_notify",
-            StepKind::Dns => "dns",
-            StepKind::DirectoryComputer => "directory_computer",
-            StepKind::Webhook => "webhook",
-        }
-    }
-
     /// The keys a step of this kind may have besides kind, name and on_failure; None = any
     /// (kinds whose settings their own crate checks).
     fn allowed_keys(self) -> Option<&'static [&'static str]> {
@@ -138,23 +139,15 @@ impl StepKind {
     }
 }
 
-/// What a failed step does to the rest of its VM's plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFailure {
-    /// The VM's later steps do not run; the request ends failed.
-    #[default]
-    Stop,
-    /// Recorded as a warning; the next step runs.
-    Warn,
-}
-
-impl OnFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Stop => "stop",
-            OnFailure::Warn => "warn",
-        }
+crate::text_enum! {
+    /// What a failed step does to the rest of its VM's plan.
+    #[derive(Default)]
+    pub enum OnFailure as "on_failure value" {
+        /// The VM's later steps do not run; the request ends failed.
+        #[default]
+        Stop = "stop",
+        /// Recorded as a warning; the next step runs.
+        Warn = "warn",
     }
 }
 

@@ -10,9 +10,13 @@ use std::{env, fmt, fs};
 
 mod decommission;
 mod policy;
-pub use decommission::{DecommissionPlans, DecommissionPolicy, DeleteMode, OnFailure, PlanStep, StepKind};
+mod text_enum;
+pub use decommission::{DecommissionPlans, DecommissionPolicy, DecommissionState, DeleteMode, OnFailure, PlanStep, StepKind};
 pub use policy::{LeaseAction, Policy, ResponseType};
 pub use policy::{ScaleLimits, ScaleOverride, ScalePolicy, StorageMovePolicy, WhenCold};
+#[doc(hidden)]
+pub use serde as __serde;
+pub use text_enum::UnknownValue;
 
 /// Where OpenFaaS mounts secrets; overridable so tests need no root.
 const OPENFAAS_SECRETS_DIR: &str = "/var/openfaas/secrets";

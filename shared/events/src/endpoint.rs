@@ -155,7 +155,7 @@ where
     let receive = move |State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes| {
         let handler = handler.clone();
         let settings = settings.clone();
-        async move { handle(name, ctx, &settings, headers, body, handler).await }
+        async move { Box::pin(handle(name, ctx, &settings, headers, body, handler)).await }
     };
     Router::new().route("/", post(receive)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
 }
@@ -204,7 +204,7 @@ where
     };
     let work = async {
         let started = std::time::Instant::now();
-        let outcome = handler(ctx.clone(), event.clone()).await;
+        let outcome = Box::pin(handler(ctx.clone(), event.clone())).await;
         let elapsed_ms = started.elapsed().as_millis() as i64;
         // A retry can help: give the claim back so VEBA's redelivery runs it.
         let settle = match outcome.kind {

@@ -26,7 +26,9 @@ where
 {
     let invoke = move |State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes| {
         let handler = handler.clone();
-        async move { handle(name, ctx, headers, body, handler).await }
+        // Boxed: a handler's future can be large, and unboxed it is copied through every frame
+        // of the request's stack (debug builds overflowed a worker's 2 MiB with a resize).
+        async move { Box::pin(handle(name, ctx, headers, body, handler)).await }
     };
     Router::new().route("/", post(invoke)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
 }
@@ -63,10 +65,11 @@ where
     let work = async {
         let started = std::time::Instant::now();
         let denied = crate::scope::authorize_command(&ctx, &inv).err();
+        let handled = || Box::pin(handler(ctx.clone(), inv.clone()));
         let reply = match (denied, inv.command.target_vm()) {
             (Some(sentence), _) => Reply::denied(sentence),
-            (None, Some(vm)) => locked(&ctx, &inv, vm, follow_through(&ctx, &inv, handler(ctx.clone(), inv.clone()))).await,
-            (None, None) => follow_through(&ctx, &inv, handler(ctx.clone(), inv.clone())).await,
+            (None, Some(vm)) => locked(&ctx, &inv, vm, follow_through(&ctx, &inv, handled())).await,
+            (None, None) => follow_through(&ctx, &inv, handled()).await,
         };
         let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
         let elapsed_ms = started.elapsed().as_millis() as i64;
@@ -128,15 +131,8 @@ async fn follow_through(ctx: &Context, inv: &Invocation, work: impl Future<Outpu
 /// Runs `work` holding the VM's change lock, or refuses with a sentence naming the change in
 /// flight. The lock lapses after a while, so a crashed worker cannot block a VM for good.
 pub async fn locked(ctx: &Context, inv: &Invocation, vm: &str, work: impl Future<Output = Reply>) -> Reply {
-    const LOCK_LEASE_MS: i64 = 30 * 60 * 1000;
-    match ctx.store.lock_vm(vm, &inv.id, &inv.command.describe(), &inv.user.id, LOCK_LEASE_MS).await {
-        Ok(Ok(())) => {
-            let reply = work.await;
-            if let Err(e) = ctx.store.unlock_vm(vm, &inv.id).await {
-                tracing::error!(error = %e, vm, "could not release the VM lock; it lapses by itself");
-            }
-            reply
-        }
+    match crate::lock::with_vm_lock(&ctx.store, vm, &inv.id, &inv.command.describe(), &inv.user.id, work).await {
+        Ok(Ok(reply)) => reply,
         Ok(Err(held)) => Reply::error(format!(
             "{vm} has a change in flight (`{}` by <@{}>, request {}); nothing was done. Try again when it has finished.",
             held.command,

@@ -6,6 +6,7 @@
 pub mod confirm;
 mod context;
 mod endpoint;
+pub mod lock;
 pub mod once;
 mod protection;
 pub mod provision;

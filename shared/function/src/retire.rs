@@ -57,9 +57,9 @@ pub fn plan(policy: &Policy, facts: &VmFacts) -> Result<NewDecommissionVm, Strin
     let steps = plan
         .iter()
         .map(|s| NewDecommissionStep {
-            kind: s.kind.as_str().into(),
+            kind: s.kind,
             name: s.name.clone(),
-            on_failure: s.on_failure.as_str().into(),
+            on_failure: s.on_failure,
             config_json: serde_json::to_value(&s.settings).unwrap_or_default().to_string(),
         })
         .collect();

@@ -599,12 +599,11 @@ fn parse_decommission(raw: &[String]) -> Result<Command, String> {
 }
 
 fn parse_decommission_list(raw: &[String]) -> Result<Command, String> {
-    const STATES: [&str; 5] = ["pending_confirmation", "running", "done", "failed", "cancelled"];
     let args = Args::parse(raw, &[("mine", false), ("state", true), ("vm", true), ("since", true)])?;
     args.exactly([])?;
     let state = args.value("state").map(|s| s.to_lowercase());
-    if let Some(s) = state.as_deref().filter(|s| !STATES.contains(s)) {
-        return Err(format!("`{s}` is not a request state; use one of {}.", STATES.join(", ")));
+    if let Some(s) = &state {
+        s.parse::<iaas_config::DecommissionState>().map_err(|unknown| unknown.to_string())?;
     }
     let since = args.value("since").map(|s| parse_since(&s, chrono::Utc::now())).transpose()?;
     Ok(Command::DecommissionList { mine: args.has("mine"), state, vm: args.value("vm"), since })

@@ -2,10 +2,55 @@
 //! claims with a lease so exactly one worker runs a request at a time (a crashed worker's
 //! request is resumed by another once its lease lapses).
 
+use iaas_config::{DecommissionState, OnFailure, StepKind};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_ms, query_err, Backend, Store, StoreError};
+use crate::{now_ms, query_err, text_col, Backend, LeaseState, Store, StoreError};
+
+iaas_config::text_enum! {
+    /// One VM of a request: pending → running → done | failed | cancelled.
+    pub enum DecommissionVmState as "decommissioned VM state" {
+        Pending = "pending",
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl DecommissionVmState {
+    /// The runner still has work for it (a resume goes on from its first unfinished step).
+    pub fn is_unfinished(self) -> bool {
+        match self {
+            DecommissionVmState::Pending | DecommissionVmState::Running => true,
+            DecommissionVmState::Done | DecommissionVmState::Failed | DecommissionVmState::Cancelled => false,
+        }
+    }
+}
+
+iaas_config::text_enum! {
+    /// One step of one VM: pending → running → done | skipped | warning | failed.
+    pub enum DecommissionStepState as "decommission step state" {
+        Pending = "pending",
+        Running = "running",
+        Done = "done",
+        Skipped = "skipped",
+        /// It failed, but its plan says `on_failure = "warn"`.
+        Warning = "warning",
+        Failed = "failed",
+    }
+}
+
+impl DecommissionStepState {
+    /// Over and not to be run again (a failed or interrupted step is run again on a resume).
+    pub fn is_settled(self) -> bool {
+        match self {
+            DecommissionStepState::Done | DecommissionStepState::Skipped | DecommissionStepState::Warning => true,
+            DecommissionStepState::Pending | DecommissionStepState::Running | DecommissionStepState::Failed => false,
+        }
+    }
+}
 
 /// A request as listed.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,8 +59,7 @@ pub struct Decommission {
     pub requester: String,
     pub ticket: String,
     pub reason: String,
-    /// `pending_confirmation`, `running`, `cancelled`, `done` or `failed`.
-    pub state: String,
+    pub state: DecommissionState,
     pub cancel_requested: bool,
     pub channel: String,
     pub response_url: String,
@@ -36,21 +80,18 @@ pub struct DecommissionVm {
     pub vm_name: String,
     pub os_family: String,
     pub facts_json: String,
-    /// `pending`, `running`, `done`, `failed` or `cancelled`.
-    pub state: String,
+    pub state: DecommissionVmState,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecommissionStep {
     pub vm_index: i64,
     pub step_index: i64,
-    pub kind: String,
+    pub kind: StepKind,
     pub name: String,
-    /// `stop` or `warn`.
-    pub on_failure: String,
+    pub on_failure: OnFailure,
     pub config_json: String,
-    /// `pending`, `running`, `done`, `skipped`, `warning` or `failed`.
-    pub state: String,
+    pub state: DecommissionStepState,
     pub message: String,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
@@ -95,16 +136,16 @@ pub struct NewDecommissionVm {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewDecommissionStep {
-    pub kind: String,
+    pub kind: StepKind,
     pub name: String,
-    pub on_failure: String,
+    pub on_failure: OnFailure,
     pub config_json: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DecommissionFilter {
     pub requester: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<DecommissionState>,
     /// Requests covering a VM with exactly this name (case-insensitive).
     pub vm_name: Option<String>,
     pub since_ms: Option<i64>,
@@ -118,20 +159,20 @@ pub enum CancelOutcome {
     /// It is running; the runner stops before its next step.
     Requested,
     /// It had already ended in this state.
-    Finished(String),
+    Finished(DecommissionState),
     Unknown,
 }
 
 const COLUMNS: &str = "id, requester, ticket, reason, state, cancel_requested, channel, response_url, created_at_ms, updated_at_ms, \
                        finished_at_ms, progress_channel, progress_ts";
 
-fn request(r: &AnyRow) -> Decommission {
-    Decommission {
+fn request(r: &AnyRow) -> Result<Decommission, StoreError> {
+    Ok(Decommission {
         id: r.get("id"),
         requester: r.get("requester"),
         ticket: r.get("ticket"),
         reason: r.get("reason"),
-        state: r.get("state"),
+        state: text_col(r, "state")?,
         cancel_requested: r.get::<i64, _>("cancel_requested") != 0,
         channel: r.get("channel"),
         response_url: r.get("response_url"),
@@ -141,15 +182,15 @@ fn request(r: &AnyRow) -> Decommission {
         progress_channel: r.get("progress_channel"),
         progress_ts: r.get("progress_ts"),
         vm_names: Vec::new(),
-    }
+    })
 }
 
 impl Store {
     /// Records a request awaiting its confirmation, with its VMs and their pending steps, in
     /// one transaction.
     pub async fn create_decommission(&self, d: &NewDecommission) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_err("recording a decommission request"))?;
-        insert_decommission(&mut tx, d, "pending_confirmation").await?;
+        let mut tx = self.write_tx().await.map_err(query_err("recording a decommission request"))?;
+        insert_decommission(&mut tx, d, DecommissionState::PendingConfirmation).await?;
         tx.commit().await.map_err(query_err("recording a decommission request"))
     }
 
@@ -160,21 +201,22 @@ impl Store {
     /// lease is no longer active or powered off.
     pub async fn hand_lease_to_decommission(&self, d: &NewDecommission, vm_moref: &str, at_ms: i64) -> Result<bool, StoreError> {
         let err = query_err("handing a lease to decommission");
-        let mut tx = self.pool.begin().await.map_err(query_err("handing a lease to decommission"))?;
-        let moved = sqlx::query(
-            "UPDATE leases SET state = 'decommissioning', state_reason = $1, updated_at_ms = $2 \
-             WHERE vm_moref = $3 AND state IN ('active', 'powered_off')",
-        )
+        let mut tx = self.write_tx().await.map_err(query_err("handing a lease to decommission"))?;
+        let moved = sqlx::query(&format!(
+            "UPDATE leases SET state = $4, state_reason = $1, updated_at_ms = $2 WHERE vm_moref = $3 AND state IN {}",
+            LeaseState::sql_where(LeaseState::is_expirable)
+        ))
         .bind(&d.id)
         .bind(at_ms)
         .bind(vm_moref)
+        .bind(LeaseState::Decommissioning.as_str())
         .execute(&mut *tx)
         .await
         .map_err(query_err("handing a lease to decommission"))?;
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        insert_decommission(&mut tx, d, "running").await?;
+        insert_decommission(&mut tx, d, DecommissionState::Running).await?;
         tx.commit().await.map_err(err)?;
         Ok(true)
     }
@@ -189,8 +231,8 @@ impl Store {
         else {
             return Ok(None);
         };
-        let mut req = request(&row);
-        let vms: Vec<DecommissionVm> = sqlx::query(
+        let mut req = request(&row)?;
+        let vms = sqlx::query(
             "SELECT vm_index, vm_moref, vm_name, os_family, facts_json, state FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index",
         )
         .bind(id)
@@ -198,15 +240,17 @@ impl Store {
         .await
         .map_err(query_err("reading a decommission request's VMs"))?
         .iter()
-        .map(|r| DecommissionVm {
-            vm_index: r.get("vm_index"),
-            vm_moref: r.get("vm_moref"),
-            vm_name: r.get("vm_name"),
-            os_family: r.get("os_family"),
-            facts_json: r.get("facts_json"),
-            state: r.get("state"),
+        .map(|r| {
+            Ok(DecommissionVm {
+                vm_index: r.get("vm_index"),
+                vm_moref: r.get("vm_moref"),
+                vm_name: r.get("vm_name"),
+                os_family: r.get("os_family"),
+                facts_json: r.get("facts_json"),
+                state: text_col(r, "state")?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<DecommissionVm>, StoreError>>()?;
         req.vm_names = vms.iter().map(|v| v.vm_name.clone()).collect();
         let steps = sqlx::query(
             "SELECT vm_index, step_index, kind, name, on_failure, config_json, state, message, started_at_ms, finished_at_ms, attempts \
@@ -217,20 +261,22 @@ impl Store {
         .await
         .map_err(query_err("reading a decommission request's steps"))?
         .iter()
-        .map(|r| DecommissionStep {
-            vm_index: r.get("vm_index"),
-            step_index: r.get("step_index"),
-            kind: r.get("kind"),
-            name: r.get("name"),
-            on_failure: r.get("on_failure"),
-            config_json: r.get("config_json"),
-            state: r.get("state"),
-            message: r.get("message"),
-            started_at_ms: r.get("started_at_ms"),
-            finished_at_ms: r.get("finished_at_ms"),
-            attempts: r.get("attempts"),
+        .map(|r| {
+            Ok(DecommissionStep {
+                vm_index: r.get("vm_index"),
+                step_index: r.get("step_index"),
+                kind: text_col(r, "kind")?,
+                name: r.get("name"),
+                on_failure: text_col(r, "on_failure")?,
+                config_json: r.get("config_json"),
+                state: text_col(r, "state")?,
+                message: r.get("message"),
+                started_at_ms: r.get("started_at_ms"),
+                finished_at_ms: r.get("finished_at_ms"),
+                attempts: r.get("attempts"),
+            })
         })
-        .collect();
+        .collect::<Result<Vec<DecommissionStep>, StoreError>>()?;
         Ok(Some(DecommissionDetail { request: req, vms, steps }))
     }
 
@@ -242,7 +288,7 @@ impl Store {
              AND ($4 IS NULL OR created_at_ms >= $4) ORDER BY created_at_ms DESC, id LIMIT $5 OFFSET $6"
         ))
         .bind(&f.requester)
-        .bind(&f.state)
+        .bind(f.state.map(DecommissionState::as_str))
         .bind(&f.vm_name)
         .bind(f.since_ms)
         .bind(i64::from(limit))
@@ -250,7 +296,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing decommission requests"))?;
-        let mut out: Vec<Decommission> = rows.iter().map(request).collect();
+        let mut out = rows.iter().map(request).collect::<Result<Vec<Decommission>, StoreError>>()?;
         for d in &mut out {
             d.vm_names = sqlx::query("SELECT vm_name FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index")
                 .bind(&d.id)
@@ -267,13 +313,14 @@ impl Store {
     /// A confirmed request starts running; false when it was not awaiting confirmation
     /// (cancelled meanwhile, or already confirmed).
     pub async fn start_decommission(&self, id: &str) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE decommissions SET state = 'running', updated_at_ms = $1 WHERE id = $2 AND state = 'pending_confirmation'")
-                .bind(now_ms())
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(query_err("starting a decommission request"))?;
+        let done = sqlx::query("UPDATE decommissions SET state = $3, updated_at_ms = $1 WHERE id = $2 AND state = $4")
+            .bind(now_ms())
+            .bind(id)
+            .bind(DecommissionState::Running.as_str())
+            .bind(DecommissionState::PendingConfirmation.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("starting a decommission request"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -282,12 +329,13 @@ impl Store {
     pub async fn claim_decommission(&self, id: &str, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 \
-             WHERE id = $3 AND state = 'running' AND (claimed_until_ms < $4 OR claimed_by = $1)",
+             WHERE id = $3 AND state = $5 AND (claimed_until_ms < $4 OR claimed_by = $1)",
         )
         .bind(holder)
         .bind(until_ms)
         .bind(id)
         .bind(now_ms)
+        .bind(DecommissionState::Running.as_str())
         .execute(&self.pool)
         .await
         .map_err(query_err("claiming a decommission request"))?;
@@ -300,12 +348,13 @@ impl Store {
     pub async fn claim_unfinished_decommission(&self, holder: &str, now_ms: i64, until_ms: i64) -> Result<Option<String>, StoreError> {
         match self.backend {
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await.map_err(query_err("claiming an unfinished decommission request"))?;
+                let mut tx = self.write_tx().await.map_err(query_err("claiming an unfinished decommission request"))?;
                 let row = sqlx::query(
-                    "SELECT id FROM decommissions WHERE state = 'running' AND claimed_until_ms < $1 \
+                    "SELECT id FROM decommissions WHERE state = $2 AND claimed_until_ms < $1 \
                      ORDER BY created_at_ms LIMIT 1 FOR UPDATE SKIP LOCKED",
                 )
                 .bind(now_ms)
+                .bind(DecommissionState::Running.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(query_err("finding unfinished decommission requests"))?;
@@ -323,13 +372,13 @@ impl Store {
             }
             Backend::Sqlite => {
                 // SQLite has one writer at a time: the conditional UPDATE decides among sweeps.
-                let candidates = sqlx::query(
-                    "SELECT id FROM decommissions WHERE state = 'running' AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10",
-                )
-                .bind(now_ms)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("finding unfinished decommission requests"))?;
+                let candidates =
+                    sqlx::query("SELECT id FROM decommissions WHERE state = $2 AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10")
+                        .bind(now_ms)
+                        .bind(DecommissionState::Running.as_str())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(query_err("finding unfinished decommission requests"))?;
                 for row in candidates {
                     let id: String = row.get("id");
                     if self.claim_decommission(&id, holder, now_ms, until_ms).await? {
@@ -368,20 +417,22 @@ impl Store {
     pub async fn cancel_decommission(&self, id: &str) -> Result<CancelOutcome, StoreError> {
         let now = now_ms();
         let pending = sqlx::query(
-            "UPDATE decommissions SET state = 'cancelled', cancel_requested = 1, updated_at_ms = $1, finished_at_ms = $1 \
-             WHERE id = $2 AND state = 'pending_confirmation'",
+            "UPDATE decommissions SET state = $3, cancel_requested = 1, updated_at_ms = $1, finished_at_ms = $1 WHERE id = $2 AND state = $4",
         )
         .bind(now)
         .bind(id)
+        .bind(DecommissionState::Cancelled.as_str())
+        .bind(DecommissionState::PendingConfirmation.as_str())
         .execute(&self.pool)
         .await
         .map_err(query_err("cancelling a decommission request"))?;
         if pending.rows_affected() == 1 {
             return Ok(CancelOutcome::Cancelled);
         }
-        let running = sqlx::query("UPDATE decommissions SET cancel_requested = 1, updated_at_ms = $1 WHERE id = $2 AND state = 'running'")
+        let running = sqlx::query("UPDATE decommissions SET cancel_requested = 1, updated_at_ms = $1 WHERE id = $2 AND state = $3")
             .bind(now)
             .bind(id)
+            .bind(DecommissionState::Running.as_str())
             .execute(&self.pool)
             .await
             .map_err(query_err("cancelling a decommission request"))?;
@@ -393,7 +444,10 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(query_err("reading a decommission request"))?;
-        Ok(state.map_or(CancelOutcome::Unknown, |r| CancelOutcome::Finished(r.get("state"))))
+        match state {
+            None => Ok(CancelOutcome::Unknown),
+            Some(r) => Ok(CancelOutcome::Finished(text_col(&r, "state")?)),
+        }
     }
 
     pub async fn decommission_cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
@@ -405,25 +459,26 @@ impl Store {
         Ok(row.is_some_and(|r| r.get::<i64, _>("cancel_requested") != 0))
     }
 
-    /// Ends a running request in `state` (`done`, `failed` or `cancelled`) and drops its claim.
-    pub async fn finish_decommission(&self, id: &str, state: &str) -> Result<(), StoreError> {
+    /// Ends a running request in `state` (done, failed or cancelled) and drops its claim.
+    pub async fn finish_decommission(&self, id: &str, state: DecommissionState) -> Result<(), StoreError> {
         let now = now_ms();
         sqlx::query(
             "UPDATE decommissions SET state = $1, updated_at_ms = $2, finished_at_ms = $2, claimed_by = NULL, claimed_until_ms = 0 \
-             WHERE id = $3 AND state = 'running'",
+             WHERE id = $3 AND state = $4",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(now)
         .bind(id)
+        .bind(DecommissionState::Running.as_str())
         .execute(&self.pool)
         .await
         .map_err(query_err("finishing a decommission request"))?;
         Ok(())
     }
 
-    pub async fn set_decommission_vm_state(&self, id: &str, vm_index: i64, state: &str) -> Result<(), StoreError> {
+    pub async fn set_decommission_vm_state(&self, id: &str, vm_index: i64, state: DecommissionVmState) -> Result<(), StoreError> {
         sqlx::query("UPDATE decommission_vms SET state = $1 WHERE request_id = $2 AND vm_index = $3")
-            .bind(state)
+            .bind(state.as_str())
             .bind(id)
             .bind(vm_index)
             .execute(&self.pool)
@@ -435,33 +490,34 @@ impl Store {
     /// Marks a step running (counting the attempt).
     pub async fn start_decommission_step(&self, id: &str, vm_index: i64, step_index: i64, at_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE decommission_steps SET state = 'running', message = '', started_at_ms = $1, finished_at_ms = NULL, attempts = attempts + 1 \
+            "UPDATE decommission_steps SET state = $5, message = '', started_at_ms = $1, finished_at_ms = NULL, attempts = attempts + 1 \
              WHERE request_id = $2 AND vm_index = $3 AND step_index = $4",
         )
         .bind(at_ms)
         .bind(id)
         .bind(vm_index)
         .bind(step_index)
+        .bind(DecommissionStepState::Running.as_str())
         .execute(&self.pool)
         .await
         .map_err(query_err("recording a decommission step"))?;
         self.touch_decommission(id).await
     }
 
-    /// Records how a step ended: `done`, `skipped`, `warning` or `failed`, with its sentence.
+    /// Records how a step ended (done, skipped, warning or failed), with its sentence.
     pub async fn finish_decommission_step(
         &self,
         id: &str,
         vm_index: i64,
         step_index: i64,
-        state: &str,
+        state: DecommissionStepState,
         message: &str,
         at_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE decommission_steps SET state = $1, message = $2, finished_at_ms = $3 WHERE request_id = $4 AND vm_index = $5 AND step_index = $6",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(message)
         .bind(at_ms)
         .bind(id)
@@ -485,7 +541,11 @@ impl Store {
 }
 
 /// The request, its VMs and their pending steps, in `state`.
-async fn insert_decommission(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &NewDecommission, state: &str) -> Result<(), StoreError> {
+async fn insert_decommission(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    d: &NewDecommission,
+    state: DecommissionState,
+) -> Result<(), StoreError> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO decommissions (id, requester, ticket, reason, state, channel, response_url, created_at_ms, updated_at_ms) \
@@ -495,7 +555,7 @@ async fn insert_decommission(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &NewD
     .bind(&d.requester)
     .bind(&d.ticket)
     .bind(&d.reason)
-    .bind(state)
+    .bind(state.as_str())
     .bind(&d.channel)
     .bind(&d.response_url)
     .bind(now)
@@ -504,7 +564,7 @@ async fn insert_decommission(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &NewD
     .map_err(query_err("recording a decommission request"))?;
     for (vi, vm) in d.vms.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO decommission_vms (request_id, vm_index, vm_moref, vm_name, os_family, facts_json, state) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+            "INSERT INTO decommission_vms (request_id, vm_index, vm_moref, vm_name, os_family, facts_json, state) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&d.id)
         .bind(vi as i64)
@@ -512,21 +572,23 @@ async fn insert_decommission(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &NewD
         .bind(&vm.vm_name)
         .bind(&vm.os_family)
         .bind(&vm.facts_json)
+        .bind(DecommissionVmState::Pending.as_str())
         .execute(&mut **tx)
         .await
         .map_err(query_err("recording a decommission request's VMs"))?;
         for (si, s) in vm.steps.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO decommission_steps (request_id, vm_index, step_index, kind, name, on_failure, config_json, state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&d.id)
             .bind(vi as i64)
             .bind(si as i64)
-            .bind(&s.kind)
+            .bind(s.kind.as_str())
             .bind(&s.name)
-            .bind(&s.on_failure)
+            .bind(s.on_failure.as_str())
             .bind(&s.config_json)
+            .bind(DecommissionStepState::Pending.as_str())
             .execute(&mut **tx)
             .await
             .map_err(query_err("recording a decommission request's steps"))?;

@@ -44,6 +44,11 @@ pub struct LockHeld {
     pub actor: String,
 }
 
+/// Gives back ($1 VMs, $2 vCPUs, $3 MB) of user $4's usage, never below zero.
+const RELEASE_QUOTA: &str = "UPDATE quota_usage SET vms = CASE WHEN vms > $1 THEN vms - $1 ELSE 0 END, \
+                             cpus = CASE WHEN cpus > $2 THEN cpus - $2 ELSE 0 END, \
+                             memory_mb = CASE WHEN memory_mb > $3 THEN memory_mb - $3 ELSE 0 END WHERE slack_user = $4";
+
 /// Rows per INSERT in [`Store::audit_batch`]: 9 parameters each, 900 in all, under SQLite's
 /// historical limit of 999 bound parameters per statement.
 const AUDIT_ROWS_PER_INSERT: usize = 100;
@@ -75,7 +80,7 @@ impl Store {
     /// one of each per command: rows go in multi-row INSERTs of up to [`AUDIT_ROWS_PER_INSERT`].
     pub async fn audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let err = || query_err("appending to the audit trail");
-        let mut tx = self.pool.begin().await.map_err(err())?;
+        let mut tx = self.write_tx().await.map_err(err())?;
         for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
             let mut sql = String::with_capacity(120 + chunk.len() * 48);
             sql.push_str("INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) VALUES ");
@@ -165,19 +170,26 @@ impl Store {
 
     /// Gives back what a failed request or a deleted VM held (never below zero).
     pub async fn release_quota(&self, user: &str, give_back: Usage) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE quota_usage SET vms = CASE WHEN vms > $1 THEN vms - $1 ELSE 0 END, \
-             cpus = CASE WHEN cpus > $2 THEN cpus - $2 ELSE 0 END, \
-             memory_mb = CASE WHEN memory_mb > $3 THEN memory_mb - $3 ELSE 0 END WHERE slack_user = $4",
-        )
-        .bind(give_back.vms)
-        .bind(give_back.cpus)
-        .bind(give_back.memory_mb)
-        .bind(user)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("releasing quota"))?;
+        sqlx::query(RELEASE_QUOTA)
+            .bind(give_back.vms)
+            .bind(give_back.cpus)
+            .bind(give_back.memory_mb)
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("releasing quota"))?;
         Ok(())
+    }
+
+    /// A VM the bot made was deleted: its record is marked deleted and `share` given back to its
+    /// owner, in one transaction and only once (true when this call did it). VMs the bot did
+    /// not make hold no quota and change nothing.
+    pub async fn vm_deleted(&self, vm_moref: &str, share: Usage) -> Result<bool, StoreError> {
+        let err = || query_err("recording a deleted VM");
+        let mut tx = self.write_tx().await.map_err(err())?;
+        let settled = settle_deleted_vm(&mut tx, vm_moref, share, now_ms()).await?;
+        tx.commit().await.map_err(err())?;
+        Ok(settled)
     }
 
     pub async fn quota_usage(&self, user: &str) -> Result<Usage, StoreError> {
@@ -254,6 +266,31 @@ impl Store {
             .map_err(query_err("unlocking a VM"))?;
         Ok(())
     }
+}
+
+/// Inside `tx`: marks the bot's record of the VM deleted and gives `share` back to its owner,
+/// unless the record was already marked (then nothing). The conditional UPDATE decides, so of
+/// two concurrent settlements exactly one gives back.
+pub(crate) async fn settle_deleted_vm(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    vm_moref: &str,
+    share: Usage,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let err = || query_err("giving a deleted VM's quota back");
+    let marked = sqlx::query("UPDATE vms SET deleted_at_ms = $1 WHERE vm_moref = $2 AND deleted_at_ms IS NULL")
+        .bind(at_ms)
+        .bind(vm_moref)
+        .execute(&mut **tx)
+        .await
+        .map_err(err())?;
+    if marked.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let owner: String =
+        sqlx::query_scalar("SELECT owner_user FROM vms WHERE vm_moref = $1").bind(vm_moref).fetch_one(&mut **tx).await.map_err(err())?;
+    sqlx::query(RELEASE_QUOTA).bind(share.vms).bind(share.cpus).bind(share.memory_mb).bind(owner).execute(&mut **tx).await.map_err(err())?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ impl Store {
         let now = now_ms();
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let err = || query_err("ending an abandoned invocation");
-        let mut tx = self.pool.begin().await.map_err(err())?;
+        let mut tx = self.write_tx().await.map_err(err())?;
         let ended = sqlx::query(
             "UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2              WHERE id = $3 AND state = 'running' AND claimed_at_ms < $4",
         )

@@ -4,7 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_ms, query_err, Store, StoreError};
+use crate::guard_rails::settle_deleted_vm;
+use crate::{now_ms, query_err, text_col, Store, StoreError, Usage};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lease {
@@ -18,42 +19,67 @@ pub struct Lease {
     pub powered_off_at_ms: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LeaseState {
-    Active,
-    PoweredOff,
-    Deleted,
-    /// A reminder could not be delivered: nothing happens until an admin looks.
-    Held,
-    Excluded,
-    Closed,
-    /// Expired and handed to a decommission request (its id is the reason).
-    Decommissioning,
+iaas_config::text_enum! {
+    /// Where a lease is: active → powered_off → deleted (or decommissioning), and the ends beside.
+    pub enum LeaseState as "lease state" {
+        Active = "active",
+        /// Expired and powered off; deleted after the grace period unless extended.
+        PoweredOff = "powered_off",
+        Deleted = "deleted",
+        /// A reminder could not be delivered, or the VM is protected: nothing happens until an admin looks.
+        Held = "held",
+        Excluded = "excluded",
+        /// The VM is gone.
+        Closed = "closed",
+        /// Expired and handed to a decommission request (its id is the reason).
+        Decommissioning = "decommissioning",
+        /// The sweep is deleting the VM; its quota share is recorded with the lease until the
+        /// change to deleted gives it back (a sweep that died midway is finished by the next).
+        Deleting = "deleting",
+    }
 }
 
 impl LeaseState {
-    pub fn as_str(self) -> &'static str {
+    /// Still watched, so listed by default.
+    pub fn is_live(self) -> bool {
         match self {
-            LeaseState::Active => "active",
-            LeaseState::PoweredOff => "powered_off",
-            LeaseState::Deleted => "deleted",
-            LeaseState::Held => "held",
-            LeaseState::Excluded => "excluded",
-            LeaseState::Closed => "closed",
-            LeaseState::Decommissioning => "decommissioning",
+            LeaseState::Active | LeaseState::PoweredOff | LeaseState::Held | LeaseState::Decommissioning | LeaseState::Deleting => true,
+            LeaseState::Deleted | LeaseState::Excluded | LeaseState::Closed => false,
         }
     }
 
-    fn parse(s: &str) -> LeaseState {
-        match s {
-            "powered_off" => LeaseState::PoweredOff,
-            "deleted" => LeaseState::Deleted,
-            "held" => LeaseState::Held,
-            "excluded" => LeaseState::Excluded,
-            "closed" => LeaseState::Closed,
-            "decommissioning" => LeaseState::Decommissioning,
-            _ => LeaseState::Active,
+    /// The sweep acts on it when it falls due.
+    pub fn is_swept(self) -> bool {
+        match self {
+            LeaseState::Active | LeaseState::PoweredOff | LeaseState::Deleting => true,
+            LeaseState::Deleted | LeaseState::Held | LeaseState::Excluded | LeaseState::Closed | LeaseState::Decommissioning => false,
         }
+    }
+
+    /// Its expiry may still be acted on: powered off, deleted, or handed to decommission.
+    pub fn is_expirable(self) -> bool {
+        match self {
+            LeaseState::Active | LeaseState::PoweredOff => true,
+            LeaseState::Deleting
+            | LeaseState::Deleted
+            | LeaseState::Held
+            | LeaseState::Excluded
+            | LeaseState::Closed
+            | LeaseState::Decommissioning => false,
+        }
+    }
+
+    /// A new expiry makes the lease active again (its VM still exists and nothing else owns it).
+    pub fn reopened_by_new_expiry(self) -> bool {
+        match self {
+            LeaseState::Held | LeaseState::PoweredOff | LeaseState::Excluded => true,
+            LeaseState::Active | LeaseState::Deleted | LeaseState::Closed | LeaseState::Decommissioning | LeaseState::Deleting => false,
+        }
+    }
+
+    /// The SQL `IN` list of the states for which `which` holds.
+    pub(crate) fn sql_where(which: fn(LeaseState) -> bool) -> String {
+        crate::sql_list(LeaseState::ALL.iter().filter(|s| which(**s)).map(|s| s.as_str()))
     }
 }
 
@@ -68,17 +94,17 @@ pub struct LeaseFilter {
 
 const COLUMNS: &str = "vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, state_reason, powered_off_at_ms";
 
-fn lease(r: AnyRow) -> Lease {
-    Lease {
+fn lease(r: AnyRow) -> Result<Lease, StoreError> {
+    Ok(Lease {
         vm_moref: r.get("vm_moref"),
         vm_name: r.get("vm_name"),
         owner_user: r.get("owner_user"),
         created_at_ms: r.get("created_at_ms"),
         expires_at_ms: r.get("expires_at_ms"),
-        state: LeaseState::parse(&r.get::<String, _>("state")),
+        state: text_col(&r, "state")?,
         state_reason: r.get("state_reason"),
         powered_off_at_ms: r.get("powered_off_at_ms"),
-    }
+    })
 }
 
 impl Store {
@@ -118,14 +144,15 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(query_err("reading a lease"))?;
-        Ok(row.map(lease))
+        row.map(lease).transpose()
     }
 
     /// Soonest expiry first.
     pub async fn leases(&self, f: &LeaseFilter, limit: u32) -> Result<Vec<Lease>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM leases WHERE ($1 IS NULL OR owner_user = $1) AND ($2 IS NULL OR expires_at_ms < $2) \
-             AND ($3 = 1 OR state IN ('active', 'powered_off', 'held', 'decommissioning')) ORDER BY expires_at_ms, vm_name LIMIT $4"
+             AND ($3 = 1 OR state IN {}) ORDER BY expires_at_ms, vm_name LIMIT $4",
+            LeaseState::sql_where(LeaseState::is_live)
         ))
         .bind(&f.owner)
         .bind(f.expiring_before_ms)
@@ -134,15 +161,16 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing leases"))?;
-        Ok(rows.into_iter().map(lease).collect())
+        rows.into_iter().map(lease).collect()
     }
 
     /// Leases the sweep must look at by `horizon_ms` (now + the earliest reminder), whose claim
     /// has lapsed. One indexed range query: a sweep with nothing due reads nothing else.
     pub async fn leases_due(&self, horizon_ms: i64, now_ms: i64, limit: u32) -> Result<Vec<Lease>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM leases WHERE state IN ('active', 'powered_off') AND expires_at_ms <= $1 \
-             AND claimed_until_ms < $2 ORDER BY expires_at_ms LIMIT $3"
+            "SELECT {COLUMNS} FROM leases WHERE state IN {} AND expires_at_ms <= $1 \
+             AND claimed_until_ms < $2 ORDER BY expires_at_ms LIMIT $3",
+            LeaseState::sql_where(LeaseState::is_swept)
         ))
         .bind(horizon_ms)
         .bind(now_ms)
@@ -150,7 +178,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("finding leases due"))?;
-        Ok(rows.into_iter().map(lease).collect())
+        rows.into_iter().map(lease).collect()
     }
 
     /// Claims a lease for one sweep until `until_ms`; of concurrent sweeps exactly one wins.
@@ -177,13 +205,18 @@ impl Store {
     }
 
     pub async fn set_lease_expiry(&self, vm_moref: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN ('held', 'powered_off', 'excluded') THEN 'active' ELSE state END, state_reason = '', updated_at_ms = $2 WHERE vm_moref = $3")
-            .bind(expires_at_ms)
-            .bind(now_ms())
-            .bind(vm_moref)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("changing a lease's expiry"))?;
+        sqlx::query(&format!(
+            "UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN {} THEN $4 ELSE state END, state_reason = '', \
+             updated_at_ms = $2 WHERE vm_moref = $3",
+            LeaseState::sql_where(LeaseState::reopened_by_new_expiry)
+        ))
+        .bind(expires_at_ms)
+        .bind(now_ms())
+        .bind(vm_moref)
+        .bind(LeaseState::Active.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("changing a lease's expiry"))?;
         Ok(())
     }
 
@@ -201,6 +234,64 @@ impl Store {
         .await
         .map_err(query_err("changing a lease's state"))?;
         Ok(())
+    }
+
+    /// The sweep is about to delete the lease's VM: powered_off → deleting, with the VM's quota
+    /// share recorded. False (nothing changed) when the lease is no longer powered off.
+    pub async fn begin_lease_delete(&self, vm_moref: &str, share: Usage, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE leases SET state = $1, share_cpus = $2, share_memory_mb = $3, updated_at_ms = $4 WHERE vm_moref = $5 AND state = $6",
+        )
+        .bind(LeaseState::Deleting.as_str())
+        .bind(share.cpus)
+        .bind(share.memory_mb)
+        .bind(at_ms)
+        .bind(vm_moref)
+        .bind(LeaseState::PoweredOff.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a lease's deletion"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The VM is gone: deleting → deleted and, in the same transaction, the bot's record of the
+    /// VM marked deleted and its owner's quota share given back. Only the call that moves the
+    /// lease does this, so a repeated or resumed sweep never gives the share back twice.
+    pub async fn finish_lease_delete(&self, vm_moref: &str, reason: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let err = || query_err("recording a lease's deletion");
+        let mut tx = self.write_tx().await.map_err(err())?;
+        let Some(row) = sqlx::query("SELECT share_cpus, share_memory_mb FROM leases WHERE vm_moref = $1 AND state = $2")
+            .bind(vm_moref)
+            .bind(LeaseState::Deleting.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err())?
+        else {
+            return Ok(false);
+        };
+        let share = Usage {
+            vms: 1,
+            cpus: row.get::<Option<i64>, _>("share_cpus").unwrap_or(0),
+            memory_mb: row.get::<Option<i64>, _>("share_memory_mb").unwrap_or(0),
+        };
+        let moved = sqlx::query(
+            "UPDATE leases SET state = $1, state_reason = $2, share_cpus = NULL, share_memory_mb = NULL, updated_at_ms = $3 \
+             WHERE vm_moref = $4 AND state = $5",
+        )
+        .bind(LeaseState::Deleted.as_str())
+        .bind(reason)
+        .bind(at_ms)
+        .bind(vm_moref)
+        .bind(LeaseState::Deleting.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err())?;
+        if moved.rows_affected() != 1 {
+            return Ok(false); // another sweep finished it meanwhile
+        }
+        settle_deleted_vm(&mut tx, vm_moref, share, at_ms).await?;
+        tx.commit().await.map_err(err())?;
+        Ok(true)
     }
 
     /// Whether this reminder (days before this term's expiry) was already sent.

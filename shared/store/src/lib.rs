@@ -24,11 +24,13 @@ use sqlx::AnyPool;
 pub use alarms::PendingChange;
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
 pub use decommissions::{
-    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission,
-    NewDecommissionStep, NewDecommissionVm,
+    CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionStepState, DecommissionVm,
+    DecommissionVmState, NewDecommission, NewDecommissionStep, NewDecommissionVm,
 };
 pub use dispatches::{ClaimState, PendingDispatch};
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
+/// Declared beside the decommission policy (the command grammar needs it too).
+pub use iaas_config::DecommissionState;
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use leases::{Lease, LeaseFilter, LeaseState};
 pub use vms::VmRecord;
@@ -80,9 +82,22 @@ pub enum StoreError {
     UnknownInvocation { id: String },
     #[error("The stored outcome of invocation {id} is unreadable: {reason}.")]
     BadOutcome { id: String, reason: String },
+    #[error("The state database holds a {column} this version cannot read ({reason}); is a newer iaas version writing to it?")]
+    Unreadable { column: &'static str, reason: String },
 }
 
 impl Store {
+    /// A transaction that will write. SQLite's default (deferred) transaction takes the write
+    /// lock only at its first write, and if another writer committed since its first read it
+    /// fails at once with SQLITE_BUSY_SNAPSHOT, past busy_timeout; `BEGIN IMMEDIATE` queues for
+    /// the lock up front instead. PostgreSQL's row locks need nothing extra.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// "sqlite://path/to/iaas.db" (created if missing, WAL, foreign keys on),
     /// "sqlite::memory:" for tests, or "postgres://…". Runs migrations. Statements time out after
     /// [`DEFAULT_STATEMENT_TIMEOUT`].
@@ -184,6 +199,22 @@ impl Store {
 /// Maps a driver error to a [`StoreError::Query`] naming what we were doing.
 fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::Query { doing, reason: e.to_string() }
+}
+
+/// A text column read as one of its enum's values.
+fn text_col<T>(r: &sqlx::any::AnyRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = iaas_config::UnknownValue>,
+{
+    use sqlx::Row;
+    let text: String = r.try_get(column).map_err(|e| StoreError::Unreadable { column, reason: e.to_string() })?;
+    text.parse().map_err(|e: iaas_config::UnknownValue| StoreError::Unreadable { column, reason: e.to_string() })
+}
+
+/// `('a', 'b')` for an SQL `IN`: the texts come from the enums' declarations, never from input.
+fn sql_list<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = texts.into_iter().map(|t| format!("'{t}'")).collect();
+    format!("({})", quoted.join(", "))
 }
 
 fn now_ms() -> i64 {

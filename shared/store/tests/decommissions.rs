@@ -7,7 +7,10 @@ mod common;
 use std::sync::Arc;
 
 use common::Db;
-use iaas_store::{CancelOutcome, DecommissionFilter, LeaseState, NewDecommission, NewDecommissionStep, NewDecommissionVm};
+use iaas_store::{
+    CancelOutcome, DecommissionFilter, DecommissionState, DecommissionStepState, DecommissionVmState, LeaseState, NewDecommission,
+    NewDecommissionStep, NewDecommissionVm,
+};
 
 test_both_backends!(
     request_round_trips_with_steps,
@@ -19,7 +22,12 @@ test_both_backends!(
 );
 
 fn step(kind: &str, on_failure: &str) -> NewDecommissionStep {
-    NewDecommissionStep { kind: kind.into(), name: kind.replace('_', "-"), on_failure: on_failure.into(), config_json: "{}".into() }
+    NewDecommissionStep {
+        kind: kind.parse().unwrap(),
+        name: kind.replace('_', "-"),
+        on_failure: on_failure.parse().unwrap(),
+        config_json: "{}".into(),
+    }
 }
 
 fn request(id: &str, requester: &str, vms: &[&str]) -> NewDecommission {
@@ -58,9 +66,9 @@ async fn request_round_trips_with_steps(db: Db) {
     assert!(s.start_decommission("d1").await.unwrap());
     assert!(!s.start_decommission("d1").await.unwrap(), "a second confirmation does not start it again");
     s.start_decommission_step("d1", 0, 0, 100).await.unwrap();
-    s.finish_decommission_step("d1", 0, 0, "done", "Shut down.", 200).await.unwrap();
+    s.finish_decommission_step("d1", 0, 0, DecommissionStepState::Done, "Shut down.", 200).await.unwrap();
     s.start_decommission_step("d1", 0, 1, 300).await.unwrap();
-    s.set_decommission_vm_state("d1", 0, "running").await.unwrap();
+    s.set_decommission_vm_state("d1", 0, DecommissionVmState::Running).await.unwrap();
     let d = s.decommission("d1").await.unwrap().unwrap();
     let first = &d.steps[0];
     assert_eq!(
@@ -69,7 +77,7 @@ async fn request_round_trips_with_steps(db: Db) {
     );
     assert_eq!((d.steps[1].state.as_str(), d.steps[1].finished_at_ms), ("running", None));
     assert_eq!(d.vms[0].state, "running");
-    s.finish_decommission("d1", "done").await.unwrap();
+    s.finish_decommission("d1", DecommissionState::Done).await.unwrap();
     let d = s.decommission("d1").await.unwrap().unwrap();
     assert_eq!(d.request.state, "done");
     assert!(d.request.finished_at_ms.is_some());
@@ -87,7 +95,7 @@ async fn list_filters_and_pages(db: Db) {
     let ids: Vec<String> = s.decommissions(&mine, 10, 0).await.unwrap().into_iter().map(|d| d.id).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"a".to_string()) && ids.contains(&"c".to_string()));
-    let running = DecommissionFilter { state: Some("running".into()), ..Default::default() };
+    let running = DecommissionFilter { state: Some(DecommissionState::Running), ..Default::default() };
     assert_eq!(s.decommissions(&running, 10, 0).await.unwrap().into_iter().map(|d| d.id).collect::<Vec<_>>(), ["c"]);
     let by_vm = DecommissionFilter { vm_name: Some("web-2".into()), ..Default::default() };
     let found = s.decommissions(&by_vm, 10, 0).await.unwrap();
@@ -106,7 +114,7 @@ async fn cancel_before_and_during_run(db: Db) {
     s.create_decommission(&request("p", "U1", &["x"])).await.unwrap();
     assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Cancelled);
     assert!(!s.start_decommission("p").await.unwrap(), "a cancelled request cannot be confirmed");
-    assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Finished("cancelled".into()));
+    assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Finished(DecommissionState::Cancelled));
 
     s.create_decommission(&request("r", "U1", &["y"])).await.unwrap();
     s.start_decommission("r").await.unwrap();
@@ -130,7 +138,7 @@ async fn claims_are_exclusive_and_lapse(db: Db) {
     assert_eq!(s.claim_unfinished_decommission("w2", 3_001, 5_000).await.unwrap().as_deref(), Some("c1"));
     assert!(!s.claim_decommission("c1", "w1", 3_002, 6_000).await.unwrap(), "the old holder lost it");
     s.release_decommission("c1", "w2").await.unwrap();
-    s.finish_decommission("c1", "done").await.unwrap();
+    s.finish_decommission("c1", DecommissionState::Done).await.unwrap();
     assert_eq!(s.claim_unfinished_decommission("w3", i64::MAX - 1, i64::MAX).await.unwrap(), None, "finished requests are not resumed");
 }
 

@@ -7,6 +7,7 @@
 //! each operation; default 10).
 
 use async_trait::async_trait;
+use iaas_config::StepKind;
 use iaas_directory::DirectoryConfig;
 use iaas_steps::directory::ComputerStep;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +34,8 @@ pub fn build(settings: &serde_json::Value) -> Result<DirectoryComputer, String> 
 
 #[async_trait]
 impl Step for DirectoryComputer {
-    fn kind(&self) -> &str {
-        "directory_computer"
+    fn kind(&self) -> StepKind {
+        StepKind::DirectoryComputer
     }
 
     async fn run(&self, _sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {

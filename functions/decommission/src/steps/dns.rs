@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use async_trait::async_trait;
 use base64::Engine;
+use iaas_config::StepKind;
 use iaas_steps::dns::DnsStep;
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +45,8 @@ pub fn build(settings: &serde_json::Value) -> Result<Dns, String> {
 
 #[async_trait]
 impl Step for Dns {
-    fn kind(&self) -> &str {
-        "dns"
+    fn kind(&self) -> StepKind {
+        StepKind::Dns
     }
 
     async fn run(&self, _sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {

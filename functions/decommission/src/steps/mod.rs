@@ -18,6 +18,7 @@ mod webhook;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use iaas_config::StepKind;
 use iaas_function::Context;
 use iaas_slack::WebApi;
 use iaas_store::Decommission;
@@ -53,22 +54,21 @@ pub struct StepContext {
 
 #[async_trait]
 pub trait Step: Send + Sync {
-    fn kind(&self) -> &str;
+    fn kind(&self) -> StepKind;
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError>;
 }
 
-/// The step for a plan entry, or a sentence saying why this bot cannot run it.
-pub fn build(kind: &str, settings: &serde_json::Value) -> Result<Box<dyn Step>, String> {
+/// The step for a plan entry, or a sentence saying why its settings cannot work.
+pub fn build(kind: StepKind, settings: &serde_json::Value) -> Result<Box<dyn Step>, String> {
     let text = |key: &str| settings.get(key).and_then(|v| v.as_str()).map(str::to_string);
     match kind {
-        "guest_shutdown" => Ok(Box::new(vcenter::GuestShutdown)),
-        "power_off" => Ok(Box::new(vcenter::PowerOff)),
-        "delete_vm" => Ok(Box::new(vcenter::DeleteVm)),
-        "slack_notify" => Ok(Box::new(notify::SlackNotify { channel: text("channel") })),
-        "dns" => Ok(Box::new(dns::build(settings)?)),
-        "directory_computer" => Ok(Box::new(directory::build(settings)?)),
-        "webhook" => Ok(Box::new(webhook::build(settings)?)),
-        other => Err(format!("{other} is not a step kind the bot knows")),
+        StepKind::GuestShutdown => Ok(Box::new(vcenter::GuestShutdown)),
+        StepKind::PowerOff => Ok(Box::new(vcenter::PowerOff)),
+        StepKind::DeleteVm => Ok(Box::new(vcenter::DeleteVm)),
+        StepKind::SlackNotify => Ok(Box::new(notify::SlackNotify { channel: text("channel") })),
+        StepKind::Dns => Ok(Box::new(dns::build(settings)?)),
+        StepKind::DirectoryComputer => Ok(Box::new(directory::build(settings)?)),
+        StepKind::Webhook => Ok(Box::new(webhook::build(settings)?)),
     }
 }
 
@@ -83,12 +83,13 @@ pub(crate) async fn cancellable<T>(cancel: &CancellationToken, work: impl std::f
 
 #[cfg(test)]
 mod tests {
+    use iaas_config::StepKind;
     use serde_json::json;
 
     use super::build;
 
     fn err(kind: &str, settings: serde_json::Value) -> String {
-        build(kind, &settings).err().expect("refused")
+        build(kind.parse().unwrap(), &settings).err().expect("refused")
     }
 
     #[test]
@@ -96,11 +97,11 @@ mod tests {
         std::env::set_var("IAAS_UNIT_TSIG", "c2VjcmV0");
         std::env::set_var("IAAS_UNIT_LDAP", "pw");
         let dns = json!({"server": "127.0.0.1:5353", "zone": "example.test.", "key_name": "iaas", "secret_env": "IAAS_UNIT_TSIG"});
-        assert_eq!(build("dns", &dns).unwrap().kind(), "dns");
+        assert_eq!(build(StepKind::Dns, &dns).unwrap().kind(), "dns");
         let dir = json!({"url": "ldaps://dc1", "bind_dn": "svc", "base_dn": "ou=c", "secret_env": "IAAS_UNIT_LDAP", "starttls": false});
-        assert_eq!(build("directory_computer", &dir).unwrap().kind(), "directory_computer");
+        assert_eq!(build(StepKind::DirectoryComputer, &dir).unwrap().kind(), "directory_computer");
         let hook = json!({"url": "https://cmdb/{{name}}", "headers": {"X-A": "b"}, "expected_statuses": [200, 204], "retries": 0});
-        assert_eq!(build("webhook", &hook).unwrap().kind(), "webhook");
+        assert_eq!(build(StepKind::Webhook, &hook).unwrap().kind(), "webhook");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `slack_notify`: tells a channel (or, by default, the requester) that the VM was retired.
 
 use async_trait::async_trait;
+use iaas_config::StepKind;
 use iaas_slack::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +17,8 @@ pub struct SlackNotify {
 
 #[async_trait]
 impl Step for SlackNotify {
-    fn kind(&self) -> &str {
-        "slack_notify"
+    fn kind(&self) -> StepKind {
+        StepKind::SlackNotify
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use iaas_config::DeleteMode;
+use iaas_config::{DeleteMode, StepKind};
 use iaas_store::Usage;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
 use tokio_util::sync::CancellationToken;
@@ -40,8 +40,8 @@ pub struct GuestShutdown;
 
 #[async_trait]
 impl Step for GuestShutdown {
-    fn kind(&self) -> &str {
-        "guest_shutdown"
+    fn kind(&self) -> StepKind {
+        StepKind::GuestShutdown
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
@@ -81,8 +81,8 @@ pub struct PowerOff;
 
 #[async_trait]
 impl Step for PowerOff {
-    fn kind(&self) -> &str {
-        "power_off"
+    fn kind(&self) -> StepKind {
+        StepKind::PowerOff
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
@@ -97,17 +97,18 @@ impl Step for PowerOff {
 
 /// Retires the VM as the policy's `delete_mode` says: deletes it with its disks, or moves it
 /// to `decommissioned_folder` and unregisters it (its files stay on the datastore). Never a
-/// protected VM, never a running one; either way the owner's quota is given back.
+/// protected VM, never a running one; either way the owner's quota is given back — also when
+/// the VM is already gone (a worker that died after retiring it), with the size confirmed.
 pub struct DeleteVm;
 
 #[async_trait]
 impl Step for DeleteVm {
-    fn kind(&self) -> &str {
-        "delete_vm"
+    fn kind(&self) -> StepKind {
+        StepKind::DeleteVm
     }
 
     async fn run(&self, sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
-        let Some(d) = current(sc, vm, cancel).await? else { return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))) };
+        let Some(d) = current(sc, vm, cancel).await? else { return Ok(gone(sc, vm).await) };
         if let Some(why) = iaas_function::protected(&sc.ctx.policy, &d) {
             return Err(StepError::Failed(format!("{} is protected ({why}); the bot never deletes it.", vm.name)));
         }
@@ -122,7 +123,7 @@ impl Step for DeleteVm {
             DeleteMode::Delete => {
                 match cancellable(cancel, sc.ctx.vcenter.destroy(&vm_ref(vm))).await? {
                     Ok(()) => {}
-                    Err(VcError::NotFound { .. }) => return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))),
+                    Err(VcError::NotFound { .. }) => return Ok(gone(sc, vm).await),
                     Err(e) => return Err(StepError::Failed(format!("{} could not be deleted: {e}", vm.name))),
                 }
                 format!("{} was deleted with its disks.", vm.name)
@@ -137,7 +138,7 @@ impl Step for DeleteVm {
                 };
                 match cancellable(cancel, sc.ctx.vcenter.move_and_unregister(&vm_ref(vm), folder)).await? {
                     Ok(()) => {}
-                    Err(VcError::NotFound { .. }) => return Ok(StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))),
+                    Err(VcError::NotFound { .. }) => return Ok(gone(sc, vm).await),
                     Err(e) => {
                         return Err(StepError::Failed(format!("{} could not be moved to folder {folder} and unregistered: {e}", vm.name)))
                     }
@@ -145,26 +146,24 @@ impl Step for DeleteVm {
                 format!("{} was moved to folder {folder} and unregistered; its files are kept.", vm.name)
             }
         };
-        forget(sc, &d).await;
+        let share = Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 };
+        forget(sc, &vm.moref, share).await;
         Ok(StepOutcome::Done(done))
     }
 }
 
-/// A VM the bot made gives its share of its owner's quota back, as with `/iaas delete`.
-async fn forget(sc: &StepContext, d: &VmDetails) {
-    let store = &sc.ctx.store;
-    let moref = &d.summary.vm.moref;
-    match store.vm_record(moref).await {
-        Ok(Some(record)) if record.deleted_at_ms.is_none() => {
-            let share = Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 };
-            if let Err(e) = store.release_quota(&record.owner_user, share).await {
-                tracing::error!(error = %e, "could not release quota");
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "could not read the VM's record"),
-    }
-    if let Err(e) = store.mark_vm_deleted(moref).await {
-        tracing::error!(error = %e, "could not mark the VM deleted in the store");
+/// The VM left vCenter before this step retired it: its share (as confirmed) is given back if
+/// that has not happened yet.
+async fn gone(sc: &StepContext, vm: &VmFacts) -> StepOutcome {
+    let share = Usage { vms: 1, cpus: i64::from(vm.cpus), memory_mb: i64::try_from(vm.memory_mb).unwrap_or(i64::MAX) };
+    forget(sc, &vm.moref, share).await;
+    StepOutcome::AlreadyDone(format!("{} was already gone.", vm.name))
+}
+
+/// A VM the bot made gives its share of its owner's quota back, once, with its record (as
+/// `/iaas delete` and the lease sweep do).
+async fn forget(sc: &StepContext, moref: &str, share: Usage) {
+    if let Err(e) = sc.ctx.store.vm_deleted(moref, share).await {
+        tracing::error!(error = %e, "could not record the deletion and give the quota back");
     }
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use iaas_config::StepKind;
 use iaas_steps::webhook::WebhookStep;
 use tokio_util::sync::CancellationToken;
 
@@ -51,8 +52,8 @@ pub fn build(settings: &serde_json::Value) -> Result<Webhook, String> {
 
 #[async_trait]
 impl Step for Webhook {
-    fn kind(&self) -> &str {
-        "webhook"
+    fn kind(&self) -> StepKind {
+        StepKind::Webhook
     }
 
     async fn run(&self, _sc: &StepContext, vm: &VmFacts, cancel: &CancellationToken) -> Result<StepOutcome, StepError> {
