@@ -9,7 +9,7 @@ use iaas_slack::Responder;
 use iaas_store::Store;
 use iaas_vsphere::demo::DemoInventory;
 use iaas_vsphere::soap::{SoapClient, SoapConfig};
-use iaas_vsphere::Vcenter;
+use iaas_vsphere::{VcError, Vcenter};
 
 /// The SQLite file used when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://iaas.db";
@@ -30,14 +30,28 @@ pub struct Context {
     pub owners: Option<iaas_access::Access>,
 }
 
+/// Why a process cannot start. Each `Display` is the whole line: the inner errors are not also
+/// kept as a `source`, so printing the error chain (`{:#}`) does not repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("DATABASE_URL: {0}")]
-    Store(#[from] iaas_store::StoreError),
+    Store(iaas_store::StoreError),
     #[error("IAAS_CONFIG: {0}")]
-    Access(#[from] iaas_access::AccessError),
+    Access(iaas_access::AccessError),
+}
+
+impl From<iaas_store::StoreError> for StartupError {
+    fn from(e: iaas_store::StoreError) -> Self {
+        StartupError::Store(e)
+    }
+}
+
+impl From<iaas_access::AccessError> for StartupError {
+    fn from(e: iaas_access::AccessError) -> Self {
+        StartupError::Access(e)
+    }
 }
 
 impl Context {
@@ -71,6 +85,37 @@ impl Context {
         let owners = owners_from_env(&policy).await?;
         Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners })
     }
+
+    /// Asks vCenter once (logging in), so a wrong URL, an unreachable server or a rejected
+    /// password stops start-up with one line instead of failing the first command. The probe
+    /// reads one moref that does not exist: its cost does not grow with the inventory.
+    pub async fn check_vcenter(&self) -> Result<(), ConfigError> {
+        let url = iaas_config::var("VCENTER_URL").unwrap_or_default();
+        match self.vcenter.vm_by_moref("vm-iaas-startup-probe").await {
+            Err(VcError::Unreachable { detail }) => Err(ConfigError::new(
+                "VCENTER_URL",
+                format!("cannot reach {url} ({detail})"),
+                "Check the URL, the network, and VCENTER_CA_FILE or VCENTER_INSECURE for TLS.",
+            )),
+            Err(VcError::Timeout { secs }) => Err(ConfigError::new(
+                "VCENTER_URL",
+                format!("{url} did not answer within {secs} s"),
+                "Check the URL and the network (vcenter.timeout_secs in the policy sets the wait).",
+            )),
+            Err(VcError::InvalidLogin) => Err(ConfigError::new(
+                "VCENTER_USER",
+                format!("{url} rejected the user or the password"),
+                "Check VCENTER_USER and VCENTER_PASSWORD.",
+            )),
+            Err(VcError::Protocol(detail)) => Err(ConfigError::new(
+                "VCENTER_URL",
+                format!("{url} did not answer like vCenter's SDK ({detail})"),
+                "Check that the URL is the vCenter's, ending in /sdk.",
+            )),
+            // Found or not found (or any vSphere fault): vCenter answered and let the bot in.
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The owner look-up for lease exclusion by group. It has no roles, so building it contacts
@@ -90,22 +135,41 @@ async fn owners_from_env(policy: &Policy) -> Result<Option<iaas_access::Access>,
     Ok(Some(iaas_access::Access::new(lookup, Some(directory), iaas_access::slack_users_from_env()?).await?))
 }
 
-/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory.
+/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory. The three
+/// settings are a group: every one missing or malformed is named in one error, not one per start.
 pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError> {
-    let Some(url) = iaas_config::var("VCENTER_URL") else {
+    let url = iaas_config::var("VCENTER_URL");
+    let user = iaas_config::var("VCENTER_USER");
+    let password = iaas_config::secret("VCENTER_PASSWORD")?;
+    let Some(url) = url else {
+        if user.is_some() || password.is_some() {
+            return Err(ConfigError::new(
+                "VCENTER_URL",
+                "is not set, but VCENTER_USER or VCENTER_PASSWORD is",
+                "Set VCENTER_URL like https://vc.example.com/sdk, or unset the other two to use the demo inventory.",
+            ));
+        }
         tracing::info!("no VCENTER_URL: using the embedded demo inventory");
         return Ok(Arc::new(DemoInventory::new()));
     };
+    let mut problems = Vec::new();
     if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
-        return Err(ConfigError::new(
-            "VCENTER_URL",
-            format!("{url:?} is not a vCenter SDK URL"),
-            "Set it like https://vc.example.com/sdk.",
-        ));
+        problems.push(format!("VCENTER_URL {url:?} is not a vCenter SDK URL"));
     }
-    let user = iaas_config::var("VCENTER_USER")
-        .ok_or_else(|| ConfigError::new("VCENTER_USER", "is not set", "Set the vCenter service account, e.g. svc-iaas@vsphere.local."))?;
-    let password = iaas_config::required_secret("VCENTER_PASSWORD")?;
+    if user.is_none() {
+        problems.push("VCENTER_USER is not set".to_string());
+    }
+    if password.is_none() {
+        problems.push("VCENTER_PASSWORD is not set".to_string());
+    }
+    let (Some(user), Some(password), true) = (user, password, problems.is_empty()) else {
+        return Err(ConfigError::new(
+            "vCenter settings",
+            problems.join("; "),
+            "Set VCENTER_URL (like https://vc.example.com/sdk), VCENTER_USER (e.g. svc-iaas@vsphere.local) and \
+             VCENTER_PASSWORD (or VCENTER_PASSWORD_FILE) together, or none of them for the demo inventory.",
+        ));
+    };
     let config = SoapConfig {
         url: url.clone(),
         user,

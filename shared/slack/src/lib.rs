@@ -8,7 +8,7 @@ pub mod slash;
 pub mod web;
 
 pub use message::Message;
-pub use respond::{RespondError, Responder};
+pub use respond::{Answer, RespondError, Responder, OUTCOME_HEADER};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use slash::SlashCommand;
 pub use web::{Posted, WebApi, WebApiError};

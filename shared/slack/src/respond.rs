@@ -12,6 +12,32 @@ use reqwest::{StatusCode, Url};
 use crate::Message;
 
 const SLACK_HOOKS_HOST: &str = "hooks.slack.com";
+
+/// What a response_url post is ([`Answer::as_str`]), for `iaas slash`; Slack ignores headers
+/// it does not know.
+pub const OUTCOME_HEADER: &str = "x-iaas-outcome";
+
+/// A response_url post is an interim note (more follows) or the command's final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Interim,
+    Succeeded,
+    Failed,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Interim => "interim",
+            Answer::Succeeded => "ok",
+            Answer::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Answer> {
+        [Answer::Interim, Answer::Succeeded, Answer::Failed].into_iter().find(|a| a.as_str() == value)
+    }
+}
 const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +97,22 @@ impl Responder {
 
     /// Posts with bounded retries on 429/5xx and transport errors, honouring `Retry-After`.
     pub async fn post(&self, response_url: &str, message: &Message) -> Result<(), RespondError> {
+        self.post_outcome(response_url, message, None).await
+    }
+
+    /// [`post`](Self::post) saying in [`OUTCOME_HEADER`] what the message is, so `iaas slash`
+    /// waits past interim notes and exits non-zero on a failure.
+    pub async fn post_outcome(&self, response_url: &str, message: &Message, answer: Option<Answer>) -> Result<(), RespondError> {
         if !self.allows(response_url) {
             return Err(RespondError::ForeignHost(response_url.to_string()));
         }
         let mut last_err = None;
         for attempt in 1..=ATTEMPTS {
-            let delay = match self.http().post(response_url).json(message).send().await {
+            let mut request = self.http().post(response_url).json(message);
+            if let Some(answer) = answer {
+                request = request.header(OUTCOME_HEADER, answer.as_str());
+            }
+            let delay = match request.send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
                     let retry_after =
