@@ -186,3 +186,37 @@ async fn delete_refuses_protected_cancelled_stale_and_vanished() {
     assert!(serve.answer().await.readable().contains("has expired; nothing was changed"));
     assert!(details(&reader, "app-db-01").await.is_ok());
 }
+
+/// Presses in every shape Slack documents confirm a delete end to end: on an ephemeral prompt
+/// (Slack's own example payload, `user` with both `username` and `name`), on a prompt in the
+/// channel (the whole message echoed back), and from an Enterprise Grid org-wide install.
+#[tokio::test]
+async fn documented_press_payloads_confirm_deletes() {
+    let (_vcsim, serve, reader) = start(POLICY).await;
+    let in_channel_message = |prompt: &iaas_slack::Message| {
+        serde_json::json!({
+            "type": "message", "subtype": "bot_message", "bot_id": "B0E2EBOT1", "app_id": "A0E2EAPP1", "ts": "1733320000.000300",
+            "text": prompt.text, "blocks": prompt.blocks,
+        })
+    };
+    let cases: [(&str, Box<dyn Fn(&mut iaas_slack::Press, &iaas_slack::Message)>); 3] = [
+        ("app-web-02", Box::new(|_, _| {})),
+        ("win-app-01", Box::new(move |p, prompt| p.message = Some(in_channel_message(prompt)))),
+        ("app-db-01", Box::new(|p, _| p.enterprise = Some(("E0E2EGRID".into(), "E2E Group".into(), true)))),
+    ];
+    for (vm, shape) in cases {
+        let prompt = serve.run("U1", &format!("delete {vm}")).await;
+        let danger = prompt.blocks.iter().find(|b| b["type"] == "actions").unwrap()["elements"][0].clone();
+        let status = serve
+            .press_with("U1", danger["action_id"].as_str().unwrap(), danger["value"].as_str().unwrap(), |p| {
+                p.label = danger["text"]["text"].as_str().unwrap().into();
+                p.style = danger["style"].as_str().map(str::to_string);
+                shape(p, &prompt);
+            })
+            .await;
+        assert_eq!(status, 200, "{vm}");
+        let deleted = serve.answer().await.readable();
+        assert!(deleted.contains(&format!("*{vm}* was deleted by <@U1>")), "{vm}: {deleted}");
+        assert!(matches!(details(&reader, vm).await, Err(VcError::NotFound { .. })), "{vm} is gone from vcsim");
+    }
+}

@@ -134,7 +134,7 @@ async fn functions_refuse_unsigned_and_act_once_per_invocation() {
     let vcsim = Vcsim::start().await.unwrap();
     let serve = Serve::start(Some(&vcsim.url)).await;
     let reader = reader(&vcsim);
-    let body = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Off, serve.response_url());
+    let body = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Off, &serve.response_url());
     let ts = chrono::Utc::now().timestamp();
     let signed = iaas_invocation::sign(SHARED_SECRET.as_bytes(), ts, body.clone());
     let headers = vec![("x-iaas-timestamp", ts.to_string()), ("x-iaas-signature", signed.signature.clone())];
@@ -153,7 +153,7 @@ async fn functions_refuse_unsigned_and_act_once_per_invocation() {
         .post_function("iaas-power", &[("x-iaas-timestamp", stale_ts.to_string()), ("x-iaas-signature", stale.signature)], body.clone())
         .await;
     assert_eq!(status, 401);
-    let tampered = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Reset, serve.response_url());
+    let tampered = invocation("0193a7c2-0000-7000-8000-00000000e2e1", PowerAction::Reset, &serve.response_url());
     let (status, _) = serve.post_function("iaas-power", &headers, tampered).await;
     assert_eq!(status, 401);
     assert_eq!(power_state(&reader, "app-web-01").await, PowerState::PoweredOn);

@@ -9,9 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
-use iaas_slack::{Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_slack::{Interaction, Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_store::AuditEntry;
-use serde::Deserialize;
 
 use crate::commands::{self, Parsed};
 use crate::dispatch::DISPATCH_TIMEOUT;
@@ -80,71 +79,35 @@ fn accepted(what: &str, id: String) -> Response {
     response
 }
 
-/// The parts of Slack's `block_actions` payload we use.
-#[derive(Deserialize)]
-struct Interaction {
-    #[serde(rename = "type")]
-    kind: String,
-    user: InteractionUser,
-    #[serde(default)]
-    channel: Option<InteractionChannel>,
-    #[serde(default)]
-    response_url: String,
-    #[serde(default)]
-    actions: Vec<Action>,
-}
-
-#[derive(Deserialize)]
-struct InteractionUser {
-    id: String,
-    #[serde(default, alias = "name")]
-    username: String,
-    #[serde(default)]
-    team_id: String,
-}
-
-#[derive(Deserialize)]
-struct InteractionChannel {
-    id: String,
-    #[serde(default)]
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Action {
-    action_id: String,
-    #[serde(default)]
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct InteractionForm {
-    payload: String,
-}
-
 /// A button press. Slack wants a quick 200; the function answers by replacing the message.
 pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
-    let Some(payload) =
-        serde_urlencoded::from_bytes::<InteractionForm>(&body).ok().and_then(|f| serde_json::from_str::<Interaction>(&f.payload).ok())
-    else {
-        return (StatusCode::BAD_REQUEST, "malformed interaction payload\n").into_response();
+    let payload = match Interaction::from_form(&body) {
+        Ok(Interaction::BlockActions(payload)) => payload,
+        Ok(Interaction::Other) => {
+            tracing::info!("ignored an interaction that is not a button press");
+            return StatusCode::OK.into_response();
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a malformed interaction payload");
+            return (StatusCode::BAD_REQUEST, "malformed interaction payload\n").into_response();
+        }
     };
-    let press = payload.actions.iter().find_map(|a| Command::from_action(&a.action_id, &a.value));
-    let Some(command) = press.filter(|_| payload.kind == "block_actions") else {
-        tracing::info!(kind = %payload.kind, "ignored an interaction with no action of ours");
+    let Some(command) = payload.pressed().find_map(|(action_id, value)| Command::from_action(action_id, value)) else {
+        tracing::info!("ignored a press with no action of ours");
         return StatusCode::OK.into_response();
     };
-    let user = SlackUser { id: payload.user.id, name: payload.user.username, team_id: payload.user.team_id };
-    let channel = payload.channel.map(|c| SlackChannel { id: c.id, name: c.name }).unwrap_or_default();
+    let user = SlackUser { id: payload.user.id.0.clone(), name: payload.user_name().to_string(), team_id: payload.team_id().to_string() };
+    let channel = SlackChannel { id: payload.channel_id().to_string(), name: payload.channel_name().to_string() };
+    let response_url = payload.response_url.unwrap_or_default();
     let what = command.describe();
     let handed_over = match check_access(&gw, &user.id, &command).await {
-        Ok(caller) => hand_over(&gw, command, &what, user, channel, caller, payload.response_url.clone()).await,
+        Ok(caller) => hand_over(&gw, command, &what, user, channel, caller, response_url.clone()).await,
         Err(sentence) => Err(sentence),
     };
     if let Err(sentence) = handed_over {
         // The press's HTTP answer is not shown to the user; tell them through the response_url.
-        if gw.responder.allows(&payload.response_url) {
-            let (responder, url) = (gw.responder.clone(), payload.response_url.clone());
+        if gw.responder.allows(&response_url) {
+            let (responder, url) = (gw.responder.clone(), response_url);
             tokio::spawn(async move {
                 let message = Message::ephemeral(sentence).replace_original(false);
                 if let Err(e) = responder.post(&url, &message).await {

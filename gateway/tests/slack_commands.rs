@@ -11,7 +11,7 @@ use iaas_config::Secret;
 use iaas_gateway::dispatch::DispatchError;
 use iaas_gateway::{router, Dispatch, Gateway, REQUEST_ID_HEADER};
 use iaas_invocation::{Command, Invocation, PowerAction, SignedBody};
-use iaas_slack::{Message, Responder, SlashCommand};
+use iaas_slack::{Message, Press, Responder, SlashCommand};
 use tower::ServiceExt;
 
 const SIGNING: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -185,15 +185,32 @@ async fn a_failed_dispatch_is_told_in_the_ack() {
     assert!(body.contains("could not be handed to iaas-inventory (queue is down)"), "{body}");
 }
 
+/// Slack's documented press on an ephemeral message (the reference fixture, as Slack sends it:
+/// `user` carries both `username` and `name`, plus `container`, `team`, `enterprise: null`, …).
+const DOCUMENTED_PRESS: &str = include_str!("../../shared/slack/tests/fixtures/block_actions_ephemeral.json");
+
+/// A press in the documented shape, built the way `iaas slash --press` and the e2e Slack
+/// stand-in build theirs.
+fn documented(action_id: &str, user: &str) -> Press {
+    Press {
+        user_id: user.into(),
+        user_name: "bob".into(),
+        team_id: "T1".into(),
+        team_domain: "acme".into(),
+        channel_id: "C1".into(),
+        channel_name: "ops".into(),
+        response_url: "https://hooks.slack.com/actions/T1/1/xyz".into(),
+        action_id: action_id.into(),
+        value: "tok-123".into(),
+        label: "Delete app-web-01".into(),
+        style: Some("danger".into()),
+        message: None,
+        enterprise: None,
+    }
+}
+
 fn press(action_id: &str, user: &str) -> String {
-    let payload = serde_json::json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": "bob", "team_id": "T1"},
-        "channel": {"id": "C1", "name": "ops"},
-        "response_url": "https://hooks.slack.com/actions/T1/1/xyz",
-        "actions": [{"action_id": action_id, "block_id": "b", "value": "tok-123", "type": "button"}],
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+    documented(action_id, user).to_form()
 }
 
 fn interaction_request(body: &str, secret: &str) -> Request<Body> {
@@ -214,6 +231,74 @@ async fn a_button_press_is_dispatched_as_the_presser() {
     assert_eq!(inv.command, Command::Confirm { of: iaas_invocation::Confirmable::Delete, token: "tok-123".into(), confirmed: true });
     assert_eq!(inv.user.id, "U2", "the presser, not the asker, is who the function checks");
     assert_eq!(inv.response_url.as_deref(), Some("https://hooks.slack.com/actions/T1/1/xyz"));
+}
+
+/// Slack's own example payload reaches the function, as the person who pressed.
+#[tokio::test]
+async fn the_documented_press_payload_is_dispatched() {
+    let rec = Arc::new(Recorder::default());
+    let body = iaas_slack::interaction::form(&serde_json::from_str(DOCUMENTED_PRESS).unwrap());
+    let (status, _, _) = send(gateway(rec.clone()), interaction_request(&body, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "the documented press was not dispatched");
+    let inv: Invocation = serde_json::from_slice(&sent[0].1.body).unwrap();
+    assert_eq!(
+        inv.command,
+        Command::Confirm { of: iaas_invocation::Confirmable::Delete, token: "token-value-from-the-message".into(), confirmed: true }
+    );
+    assert_eq!((inv.user.id.as_str(), inv.user.name.as_str(), inv.user.team_id.as_str()), ("U0CA5XYZ1", "amy.mcgee", "T0CAG1234"));
+    assert_eq!((inv.channel.id.as_str(), inv.channel.name.as_str()), ("C0CA5GEN1", "general"));
+}
+
+/// A press on a message in the channel (Slack echoes the whole message, Block Kit and all) and
+/// one from an Enterprise Grid org-wide install (`enterprise` set, `team` null) both act.
+#[tokio::test]
+async fn in_channel_and_enterprise_grid_presses_are_dispatched() {
+    let message = serde_json::json!({
+        "type": "message", "subtype": "bot_message", "bot_id": "B1", "app_id": "A0CA5APP1", "ts": "1733320000.000300",
+        "text": "Delete app-web-01?",
+        "blocks": [
+            {"type": "section", "block_id": "s", "text": {"type": "mrkdwn", "text": "Delete *app-web-01*?", "verbatim": false}},
+            {"type": "actions", "block_id": "Zp3a", "elements": [
+                {"type": "button", "action_id": "delete.confirm", "value": "tok-123", "style": "danger", "text": {"type": "plain_text", "text": "Delete app-web-01", "emoji": true}},
+                {"type": "button", "action_id": "delete.cancel", "value": "tok-123", "text": {"type": "plain_text", "text": "Cancel", "emoji": true}}
+            ]}
+        ]
+    });
+    let in_channel = Press { message: Some(message), ..documented("delete.confirm", "U2") };
+    let grid = Press { enterprise: Some(("E0GRID".into(), "Acme Group".into(), true)), ..documented("delete.cancel", "U3") };
+    let mut grid_payload = grid.payload();
+    grid_payload["team"] = serde_json::Value::Null;
+    let rec = Arc::new(Recorder::default());
+    for body in [in_channel.to_form(), iaas_slack::interaction::form(&grid_payload)] {
+        let (status, _, _) = send(gateway(rec.clone()), interaction_request(&body, SIGNING)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let sent = rec.sent.lock().unwrap();
+    let invs: Vec<Invocation> = sent.iter().map(|(_, s)| serde_json::from_slice(&s.body).unwrap()).collect();
+    assert_eq!(invs.len(), 2, "both presses dispatched");
+    assert_eq!((invs[0].user.id.as_str(), invs[1].user.id.as_str()), ("U2", "U3"));
+    assert_eq!(invs[1].user.team_id, "T1", "the Grid user's own team");
+    assert!(matches!(invs[1].command, Command::Confirm { confirmed: false, .. }));
+}
+
+/// A slash command with every field Slack documents, Enterprise Grid's included.
+#[tokio::test]
+async fn the_documented_slash_command_form_is_dispatched() {
+    let body =
+        "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&team_domain=example&enterprise_id=E0001&enterprise_name=Globular%20Construct%20Inc\
+        &channel_id=C2147483705&channel_name=test&user_id=U2147483697&user_name=Steve&command=%2Fiaas&text=power+status+app-web-01\
+        &response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1234%2F5678&trigger_id=13345224609.738474920.8088930838d88f008e0\
+        &api_app_id=A123456&is_enterprise_install=false";
+    let rec = Arc::new(Recorder::default());
+    let (status, id, text) = send(gateway(rec.clone()), signed_request(body, NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(id.is_some(), "{text}");
+    let sent = rec.sent.lock().unwrap();
+    let inv: Invocation = serde_json::from_slice(&sent[0].1.body).unwrap();
+    assert_eq!(inv.command, Command::Power { action: PowerAction::Status, vm: "app-web-01".into() });
+    assert_eq!((inv.user.name.as_str(), inv.channel.name.as_str()), ("Steve", "test"));
 }
 
 #[tokio::test]

@@ -1,3 +1,4 @@
 pub mod bind;
+pub mod slack;
 pub mod slapd;
 pub mod vcsim;

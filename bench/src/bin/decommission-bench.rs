@@ -200,10 +200,17 @@ async fn receive(State(tx): State<mpsc::UnboundedSender<Received>>, Json(m): Jso
     "ok"
 }
 
-/// Slack's chat.postMessage / chat.update for the progress message (with `--bot-token`).
-async fn chat(State(calls): State<Arc<AtomicUsize>>, Json(body): Json<Value>) -> Json<Value> {
+/// Slack's chat.postMessage / chat.update for the progress message (with `--bot-token`), with
+/// the answers Slack documents.
+async fn post_message(State(calls): State<Arc<AtomicUsize>>, Json(mut body): Json<Value>) -> Json<Value> {
     calls.fetch_add(1, Ordering::Relaxed);
-    Json(serde_json::json!({"ok": true, "channel": body["channel"], "ts": "1700000000.000100"}))
+    body["ts"] = "1700000000.000100".into();
+    Json(iaas_tests::slack::posted(&body, "1700000000.000100"))
+}
+
+async fn update_message(State(calls): State<Arc<AtomicUsize>>, Json(body): Json<Value>) -> Json<Value> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    Json(iaas_tests::slack::updated(&body))
 }
 
 type Stats = HashMap<String, u64>;
@@ -234,15 +241,6 @@ async fn settled(vcsim: &Vcsim) -> Result<Stats> {
 
 fn unix_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// POSTs a form body to `path`, signed the way Slack signs it; the HTTP status.
@@ -294,7 +292,10 @@ async fn one_run(args: &Args, iaas: &Path, dir: &Path, workers: usize, run: usiz
     let base = format!("http://{}", listener.local_addr()?);
     let chat_calls = Arc::new(AtomicUsize::new(0));
     let app = Router::new().route("/response", post(receive)).with_state(tx).merge(
-        Router::new().route("/api/chat.postMessage", post(chat)).route("/api/chat.update", post(chat)).with_state(chat_calls.clone()),
+        Router::new()
+            .route("/api/chat.postMessage", post(post_message))
+            .route("/api/chat.update", post(update_message))
+            .with_state(chat_calls.clone()),
     );
     let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -387,18 +388,26 @@ async fn one_run(args: &Args, iaas: &Path, dir: &Path, workers: usize, run: usiz
     wait_quiet(Duration::from_secs(args.quiet_wait)).await;
     let me = std::process::id();
     let (serve_t0, vcsim_t0, me_t0, sys0) = (cpu_ticks(serve.pid), vcsim_pid.and_then(cpu_ticks), cpu_ticks(me), SysCpu::read());
-    let payload = serde_json::json!({
-        "type": "block_actions",
-        "user": {"id": USER_ID, "username": "bench.user", "team_id": "T0BENCH01"},
-        "channel": {"id": "C0BENCH01", "name": "ops"},
-        "response_url": response_url,
-        "actions": [{"action_id": "decommission.confirm", "block_id": "b", "value": token, "type": "button"}],
-    });
+    let press = iaas_slack::Press {
+        user_id: USER_ID.into(),
+        user_name: "bench.user".into(),
+        team_id: "T0BENCH01".into(),
+        team_domain: "bench".into(),
+        channel_id: "C0BENCH01".into(),
+        channel_name: "ops".into(),
+        response_url: response_url.clone(),
+        action_id: "decommission.confirm".into(),
+        value: token.clone(),
+        label: "Decommission".into(),
+        style: Some("danger".into()),
+        message: None,
+        enterprise: None,
+    };
     // Only what `iaas serve` logs from the press on counts (start-up warnings are not the run's).
     let log_offset = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
     let pressed_unix_ms = unix_ms();
     let pressed = Instant::now();
-    let status = signed_post(&http, &url, "/slack/interactions", format!("payload={}", urlencode(&payload.to_string()))).await?;
+    let status = signed_post(&http, &url, "/slack/interactions", press.to_form()).await?;
     if status != 200 {
         bail!("the Confirm press was answered {status}; log:\n{}", log_tail(&log));
     }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use iaas_slack::{Message, SlashCommand};
+use iaas_slack::{Message, Press, SlashCommand};
+use iaas_tests::slack;
 use iaas_tests::slapd::{Slapd, BASE_DN, SVC_DN, SVC_PASSWORD};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
@@ -35,7 +36,9 @@ pub struct Serve {
     env: Vec<(String, String)>,
     child: Child,
     responses: Mutex<mpsc::Receiver<Message>>,
-    response_url: String,
+    /// The stand-in's base URL; each command and press gets a response_url of its own under it.
+    slack_base: String,
+    next_url: std::sync::atomic::AtomicU64,
 }
 
 impl Serve {
@@ -51,12 +54,12 @@ impl Serve {
         let (tx, rx) = mpsc::channel(32);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let response_url = format!("{base}/response");
         let posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
         let updates = Updates::default();
         let app = Router::new()
-            .route("/response", post(receive))
-            .with_state(tx)
+            .route("/commands/{team}/{n}/{secret}", post(receive))
+            .route("/actions/{team}/{n}/{secret}", post(receive))
+            .with_state(ResponseUrls { tx, uses: Arc::default() })
             .route("/api/users.info", axum::routing::get(users_info))
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update_message))
@@ -85,7 +88,7 @@ impl Serve {
         }
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let (child, url) = spawn_serve(&env).await;
-        Serve { url, dir, posts, updates: updates.0, env, child, responses: Mutex::new(rx), response_url }
+        Serve { url, dir, posts, updates: updates.0, env, child, responses: Mutex::new(rx), slack_base: base, next_url: Default::default() }
     }
 
     /// Kills `iaas serve` (like a crashed worker: no clean shutdown) and starts another on the
@@ -105,10 +108,15 @@ impl Serve {
             user_name: user.to_lowercase(),
             command: "/iaas".into(),
             text: text.into(),
-            response_url: self.response_url.clone(),
+            response_url: self.fresh_url("commands"),
+            team_domain: "e2e".into(),
+            channel_name: "e2e".into(),
+            trigger_id: "13345224609.738474920.8088930838d88f008e0".into(),
+            api_app_id: "A0E2EAPP1".into(),
             ..Default::default()
         }
-        .to_form();
+        .to_form()
+            + "&token=legacy-verification-token-not-used&is_enterprise_install=false";
         let resp = self.post_signed("commands", form).await;
         let status = resp.status().as_u16();
         let id = resp.headers().get(iaas_gateway::REQUEST_ID_HEADER).map(|v| v.to_str().unwrap().to_string());
@@ -116,18 +124,38 @@ impl Serve {
         (status, ack, id)
     }
 
-    /// Presses a button (`delete.confirm`, `resize.cancel`, …) on a message, as `user`, the way
-    /// Slack posts the press to /slack/interactions. Returns the HTTP status.
+    /// Presses a button (`delete.confirm`, `resize.cancel`, …) on an ephemeral message, as `user`,
+    /// with the payload Slack documents for it. Returns the HTTP status.
     pub async fn press(&self, user: &str, action_id: &str, token: &str) -> u16 {
-        let payload = serde_json::json!({
-            "type": "block_actions",
-            "user": {"id": user, "username": user.to_lowercase(), "team_id": "T0E2E"},
-            "channel": {"id": "C0E2E", "name": "e2e"},
-            "response_url": self.response_url,
-            "actions": [{"action_id": action_id, "block_id": "b", "value": token, "type": "button"}],
-        });
-        let form = format!("payload={}", urlencode(&payload.to_string()));
-        self.post_signed("interactions", form).await.status().as_u16()
+        self.press_with(user, action_id, token, |_| {}).await
+    }
+
+    /// Like [`Serve::press`], with the payload's shape changed first: a message in the channel
+    /// (`press.message`), Enterprise Grid (`press.enterprise`), …
+    pub async fn press_with(&self, user: &str, action_id: &str, token: &str, shape: impl FnOnce(&mut Press)) -> u16 {
+        let mut press = Press {
+            user_id: user.into(),
+            user_name: user.to_lowercase(),
+            team_id: "T0E2E".into(),
+            team_domain: "e2e".into(),
+            channel_id: "C0E2E".into(),
+            channel_name: "e2e".into(),
+            response_url: self.fresh_url("actions"),
+            action_id: action_id.into(),
+            value: token.into(),
+            label: "Confirm".into(),
+            style: None,
+            message: None,
+            enterprise: None,
+        };
+        shape(&mut press);
+        self.post_signed("interactions", press.to_form()).await.status().as_u16()
+    }
+
+    /// A response_url of its own, as Slack gives each command and press one.
+    fn fresh_url(&self, kind: &str) -> String {
+        let n = self.next_url.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        format!("{}/{kind}/T0E2E/{n}/e2eSecretPart", self.slack_base)
     }
 
     /// Posts a form to `/slack/<path>`, signed with the signing secret the way Slack signs.
@@ -183,8 +211,9 @@ impl Serve {
         self.posts.lock().unwrap().iter().filter(|p| p["channel"] == channel).cloned().collect()
     }
 
-    pub fn response_url(&self) -> &str {
-        &self.response_url
+    /// A fresh response_url of the stand-in, for invocations a test builds itself.
+    pub fn response_url(&self) -> String {
+        self.fresh_url("commands")
     }
 
     pub async fn healthy(&self) -> bool {
@@ -227,66 +256,93 @@ impl Drop for Serve {
     }
 }
 
-/// Slack's chat.postMessage: records the message; the user U0NODM cannot be messaged.
-/// chat.postMessage: a DM to a user id lands in a `D…` channel, as on Slack; each post gets
-/// its own `ts`.
+/// Slack's chat.postMessage, answered as Slack documents it (`ok`, `channel`, `ts`, `message`):
+/// records the message; a DM to a user id lands in a `D…` channel; each post gets its own
+/// `ts`; no bearer token → `not_authed`; the user U0NODM cannot be messaged.
 async fn post_message(
     axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>,
+    headers: axum::http::HeaderMap,
     Json(mut body): Json<serde_json::Value>,
 ) -> Json<serde_json::Value> {
+    if let Some(refusal) = unauthed(&headers) {
+        return refusal;
+    }
     if body["channel"] == "U0NODM" {
-        return Json(serde_json::json!({"ok": false, "error": "cannot_dm_bot"}));
+        return Json(slack::error("cannot_dm_bot"));
     }
     let mut posts = posts.lock().unwrap();
     let ts = format!("1700000000.{:06}", posts.len() + 1);
-    let to = body["channel"].as_str().unwrap_or_default().to_string();
-    let channel = match to.strip_prefix('U') {
-        Some(rest) => format!("D{rest}"),
-        None => to,
-    };
     body["ts"] = ts.clone().into();
+    let answer = slack::posted(&body, &ts);
     posts.push(body);
-    Json(serde_json::json!({"ok": true, "channel": channel, "ts": ts}))
+    Json(answer)
+}
+
+/// Slack's answer to a Web API call without a bot token.
+fn unauthed(headers: &axum::http::HeaderMap) -> Option<Json<serde_json::Value>> {
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    bearer.is_none_or(str::is_empty).then(|| Json(slack::error("not_authed")))
 }
 
 #[derive(Clone, Default)]
 struct Updates(Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
 
-/// chat.update: only a message that was posted (by ts) can be updated.
+/// chat.update: only a message that was posted (by ts) can be updated; answered as Slack
+/// documents it (`ok`, `channel`, `ts`, `text`, `message`).
 async fn update_message(
     axum::Extension(posts): axum::Extension<Arc<std::sync::Mutex<Vec<serde_json::Value>>>>,
     axum::Extension(updates): axum::Extension<Updates>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<serde_json::Value>,
 ) -> Json<serde_json::Value> {
+    if let Some(refusal) = unauthed(&headers) {
+        return refusal;
+    }
     if !posts.lock().unwrap().iter().any(|p| p["ts"] == body["ts"]) {
-        return Json(serde_json::json!({"ok": false, "error": "message_not_found"}));
+        return Json(slack::error("message_not_found"));
     }
     updates.0.lock().unwrap().push(body.clone());
-    Json(serde_json::json!({"ok": true, "channel": body["channel"], "ts": body["ts"]}))
+    Json(slack::updated(&body))
 }
 
-/// Slack's users.info for the people the access tests resolve through Slack.
-async fn users_info(axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>) -> Json<serde_json::Value> {
+/// Slack's users.info, with the whole user object Slack documents, for the people the access
+/// tests resolve through Slack.
+async fn users_info(
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Json<serde_json::Value> {
+    if let Some(refusal) = unauthed(&headers) {
+        return refusal;
+    }
     let user = q.get("user").cloned().unwrap_or_default();
     Json(match user.as_str() {
-        "U0ERIN" => serde_json::json!({"ok": true, "user": {"id": user, "deleted": false, "profile": {"email": "erin@example.test"}}}),
-        "U0CAROL" => serde_json::json!({"ok": true, "user": {"id": user, "deleted": true, "profile": {"email": "carol@example.test"}}}),
-        _ => serde_json::json!({"ok": false, "error": "user_not_found"}),
+        "U0ERIN" => slack::user_info(&user, "erin", Some("erin@example.test"), false),
+        "U0CAROL" => slack::user_info(&user, "carol", Some("carol@example.test"), true),
+        _ => slack::error("user_not_found"),
     })
 }
 
-async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>) -> &'static str {
-    let _ = tx.send(m).await;
-    "ok"
+/// The response_urls Slack handed out, and how often each was used.
+#[derive(Clone)]
+struct ResponseUrls {
+    tx: mpsc::Sender<Message>,
+    uses: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// A post to a response_url. Slack takes five per URL (within 30 minutes), then refuses.
+async fn receive(State(urls): State<ResponseUrls>, uri: axum::http::Uri, Json(m): Json<Message>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uses = {
+        let mut all = urls.uses.lock().unwrap();
+        let n = all.entry(uri.path().to_string()).or_default();
+        *n += 1;
+        *n
+    };
+    if uses > 5 {
+        return (axum::http::StatusCode::NOT_FOUND, Json(slack::error("used_url"))).into_response();
+    }
+    let _ = urls.tx.send(m).await;
+    Json(serde_json::json!({"ok": true})).into_response()
 }
 
 /// The confirmation token on a message's buttons.

@@ -28,8 +28,9 @@ async fn setup(policy: &str) -> (Router, Arc<DemoInventory>, Posts) {
         post(move |Json(body): Json<Value>| {
             let recorded = recorded.clone();
             async move {
+                let answer = iaas_tests::slack::posted(&body, "1700000000.000100");
                 recorded.lock().unwrap().push(body);
-                Json(json!({"ok": true, "ts": "1.2"}))
+                Json(answer)
             }
         }),
     );

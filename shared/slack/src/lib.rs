@@ -1,12 +1,14 @@
 //! The Slack side: request signature verification (v0), the slash-command form, Block Kit
 //! messages, and posting answers to a `response_url` that is guaranteed to be Slack's.
 
+pub mod interaction;
 pub mod message;
 pub mod respond;
 pub mod signature;
 pub mod slash;
 pub mod web;
 
+pub use interaction::{BlockActions, Interaction, Press};
 pub use message::Message;
 pub use respond::{Answer, RespondError, Responder, OUTCOME_HEADER};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};

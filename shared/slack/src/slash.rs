@@ -24,7 +24,8 @@ pub struct SlashCommand {
     pub response_url: String,
     pub trigger_id: String,
     pub api_app_id: String,
-    /// Slack's periodic certificate check; answered with an empty 200.
+    /// Slack's periodic certificate check; answered with an empty 200. Commands carry none.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub ssl_check: String,
 }
 
