@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use iaas_slack::{Answer, Message, SlashCommand, OUTCOME_HEADER};
+use iaas_slack::{Answer, Message, Press, SlashCommand, OUTCOME_HEADER};
 use tokio::sync::mpsc;
 
 use crate::local;
@@ -50,7 +50,6 @@ struct Received {
 pub struct Button {
     pub label: String,
     pub action_id: String,
-    pub block_id: String,
     pub value: String,
     pub style: Option<String>,
 }
@@ -154,7 +153,7 @@ async fn wait_for_answer(rx: &mut mpsc::Receiver<Received>, wait: u64) -> anyhow
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(received)) => {
-                println!("\n{}", received.message.readable());
+                println!("\n{}", without_buttons(&received.message).readable());
                 if received.answer != Some(Answer::Interim) {
                     return Ok(received);
                 }
@@ -162,6 +161,13 @@ async fn wait_for_answer(rx: &mut mpsc::Receiver<Received>, wait: u64) -> anyhow
             _ => bail!("no answer within {wait} s"),
         }
     }
+}
+
+/// The message as read, its buttons left out: they are listed with their numbers instead.
+fn without_buttons(message: &Message) -> Message {
+    let mut shown = message.clone();
+    shown.blocks.retain(|b| b["type"] != "actions");
+    shown
 }
 
 /// Non-zero when the function said its answer reports a failure (a refusal included).
@@ -192,12 +198,10 @@ async fn ask_which(count: usize) -> anyhow::Result<Option<usize>> {
 pub fn buttons(message: &Message) -> Vec<Button> {
     let mut out = Vec::new();
     for block in message.blocks.iter().filter(|b| b["type"] == "actions") {
-        let block_id = block["block_id"].as_str().unwrap_or_default();
         for e in block["elements"].as_array().into_iter().flatten().filter(|e| e["type"] == "button") {
             out.push(Button {
                 label: e["text"]["text"].as_str().unwrap_or_default().to_string(),
                 action_id: e["action_id"].as_str().unwrap_or_default().to_string(),
-                block_id: block_id.to_string(),
                 value: e["value"].as_str().unwrap_or_default().to_string(),
                 style: e["style"].as_str().map(str::to_string),
             });
@@ -208,26 +212,23 @@ pub fn buttons(message: &Message) -> Vec<Button> {
 
 /// The form body Slack posts for a press of `button` on an ephemeral message.
 fn press_form(button: &Button, user: &str, channel: &str, response_url: &str) -> String {
-    let payload = serde_json::json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0LOCAL"},
-        "api_app_id": "A0LOCAL",
-        "container": {"type": "message", "channel_id": channel, "is_ephemeral": true},
-        "trigger_id": local::random_hex(),
-        "team": {"id": "T0LOCAL", "domain": "local"},
-        "channel": {"id": channel, "name": "local"},
-        "state": {"values": {}},
-        "response_url": response_url,
-        "actions": [{
-            "type": "button",
-            "block_id": button.block_id,
-            "action_id": button.action_id,
-            "text": {"type": "plain_text", "text": button.label, "emoji": true},
-            "value": button.value,
-            "action_ts": format!("{}.000000", chrono::Utc::now().timestamp()),
-        }],
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_default()
+    Press {
+        user_id: user.to_string(),
+        user_name: user.to_lowercase(),
+        team_id: "T0LOCAL".into(),
+        team_domain: "local".into(),
+        channel_id: channel.to_string(),
+        channel_name: "local".into(),
+        response_url: response_url.to_string(),
+        action_id: button.action_id.clone(),
+        value: button.value.clone(),
+        label: button.label.clone(),
+        style: button.style.clone(),
+        // The answers `iaas slash` prints are ephemeral: Slack echoes no message for them.
+        message: None,
+        enterprise: None,
+    }
+    .to_form()
 }
 
 async fn receive(State(tx): State<mpsc::Sender<Received>>, headers: HeaderMap, Json(message): Json<Message>) -> &'static str {
@@ -252,10 +253,9 @@ mod tests {
         }));
         let found = buttons(&message);
         assert_eq!(found.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(), ["Delete build-agent-07", "Cancel"]);
-        assert_eq!(
-            (found[0].action_id.as_str(), found[0].value.as_str(), found[0].block_id.as_str()),
-            ("delete.confirm", "tok", "confirm")
-        );
+        assert_eq!((found[0].action_id.as_str(), found[0].value.as_str()), ("delete.confirm", "tok"));
+        assert_eq!((found[0].style.as_deref(), found[1].style.as_deref()), (Some("danger"), None));
+        assert_eq!(without_buttons(&message).readable(), "Delete build-agent-07?");
         assert!(buttons(&Message::new("no buttons")).is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! What a function needs at run time, built once per process from the environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,8 +67,9 @@ impl Context {
             Some(p) => tracing::info!(path = %p.display(), "policy loaded"),
             None => tracing::info!("no IAAS_CONFIG: using the built-in default policy"),
         }
-        let vcenter = vcenter_from_env(&policy)?;
         let db_url = iaas_config::secret("DATABASE_URL")?;
+        let demo_file = demo_file_for(db_url.as_ref().map_or(DEFAULT_DATABASE_URL, |u| u.expose()));
+        let vcenter = vcenter_from_env(&policy, demo_file.as_deref())?;
         let store = match &db_url {
             Some(url) => Store::connect(url.expose()).await?,
             None => {
@@ -135,9 +136,22 @@ async fn owners_from_env(policy: &Policy) -> Result<Option<iaas_access::Access>,
     Ok(Some(iaas_access::Access::new(lookup, Some(directory), iaas_access::slack_users_from_env()?).await?))
 }
 
-/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory. The three
-/// settings are a group: every one missing or malformed is named in one error, not one per start.
-pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError> {
+/// Where the demo inventory is kept: next to a SQLite file (`iaas.db` → `iaas.db-demo.json`), so
+/// that VMs and their records (leases, decommissions, audit) survive a restart together. With
+/// PostgreSQL or an in-memory database there is no such place, and the demo starts from its seed.
+pub fn demo_file_for(database_url: &str) -> Option<PathBuf> {
+    let path = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || database_url.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}-demo.json")))
+}
+
+/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory (kept in
+/// `demo_file` when given). The three vCenter settings are a group: every one missing or
+/// malformed is named in one error, not one per start.
+pub fn vcenter_from_env(policy: &Policy, demo_file: Option<&Path>) -> Result<Arc<dyn Vcenter>, ConfigError> {
     let url = iaas_config::var("VCENTER_URL");
     let user = iaas_config::var("VCENTER_USER");
     let password = iaas_config::secret("VCENTER_PASSWORD")?;
@@ -149,8 +163,15 @@ pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError
                 "Set VCENTER_URL like https://vc.example.com/sdk, or unset the other two to use the demo inventory.",
             ));
         }
-        tracing::info!("no VCENTER_URL: using the embedded demo inventory");
-        return Ok(Arc::new(DemoInventory::new()));
+        let Some(file) = demo_file else {
+            tracing::info!("no VCENTER_URL: using the embedded demo inventory, in memory (reset on restart)");
+            return Ok(Arc::new(DemoInventory::new()));
+        };
+        let demo = DemoInventory::persisted(file).map_err(|e| {
+            ConfigError::new("VCENTER_URL", format!("is not set, and the demo inventory {e}"), "Delete that file to start the demo afresh.")
+        })?;
+        tracing::info!(file = %file.display(), "no VCENTER_URL: using the embedded demo inventory, kept next to the database");
+        return Ok(Arc::new(demo));
     };
     let mut problems = Vec::new();
     if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
@@ -185,4 +206,19 @@ pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError
         .map_err(|e| ConfigError::new("VCENTER_CA_FILE", e.to_string(), "Point VCENTER_CA_FILE at a PEM CA certificate."))?;
     tracing::info!(%url, "using vCenter over SOAP");
     Ok(Arc::new(client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_file_for;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_demo_is_kept_next_to_a_sqlite_file_only() {
+        assert_eq!(demo_file_for("sqlite://iaas.db"), Some(PathBuf::from("iaas.db-demo.json")));
+        assert_eq!(demo_file_for("sqlite:///var/lib/iaas/iaas.db?mode=rwc"), Some(PathBuf::from("/var/lib/iaas/iaas.db-demo.json")));
+        assert_eq!(demo_file_for("sqlite::memory:"), None);
+        assert_eq!(demo_file_for("sqlite://x.db?mode=memory"), None);
+        assert_eq!(demo_file_for("postgres://u@h/db"), None);
+    }
 }
