@@ -82,11 +82,12 @@ pub async fn run(args: SlashArgs) -> anyhow::Result<ExitCode> {
     .to_form();
     let resp = post_signed(&gateway, "commands", form, secret.expose()).await?;
     let dispatched = resp.headers().contains_key(iaas_gateway::REQUEST_ID_HEADER);
+    let answer = outcome(resp.headers());
     let ack: Message = resp.json().await.context("the gateway's answer is not a Slack message")?;
     println!("{}", ack.readable());
     if !dispatched {
         // Answered by the gateway itself (help, usage, a refusal): there is nothing to press.
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit_code(answer));
     }
     let mut last = wait_for_answer(&mut rx, args.wait).await?;
     let mut press = args.press;
@@ -231,8 +232,13 @@ fn press_form(button: &Button, user: &str, channel: &str, response_url: &str) ->
     .to_form()
 }
 
+/// What the sender said the message is ([`OUTCOME_HEADER`]), if it said.
+fn outcome(headers: &HeaderMap) -> Option<Answer> {
+    headers.get(OUTCOME_HEADER).and_then(|v| v.to_str().ok()).and_then(Answer::parse)
+}
+
 async fn receive(State(tx): State<mpsc::Sender<Received>>, headers: HeaderMap, Json(message): Json<Message>) -> &'static str {
-    let answer = headers.get(OUTCOME_HEADER).and_then(|v| v.to_str().ok()).and_then(Answer::parse);
+    let answer = outcome(&headers);
     let _ = tx.send(Received { message, answer }).await;
     "ok"
 }

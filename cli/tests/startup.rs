@@ -149,6 +149,11 @@ async fn slash_exits_non_zero_when_the_answer_is_a_failure() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let out = iaas(&dir, &[]).args(["slash", "--gateway", &url, "/iaas power status app-web-01"]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // Refused by the gateway itself (a typo): also a failure; help is not.
+    let out = iaas(&dir, &[]).args(["slash", "--gateway", &url, "/iaas powr on app-web-01"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = iaas(&dir, &[]).args(["slash", "--gateway", &url, "/iaas help"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     serve.kill().await.ok();
     std::fs::remove_dir_all(&dir).ok();
 }
