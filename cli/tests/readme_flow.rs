@@ -143,3 +143,35 @@ async fn the_readme_try_it_lines_press_buttons_end_to_end_and_survive_a_restart(
     serve.kill().await.ok();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// On a terminal (`script` gives it one), `iaas slash` asks which button to press, and asks
+/// again after an answer that is not a button's number.
+#[tokio::test]
+async fn on_a_terminal_slash_asks_which_button() {
+    let dir = std::env::temp_dir().join(format!("iaas-readme-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut serve = iaas(&dir).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let url = common::listening(&mut BufReader::new(serve.stdout.take().unwrap()).lines()).await;
+    let slash = format!("{} slash --gateway {url} '/iaas delete app-web-01'", env!("CARGO_BIN_EXE_iaas"));
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &slash, "/dev/null"])
+        .env("IAAS_STATE_DIR", &dir)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = script.spawn().expect("script (util-linux) gives slash a terminal");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"7\n2\n").await.unwrap();
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Press which button (1-2, Enter for none)?"), "{stdout}");
+    assert!(stdout.contains("\"7\" is not a number from 1 to 2"), "{stdout}");
+    assert!(stdout.contains("Deletion of app-web-01 cancelled; nothing was changed."), "{stdout}");
+    serve.kill().await.ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
