@@ -67,16 +67,16 @@ impl Context {
             Some(p) => tracing::info!(path = %p.display(), "policy loaded"),
             None => tracing::info!("no IAAS_CONFIG: using the built-in default policy"),
         }
-        let db_url = iaas_config::secret("DATABASE_URL")?;
-        let demo_file = demo_file_for(db_url.as_ref().map_or(DEFAULT_DATABASE_URL, |u| u.expose()));
-        let vcenter = vcenter_from_env(&policy, demo_file.as_deref())?;
-        let store = match &db_url {
-            Some(url) => Store::connect(url.expose()).await?,
-            None => {
-                tracing::info!(url = DEFAULT_DATABASE_URL, "no DATABASE_URL: using a local SQLite file");
-                Store::connect(DEFAULT_DATABASE_URL).await?
-            }
-        };
+        let configured_db = iaas_config::secret("DATABASE_URL")?;
+        // The settings first (cheap, each error names its variable), then what touches disk or
+        // network: the store before the demo inventory, which is kept beside the store's file.
+        check_vcenter_settings()?;
+        if configured_db.is_none() {
+            tracing::info!(url = DEFAULT_DATABASE_URL, "no DATABASE_URL: using a local SQLite file");
+        }
+        let db_url = configured_db.as_ref().map_or(DEFAULT_DATABASE_URL, |u| u.expose());
+        let store = Store::connect(db_url).await?;
+        let vcenter = vcenter_from_env(&policy, demo_file_for(db_url).as_deref())?;
         let responder = Responder::new(iaas_config::var("SLACK_API_URL").as_deref());
         let access_policy = iaas_access::AccessPolicy::from_policy(&policy)?;
         let access = match access_policy.has_roles() {
@@ -148,10 +148,9 @@ pub fn demo_file_for(database_url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(format!("{path}-demo.json")))
 }
 
-/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory (kept in
-/// `demo_file` when given). The three vCenter settings are a group: every one missing or
-/// malformed is named in one error, not one per start.
-pub fn vcenter_from_env(policy: &Policy, demo_file: Option<&Path>) -> Result<Arc<dyn Vcenter>, ConfigError> {
+/// `VCENTER_URL`, `VCENTER_USER` and `VCENTER_PASSWORD`, or `None` for the demo inventory. The
+/// three are a group: every one missing or malformed is named in one error, not one per start.
+fn vcenter_settings() -> Result<Option<(String, String, Secret)>, ConfigError> {
     let url = iaas_config::var("VCENTER_URL");
     let user = iaas_config::var("VCENTER_USER");
     let password = iaas_config::secret("VCENTER_PASSWORD")?;
@@ -163,15 +162,7 @@ pub fn vcenter_from_env(policy: &Policy, demo_file: Option<&Path>) -> Result<Arc
                 "Set VCENTER_URL like https://vc.example.com/sdk, or unset the other two to use the demo inventory.",
             ));
         }
-        let Some(file) = demo_file else {
-            tracing::info!("no VCENTER_URL: using the embedded demo inventory, in memory (reset on restart)");
-            return Ok(Arc::new(DemoInventory::new()));
-        };
-        let demo = DemoInventory::persisted(file).map_err(|e| {
-            ConfigError::new("VCENTER_URL", format!("is not set, and the demo inventory {e}"), "Delete that file to start the demo afresh.")
-        })?;
-        tracing::info!(file = %file.display(), "no VCENTER_URL: using the embedded demo inventory, kept next to the database");
-        return Ok(Arc::new(demo));
+        return Ok(None);
     };
     let mut problems = Vec::new();
     if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
@@ -183,13 +174,35 @@ pub fn vcenter_from_env(policy: &Policy, demo_file: Option<&Path>) -> Result<Arc
     if password.is_none() {
         problems.push("VCENTER_PASSWORD is not set".to_string());
     }
-    let (Some(user), Some(password), true) = (user, password, problems.is_empty()) else {
-        return Err(ConfigError::new(
+    match (user, password, problems.is_empty()) {
+        (Some(user), Some(password), true) => Ok(Some((url, user, password))),
+        _ => Err(ConfigError::new(
             "vCenter settings",
             problems.join("; "),
             "Set VCENTER_URL (like https://vc.example.com/sdk), VCENTER_USER (e.g. svc-iaas@vsphere.local) and \
              VCENTER_PASSWORD (or VCENTER_PASSWORD_FILE) together, or none of them for the demo inventory.",
-        ));
+        )),
+    }
+}
+
+/// Checks the vCenter settings without building anything.
+fn check_vcenter_settings() -> Result<(), ConfigError> {
+    vcenter_settings().map(|_| ())
+}
+
+/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory (kept in
+/// `demo_file` when given).
+pub fn vcenter_from_env(policy: &Policy, demo_file: Option<&Path>) -> Result<Arc<dyn Vcenter>, ConfigError> {
+    let Some((url, user, password)) = vcenter_settings()? else {
+        let Some(file) = demo_file else {
+            tracing::info!("no VCENTER_URL: using the embedded demo inventory, in memory (reset on restart)");
+            return Ok(Arc::new(DemoInventory::new()));
+        };
+        let demo = DemoInventory::persisted(file).map_err(|e| {
+            ConfigError::new("VCENTER_URL", format!("is not set, and the demo inventory {e}"), "Delete that file to start the demo afresh.")
+        })?;
+        tracing::info!(file = %file.display(), "no VCENTER_URL: using the embedded demo inventory, kept next to the database");
+        return Ok(Arc::new(demo));
     };
     let config = SoapConfig {
         url: url.clone(),
