@@ -40,3 +40,20 @@ fn consent_lets_it_start() {
     child.wait().ok();
     assert!(up && exited.is_none(), "the gateway did not start with IAAS_ALLOW_EVERYONE=true (exit: {exited:?})");
 }
+
+#[test]
+fn a_database_that_cannot_be_opened_is_said_once() {
+    let dir = std::env::temp_dir().join(format!("iaas-gateway-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A file where the database's directory should be.
+    std::fs::write(dir.join("not-a-dir"), "").unwrap();
+    let url = format!("sqlite://{}/not-a-dir/iaas.db", dir.display());
+    let out = gateway(&[("IAAS_ALLOW_EVERYONE", "true"), ("DATABASE_URL", &url)]).output().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(line.starts_with("iaas-gateway: DATABASE_URL: Cannot open the state database"), "{stderr}");
+    assert_eq!(line.matches("Cannot open").count(), 1, "{line}");
+    assert!(!line.contains(".."), "{line}");
+}
