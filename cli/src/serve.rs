@@ -105,7 +105,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     notes.push(format!("store: {}", ctx.store.backend()));
 
     let functions = function_routers(&ctx);
-    let dispatcher = Arc::new(LocalDispatch::new(functions.iter().cloned().collect::<HashMap<_, _>>()));
+    let dispatcher = Arc::new(LocalDispatch::durable(functions.iter().cloned().collect::<HashMap<_, _>>(), ctx.store.clone()));
     let access = iaas_gateway::access::access_from_env(&ctx.policy).await?;
     GatewaySettings::refuse_open_access(access.is_some(), real_vcenter)?;
     notes.push(match &access {
@@ -120,7 +120,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         access,
         audit: Some(ctx.store.clone()),
     };
-    let gateway = Arc::new(settings.with_dispatcher(dispatcher));
+    let gateway = Arc::new(settings.with_dispatcher(dispatcher.clone()));
 
     // OpenFaaS-style URLs work against the all-in-one too.
     let app = functions
@@ -131,6 +131,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(sweep_every(ctx.clone()));
     // Decommissions a previous run left unfinished are resumed at once, then on a timer.
     tokio::spawn(resume_every(ctx.clone()));
+    // So are hand-overs a crash cut short or kept from starting.
+    tokio::spawn(recover_every(dispatcher.clone(), ctx.clone()));
 
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         ConfigError::new("--listen", format!("cannot listen on {listen}: {e}"), "Choose a free port with PORT or --listen.")
@@ -162,6 +164,20 @@ async fn sweep_every(ctx: Arc<Context>) {
         ticks.tick().await;
         if let Err(e) = iaas_expire::sweep(&ctx, &slack, chrono::Utc::now()).await {
             tracing::error!(error = %e, "lease sweep failed; the next one retries");
+        }
+    }
+}
+
+/// Takes up the hand-overs a crash left behind (`LocalDispatch::recover`): at start-up, then
+/// every claim lease, the time after which a silent worker counts as dead.
+async fn recover_every(dispatcher: Arc<LocalDispatch>, ctx: Arc<Context>) {
+    let mut ticks = tokio::time::interval(ctx.claim_lease);
+    loop {
+        ticks.tick().await;
+        match dispatcher.recover(&ctx.shared_secret, &ctx.responder, ctx.claim_lease).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(taken_up = n, "took up hand-overs a previous run left unfinished"),
+            Err(e) => tracing::error!(error = %e, "could not look for unfinished hand-overs; the next tick retries"),
         }
     }
 }

@@ -197,3 +197,33 @@ async fn without_an_eligible_datastore_nothing_moves_and_slack_is_told() {
     let told = notices(&serve);
     assert!(told.iter().any(|t| t.contains("no VM was moved") && t.contains("LocalDS_1 is excluded by policy")), "{told:?}");
 }
+
+/// VEBA delivers one alarm to every function that subscribes to its event class: each of them
+/// handles it once, and neither takes the other's delivery for a duplicate — also when several
+/// alarms arrive at both at once.
+#[tokio::test]
+async fn one_alarm_reaches_every_subscribed_function_once_each() {
+    let (_sim, vc, serve) = start("").await;
+    let ds0 = local_ds0(&vc).await;
+    let event = alarm("e-both", "Datastore usage on disk", "yellow", "red", ("Datastore", &ds0, "LocalDS_0"), None);
+    let (status, body) = send(&serve, "iaas-scale", &event, Shape::Structured, TOKEN).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "scale: {body}");
+    let (status, body) = send(&serve, "iaas-storage-move", &event, Shape::Structured, TOKEN).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("done")), "storage-move took scale's delivery for its own: {body}");
+    let agent = vc.vm_details(&vc.find_vm("build-agent-07").await.unwrap()).await.unwrap();
+    assert_eq!(agent.datastores, ["LocalDS_1"], "the alarm moved nothing");
+    // A redelivery to either is a duplicate of its own first delivery only.
+    for function in ["iaas-scale", "iaas-storage-move"] {
+        let (_, body) = send(&serve, function, &event, Shape::Structured, TOKEN).await;
+        assert_eq!(body["status"].as_str(), Some("duplicate"), "{function}: {body}");
+    }
+
+    // Six alarms delivered to both functions at the same time: none is lost to the other.
+    let web = vc.find_vm("app-web-01").await.unwrap();
+    let events: Vec<Value> = (0..6).map(|i| vm_alarm(&format!("e-burst-{i}"), "VM CPU Usage", &web)).collect();
+    let sends = events.iter().flat_map(|e| ["iaas-scale", "iaas-storage-move"].map(|f| send(&serve, f, e, Shape::Structured, TOKEN)));
+    for (status, body) in futures::future::join_all(sends).await {
+        assert_eq!(status, 200, "{body}");
+        assert!(!matches!(body["status"].as_str(), Some("duplicate" | "in_progress")), "{body}");
+    }
+}

@@ -7,7 +7,7 @@ use iaas_access::{Access, AccessPolicy, Decision};
 use iaas_config::{ConfigError, Policy};
 use iaas_invocation::{Caller, Command};
 
-use crate::commands::COMMANDS;
+use iaas_invocation::COMMANDS;
 
 /// The access checks the policy asks for, or `None` when it defines no roles (the embedded
 /// demo default: everyone may run everything, and start-up says so).

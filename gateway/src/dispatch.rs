@@ -11,8 +11,6 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::Body;
-use axum::Router;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,7 +18,6 @@ use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use iaas_config::ConfigError;
 use iaas_invocation::{SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use tower::ServiceExt;
 
 /// Bound on handing over one invocation, well inside Slack's 3 s for the ack.
 pub const DISPATCH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,46 +59,6 @@ impl DispatchTarget {
             Some(("lambda", prefix)) => Ok(DispatchTarget::Lambda { prefix: prefix.to_string() }),
             _ => Err(bad()),
         }
-    }
-}
-
-/// In-process: each function's router, called on a spawned task.
-pub struct LocalDispatch {
-    functions: HashMap<&'static str, Router>,
-}
-
-impl LocalDispatch {
-    pub fn new(functions: HashMap<&'static str, Router>) -> Self {
-        LocalDispatch { functions }
-    }
-}
-
-#[async_trait]
-impl Dispatch for LocalDispatch {
-    async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
-        let router =
-            self.functions.get(function).cloned().ok_or_else(|| DispatchError(format!("{function} is not deployed in this process")))?;
-        let request = http::Request::post("/")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
-            .header(SIGNATURE_HEADER, &signed.signature)
-            .body(Body::from(signed.body))
-            .map_err(|e| DispatchError(e.to_string()))?;
-        let name = function.to_string();
-        tokio::spawn(async move {
-            match router.oneshot(request).await {
-                Ok(resp) if !resp.status().is_success() => {
-                    tracing::error!(function = %name, status = %resp.status(), "local function refused the invocation")
-                }
-                Ok(_) => {}
-                Err(never) => match never {},
-            }
-        });
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        "local (in-process)".into()
     }
 }
 

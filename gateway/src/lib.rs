@@ -13,12 +13,13 @@ use iaas_slack::Responder;
 pub mod access;
 pub mod api;
 pub mod audit;
-pub mod commands;
 pub mod dispatch;
+mod local;
 mod settings;
 mod slack;
 
-pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, LocalDispatch, OpenFaasDispatch};
+pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
+pub use local::LocalDispatch;
 pub use settings::{GatewaySettings, SettingsError};
 pub use slack::REQUEST_ID_HEADER;
 

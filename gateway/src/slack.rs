@@ -12,9 +12,9 @@ use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
 use iaas_slack::{Interaction, Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_store::AuditEntry;
 
-use crate::commands::{self, Parsed};
 use crate::dispatch::DISPATCH_TIMEOUT;
 use crate::{Gateway, BODY_LIMIT};
+use iaas_invocation::commands::{self, Parsed};
 
 /// Set on acks whose work was dispatched.
 pub const REQUEST_ID_HEADER: &str = "x-iaas-request-id";

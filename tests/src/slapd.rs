@@ -3,7 +3,8 @@
 //!
 //! Needs Debian's `slapd` and `ldap-utils` (and `openssl` for [`Slapd::start_tls`]); install with
 //! `slapd slapd/no_configuration boolean true` preseeded so the package creates no database.
-//! The config (`tests/slapd/slapd.conf.in`), the AD `userAccountControl` schema
+//! The config (`tests/slapd/slapd.conf.in`, with the ppolicy overlay for `pwdAccountLockedTime`),
+//! the AD account-state schema
 //! (`tests/slapd/ad.schema`) and the seed directory (`tests/slapd/seed.ldif`) are compiled in, so
 //! this file can also be included by path from another crate's tests
 //! (`#[path = "../../../tests/src/slapd.rs"] mod slapd;`); it needs only `tokio` and `anyhow`
@@ -59,12 +60,20 @@ pub struct Slapd {
 impl Slapd {
     /// Plain LDAP only, empty database (see [`Slapd::seed`]).
     pub async fn start() -> Result<Slapd> {
-        Self::launch(false).await
+        Self::launch(false, "").await
     }
 
     /// LDAP (with StartTLS) plus LDAPS, with a fresh test CA and server certificate.
     pub async fn start_tls() -> Result<Slapd> {
-        Self::launch(true).await
+        Self::launch(true, "").await
+    }
+
+    /// [`Slapd::start_seeded`] with extra lines in the database section of slapd.conf, e.g.
+    /// `limits * size.pr=100` for a server whose paged-results limit is low.
+    pub async fn start_seeded_with(database_config: &str) -> Result<Slapd> {
+        let slapd = Self::launch(false, database_config).await?;
+        slapd.seed()?;
+        Ok(slapd)
     }
 
     /// [`Slapd::start`] followed by [`Slapd::seed`].
@@ -108,16 +117,16 @@ impl Slapd {
         Ok(dir.join("ca.pem"))
     }
 
-    async fn launch(tls: bool) -> Result<Slapd> {
+    async fn launch(tls: bool, database_config: &str) -> Result<Slapd> {
         let tempdir = start::fresh_tempdir("iaas-slapd")?;
-        let result = Self::launch_in(&tempdir, tls).await;
+        let result = Self::launch_in(&tempdir, tls, database_config).await;
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tempdir);
         }
         result
     }
 
-    async fn launch_in(dir: &Path, tls: bool) -> Result<Slapd> {
+    async fn launch_in(dir: &Path, tls: bool, database_config: &str) -> Result<Slapd> {
         std::fs::create_dir_all(dir.join("db"))?;
         std::fs::write(dir.join("ad.schema"), AD_SCHEMA)?;
         let tls_conf = if tls {
@@ -135,6 +144,7 @@ impl Slapd {
             .replace("@DIR@", &dir.display().to_string())
             .replace("@MODULEPATH@", &modulepath)
             .replace("@TLS@", &tls_conf)
+            .replace("@DB_EXTRA@", database_config)
             .replace("@BASE@", BASE_DN)
             .replace("@ADMIN_DN@", ADMIN_DN)
             .replace("@ADMIN_PW@", ADMIN_PASSWORD);

@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             store.open_lease(&format!("vm-{i}"), &format!("bench-{i:05}"), "U0BENCH", 0, far + i as i64, LeaseState::Active).await?;
         }
         let ctx = Context {
+            claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
             vcenter: Arc::new(DemoInventory::new()),
             store: store.clone(),
             responder: Responder::new(None),

@@ -19,7 +19,7 @@ use iaas_access::Decision;
 use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm, identity, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
-use iaas_slack::{Message, WebApi};
+use iaas_slack::{Message, UserText, WebApi};
 use iaas_store::{CancelOutcome, DecommissionFilter, NewDecommission, NewDecommissionVm};
 use iaas_vsphere::VmRef;
 
@@ -165,10 +165,10 @@ async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<S
     let count = request.vms.len();
     let mut text = format!("Decommission {count} VM{}? This cannot be undone. Request `{id}`", if count == 1 { "" } else { "s" });
     if let Some(t) = &ticket {
-        text.push_str(&format!(" · ticket {t}"));
+        text.push_str(&format!(" · ticket {}", UserText(t)));
     }
     if let Some(r) = &reason {
-        text.push_str(&format!(" · {r}"));
+        text.push_str(&format!(" · {}", UserText(r)));
     }
     text.push('\n');
     text.push_str(&lines.join("\n"));

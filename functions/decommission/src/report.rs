@@ -1,5 +1,6 @@
 //! How a request reads in Slack: progress, the summary, the status record, and list rows.
 
+use iaas_slack::UserText;
 use iaas_store::{Decommission, DecommissionDetail, DecommissionStep};
 
 fn icon(state: &str) -> &'static str {
@@ -24,10 +25,10 @@ fn header(r: &Decommission) -> String {
         out.push_str(" (cancelling)");
     }
     if !r.ticket.is_empty() {
-        out.push_str(&format!(" · ticket {}", r.ticket));
+        out.push_str(&format!(" · ticket {}", UserText(&r.ticket)));
     }
     if !r.reason.is_empty() {
-        out.push_str(&format!(" · {}", r.reason));
+        out.push_str(&format!(" · {}", UserText(&r.reason)));
     }
     out
 }
@@ -105,7 +106,7 @@ pub fn is_slack_user(id: &str) -> bool {
 }
 
 pub fn list_row(r: &Decommission) -> String {
-    let ticket = if r.ticket.is_empty() { String::new() } else { format!(" · {}", r.ticket) };
+    let ticket = if r.ticket.is_empty() { String::new() } else { format!(" · {}", UserText(&r.ticket)) };
     format!(
         "• `{}` {} {} · {} · {}{ticket} · {}",
         r.id,

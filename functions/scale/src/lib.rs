@@ -223,7 +223,7 @@ async fn cold(ctx: &Context, alarm: &str, vm: &VmRef, power: PowerState, step: S
 
 /// Reconfigures under the VM's change lock (shared with `/iaas` commands).
 async fn apply(ctx: &Context, event: &VcEvent, vm: &VmRef, steps: &[Step]) -> Result<(), Outcome> {
-    let holder = event.dedupe_key();
+    let holder = event.claim_key(NAME);
     match ctx.store.lock_vm(&vm.name, &holder, &event.describe(), "veba", LOCK_LEASE_MS).await {
         Ok(Ok(())) => {}
         Ok(Err(held)) => {

@@ -57,7 +57,7 @@ async fn handle(ctx: Arc<Context>, event: VcEvent) -> Outcome {
 
     // One move at a time per datastore, across replicas.
     let lock = format!("ds:{}", source.moref);
-    let holder = event.dedupe_key();
+    let holder = event.claim_key(NAME);
     match ctx.store.lock_vm(&lock, &holder, &event.describe(), "veba", LOCK_LEASE_MS).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => {

@@ -346,9 +346,19 @@ impl Access {
             return hit;
         }
         let phase = AtomicU8::new(PHASE_START);
+        // Cache entries count from here: the facts are at least this old when stored.
+        let started = Instant::now();
         let deadline = tokio::time::Instant::now() + inner.deadline;
+        let mut valid_for = inner.ttl;
         let result = match tokio::time::timeout_at(deadline, self.lookup(id, &phase, deadline)).await {
-            Ok(r) => r,
+            Ok(Ok((who, expires))) => {
+                // An account that expires within the TTL is remembered only until it expires.
+                if let Some(at) = expires {
+                    valid_for = valid_for.min(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO));
+                }
+                Ok(who)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => {
                 let ms = inner.deadline.as_millis();
                 Err(match phase.load(Ordering::Relaxed) {
@@ -362,25 +372,31 @@ impl Access {
         match &result {
             Ok(who) => {
                 tracing::debug!(slack_user = %id, roles = ?who.roles, "identified");
-                lock(&inner.cache).put(id, result.clone(), inner.ttl, Instant::now());
+                lock(&inner.cache).put(id, result.clone(), valid_for, started);
             }
             Err(e) if e.is_transient() => {
                 tracing::warn!(slack_user = %id, error = %e, "access could not be checked; refusing");
             }
             Err(e) => {
                 tracing::info!(slack_user = %id, error = %e, "person not identified; refusing");
-                lock(&inner.cache).put(id, result.clone(), inner.negative_ttl, Instant::now());
+                lock(&inner.cache).put(id, result.clone(), inner.negative_ttl, started);
             }
         }
         result
     }
 
-    async fn lookup(&self, id: &str, phase: &AtomicU8, deadline: tokio::time::Instant) -> Result<Identity, AccessError> {
+    /// The identity, and when the directory account expires if it does.
+    async fn lookup(
+        &self,
+        id: &str,
+        phase: &AtomicU8,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Identity, Option<std::time::SystemTime>), AccessError> {
         let inner = &self.inner;
         let mut roles: BTreeSet<String> = inner.roles.values().filter(|r| r.slack_users.contains(id)).map(|r| r.name.clone()).collect();
         let static_mail = inner.static_mail.get(id).cloned();
         let Some(dir) = &inner.directory else {
-            return Ok(Identity { slack_user: id.to_owned(), email: static_mail, dn: None, roles, groups: BTreeSet::new() });
+            return Ok((Identity { slack_user: id.to_owned(), email: static_mail, dn: None, roles, groups: BTreeSet::new() }, None));
         };
         let email = match static_mail {
             Some(m) => m,
@@ -405,7 +421,7 @@ impl Access {
             }
         }
         let groups = groups.iter().map(|g| dn_key(g)).collect();
-        Ok(Identity { slack_user: id.to_owned(), email: Some(user.mail), dn: Some(user.dn), roles, groups })
+        Ok((Identity { slack_user: id.to_owned(), email: Some(user.mail), dn: Some(user.dn), roles, groups }, user.expires))
     }
 
     /// Forgets what the cache knows about `slack_user` (e.g. after an admin changed their groups).
@@ -575,7 +591,10 @@ fn resolve_error(role: &str, dn: &str, e: DirectoryError) -> AccessError {
 fn from_directory(e: DirectoryError) -> AccessError {
     match e {
         DirectoryError::NoSuchUser { .. } => AccessError::UnknownUser(e.to_string()),
-        DirectoryError::Disabled { .. } => AccessError::Disabled(e.to_string()),
+        // Expired and locked-out accounts are refused as disabled ones are, each with its sentence.
+        DirectoryError::Disabled { .. } | DirectoryError::Expired { .. } | DirectoryError::LockedOut { .. } => {
+            AccessError::Disabled(e.to_string())
+        }
         DirectoryError::Ambiguous { .. } => AccessError::Ambiguous(e.to_string()),
         other => AccessError::DirectoryUnavailable(other.to_string()),
     }

@@ -242,6 +242,44 @@ async fn disabled_and_unknown_directory_accounts_are_refused() {
     assert!(matches!(&err, AccessError::UnknownUser(s) if s.contains("e-mail")), "{err:?}");
 }
 
+/// AD-shaped entries: an expired account and a locked-out one are refused like a disabled one;
+/// an account that expires within the cache TTL is not remembered past its expiry.
+#[tokio::test]
+async fn expired_and_locked_out_accounts_are_refused_and_never_cached_past_expiry() {
+    let mut p = policy();
+    for uid in ["gone", "locked", "soon"] {
+        p.identity.slack_users.insert(format!("U0{}", uid.to_uppercase()), format!("{uid}@example.test"));
+    }
+    let w = world_with(p).await;
+    let filetime_in = |secs: i64| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        (now + secs + 11_644_473_600) * 10_000_000
+    };
+    for (uid, extra) in [
+        ("gone", format!("accountExpires: {}", filetime_in(-60))),
+        ("locked", format!("lockoutTime: {}", filetime_in(-60))),
+        ("soon", format!("accountExpires: {}", filetime_in(2))),
+    ] {
+        w.slapd
+            .ldapadd(&format!(
+                "dn: uid={uid},ou=people,dc=example,dc=test\nobjectClass: inetOrgPerson\nobjectClass: iaasAdAccount\nuid: {uid}\n\
+                 cn: {uid}\nsn: {uid}\nmail: {uid}@example.test\nuserAccountControl: 512\n{extra}\n\n\
+                 dn: cn=iaas-users,ou=groups,dc=example,dc=test\nchangetype: modify\nadd: member\nmember: uid={uid},ou=people,dc=example,dc=test\n"
+            ))
+            .unwrap();
+    }
+    let err = w.access.identify("U0GONE").await.unwrap_err();
+    assert!(matches!(&err, AccessError::Disabled(s) if s.contains("has expired")), "{err:?}");
+    let err = w.access.identify("U0LOCKED").await.unwrap_err();
+    assert!(matches!(&err, AccessError::Disabled(s) if s.contains("locked out")), "{err:?}");
+
+    // Valid now, with a 300 s TTL; once the account has expired the cache does not answer.
+    assert_eq!(w.access.identify("U0SOON").await.unwrap().roles, roles(&["users"]));
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let err = w.access.identify("U0SOON").await.unwrap_err();
+    assert!(matches!(&err, AccessError::Disabled(s) if s.contains("has expired")), "{err:?}");
+}
+
 #[tokio::test]
 async fn a_direct_slack_users_grant_still_needs_an_enabled_directory_account() {
     let mut p = policy();

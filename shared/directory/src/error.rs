@@ -26,6 +26,14 @@ pub enum DirectoryError {
     #[error("The directory account for {mail} is disabled. Ask your directory administrator to enable it.")]
     Disabled { mail: String },
 
+    #[error("The directory account for {mail} has expired. Ask your directory administrator to extend it.")]
+    Expired { mail: String },
+
+    #[error(
+        "The directory account for {mail} is locked out. Ask your directory administrator to unlock it, or wait for the lockout to end."
+    )]
+    LockedOut { mail: String },
+
     /// A group DN (typically from the policy file) does not name an entry the service account
     /// can read.
     #[error("The group {dn} does not exist in the directory (or is not a valid DN). Check the policy file for a typo.")]

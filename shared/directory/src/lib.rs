@@ -13,7 +13,11 @@
 //! - Connect (TCP + TLS + StartTLS) is bounded by `connect_timeout`, every LDAP operation by
 //!   `op_timeout`.
 //! - TLS always verifies the server: against `ca_file` when set, else the system roots.
-//! - Filter values are escaped (`ldap_escape`); searches from the base DN are paged.
+//! - Filter values are escaped (`ldap_escape`); searches from the base DN are paged, with a page
+//!   size that adapts to the server's limit (smaller pages, then no paging, when refused).
+//! - An account is refused ([`Standing`]) when disabled (AD `userAccountControl`), expired (AD
+//!   `accountExpires`) or locked out (AD `lockoutTime` within the domain's `lockoutDuration`,
+//!   OpenLDAP ppolicy `pwdAccountLockedTime`).
 //! - Group membership is found by walking `memberOf` upwards (user → groups → their groups …) with
 //!   a visited set and a depth bound. AD's LDAP_MATCHING_RULE_IN_CHAIN is deliberately not used:
 //!   OpenLDAP silently matches nothing for it. As with AD's own `memberOf`, the primary group
@@ -28,8 +32,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ldap3::adapters::PagedResults;
 use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, ResultEntry, Scope, SearchEntry};
@@ -42,10 +47,27 @@ pub use error::DirectoryError;
 /// Default bound on how many levels of group nesting [`Directory::groups_of`] follows.
 pub const DEFAULT_MAX_GROUP_DEPTH: usize = 10;
 
+/// The first page size asked for; a server with a lower limit gets smaller pages (see
+/// [`Directory::search_people`]).
 const PAGE_SIZE: i32 = 500;
+/// Page sizes tried after the server refused a bigger one with adminLimitExceeded or
+/// sizeLimitExceeded; 0 means a search without the paged-results control.
+const SMALLER_PAGES: &[i32] = &[100, 10, 0];
 /// userAccountControl flag ACCOUNTDISABLE.
 const UAC_ACCOUNTDISABLE: i64 = 0x2;
-const USER_ATTRS: &[&str] = &["mail", "displayName", "cn", "memberOf", "userAccountControl", "objectClass"];
+const USER_ATTRS: &[&str] = &[
+    "mail",
+    "displayName",
+    "cn",
+    "memberOf",
+    "userAccountControl",
+    "accountExpires",
+    "lockoutTime",
+    "pwdAccountLockedTime",
+    "objectClass",
+];
+/// 100-ns intervals between 1601-01-01 (AD's epoch) and 1970-01-01.
+const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
 /// Object classes [`Directory::resolve_group`] accepts as "a group".
 const GROUP_CLASSES: &[&str] = &["group", "groupOfNames", "groupOfUniqueNames", "groupOfURLs"];
 
@@ -121,6 +143,26 @@ pub struct DirectoryUser {
     pub display_name: Option<String>,
     /// Direct groups (`memberOf`), as the server spells them.
     pub member_of: Vec<String>,
+    /// When the account expires (AD `accountExpires`), if it is set to: nothing may remember
+    /// the account as usable past it.
+    pub expires: Option<SystemTime>,
+}
+
+/// Whether a directory account may be used, from its own attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Active,
+    /// AD `userAccountControl` has ACCOUNTDISABLE.
+    Disabled,
+    /// AD `accountExpires` is past.
+    Expired,
+    /// OpenLDAP ppolicy `pwdAccountLockedTime` is present: locked (a permanent admin lock or a
+    /// lockout the next successful bind clears; the bot never binds as the person, so it
+    /// cannot tell a lapsed one and refuses, failing closed).
+    Locked,
+    /// AD `lockoutTime` is non-zero (a FILETIME): locked unless the domain's lockout duration
+    /// has passed since, which needs the domain entry's `lockoutDuration`.
+    LockedAt(i64),
 }
 
 /// A handle on the directory. Cheap to clone; every call opens its own connection.
@@ -132,6 +174,9 @@ pub struct Directory {
 struct Inner {
     cfg: DirectoryConfig,
     tls: Option<Arc<ClientConfig>>,
+    /// The page size this server accepted last (0 = no paging), so a server with a low limit
+    /// is asked what it takes straight away after the first refusal.
+    page_size: AtomicI32,
 }
 
 impl fmt::Debug for Directory {
@@ -202,7 +247,7 @@ impl Directory {
             );
             None
         };
-        Ok(Directory { inner: Arc::new(Inner { cfg, tls }) })
+        Ok(Directory { inner: Arc::new(Inner { cfg, tls, page_size: AtomicI32::new(PAGE_SIZE) }) })
     }
 
     pub fn config(&self) -> &DirectoryConfig {
@@ -222,15 +267,18 @@ impl Directory {
         let filter = format!("(&(objectClass=person)(mail={}))", ldap_escape(wanted));
         let mut ldap = self.service_conn().await?;
         let found = self.search_people(&mut ldap, &filter).await;
+        let checked = match found.map(|found| one_person(found, wanted, SystemTime::now())) {
+            Ok(Ok((user, standing))) => self.standing(&mut ldap, standing).await.map(|standing| Ok((user, standing))),
+            Ok(Err(count)) => Ok(Err(count)),
+            Err(e) => Err(e),
+        };
         self.close(ldap).await;
-        let (user, disabled) = match one_person(found?, wanted) {
+        let (user, standing) = match checked? {
             Ok(found) => found,
             Err(0) => return Err(DirectoryError::NoSuchUser { mail: wanted.to_owned() }),
             Err(count) => return Err(DirectoryError::Ambiguous { mail: wanted.to_owned(), count }),
         };
-        if disabled {
-            return Err(DirectoryError::Disabled { mail: wanted.to_owned() });
-        }
+        refuse(standing, wanted)?;
         tracing::debug!(dn = %user.dn, groups = user.member_of.len(), "directory user found by mail");
         Ok(user)
     }
@@ -281,8 +329,13 @@ impl Directory {
         let filter = format!("(&(objectClass=person)(|(mail={v})(uid={v})(sAMAccountName={v})(userPrincipalName={v})))");
         let mut ldap = self.service_conn().await?;
         let found = self.search_people(&mut ldap, &filter).await;
+        let checked = match found.map(|found| one_person(found, login, SystemTime::now())) {
+            Ok(Ok((user, standing))) => self.standing(&mut ldap, standing).await.map(|standing| Ok((user, standing))),
+            Ok(Err(count)) => Ok(Err(count)),
+            Err(e) => Err(e),
+        };
         self.close(ldap).await;
-        let (user, disabled) = match one_person(found?, login) {
+        let (user, standing) = match checked? {
             Ok(found) => found,
             Err(0) => {
                 tracing::debug!("authentication failed: no account for the login");
@@ -303,9 +356,7 @@ impl Directory {
             }
             _ => return Err(DirectoryError::Protocol { detail: format!("binding as {} failed: {}", user.dn, describe(&res)) }),
         }
-        if disabled {
-            return Err(DirectoryError::Disabled { mail: user.mail.clone() });
-        }
+        refuse(standing, &user.mail)?;
         Ok(user)
     }
 
@@ -355,14 +406,52 @@ impl Directory {
 
     // ---- reads -----------------------------------------------------------------------------
 
-    /// Paged subtree search for people under the base DN; contacts (AD) are left out.
+    /// Paged subtree search for people under the base DN; contacts (AD) are left out. A server
+    /// whose paged-results limit is below the page size answers adminLimitExceeded (OpenLDAP's
+    /// `limits … size.pr=`) or sizeLimitExceeded: the search is tried again with smaller pages,
+    /// then without paging, and the size that worked is remembered.
     async fn search_people(&self, ldap: &mut Ldap, filter: &str) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let mut size = self.inner.page_size.load(Ordering::Relaxed);
+        loop {
+            match self.search_people_paged(ldap, filter, size).await? {
+                Ok(people) => {
+                    self.inner.page_size.store(size, Ordering::Relaxed);
+                    return Ok(people);
+                }
+                Err(refused) => match SMALLER_PAGES.iter().copied().find(|&s| s < size || (size > 0 && s == 0)) {
+                    Some(smaller) => {
+                        tracing::info!(page_size = size, smaller, detail = %refused, "the directory refused the page size; asking for less");
+                        size = smaller;
+                    }
+                    None => {
+                        return Err(DirectoryError::Protocol { detail: format!("searching {}: {refused}", self.inner.cfg.base_dn) });
+                    }
+                },
+            }
+        }
+    }
+
+    /// One search with pages of `size` (0: no paging). `Ok(Err(why))` when the server refused
+    /// the size: adminLimitExceeded or sizeLimitExceeded.
+    async fn search_people_paged(
+        &self,
+        ldap: &mut Ldap,
+        filter: &str,
+        size: i32,
+    ) -> Result<Result<Vec<SearchEntry>, String>, DirectoryError> {
         let cfg = &self.inner.cfg;
-        let mut stream = ldap
-            .with_timeout(cfg.op_timeout)
-            .streaming_search_with(PagedResults::new(PAGE_SIZE), cfg.base_dn.as_str(), Scope::Subtree, filter, USER_ATTRS.to_vec())
-            .await
-            .map_err(|e| self.map_err(e, Phase::Op))?;
+        let attrs = USER_ATTRS.to_vec();
+        let searching = ldap.with_timeout(cfg.op_timeout);
+        let started = if size > 0 {
+            searching.streaming_search_with(PagedResults::new(size), cfg.base_dn.as_str(), Scope::Subtree, filter, attrs).await
+        } else {
+            searching.streaming_search(cfg.base_dn.as_str(), Scope::Subtree, filter, attrs).await
+        };
+        let mut stream = match started {
+            Ok(stream) => stream,
+            Err(LdapError::LdapResult { result }) if matches!(result.rc, 4 | 11) => return Ok(Err(describe(&result))),
+            Err(e) => return Err(self.map_err(e, Phase::Op)),
+        };
         let mut people = Vec::new();
         while let Some(re) = stream.next().await.map_err(|e| self.map_err(e, Phase::Op))? {
             if re.is_ref() || re.is_intermediate() {
@@ -376,12 +465,43 @@ impl Directory {
         }
         let res = stream.finish().await;
         match res.rc {
-            0 => Ok(people),
+            0 => Ok(Ok(people)),
+            // A sizeLimitExceeded with entries is a real limit on results, not on the page.
+            4 if people.is_empty() => Ok(Err(describe(&res))),
+            11 => Ok(Err(describe(&res))),
             32 => Err(DirectoryError::Config {
                 problem: format!("the base DN {} does not exist (or the service account cannot see it)", cfg.base_dn),
             }),
             _ => Err(DirectoryError::Protocol { detail: format!("searching {}: {}", cfg.base_dn, describe(&res)) }),
         }
+    }
+
+    /// The account's standing once an AD lockout is weighed against the domain's
+    /// `lockoutDuration` (read from the base DN's entry, the domain head in AD). A duration that
+    /// cannot be read, or "until an admin unlocks", keeps the account locked.
+    async fn standing(&self, ldap: &mut Ldap, standing: Standing) -> Result<Standing, DirectoryError> {
+        let Standing::LockedAt(at) = standing else { return Ok(standing) };
+        let base = self.inner.cfg.base_dn.clone();
+        let duration = match self.read_entry(ldap, &base, vec!["lockoutDuration"]).await {
+            Ok(Some(entry)) => values(&entry, "lockoutDuration").first().and_then(|v| v.trim().parse::<i64>().ok()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "the domain's lockoutDuration cannot be read; a lockout stands");
+                None
+            }
+        };
+        Ok(match duration {
+            // Negative 100-ns intervals; i64::MIN and 0 mean until an administrator unlocks.
+            Some(d) if d < 0 && d != i64::MIN => {
+                let until = at.saturating_add(d.unsigned_abs().min(i64::MAX as u64) as i64);
+                if filetime(SystemTime::now()) >= until {
+                    Standing::Active
+                } else {
+                    standing
+                }
+            }
+            _ => standing,
+        })
     }
 
     /// Base-scope read of one entry. `None` when the server says it does not exist, the DN is
@@ -523,9 +643,9 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<Arc<ClientConfig>, DirectoryE
     Ok(Arc::new(config))
 }
 
-/// Picks the single person among `found`; `Err(count)` when there is not exactly one.
-/// The bool is "disabled".
-fn one_person(mut found: Vec<SearchEntry>, wanted_mail: &str) -> Result<(DirectoryUser, bool), usize> {
+/// Picks the single person among `found`, with their standing at `now`; `Err(count)` when
+/// there is not exactly one.
+fn one_person(mut found: Vec<SearchEntry>, wanted_mail: &str, now: SystemTime) -> Result<(DirectoryUser, Standing), usize> {
     if found.len() != 1 {
         return Err(found.len());
     }
@@ -533,12 +653,49 @@ fn one_person(mut found: Vec<SearchEntry>, wanted_mail: &str) -> Result<(Directo
     let mails = values(&entry, "mail");
     let mail = mails.iter().find(|m| m.eq_ignore_ascii_case(wanted_mail)).or_else(|| mails.first()).cloned().unwrap_or_default();
     let display_name = values(&entry, "displayName").into_iter().next().or_else(|| values(&entry, "cn").into_iter().next());
-    let disabled = values(&entry, "userAccountControl")
-        .first()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .is_some_and(|uac| uac & UAC_ACCOUNTDISABLE != 0);
+    let number = |name: &str| values(&entry, name).first().and_then(|v| v.trim().parse::<i64>().ok());
+    // 0 and i64::MAX (0x7FFFFFFFFFFFFFFF) mean "never expires".
+    let expires_at = number("accountExpires").filter(|&v| v != 0 && v != i64::MAX);
+    let standing = if number("userAccountControl").is_some_and(|uac| uac & UAC_ACCOUNTDISABLE != 0) {
+        Standing::Disabled
+    } else if expires_at.is_some_and(|at| at <= filetime(now)) {
+        Standing::Expired
+    } else if !values(&entry, "pwdAccountLockedTime").is_empty() {
+        Standing::Locked
+    } else if let Some(at) = number("lockoutTime").filter(|&v| v != 0) {
+        Standing::LockedAt(at)
+    } else {
+        Standing::Active
+    };
     let member_of = member_of(&entry);
-    Ok((DirectoryUser { dn: entry.dn, mail, display_name, member_of }, disabled))
+    let expires = expires_at.map(from_filetime);
+    Ok((DirectoryUser { dn: entry.dn, mail, display_name, member_of, expires }, standing))
+}
+
+/// The refusal for an account that may not be used.
+fn refuse(standing: Standing, mail: &str) -> Result<(), DirectoryError> {
+    let mail = mail.to_owned();
+    match standing {
+        Standing::Active => Ok(()),
+        Standing::Disabled => Err(DirectoryError::Disabled { mail }),
+        Standing::Expired => Err(DirectoryError::Expired { mail }),
+        Standing::Locked | Standing::LockedAt(_) => Err(DirectoryError::LockedOut { mail }),
+    }
+}
+
+/// A time as AD's FILETIME (100-ns intervals since 1601-01-01 UTC), saturating.
+fn filetime(t: SystemTime) -> i64 {
+    let since_unix = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos() / 100).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos() / 100).map(|v| -v).unwrap_or(i64::MIN),
+    };
+    since_unix.saturating_add(FILETIME_UNIX_EPOCH)
+}
+
+/// A FILETIME as a time (before 1970 saturates to the epoch: long past either way).
+fn from_filetime(ft: i64) -> SystemTime {
+    let since_unix = u64::try_from(ft.saturating_sub(FILETIME_UNIX_EPOCH)).unwrap_or(0);
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(since_unix.saturating_mul(100))
 }
 
 /// Values of `memberOf`. AD hands out very long lists in ranges (`memberOf;range=0-1499`); those
@@ -698,7 +855,7 @@ mod tests {
         fn sync<T: Send + Sync + Clone>() {}
         sync::<Directory>();
         let dir = Directory::new(cfg()).unwrap();
-        let user = DirectoryUser { dn: String::new(), mail: String::new(), display_name: None, member_of: vec![] };
+        let user = DirectoryUser { dn: String::new(), mail: String::new(), display_name: None, member_of: vec![], expires: None };
         send(&dir.find_user_by_mail("a"));
         send(&dir.groups_of(&user));
         send(&dir.resolve_group("a"));

@@ -132,6 +132,80 @@ async fn disabled_account_is_refused() {
     assert!(d.find_user_by_mail("erin@example.test").await.is_ok());
 }
 
+/// AD's FILETIME (100-ns intervals since 1601) for `secs` from now.
+fn filetime_in(secs: i64) -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    (now + secs + 11_644_473_600) * 10_000_000
+}
+
+/// An AD-shaped person `uid` (mail `<uid>@example.test`, password `<uid>-password`) with
+/// extra attribute lines.
+fn person(s: &Slapd, uid: &str, extra: &str) {
+    s.ldapadd(&format!(
+        "dn: uid={uid},ou=people,dc=example,dc=test\nobjectClass: inetOrgPerson\nobjectClass: iaasAdAccount\nuid: {uid}\ncn: {uid}\nsn: {uid}\n\
+         mail: {uid}@example.test\nuserPassword: {uid}-password\nuserAccountControl: 512\n{extra}\n"
+    ))
+    .unwrap();
+}
+
+#[tokio::test]
+async fn expired_accounts_are_refused_like_disabled_ones() {
+    let (s, d) = seeded().await;
+    person(&s, "gone", &format!("accountExpires: {}", filetime_in(-3600)));
+    person(&s, "later", &format!("accountExpires: {}", filetime_in(86_400)));
+    person(&s, "never0", "accountExpires: 0");
+    person(&s, "nevermax", "accountExpires: 9223372036854775807");
+    assert_eq!(d.find_user_by_mail("gone@example.test").await.unwrap_err(), DirectoryError::Expired { mail: "gone@example.test".into() });
+    assert_eq!(d.authenticate("gone", "gone-password").await.unwrap_err(), DirectoryError::Expired { mail: "gone@example.test".into() });
+    let later = d.find_user_by_mail("later@example.test").await.unwrap();
+    let left = later.expires.expect("the expiry is known").duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(left > Duration::from_secs(86_000) && left <= Duration::from_secs(86_400), "{left:?}");
+    for never in ["never0", "nevermax"] {
+        assert_eq!(d.find_user_by_mail(&format!("{never}@example.test")).await.unwrap().expires, None, "{never}");
+    }
+    let said = DirectoryError::Expired { mail: "gone@example.test".into() }.to_string();
+    assert!(said.contains("has expired"), "{said}");
+}
+
+#[tokio::test]
+async fn locked_out_accounts_are_refused_until_the_lockout_lapses() {
+    let (s, d) = seeded().await;
+    // AD: lockoutTime set. Without a readable domain lockoutDuration, a lockout stands.
+    person(&s, "locked", &format!("lockoutTime: {}", filetime_in(-7200)));
+    person(&s, "fresh", &format!("lockoutTime: {}", filetime_in(-60)));
+    person(&s, "unlocked", "lockoutTime: 0");
+    let locked = |uid: &str| DirectoryError::LockedOut { mail: format!("{uid}@example.test") };
+    assert_eq!(d.find_user_by_mail("locked@example.test").await.unwrap_err(), locked("locked"));
+    assert_eq!(d.find_user_by_mail("fresh@example.test").await.unwrap_err(), locked("fresh"));
+    assert!(d.find_user_by_mail("unlocked@example.test").await.is_ok());
+    // The domain says lockouts last 30 minutes: the one two hours ago has lapsed.
+    s.ldapmodify("dn: dc=example,dc=test\nchangetype: modify\nadd: objectClass\nobjectClass: iaasAdDomain\n-\nadd: lockoutDuration\nlockoutDuration: -18000000000\n")
+        .unwrap();
+    assert!(d.find_user_by_mail("locked@example.test").await.is_ok());
+    assert_eq!(d.find_user_by_mail("fresh@example.test").await.unwrap_err(), locked("fresh"));
+
+    // OpenLDAP ppolicy: pwdAccountLockedTime present (here the permanent admin lock).
+    assert!(d.find_user_by_mail("ann@example.test").await.is_ok());
+    s.ldapmodify(
+        "dn: uid=ann,ou=people,dc=example,dc=test\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n",
+    )
+    .unwrap();
+    assert_eq!(d.find_user_by_mail("ann@example.test").await.unwrap_err(), locked("ann"));
+}
+
+/// A server whose paged-results limit is below the bot's page size answers adminLimitExceeded
+/// to every paged search; look-ups still work, by asking for smaller pages.
+#[tokio::test]
+async fn a_low_paged_results_limit_is_adapted_to() {
+    let s = Slapd::start_seeded_with("limits * size.pr=100").await.unwrap();
+    let d = directory(&s);
+    assert_eq!(d.find_user_by_mail("ann@example.test").await.unwrap().dn, "uid=ann,ou=people,dc=example,dc=test");
+    assert!(d.authenticate("bob", "bob-password").await.is_ok());
+    // And one that takes no paging at all beyond a handful.
+    let s = Slapd::start_seeded_with("limits * size.pr=5").await.unwrap();
+    assert!(directory(&s).find_user_by_mail("ann@example.test").await.is_ok());
+}
+
 #[tokio::test]
 async fn users_groups_direct_and_none() {
     let (_s, d) = seeded().await;
@@ -182,6 +256,7 @@ async fn directory_down_is_unreachable() {
         mail: "ann@example.test".into(),
         display_name: None,
         member_of: vec![group("iaas-users")],
+        expires: None,
     };
     assert!(matches!(d.groups_of(&ann).await, Err(DirectoryError::Unreachable { .. })));
     assert!(matches!(d.authenticate("ann", "ann-password").await, Err(DirectoryError::Unreachable { .. })));

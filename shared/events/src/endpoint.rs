@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,17 +14,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iaas_config::ConfigError;
+use iaas_function::once::{audit, not_run_response, once, Once, Settle};
 use iaas_function::Context;
 use iaas_slack::{Message, WebApi};
-use iaas_store::{AuditEntry, Begin, NewInvocation};
+use iaas_store::{AuditEntry, NewInvocation};
 use iaas_vsphere::VcError;
 use serde_json::json;
 use tracing::Instrument;
 
 use crate::{EventAuth, VcEvent};
 
-/// A claim older than this belongs to a crashed worker and may be run again.
-const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
 /// Who the audit trail names as the actor of alarm-driven changes.
 const ACTOR: &str = "veba";
 
@@ -192,7 +190,7 @@ where
     H: Fn(Arc<Context>, VcEvent) -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    let key = event.dedupe_key();
+    let key = event.claim_key(name);
     let claim = NewInvocation {
         id: key.clone(),
         function: name.to_string(),
@@ -202,38 +200,27 @@ where
         channel: settings.notifier.as_ref().map(|n| n.channel.clone()).unwrap_or_default(),
         issued_at_ms: chrono::Utc::now().timestamp_millis(),
     };
-    match ctx.store.begin_invocation(&claim, CLAIM_LEASE).await {
-        Ok(Begin::Fresh) => {}
-        Ok(Begin::Done(outcome)) => {
-            tracing::info!("duplicate delivery; already handled");
-            return Json(json!({"id": key, "status": "duplicate", "ok": outcome.ok, "text": outcome.text})).into_response();
-        }
-        Ok(Begin::InProgress { .. }) => {
-            tracing::info!("duplicate delivery while the first is still running; ignored");
-            return (StatusCode::ACCEPTED, Json(json!({"id": key, "status": "in_progress"}))).into_response();
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "store unavailable; event not handled");
-            return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable; retry later\n").into_response();
-        }
-    }
-
-    let started = std::time::Instant::now();
-    let outcome = handler(ctx.clone(), event.clone()).await;
-    let elapsed_ms = started.elapsed().as_millis() as i64;
-
+    let work = async {
+        let started = std::time::Instant::now();
+        let outcome = handler(ctx.clone(), event.clone()).await;
+        let elapsed_ms = started.elapsed().as_millis() as i64;
+        // A retry can help: give the claim back so VEBA's redelivery runs it.
+        let settle = match outcome.kind {
+            OutcomeKind::Retry => Settle::Release,
+            kind => Settle::Record(iaas_store::Outcome { ok: kind != OutcomeKind::Failed, text: outcome.text.clone() }),
+        };
+        ((outcome, elapsed_ms), settle)
+    };
+    let (outcome, elapsed_ms) = match once(&ctx.store, &claim, ctx.claim_lease, work).await {
+        Once::Ran(ran) => ran,
+        Once::StoreDown(_) => return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable; retry later\n").into_response(),
+        not_run => return not_run_response(&key, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),
+    };
     if outcome.kind == OutcomeKind::Retry {
         tracing::warn!(text = %outcome.text, "could not handle the event now; asking for a retry");
-        if let Err(e) = ctx.store.release_invocation(&key).await {
-            tracing::error!(error = %e, "could not release the claim; a retry waits for its lease");
-        }
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", outcome.text)).into_response();
     }
     let ok = outcome.kind != OutcomeKind::Failed;
-    let recorded = iaas_store::Outcome { ok, text: outcome.text.clone() };
-    if let Err(e) = ctx.store.finish_invocation(&key, &recorded).await {
-        tracing::error!(error = %e, "could not record the outcome");
-    }
     if outcome.kind == OutcomeKind::Ignored {
         tracing::info!(reason = %outcome.text, "event ignored");
         return Json(json!({"id": key, "status": "ignored", "ok": true, "text": outcome.text})).into_response();
@@ -251,20 +238,18 @@ where
         decision: match outcome.kind {
             OutcomeKind::Acted => "done",
             OutcomeKind::Skipped => "denied",
-            _ => "failed",
+            OutcomeKind::Failed | OutcomeKind::Ignored | OutcomeKind::Retry => "failed",
         }
         .to_string(),
         reason: outcome.text.chars().take(500).collect(),
         duration_ms: Some(elapsed_ms),
     };
-    if let Err(e) = ctx.store.audit(&entry).await {
-        tracing::error!(error = %e, "could not append to the audit trail");
-    }
+    audit(&ctx.store, &entry).await;
     if let Some(notifier) = &settings.notifier {
         let icon = match outcome.kind {
             OutcomeKind::Acted => "✅",
             OutcomeKind::Skipped => "ℹ️",
-            _ => "⚠️",
+            OutcomeKind::Failed | OutcomeKind::Ignored | OutcomeKind::Retry => "⚠️",
         };
         let message =
             Message::new(format!("{icon} {}", outcome.text)).with_context(&format!("{name} · {} · event {}", event.describe(), event.id));

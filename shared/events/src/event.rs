@@ -99,9 +99,10 @@ impl VcEvent {
         Ok(VcEvent { id, source, class, data: doc.get_mut("data").map(Value::take).unwrap_or(Value::Null) })
     }
 
-    /// What deduplicates deliveries: VEBA may send an event more than once.
-    pub fn dedupe_key(&self) -> String {
-        format!("{}#{}", self.source, self.id)
+    /// What deduplicates deliveries to `function`: VEBA sends each event to every function
+    /// subscribed to its class, and may send it to one more than once.
+    pub fn claim_key(&self, function: &str) -> String {
+        format!("{function}:{}#{}", self.source, self.id)
     }
 
     fn text(&self, path: &[&str]) -> Option<&str> {
@@ -182,7 +183,7 @@ mod tests {
     fn structured_sample_parses_with_typed_accessors() {
         let e = VcEvent::parse(&headers(&[("content-type", "application/cloudevents+json")]), SAMPLE.as_bytes()).unwrap();
         assert_eq!(e.class, "AlarmStatusChangedEvent");
-        assert_eq!(e.dedupe_key(), "https://10.161.164.224/sdk#d65a8ad1-7d3c-4f72-ace4-e3f2883c4475");
+        assert_eq!(e.claim_key("iaas-scale"), "iaas-scale:https://10.161.164.224/sdk#d65a8ad1-7d3c-4f72-ace4-e3f2883c4475");
         assert_eq!(e.alarm_name(), Some("cluster-cpu-above-80"));
         assert_eq!(e.entity(), Some(EntityRef { ty: "HostSystem".into(), moref: "host-21".into(), name: "10.161.166.252".into() }));
         assert_eq!(e.vm(), None, "Vm is null in the sample");

@@ -1,10 +1,10 @@
 //! Confirmation buttons for destructive commands: asked for by one invocation, answered by a
 //! press that arrives as another. The store makes each confirmation single-use, bound to the
-//! user who asked and to the VM's managed-object id, and expiring.
+//! user who asked, the VM's managed-object id, the action and the function, and expiring.
 
-use iaas_invocation::{Confirmable, Invocation};
+use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
-use iaas_store::{ConfirmRefusal, Confirmation, NewConfirmation};
+use iaas_store::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
 use iaas_vsphere::VmRef;
 use serde_json::json;
 
@@ -33,6 +33,7 @@ pub async fn ask(ctx: &Context, inv: &Invocation, ask: Ask<'_>) -> Reply {
     let record = NewConfirmation {
         token: token.clone(),
         function: inv.command.function().to_string(),
+        action: ask.of.as_str().to_string(),
         slack_user: inv.user.id.clone(),
         vm_moref: ask.vm.moref.clone(),
         vm_name: ask.vm.name.clone(),
@@ -74,12 +75,25 @@ pub async fn ask(ctx: &Context, inv: &Invocation, ask: Ask<'_>) -> Reply {
 /// Uses the pressed confirmation, or answers why not. The caller then re-checks the VM: it may
 /// have changed since the question was asked.
 pub async fn take(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) -> Result<Confirmation, Reply> {
-    let used_as = if confirmed { "confirm" } else { "cancel" };
+    // What the press claims to be, as signed into the invocation by the gateway.
+    let Command::Confirm { of, .. } = &inv.command else {
+        return Err(Reply::error("This is not a button press; nothing was changed.").not_replacing());
+    };
+    let press = Press {
+        user: &inv.user.id,
+        function: inv.command.function(),
+        action: of.as_str(),
+        used_as: if confirmed { "confirm" } else { "cancel" },
+    };
     let now = chrono::Utc::now().timestamp_millis();
-    match ctx.store.use_confirmation(token, &inv.user.id, used_as, now).await {
+    match ctx.store.use_confirmation(token, &press, now).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(refusal)) => Err(Reply::error(match refusal {
             ConfirmRefusal::Unknown => "That button is not one the bot knows; nothing was changed. Run the command again.".to_string(),
+            ConfirmRefusal::OtherAction { action } => {
+                tracing::warn!(user = %inv.user.id, pressed = of.as_str(), asked_for = %action, "a confirmation was pressed as another action");
+                format!("That button was made for another request, not a {}; nothing was changed. Run the command again.", of.as_str())
+            }
             ConfirmRefusal::OtherUser { owner } => {
                 format!("Only <@{owner}>, who asked for this, can confirm or cancel it; nothing was changed.")
             }

@@ -28,7 +28,13 @@ pub struct Context {
     /// when that list is empty or no directory is configured. Unlike `access` it asks the directory (and Slack's
     /// `users.info`): an owner is not the caller, so nobody signed their groups in.
     pub owners: Option<iaas_access::Access>,
+    /// How long a claim on an invocation lasts unrenewed; the worker holding it renews it while
+    /// it runs, so a lapsed claim means the worker died (`IAAS_CLAIM_LEASE_SECS`, default 60).
+    pub claim_lease: Duration,
 }
+
+/// The claim lease when `IAAS_CLAIM_LEASE_SECS` is unset.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 /// Why a process cannot start. Each `Display` is the whole line: the inner errors are not also
 /// kept as a `source`, so printing the error chain (`{:#}`) does not repeat them.
@@ -84,7 +90,10 @@ impl Context {
             false => None,
         };
         let owners = owners_from_env(&policy).await?;
-        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners })
+        let claim_lease = iaas_config::parse_var::<u64>("IAAS_CLAIM_LEASE_SECS", "a whole number of seconds")?
+            .filter(|secs| *secs > 0)
+            .map_or(DEFAULT_CLAIM_LEASE, Duration::from_secs);
+        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners, claim_lease })
     }
 
     /// Asks vCenter once (logging in), so a wrong URL, an unreachable server or a rejected

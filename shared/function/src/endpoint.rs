@@ -2,24 +2,20 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use iaas_slack::{Answer, Message};
-use iaas_store::{AuditEntry, Begin, NewInvocation, Outcome};
-use serde_json::json;
+use iaas_slack::{Answer, Message, UserText};
+use iaas_store::{AuditEntry, NewInvocation, Outcome};
 use tracing::Instrument;
 
+use crate::once::{once, Once, Settle};
 use crate::{Context, Reply, ReplyKind};
-
-/// A claim older than this is taken to belong to a crashed worker and may be run again.
-const CLAIM_LEASE: Duration = Duration::from_secs(15 * 60);
 
 /// The router for one function. `name` is its deployable name (`iaas-power`): invocations for
 /// another function's command are refused, so a misrouted dispatch cannot act.
@@ -64,38 +60,28 @@ where
     H: Fn(Arc<Context>, Invocation) -> Fut,
     Fut: Future<Output = Reply>,
 {
-    // At-least-once delivery: act only on a fresh claim; a redelivery gets the recorded outcome.
-    match ctx.store.begin_invocation(&new_invocation(name, &inv), CLAIM_LEASE).await {
-        Ok(Begin::Fresh) => {}
-        Ok(Begin::Done(outcome)) => {
-            tracing::info!("duplicate delivery; answering with the recorded outcome");
-            return Json(json!({"id": inv.id, "status": "duplicate", "ok": outcome.ok, "text": outcome.text})).into_response();
-        }
-        Ok(Begin::InProgress { .. }) => {
-            tracing::info!("duplicate delivery while the first is still running; ignored");
-            return (StatusCode::ACCEPTED, Json(json!({"id": inv.id, "status": "in_progress"}))).into_response();
-        }
-        Err(e) => {
-            // Without the record we cannot promise to act once, so we do not act at all.
-            tracing::error!(error = %e, "store unavailable; invocation not run");
+    let work = async {
+        let started = std::time::Instant::now();
+        let denied = crate::scope::authorize_command(&ctx, &inv).err();
+        let reply = match (denied, inv.command.target_vm()) {
+            (Some(sentence), _) => Reply::denied(sentence),
+            (None, Some(vm)) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
+            (None, None) => handler(ctx.clone(), inv.clone()).await,
+        };
+        let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
+        let elapsed_ms = started.elapsed().as_millis() as i64;
+        tracing::info!(ok = outcome.ok, elapsed_ms, "invocation finished");
+        ((reply, outcome.clone(), elapsed_ms), Settle::Record(outcome))
+    };
+    let (reply, outcome, elapsed_ms) = match once(&ctx.store, &new_invocation(name, &inv), ctx.claim_lease, work).await {
+        Once::Ran(ran) => ran,
+        Once::StoreDown(_) => {
+            // Without the record we cannot promise to act once, so we did not act at all.
             answer(&ctx, &inv, Reply::error("The bot's database is unreachable, so nothing was changed. Please try again in a few minutes; if it persists, tell IT.")).await;
             return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
         }
-    }
-
-    let started = std::time::Instant::now();
-    let denied = crate::scope::authorize_command(&ctx, &inv).err();
-    let reply = match (denied, inv.command.target_vm()) {
-        (Some(sentence), _) => Reply::denied(sentence),
-        (None, Some(vm)) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
-        (None, None) => handler(ctx.clone(), inv.clone()).await,
+        not_run => return crate::once::not_run_response(&inv.id, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),
     };
-    let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
-    let elapsed_ms = started.elapsed().as_millis() as i64;
-    tracing::info!(ok = outcome.ok, elapsed_ms, "invocation finished");
-    if let Err(e) = ctx.store.finish_invocation(&inv.id, &outcome).await {
-        tracing::error!(error = %e, "could not record the outcome");
-    }
     let entry = AuditEntry {
         at_ms: chrono::Utc::now().timestamp_millis(),
         request_id: inv.id.clone(),
@@ -112,11 +98,9 @@ where
         reason: outcome.text.chars().take(500).collect(),
         duration_ms: Some(elapsed_ms),
     };
-    if let Err(e) = ctx.store.audit(&entry).await {
-        tracing::error!(error = %e, "could not append to the audit trail");
-    }
+    crate::once::audit(&ctx.store, &entry).await;
     answer(&ctx, &inv, reply).await;
-    Json(json!({"id": inv.id, "status": "done", "ok": outcome.ok, "text": outcome.text})).into_response()
+    crate::once::done_response(&inv.id, "done", &outcome)
 }
 
 /// Runs `work` holding the VM's change lock, or refuses with a sentence naming the change in
@@ -164,10 +148,14 @@ pub async fn progress(ctx: &Context, inv: &Invocation, text: &str) {
 async fn post_message(ctx: &Context, inv: &Invocation, message: Message, answer: Answer) {
     let Some(url) = inv.response_url.as_deref() else { return };
     let verb = if matches!(inv.command, Command::Confirm { .. }) { "pressed" } else { "asked" };
-    let message =
-        message.with_context(&format!("`{}` · request {} · {verb} by <@{}>", inv.command.describe(), inv.short_id(), inv.user.id));
+    let message = message.with_context(&format!(
+        "`{}` · request {} · {verb} by <@{}>",
+        UserText(&inv.command.describe()),
+        inv.short_id(),
+        inv.user.id
+    ));
     if let Err(e) = ctx.responder.post_outcome(url, &message, Some(answer)).await {
-        tracing::error!(error = %e, "could not answer in Slack");
+        crate::reply::undelivered(ctx, inv, &e).await;
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod confirm;
 mod context;
 mod endpoint;
+pub mod once;
 mod protection;
 pub mod provision;
 pub mod quota;
@@ -15,7 +16,7 @@ mod run;
 mod scope;
 mod vm;
 
-pub use context::{Context, StartupError, DEFAULT_DATABASE_URL};
+pub use context::{Context, StartupError, DEFAULT_CLAIM_LEASE, DEFAULT_DATABASE_URL};
 pub use endpoint::{locked, progress, router};
 pub use protection::protected;
 pub use reply::{Reply, ReplyKind};

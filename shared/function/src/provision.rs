@@ -196,7 +196,7 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
         }
         if let Err(e) = ctx.vcenter.set_attribute(&vm, attr, &value).await {
             tracing::error!(error = %e, attr, "could not set a custom attribute");
-            notes.push(format!("the {attr} attribute could not be set ({e})"));
+            notes.push(format!("the {attr} attribute could not be set ({})", crate::reply::vc_sentence(&e)));
         }
     }
     let record = VmRecord {
@@ -218,7 +218,7 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     if ctx.policy.create.power_on {
         match ctx.vcenter.power(&vm, PowerOp::On).await {
             Ok(()) => power = "powered on",
-            Err(e) => notes.push(format!("it could not be powered on ({e})")),
+            Err(e) => notes.push(format!("it could not be powered on ({})", crate::reply::vc_sentence(&e))),
         }
     }
     let details = ctx.vcenter.vm_details(&vm).await.ok();

@@ -1,8 +1,12 @@
 //! A function's answer: what the user reads, and whether it changed something.
 
 use iaas_config::Policy;
-use iaas_slack::Message;
+use iaas_invocation::Invocation;
+use iaas_slack::{Message, RespondError};
+use iaas_store::AuditEntry;
 use iaas_vsphere::VcError;
+
+use crate::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyKind {
@@ -64,9 +68,71 @@ impl Reply {
 }
 
 impl From<VcError> for Reply {
-    /// vCenter errors are already sentences; the raw detail goes to the log.
+    /// vCenter errors as sentences; the raw detail goes to the log.
     fn from(err: VcError) -> Self {
         tracing::warn!(error = ?err, "vCenter call failed");
-        Reply::error(err.to_string())
+        Reply::error(vc_sentence(&err))
+    }
+}
+
+/// What a user reads about a vCenter error: its sentence without the transport's or parser's
+/// own words ("Connection refused (os error 111)", rustls' close_notify with its docs.rs link),
+/// which only an operator can use and which are in the log.
+pub fn vc_sentence(err: &VcError) -> String {
+    match err {
+        VcError::Unreachable { .. } => {
+            "vCenter could not be reached; nothing was changed. Try again in a few minutes, and tell IT if it persists.".to_string()
+        }
+        VcError::Protocol(_) => {
+            "vCenter sent an answer the bot could not read. Check the VM before trying again, and tell IT if it persists.".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An answer Slack did not take, after the delivery policy's attempts, goes to the audit trail
+/// (stage `slack`, decision `failed`, the reason starting "Answer not delivered"): the admins
+/// see it with `/iaas audit`, and the asker's request is not silently lost in a log.
+pub(crate) async fn undelivered(ctx: &Context, inv: &Invocation, error: &RespondError) {
+    tracing::error!(error = %error, request = %inv.id, "could not answer in Slack");
+    let entry = AuditEntry {
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        request_id: inv.id.clone(),
+        actor: inv.user.id.clone(),
+        command: inv.command.describe(),
+        vm: inv.command.target_vm().map(str::to_string),
+        stage: "slack".to_string(),
+        decision: "failed".to_string(),
+        reason: format!("Answer not delivered: {error}."),
+        duration_ms: None,
+    };
+    if let Err(e) = ctx.store.audit(&entry).await {
+        tracing::error!(error = %e, request = %inv.id, "could not record an undelivered answer in the audit trail");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcenter_errors_reach_users_without_library_internals() {
+        for (err, said) in [
+            (
+                VcError::Unreachable {
+                    detail: "peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof".into(),
+                },
+                "vCenter could not be reached; nothing was changed.",
+            ),
+            (VcError::Unreachable { detail: "Connection refused (os error 111)".into() }, "vCenter could not be reached"),
+            (VcError::Protocol("response is not XML: unexpected end of stream at 1:5".into()), "could not read"),
+        ] {
+            let text = Reply::from(err).message.readable();
+            assert!(text.contains(said), "{text}");
+            for internal in ["docs.rs", "os error", "close_notify", "XML", "1:5"] {
+                assert!(!text.contains(internal), "{internal:?} reached the user: {text}");
+            }
+        }
+        assert_eq!(vc_sentence(&VcError::NotFound { name: "x".into() }), "No VM named x.");
     }
 }

@@ -1,5 +1,6 @@
 //! Finding the VM a user named, with a "did you mean" when there is none.
 
+use iaas_slack::UserText;
 use iaas_vsphere::{VcError, VmRef};
 
 use crate::{Context, Reply};
@@ -14,8 +15,8 @@ pub async fn find_vm(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
                 Err(_) => Vec::new(),
             };
             Err(Reply::error(match closest_name(name, &names) {
-                Some(guess) => format!("No VM named {name} — did you mean {guess}?"),
-                None => format!("No VM named {name}. Try `/iaas vm list` to see the names."),
+                Some(guess) => format!("No VM named {} — did you mean {}?", UserText(name), UserText(guess)),
+                None => format!("No VM named {}. Try `/iaas vm list` to see the names.", UserText(name)),
             }))
         }
         Err(e) => Err(e.into()),

@@ -32,9 +32,10 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let ctx = Context {
+        claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
         vcenter: Arc::new(DemoInventory::new().with_slow_tasks(3)),
         store: Store::connect("sqlite::memory:").await.unwrap(),
-        responder: Responder::new(Some("http://127.0.0.1")),
+        responder: Responder::new(Some(&response_url)),
         shared_secret: Secret::new("s"),
         policy: Arc::new(Policy::parse("[create]\ntask_wait_secs = 0").unwrap()),
         access: None,

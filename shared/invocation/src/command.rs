@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::{self, Spec};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", content = "args", rename_all = "snake_case")]
 pub enum Command {
@@ -230,55 +232,69 @@ impl Command {
         Some(Command::Confirm { of, token: value.to_string(), confirmed })
     }
 
+    /// The command's declaration: the one mapping from variant to [`COMMANDS`](crate::COMMANDS).
+    /// A press counts as the command it confirms, the REST API's start as `decommission`.
+    pub fn spec(&self) -> &'static Spec {
+        match self {
+            Command::Power { .. } => &commands::POWER,
+            Command::VmList { .. } => &commands::VM_LIST,
+            Command::VmInfo { .. } => &commands::VM_INFO,
+            Command::Create { .. } => &commands::CREATE,
+            Command::Clone { .. } => &commands::CLONE,
+            Command::Deploy { .. } => &commands::DEPLOY,
+            Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => &commands::RESIZE,
+            Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => &commands::DELETE,
+            Command::Quota => &commands::QUOTA,
+            Command::Audit { .. } => &commands::AUDIT,
+            Command::ExpireShow { .. } => &commands::EXPIRE_SHOW,
+            Command::ExpireList { .. } => &commands::EXPIRE_LIST,
+            Command::ExpireExtend { .. } => &commands::EXPIRE_EXTEND,
+            Command::ExpireSet { .. } => &commands::EXPIRE_SET,
+            Command::ExpireRemove { .. } => &commands::EXPIRE_REMOVE,
+            Command::Decommission { .. } | Command::DecommissionStart { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => {
+                &commands::DECOMMISSION
+            }
+            Command::DecommissionCancel { .. } => &commands::DECOMMISSION_CANCEL,
+            Command::DecommissionList { .. } => &commands::DECOMMISSION_LIST,
+            Command::DecommissionStatus { .. } => &commands::DECOMMISSION_STATUS,
+        }
+    }
+
     /// The deployable function that runs this command.
     pub fn function(&self) -> &'static str {
+        self.spec().function
+    }
+
+    /// The command's name in the command table, which roles grant.
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The VM a command changes (by name), for one-change-per-VM locking; `Effect::ChangesVm`
+    /// and `Effect::CreatesVm` declarations must name one (a test checks it). Every variant is
+    /// listed, so a new one has to say. A press names its VM only through its confirmation,
+    /// so its function locks that itself.
+    pub fn target_vm(&self) -> Option<&str> {
         match self {
-            Command::Power { .. } => "iaas-power",
-            Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => "iaas-inventory",
-            Command::Create { .. } => "iaas-create",
-            Command::ExpireShow { .. }
+            Command::Power { action, vm } => action.mutates().then_some(vm.as_str()),
+            Command::Resize { vm, .. } => Some(vm),
+            Command::Create { name, .. } | Command::Clone { name, .. } | Command::Deploy { name, .. } => Some(name),
+            Command::VmList { .. }
+            | Command::VmInfo { .. }
+            | Command::Delete { .. }
+            | Command::Confirm { .. }
+            | Command::Quota
+            | Command::ExpireShow { .. }
             | Command::ExpireList { .. }
             | Command::ExpireExtend { .. }
             | Command::ExpireSet { .. }
-            | Command::ExpireRemove { .. } => "iaas-expire",
-            Command::Clone { .. } | Command::Deploy { .. } => "iaas-clone",
-            Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "iaas-resize",
-            Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "iaas-delete",
-            Command::Decommission { .. }
+            | Command::ExpireRemove { .. }
+            | Command::Audit { .. }
+            | Command::Decommission { .. }
             | Command::DecommissionCancel { .. }
             | Command::DecommissionList { .. }
             | Command::DecommissionStatus { .. }
-            | Command::DecommissionStart { .. }
-            | Command::Confirm { of: Confirmable::Decommission, .. } => "iaas-decommission",
-        }
-    }
-
-    /// Whether the command changes anything (its answer goes to the channel by default).
-    pub fn mutates(&self) -> bool {
-        match self {
-            Command::Power { action, .. } => action.mutates(),
-            Command::VmList { .. } | Command::VmInfo { .. } | Command::Quota | Command::Audit { .. } => false,
-            Command::ExpireShow { .. } | Command::ExpireList { .. } => false,
-            Command::ExpireExtend { .. } | Command::ExpireSet { .. } | Command::ExpireRemove { .. } => true,
-            // Delete only asks; the press mutates.
-            Command::Delete { .. } => false,
-            // Decommission only asks; the press mutates. A cancel changes the request.
-            Command::Decommission { .. } | Command::DecommissionList { .. } | Command::DecommissionStatus { .. } => false,
-            Command::DecommissionCancel { .. } | Command::DecommissionStart { .. } => true,
-            Command::Create { .. } | Command::Clone { .. } | Command::Deploy { .. } | Command::Resize { .. } | Command::Confirm { .. } => {
-                true
-            }
-        }
-    }
-
-    /// The VM a changing command works on (by name), for one-change-per-VM locking. A press
-    /// names its VM only through its confirmation, so its function locks that itself.
-    pub fn target_vm(&self) -> Option<&str> {
-        match self {
-            Command::Power { action, vm } if action.mutates() => Some(vm),
-            Command::Resize { vm, .. } => Some(vm),
-            Command::Create { name, .. } | Command::Clone { name, .. } | Command::Deploy { name, .. } => Some(name),
-            _ => None,
+            | Command::DecommissionStart { .. } => None,
         }
     }
 
@@ -364,34 +380,6 @@ impl Command {
             }
             Command::DecommissionStatus { id } => format!("decommission status {id}"),
             Command::DecommissionStart { id, vms, .. } => format!("decommission start {id} {}", vms.join(" ")),
-        }
-    }
-
-    /// The command's name in the command table, which roles grant (a press counts as the
-    /// command it confirms).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Power { .. } => "power",
-            Command::VmList { .. } => "vm list",
-            Command::VmInfo { .. } => "vm info",
-            Command::Create { .. } => "create",
-            Command::Clone { .. } => "clone",
-            Command::Deploy { .. } => "deploy",
-            Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => "resize",
-            Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => "delete",
-            Command::Quota => "quota",
-            Command::Audit { .. } => "audit",
-            Command::ExpireShow { .. } => "expire show",
-            Command::ExpireList { .. } => "expire list",
-            Command::ExpireExtend { .. } => "expire extend",
-            Command::ExpireSet { .. } => "expire set",
-            Command::ExpireRemove { .. } => "expire remove",
-            Command::Decommission { .. } | Command::DecommissionStart { .. } | Command::Confirm { of: Confirmable::Decommission, .. } => {
-                "decommission"
-            }
-            Command::DecommissionCancel { .. } => "decommission cancel",
-            Command::DecommissionList { .. } => "decommission list",
-            Command::DecommissionStatus { .. } => "decommission status",
         }
     }
 }

@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 mod command;
+pub mod commands;
 mod signing;
 
 pub use command::{Command, Confirmable, PowerAction, EXTEND_ACTION, STOP_DECOMMISSION_ACTION};
+pub use commands::{Effect, Spec, COMMANDS};
 pub use signing::{sign, verify, InvocationAuthError, SignedBody, MAX_SKEW_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

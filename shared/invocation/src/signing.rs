@@ -51,7 +51,8 @@ pub fn verify(secret: &[u8], timestamp: Option<&str>, signature: Option<&str>, b
         return Err(InvocationAuthError::Missing);
     };
     let ts_num: i64 = ts.trim().parse().map_err(|_| InvocationAuthError::BadTimestamp)?;
-    if (now - ts_num).abs() > MAX_SKEW_SECS {
+    // abs_diff cannot overflow: a timestamp near i64::MIN or MAX is simply stale.
+    if now.abs_diff(ts_num) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(InvocationAuthError::Stale);
     }
     let raw = sig.strip_prefix("v1=").and_then(|h| hex::decode(h).ok()).ok_or(InvocationAuthError::BadSignature)?;
@@ -73,5 +74,18 @@ mod tests {
         assert_eq!(verify(b"k", Some(&ts), Some(&s.signature), &s.body, 1000 + MAX_SKEW_SECS + 1), Err(InvocationAuthError::Stale));
         assert_eq!(verify(b"k", None, Some(&s.signature), &s.body, 1000), Err(InvocationAuthError::Missing));
         assert_eq!(verify(b"k", Some(&ts), Some("v0=00"), &s.body, 1000), Err(InvocationAuthError::BadSignature));
+    }
+
+    /// Timestamps at the ends of i64 are stale, not an overflow.
+    #[test]
+    fn extreme_timestamps_are_stale() {
+        for (ts, now) in [(i64::MIN, 1000), (i64::MAX, 1000), (i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (1000, i64::MIN)] {
+            let s = sign(b"k", ts, &b"{}"[..]);
+            assert_eq!(
+                verify(b"k", Some(&ts.to_string()), Some(&s.signature), &s.body, now),
+                Err(InvocationAuthError::Stale),
+                "ts {ts} now {now}"
+            );
+        }
     }
 }

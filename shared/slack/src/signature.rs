@@ -42,7 +42,8 @@ pub fn verify(secret: &[u8], timestamp: Option<&str>, signature: Option<&str>, b
         return Err(VerifyError::MissingHeaders);
     };
     let ts_num: i64 = ts.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
-    if (now - ts_num).abs() > MAX_SKEW_SECS {
+    // abs_diff cannot overflow: a timestamp near i64::MIN or MAX is simply stale.
+    if now.abs_diff(ts_num) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(VerifyError::Stale);
     }
     let hex_sig = sig.strip_prefix("v0=").ok_or(VerifyError::BadSignature)?;
@@ -92,5 +93,14 @@ mod tests {
         assert_eq!(check(None, Some(SIG), BODY, TS), Err(VerifyError::MissingHeaders));
         assert_eq!(check(Some("1531420618"), None, BODY, TS), Err(VerifyError::MissingHeaders));
         assert_eq!(check(Some("yesterday"), Some(SIG), BODY, TS), Err(VerifyError::BadTimestamp));
+    }
+
+    /// Timestamps at the ends of i64 are stale, not an overflow (a panic in debug builds, a
+    /// wrapped difference that could pass the window in release).
+    #[test]
+    fn extreme_timestamps_are_stale() {
+        for (ts, now) in [(i64::MIN, TS), (i64::MAX, TS), (i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (i64::MIN, 0), (TS, i64::MIN)] {
+            assert_eq!(check(Some(&ts.to_string()), Some(SIG), BODY, now), Err(VerifyError::Stale), "ts {ts} now {now}");
+        }
     }
 }

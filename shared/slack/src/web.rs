@@ -1,33 +1,32 @@
 //! Slack's Web API, the two methods the bot posts with: `chat.postMessage` (DMs to a user id,
-//! notices to a channel) and `chat.update` (a progress message edited in place). Bounded
-//! retries on 429/5xx honour `Retry-After`.
+//! notices to a channel) and `chat.update` (a progress message edited in place), delivered
+//! under [`crate::deliver`]'s policy (no redirects, no double posts, `Retry-After` honoured).
 
-use std::time::Duration;
-
-use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::deliver::{self, DeliveryError, Limits};
 use crate::Message;
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
-const ATTEMPTS: u32 = 3;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebApiError {
     #[error("no SLACK_BOT_TOKEN is set, so the bot cannot post messages")]
     NoToken,
     #[error("Slack refused the message: {0}")]
     Refused(String),
-    #[error("Slack answered {0}")]
-    Status(StatusCode),
-    #[error("Slack could not be reached: {0}")]
-    Transport(#[from] reqwest::Error),
+    #[error("Slack's answer could not be read, so the message may or may not have been delivered")]
+    BadAnswer,
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
 }
 
 #[derive(Clone)]
 pub struct WebApi {
     http: reqwest::Client,
+    limits: Limits,
     base: String,
+    host: String,
     token: Option<String>,
 }
 
@@ -40,8 +39,12 @@ impl std::fmt::Debug for WebApi {
 impl WebApi {
     /// `base` is `SLACK_API_URL` (default Slack's); `token` is `SLACK_BOT_TOKEN`.
     pub fn new(base: Option<&str>, token: Option<String>) -> WebApi {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        WebApi { http, base: base.unwrap_or(DEFAULT_API_URL).trim_end_matches('/').to_string(), token }
+        WebApi::with_limits(base, token, Limits::default())
+    }
+
+    pub fn with_limits(base: Option<&str>, token: Option<String>, limits: Limits) -> WebApi {
+        let base = base.unwrap_or(DEFAULT_API_URL).trim_end_matches('/').to_string();
+        WebApi { http: limits.client(), limits, host: crate::respond::host_of(&base), base, token }
     }
 
     pub fn has_token(&self) -> bool {
@@ -69,32 +72,15 @@ impl WebApi {
     async fn call(&self, method: &str, body: Value) -> Result<Value, WebApiError> {
         let token = self.token.as_deref().ok_or(WebApiError::NoToken)?;
         let url = format!("{}/{method}", self.base);
-        let mut last = None;
-        for attempt in 1..=ATTEMPTS {
-            let delay = match self.http.post(&url).bearer_auth(token).json(&body).send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    let answer: Value = resp.json().await?;
-                    return match answer["ok"].as_bool() {
-                        Some(true) => Ok(answer),
-                        _ => Err(WebApiError::Refused(answer["error"].as_str().unwrap_or("unknown error").to_string())),
-                    };
-                }
-                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
-                    let wait = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-                    last = Some(WebApiError::Status(resp.status()));
-                    Duration::from_secs(wait.unwrap_or(u64::from(attempt)))
-                }
-                Ok(resp) => return Err(WebApiError::Status(resp.status())),
-                Err(e) => {
-                    last = Some(WebApiError::Transport(e));
-                    Duration::from_millis(200 * u64::from(attempt))
-                }
-            };
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(delay.min(Duration::from_secs(10))).await;
-            }
+        let resp = deliver::send(&self.limits, &self.host, || self.http.post(&url).bearer_auth(token).json(&body)).await?;
+        let answer: Value = resp.json().await.map_err(|e| {
+            tracing::warn!(method, error = %e.without_url(), "Slack's answer could not be read");
+            WebApiError::BadAnswer
+        })?;
+        match answer["ok"].as_bool() {
+            Some(true) => Ok(answer),
+            _ => Err(WebApiError::Refused(answer["error"].as_str().unwrap_or("unknown error").to_string())),
         }
-        Err(last.unwrap_or(WebApiError::Status(StatusCode::INTERNAL_SERVER_ERROR)))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Single-use confirmations for destructive commands, bound to a user and a VM, expiring.
+//! Single-use confirmations for destructive commands, bound to the user who asked, the VM, the
+//! action and the function that asked for it, expiring.
 
 use sqlx::Row;
 
@@ -8,6 +9,8 @@ use crate::{now_ms, query_err, Store, StoreError};
 pub struct NewConfirmation {
     pub token: String,
     pub function: String,
+    /// What the press will do (`delete`, `resize`, `decommission`): a press of another kind is refused.
+    pub action: String,
     pub slack_user: String,
     pub vm_moref: String,
     pub vm_name: String,
@@ -19,6 +22,7 @@ pub struct NewConfirmation {
 pub struct Confirmation {
     pub token: String,
     pub function: String,
+    pub action: String,
     pub slack_user: String,
     pub vm_moref: String,
     pub vm_name: String,
@@ -26,23 +30,43 @@ pub struct Confirmation {
     pub expires_at_ms: i64,
 }
 
+/// A press: who pressed, and what the button they pressed claims to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Press<'a> {
+    pub user: &'a str,
+    pub function: &'a str,
+    pub action: &'a str,
+    /// `confirm` or `cancel`.
+    pub used_as: &'a str,
+}
+
 /// Why a press was refused. Each is said to the presser as a sentence by the function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfirmRefusal {
     Unknown,
-    OtherUser { owner: String },
+    /// The token was asked for by another function or for another action (a resize's token
+    /// sent as a delete press): never used, whoever sends it.
+    OtherAction {
+        action: String,
+    },
+    OtherUser {
+        owner: String,
+    },
     Expired,
-    AlreadyUsed { used_as: String },
+    AlreadyUsed {
+        used_as: String,
+    },
 }
 
 impl Store {
     pub async fn create_confirmation(&self, c: &NewConfirmation) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO confirmations (token, function, slack_user, vm_moref, vm_name, args_json, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO confirmations (token, function, action, slack_user, vm_moref, vm_name, args_json, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.token)
         .bind(&c.function)
+        .bind(&c.action)
         .bind(&c.slack_user)
         .bind(&c.vm_moref)
         .bind(&c.vm_name)
@@ -55,28 +79,30 @@ impl Store {
         Ok(())
     }
 
-    /// Uses the confirmation once, for `user`, at `now_ms`, as `used_as` (`confirm`/`cancel`).
-    /// The conditional UPDATE makes a double press (or two deliveries) succeed exactly once.
+    /// Uses the confirmation once, for this press, at `now_ms`. The conditional UPDATE makes a
+    /// double press (or two deliveries) succeed exactly once, and only for the user, function
+    /// and action it was asked for; a refused press leaves it untouched.
     pub async fn use_confirmation(
         &self,
         token: &str,
-        user: &str,
-        used_as: &str,
+        press: &Press<'_>,
         now_ms: i64,
     ) -> Result<Result<Confirmation, ConfirmRefusal>, StoreError> {
         let used = sqlx::query(
             "UPDATE confirmations SET used_at_ms = $1, used_as = $2 \
-             WHERE token = $3 AND slack_user = $4 AND used_at_ms IS NULL AND expires_at_ms > $1",
+             WHERE token = $3 AND slack_user = $4 AND function = $5 AND action = $6 AND used_at_ms IS NULL AND expires_at_ms > $1",
         )
         .bind(now_ms)
-        .bind(used_as)
+        .bind(press.used_as)
         .bind(token)
-        .bind(user)
+        .bind(press.user)
+        .bind(press.function)
+        .bind(press.action)
         .execute(&self.pool)
         .await
         .map_err(query_err("using a confirmation"))?;
         let row = sqlx::query(
-            "SELECT token, function, slack_user, vm_moref, vm_name, args_json, expires_at_ms, used_at_ms, used_as \
+            "SELECT token, function, action, slack_user, vm_moref, vm_name, args_json, expires_at_ms, used_at_ms, used_as \
              FROM confirmations WHERE token = $1",
         )
         .bind(token)
@@ -87,6 +113,7 @@ impl Store {
         let c = Confirmation {
             token: row.get("token"),
             function: row.get("function"),
+            action: row.get("action"),
             slack_user: row.get("slack_user"),
             vm_moref: row.get("vm_moref"),
             vm_name: row.get("vm_name"),
@@ -97,7 +124,9 @@ impl Store {
             return Ok(Ok(c));
         }
         // Refused: say why, most specific first.
-        Ok(Err(if c.slack_user != user {
+        Ok(Err(if c.function != press.function || c.action != press.action {
+            ConfirmRefusal::OtherAction { action: c.action }
+        } else if c.slack_user != press.user {
             ConfirmRefusal::OtherUser { owner: c.slack_user }
         } else if let Some(used_as) = row.get::<Option<String>, _>("used_as") {
             ConfirmRefusal::AlreadyUsed { used_as }

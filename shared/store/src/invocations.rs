@@ -139,6 +139,43 @@ impl Store {
         Ok(())
     }
 
+    /// Renews a running claim's lease: the worker holding it is alive.
+    pub async fn renew_invocation(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE invocations SET claimed_at_ms = $1 WHERE id = $2 AND state = 'running'")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("renewing an invocation's claim"))?;
+        Ok(())
+    }
+
+    /// Ends a claim whose worker died (its lease lapsed unrenewed) with `outcome`, and releases
+    /// the VM locks it held, in one transaction. `false` when the claim is not (or no longer)
+    /// abandoned: renewed, finished, or ended by another caller first.
+    pub async fn abandon_invocation(&self, id: &str, outcome: &Outcome, lease: Duration) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.to_owned(), reason: e.to_string() })?;
+        let now = now_ms();
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let err = || query_err("ending an abandoned invocation");
+        let mut tx = self.pool.begin().await.map_err(err())?;
+        let ended = sqlx::query(
+            "UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2              WHERE id = $3 AND state = 'running' AND claimed_at_ms < $4",
+        )
+        .bind(now)
+        .bind(json)
+        .bind(id)
+        .bind(now.saturating_sub(lease_ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(err())?;
+        if ended.rows_affected() == 1 {
+            sqlx::query("DELETE FROM vm_locks WHERE holder = $1").bind(id).execute(&mut *tx).await.map_err(err())?;
+        }
+        tx.commit().await.map_err(err())?;
+        Ok(ended.rows_affected() == 1)
+    }
+
     pub async fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM invocations WHERE id = $1"))
             .bind(id)

@@ -8,6 +8,7 @@
 mod alarms;
 mod confirmations;
 mod decommissions;
+mod dispatches;
 mod guard_rails;
 mod invocations;
 mod leases;
@@ -21,11 +22,12 @@ use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 pub use alarms::PendingChange;
-pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation};
+pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
 pub use decommissions::{
     CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionVm, NewDecommission,
     NewDecommissionStep, NewDecommissionVm,
 };
+pub use dispatches::{ClaimState, PendingDispatch};
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use leases::{Lease, LeaseFilter, LeaseState};

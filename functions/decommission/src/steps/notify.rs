@@ -39,11 +39,11 @@ impl Step for SlackNotify {
         }
         let mut text = format!("*{}* was decommissioned at the request of {} (request `{}`", vm.name, mention(&r.requester), r.id);
         if !r.ticket.is_empty() {
-            text.push_str(&format!(", ticket {}", r.ticket));
+            text.push_str(&format!(", ticket {}", iaas_slack::UserText(&r.ticket)));
         }
         text.push(')');
         if !r.reason.is_empty() {
-            text.push_str(&format!(": {}", r.reason));
+            text.push_str(&format!(": {}", iaas_slack::UserText(&r.reason)));
         }
         text.push('.');
         match cancellable(cancel, sc.slack.post_message(&channel, &Message::new(text))).await? {

@@ -1,25 +1,37 @@
-//! The `/iaas` command table. Every command is declared once — name, aliases, usage, help,
-//! required permission, destructive or not, and its argument parser — and `/iaas help`,
-//! "did you mean", usage errors and routing all derive from this one table.
+//! The `/iaas` commands, each declared once (poise's model): its name (what roles grant), the
+//! function that runs it, its effect (which derives the VM lock and the confirmation), its
+//! grammar (aliases, arguments, parser), help text and examples. Routing, access names, locks,
+//! `/iaas help`, "did you mean", usage errors and the README's command table all derive from
+//! [`COMMANDS`]; what cannot derive is checked by the tests at the end of this file.
 
-use iaas_invocation::{Command, PowerAction};
+use crate::command::{Command, Confirmable, PowerAction};
 
-/// What a caller needs to run a command (enforced against the directory in the policy issue).
+/// What running a command does. [`Command::target_vm`] (the one-change-per-VM lock) and the
+/// confirmation buttons are checked against it by tests; help shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    Read,
-    Operate,
-    Provision,
-    Admin,
+pub enum Effect {
+    /// Reads only.
+    Reads,
+    /// Changes the VM it names; the function kit locks that VM for the change.
+    ChangesVm,
+    /// Makes a VM under the name it gives; the name is locked while it is made.
+    CreatesVm,
+    /// Only asks: nothing changes until the asker presses Confirm, and the press
+    /// (`Command::Confirm`, same name and function) locks the VM it confirms.
+    AsksFirst(Confirmable),
+    /// Changes the bot's own records (leases, requests), not a VM's configuration.
+    ChangesRecords,
 }
 
-impl Permission {
-    pub fn as_str(self) -> &'static str {
+impl Effect {
+    /// How help describes it.
+    pub fn describe(self) -> &'static str {
         match self {
-            Permission::Read => "read",
-            Permission::Operate => "operate",
-            Permission::Provision => "provision",
-            Permission::Admin => "admin",
+            Effect::Reads => "reads only",
+            Effect::ChangesVm => "changes the VM (one change per VM at a time)",
+            Effect::CreatesVm => "creates a VM",
+            Effect::AsksFirst(_) => "asks you to confirm with a button before anything changes",
+            Effect::ChangesRecords => "changes the bot's records",
         }
     }
 }
@@ -36,221 +48,284 @@ const fn alias(word: &'static str, inserts: &'static [&'static str]) -> Alias {
     Alias { word, inserts, swapped: false }
 }
 
-pub struct CommandSpec {
-    /// One or two words, e.g. `power` or `vm list`.
+/// One command's declaration.
+pub struct Spec {
+    /// One or two words, e.g. `power` or `vm list`; also the name IT's roles grant.
     pub name: &'static str,
+    /// The deployable function that runs it (each function crate's `NAME`).
+    pub function: &'static str,
+    pub effect: Effect,
     pub aliases: &'static [Alias],
     /// Arguments after the name, e.g. `<vm>`.
     pub args: &'static str,
     pub summary: &'static str,
     pub help: &'static str,
-    pub permission: Permission,
-    pub destructive: bool,
+    /// Argument lines that parse (shown in help; the tests run each through the parser).
+    pub examples: &'static [&'static str],
     pub parse: fn(&[String]) -> Result<Command, String>,
 }
 
-impl CommandSpec {
+impl Spec {
     pub fn usage(&self) -> String {
         format!("/iaas {} {}", self.name, self.args).trim_end().to_string()
     }
+
+    /// The declaration named `name` (as roles and [`Command::name`] say it).
+    pub fn named(name: &str) -> Option<&'static Spec> {
+        COMMANDS.iter().copied().find(|s| s.name == name)
+    }
 }
 
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "power",
-        aliases: &[
-            alias("poweron", &["on"]),
-            alias("poweroff", &["off"]),
-            alias("reboot", &["reboot"]),
-        ],
-        args: "on|off|shutdown|reboot|reset|suspend|status <vm>",
-        summary: "Power a VM on or off, restart, suspend, or show its power state.",
-        help: "`off` and `reset` are hard (like pulling the plug); `shutdown` and `reboot` ask the guest OS through VMware Tools.",
-        permission: Permission::Operate,
-        destructive: false,
-        parse: parse_power,
-    },
-    CommandSpec {
-        name: "vm list",
-        aliases: &[alias("list", &[])],
-        args: "[pattern]",
-        summary: "List VMs with power state, IP, guest OS, CPU and memory.",
-        help: "The pattern is a glob (`app-*`) or a piece of the name (`web`).",
-        permission: Permission::Read,
-        destructive: false,
-        parse: parse_vm_list,
-    },
-    CommandSpec {
-        name: "vm info",
-        aliases: &[alias("info", &[])],
-        args: "<vm>",
-        summary: "Show one VM: power, IP, OS, size, host, datastores, folder, owner, lease.",
-        help: "",
-        permission: Permission::Read,
-        destructive: false,
-        parse: parse_vm_info,
-    },
-    CommandSpec {
-        name: "create",
-        aliases: &[alias("spawn", &[])],
-        args: "<name> [--size <size>] [--os <family>] [--days <n>]",
-        summary: "Create a new VM of one of IT's sizes; you become its owner.",
-        help: "Sizes, OS families, placement and the longest lease come from IT's policy.",
-        permission: Permission::Provision,
-        destructive: false,
-        parse: parse_create,
-    },
-    CommandSpec {
-        name: "clone",
-        aliases: &[],
-        args: "<source-vm> <new-name>",
-        summary: "Clone a VM into a new one; you become its owner.",
-        help: "",
-        permission: Permission::Provision,
-        destructive: false,
-        parse: parse_clone,
-    },
-    CommandSpec {
-        name: "deploy",
-        aliases: &[Alias { word: "clonetemplate", inserts: &[], swapped: true }],
-        args: "<template> <new-name>",
-        summary: "Deploy a new VM from one of IT's templates.",
-        help: "`clonetemplate <new-name> <template>` is the same, in vebafn's order.",
-        permission: Permission::Provision,
-        destructive: false,
-        parse: parse_deploy,
-    },
-    CommandSpec {
-        name: "resize",
-        aliases: &[alias("transform", &[])],
-        args: "<vm> [--cpu <n>] [--memory <GB>] [--restart]",
-        summary: "Change a VM's vCPUs and memory within IT's limits.",
-        help: "A running VM is changed live when hot-add is enabled; otherwise you are offered a power off, resize and power on (or pass --restart).",
-        permission: Permission::Operate,
-        destructive: false,
-        parse: parse_resize,
-    },
-    CommandSpec {
-        name: "delete",
-        aliases: &[alias("nuke", &[])],
-        args: "<vm>",
-        summary: "Delete a VM, after you confirm with a button.",
-        help: "Shows the VM's facts and asks for confirmation; a running VM is powered off first. Protected VMs are never deleted.",
-        permission: Permission::Operate,
-        destructive: true,
-        parse: parse_delete,
-    },
-    // The sub-commands come before `decommission` itself, which would otherwise take their words as VM names.
-    CommandSpec {
-        name: "decommission cancel",
-        aliases: &[],
-        args: "<request-id>",
-        summary: "Stop a decommission request before its next step (nothing is rolled back).",
-        help: "The requester or an admin may cancel. A shutdown being waited for is interrupted; the status says which steps ran.",
-        permission: Permission::Operate,
-        destructive: false,
-        parse: |raw| Ok(Command::DecommissionCancel { id: one_id(raw)? }),
-    },
-    CommandSpec {
-        name: "decommission list",
-        aliases: &[],
-        args: "[--mine] [--state <state>] [--vm <vm>] [--since <YYYY-MM-DD|Nd|Nh>]",
-        summary: "List decommission requests, newest first.",
-        help: "States: pending_confirmation, running, done, failed, cancelled.",
-        permission: Permission::Read,
-        destructive: false,
-        parse: parse_decommission_list,
-    },
-    CommandSpec {
-        name: "decommission status",
-        aliases: &[],
-        args: "<request-id>",
-        summary: "Show a decommission request: each VM's steps, what they did and when.",
-        help: "",
-        permission: Permission::Read,
-        destructive: false,
-        parse: |raw| Ok(Command::DecommissionStatus { id: one_id(raw)? }),
-    },
-    CommandSpec {
-        name: "decommission",
-        aliases: &[alias("retire", &[])],
-        args: "<vm> [<vm> …] [--ticket <id>] [--reason \"…\"]",
-        summary: "Retire VMs for good in one request: shut down, delete and clean up, after you confirm.",
-        help: "Shows each VM's facts and the steps IT's plan runs for its OS, then asks for confirmation. Progress is updated in place; `/iaas decommission status <id>` shows the record.",
-        permission: Permission::Operate,
-        destructive: true,
-        parse: parse_decommission,
-    },
-    CommandSpec {
-        name: "expire show",
-        aliases: &[],
-        args: "<vm>",
-        summary: "Show a VM's lease: when it expires, what happens then, how far it can be extended.",
-        help: "",
-        permission: Permission::Read,
-        destructive: false,
-        parse: |raw| Ok(Command::ExpireShow { vm: one_vm(raw)? }),
-    },
-    CommandSpec {
-        name: "expire list",
-        aliases: &[],
-        args: "[--mine] [--days <n>]",
-        summary: "List leases, soonest first: yours only, or those expiring within n days.",
-        help: "",
-        permission: Permission::Read,
-        destructive: false,
-        parse: parse_expire_list,
-    },
-    CommandSpec {
-        name: "expire extend",
-        aliases: &[],
-        args: "<vm>",
-        summary: "Extend a VM's lease by IT's extension period, up to IT's maximum.",
-        help: "Never shortens a lease; the answer says the new date and the cap.",
-        permission: Permission::Operate,
-        destructive: false,
-        parse: |raw| Ok(Command::ExpireExtend { vm: one_vm(raw)? }),
-    },
-    CommandSpec {
-        name: "expire set",
-        aliases: &[],
-        args: "<vm> <YYYY-MM-DD>",
-        summary: "Set a VM's expiry date (admins).",
-        help: "",
-        permission: Permission::Admin,
-        destructive: false,
-        parse: parse_expire_set,
-    },
-    CommandSpec {
-        name: "expire remove",
-        aliases: &[],
-        args: "<vm>",
-        summary: "Take a VM's lease away, so it never expires (admins).",
-        help: "",
-        permission: Permission::Admin,
-        destructive: false,
-        parse: |raw| Ok(Command::ExpireRemove { vm: one_vm(raw)? }),
-    },
-    CommandSpec {
-        name: "quota",
-        aliases: &[],
-        args: "",
-        summary: "Show how much of your quota (VMs, vCPUs, memory) you use.",
-        help: "",
-        permission: Permission::Read,
-        destructive: false,
-        parse: parse_quota,
-    },
-    CommandSpec {
-        name: "audit",
-        aliases: &[],
-        args: "[--user <@user|id>] [--vm <vm>] [--since <YYYY-MM-DD|Nd|Nh>]",
-        summary: "Show the audit trail: who asked for what, the decision and the outcome.",
-        help: "For IT: every command and button press, allowed or denied, and how it ended.",
-        permission: Permission::Admin,
-        destructive: false,
-        parse: parse_audit,
-    },
+pub static POWER: Spec = Spec {
+    name: "power",
+    function: "iaas-power",
+    aliases: &[alias("poweron", &["on"]), alias("poweroff", &["off"]), alias("reboot", &["reboot"])],
+    args: "on|off|shutdown|reboot|reset|suspend|status <vm>",
+    summary: "Power a VM on or off, restart, suspend, or show its power state.",
+    help: "`off` and `reset` are hard (like pulling the plug); `shutdown` and `reboot` ask the guest OS through VMware Tools.",
+    effect: Effect::ChangesVm,
+    examples: &["off app-web-01", "status app-web-01"],
+    parse: parse_power,
+};
+
+pub static VM_LIST: Spec = Spec {
+    name: "vm list",
+    function: "iaas-inventory",
+    aliases: &[alias("list", &[])],
+    args: "[pattern]",
+    summary: "List VMs with power state, IP, guest OS, CPU and memory.",
+    help: "The pattern is a glob (`app-*`) or a piece of the name (`web`).",
+    effect: Effect::Reads,
+    examples: &["", "app-*"],
+    parse: parse_vm_list,
+};
+
+pub static VM_INFO: Spec = Spec {
+    name: "vm info",
+    function: "iaas-inventory",
+    aliases: &[alias("info", &[])],
+    args: "<vm>",
+    summary: "Show one VM: power, IP, OS, size, host, datastores, folder, owner, lease.",
+    help: "",
+    effect: Effect::Reads,
+    examples: &["app-web-01"],
+    parse: parse_vm_info,
+};
+
+pub static CREATE: Spec = Spec {
+    name: "create",
+    function: "iaas-create",
+    aliases: &[alias("spawn", &[])],
+    args: "<name> [--size <size>] [--os <family>] [--days <n>]",
+    summary: "Create a new VM of one of IT's sizes; you become its owner.",
+    help: "Sizes, OS families, placement and the longest lease come from IT's policy.",
+    effect: Effect::CreatesVm,
+    examples: &["web-07 --size medium --days 14"],
+    parse: parse_create,
+};
+
+pub static CLONE: Spec = Spec {
+    name: "clone",
+    function: "iaas-clone",
+    aliases: &[],
+    args: "<source-vm> <new-name>",
+    summary: "Clone a VM into a new one; you become its owner.",
+    help: "",
+    effect: Effect::CreatesVm,
+    examples: &["app-web-01 app-web-03"],
+    parse: parse_clone,
+};
+
+pub static DEPLOY: Spec = Spec {
+    name: "deploy",
+    function: "iaas-clone",
+    aliases: &[Alias { word: "clonetemplate", inserts: &[], swapped: true }],
+    args: "<template> <new-name>",
+    summary: "Deploy a new VM from one of IT's templates.",
+    help: "`clonetemplate <new-name> <template>` is the same, in vebafn's order.",
+    effect: Effect::CreatesVm,
+    examples: &["tmpl-ubuntu-22 web-09"],
+    parse: parse_deploy,
+};
+
+pub static RESIZE: Spec = Spec {
+    name: "resize",
+    function: "iaas-resize",
+    aliases: &[alias("transform", &[])],
+    args: "<vm> [--cpu <n>] [--memory <GB>] [--restart]",
+    summary: "Change a VM's vCPUs and memory within IT's limits.",
+    help: "A running VM is changed live when hot-add is enabled; otherwise you are offered a power off, resize and power on (or pass --restart).",
+    effect: Effect::ChangesVm,
+    examples: &["app-db-01 --memory 12 --restart"],
+    parse: parse_resize,
+};
+
+pub static DELETE: Spec = Spec {
+    name: "delete",
+    function: "iaas-delete",
+    aliases: &[alias("nuke", &[])],
+    args: "<vm>",
+    summary: "Delete a VM, after you confirm with a button.",
+    help: "Shows the VM's facts and asks for confirmation; a running VM is powered off first. Protected VMs are never deleted.",
+    effect: Effect::AsksFirst(Confirmable::Delete),
+    examples: &["app-web-02"],
+    parse: parse_delete,
+};
+
+pub static DECOMMISSION_CANCEL: Spec = Spec {
+    name: "decommission cancel",
+    function: "iaas-decommission",
+    aliases: &[],
+    args: "<request-id>",
+    summary: "Stop a decommission request before its next step (nothing is rolled back).",
+    help: "The requester or an admin may cancel. A shutdown being waited for is interrupted; the status says which steps ran.",
+    effect: Effect::ChangesRecords,
+    examples: &["0193a7c2"],
+    parse: |raw| Ok(Command::DecommissionCancel { id: one_id(raw)? }),
+};
+
+pub static DECOMMISSION_LIST: Spec = Spec {
+    name: "decommission list",
+    function: "iaas-decommission",
+    aliases: &[],
+    args: "[--mine] [--state <state>] [--vm <vm>] [--since <YYYY-MM-DD|Nd|Nh>]",
+    summary: "List decommission requests, newest first.",
+    help: "States: pending_confirmation, running, done, failed, cancelled.",
+    effect: Effect::Reads,
+    examples: &["--mine --state running"],
+    parse: parse_decommission_list,
+};
+
+pub static DECOMMISSION_STATUS: Spec = Spec {
+    name: "decommission status",
+    function: "iaas-decommission",
+    aliases: &[],
+    args: "<request-id>",
+    summary: "Show a decommission request: each VM's steps, what they did and when.",
+    help: "",
+    effect: Effect::Reads,
+    examples: &["0193a7c2"],
+    parse: |raw| Ok(Command::DecommissionStatus { id: one_id(raw)? }),
+};
+
+pub static DECOMMISSION: Spec = Spec {
+    name: "decommission",
+    function: "iaas-decommission",
+    aliases: &[alias("retire", &[])],
+    args: "<vm> [<vm> …] [--ticket <id>] [--reason \"…\"]",
+    summary: "Retire VMs for good in one request: shut down, delete and clean up, after you confirm.",
+    help: "Shows each VM's facts and the steps IT's plan runs for its OS, then asks for confirmation. Progress is updated in place; `/iaas decommission status <id>` shows the record.",
+    effect: Effect::AsksFirst(Confirmable::Decommission),
+    examples: &["app-web-01 app-web-02 --ticket CHG-42"],
+    parse: parse_decommission,
+};
+
+pub static EXPIRE_SHOW: Spec = Spec {
+    name: "expire show",
+    function: "iaas-expire",
+    aliases: &[],
+    args: "<vm>",
+    summary: "Show a VM's lease: when it expires, what happens then, how far it can be extended.",
+    help: "",
+    effect: Effect::Reads,
+    examples: &["app-web-01"],
+    parse: |raw| Ok(Command::ExpireShow { vm: one_vm(raw)? }),
+};
+
+pub static EXPIRE_LIST: Spec = Spec {
+    name: "expire list",
+    function: "iaas-expire",
+    aliases: &[],
+    args: "[--mine] [--days <n>]",
+    summary: "List leases, soonest first: yours only, or those expiring within n days.",
+    help: "",
+    effect: Effect::Reads,
+    examples: &["--mine --days 7"],
+    parse: parse_expire_list,
+};
+
+pub static EXPIRE_EXTEND: Spec = Spec {
+    name: "expire extend",
+    function: "iaas-expire",
+    aliases: &[],
+    args: "<vm>",
+    summary: "Extend a VM's lease by IT's extension period, up to IT's maximum.",
+    help: "Never shortens a lease; the answer says the new date and the cap.",
+    effect: Effect::ChangesRecords,
+    examples: &["app-web-01"],
+    parse: |raw| Ok(Command::ExpireExtend { vm: one_vm(raw)? }),
+};
+
+pub static EXPIRE_SET: Spec = Spec {
+    name: "expire set",
+    function: "iaas-expire",
+    aliases: &[],
+    args: "<vm> <YYYY-MM-DD>",
+    summary: "Set a VM's expiry date (admins).",
+    help: "",
+    effect: Effect::ChangesRecords,
+    examples: &["app-web-01 2026-12-31"],
+    parse: parse_expire_set,
+};
+
+pub static EXPIRE_REMOVE: Spec = Spec {
+    name: "expire remove",
+    function: "iaas-expire",
+    aliases: &[],
+    args: "<vm>",
+    summary: "Take a VM's lease away, so it never expires (admins).",
+    help: "",
+    effect: Effect::ChangesRecords,
+    examples: &["app-web-01"],
+    parse: |raw| Ok(Command::ExpireRemove { vm: one_vm(raw)? }),
+};
+
+pub static QUOTA: Spec = Spec {
+    name: "quota",
+    function: "iaas-inventory",
+    aliases: &[],
+    args: "",
+    summary: "Show how much of your quota (VMs, vCPUs, memory) you use.",
+    help: "",
+    effect: Effect::Reads,
+    examples: &[""],
+    parse: parse_quota,
+};
+
+pub static AUDIT: Spec = Spec {
+    name: "audit",
+    function: "iaas-inventory",
+    aliases: &[],
+    args: "[--user <@user|id>] [--vm <vm>] [--since <YYYY-MM-DD|Nd|Nh>]",
+    summary: "Show the audit trail: who asked for what, the decision and the outcome.",
+    help: "For IT: every command and button press, allowed or denied, and how it ended.",
+    effect: Effect::Reads,
+    examples: &["--vm app-web-01 --since 7d"],
+    parse: parse_audit,
+};
+
+/// Every command, in lookup order: sub-commands before the command whose arguments they would
+/// otherwise be taken as (`decommission cancel` before `decommission`).
+pub static COMMANDS: &[&Spec] = &[
+    &POWER,
+    &VM_LIST,
+    &VM_INFO,
+    &CREATE,
+    &CLONE,
+    &DEPLOY,
+    &RESIZE,
+    &DELETE,
+    &DECOMMISSION_CANCEL,
+    &DECOMMISSION_LIST,
+    &DECOMMISSION_STATUS,
+    &DECOMMISSION,
+    &EXPIRE_SHOW,
+    &EXPIRE_LIST,
+    &EXPIRE_EXTEND,
+    &EXPIRE_SET,
+    &EXPIRE_REMOVE,
+    &QUOTA,
+    &AUDIT,
 ];
 
 /// What the gateway does with a line of `/iaas` text.
@@ -281,7 +356,7 @@ pub fn parse(text: &str) -> Parsed {
 }
 
 /// The spec the words name (by name or alias) and the arguments after it.
-fn lookup(words: &[String]) -> Option<(&'static CommandSpec, Vec<String>)> {
+fn lookup(words: &[String]) -> Option<(&'static Spec, Vec<String>)> {
     let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
     for spec in COMMANDS {
         let name_len = spec.name.split(' ').count();
@@ -330,11 +405,9 @@ pub fn help(topic: &[String]) -> String {
                     .collect();
                 out.push_str(&format!("\nAliases: {}", aliases.join(", ")));
             }
-            out.push_str(&format!(
-                "\nNeeds permission: {}{}",
-                spec.permission.as_str(),
-                if spec.destructive { " · destructive (asks for confirmation)" } else { "" }
-            ));
+            let examples: Vec<String> =
+                spec.examples.iter().map(|e| format!("`{}`", format!("/iaas {} {e}", spec.name).trim_end())).collect();
+            out.push_str(&format!("\nE.g. {}\nIt {}; IT's roles decide who may run it.", examples.join(", "), spec.effect.describe()));
             return out;
         }
         return unknown(topic);
@@ -728,6 +801,53 @@ mod tests {
         assert!(invalid("vm info").contains("Say which VM"));
     }
 
+    /// Each declaration's examples parse into commands that map back to it, so the variant →
+    /// declaration match and the table cannot drift apart.
+    #[test]
+    fn every_example_parses_back_to_its_declaration() {
+        for spec in COMMANDS {
+            assert!(!spec.examples.is_empty(), "{} has no example", spec.name);
+            for example in spec.examples {
+                let command = run(&format!("{} {example}", spec.name));
+                assert!(std::ptr::eq(command.spec(), *spec), "`{} {example}` maps to `{}`", spec.name, command.spec().name);
+                assert_eq!(command.name(), spec.name);
+                assert_eq!(command.function(), spec.function);
+            }
+        }
+    }
+
+    /// The effect decides the lock: a command that changes or creates a VM names it (so the kit
+    /// locks it), and no other command does.
+    #[test]
+    fn effects_agree_with_the_vm_lock() {
+        for spec in COMMANDS {
+            let commands: Vec<Command> = spec.examples.iter().map(|e| run(&format!("{} {e}", spec.name))).collect();
+            let locks = commands.iter().filter(|c| c.target_vm().is_some()).count();
+            match spec.effect {
+                Effect::ChangesVm | Effect::CreatesVm => assert!(locks > 0, "{}: no example names the VM to lock", spec.name),
+                Effect::Reads | Effect::ChangesRecords | Effect::AsksFirst(_) => {
+                    assert_eq!(locks, 0, "{} locks a VM but is declared {:?}", spec.name, spec.effect)
+                }
+            }
+            if let Effect::AsksFirst(of) = spec.effect {
+                for confirmed in [true, false] {
+                    let press = Command::from_action(&of.action_id(confirmed), "token").unwrap();
+                    assert!(std::ptr::eq(press.spec(), *spec), "{}'s press maps elsewhere", spec.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut words: Vec<&str> = COMMANDS.iter().map(|s| s.name).collect();
+        words.extend(COMMANDS.iter().flat_map(|s| s.aliases.iter().map(|a| a.word)));
+        let count = words.len();
+        words.sort();
+        words.dedup();
+        assert_eq!(words.len(), count, "a name or alias is declared twice");
+    }
+
     #[test]
     fn help_is_generated_from_the_table() {
         let Parsed::Help(all) = parse("help") else { panic!() };
@@ -735,7 +855,9 @@ mod tests {
             assert!(all.contains(&spec.usage()), "{all}");
         }
         let Parsed::Help(power) = parse("help power") else { panic!() };
-        assert!(power.contains("poweroff") && power.contains("Needs permission: operate"), "{power}");
+        assert!(power.contains("poweroff") && power.contains("It changes the VM"), "{power}");
+        let Parsed::Help(delete) = parse("help delete") else { panic!() };
+        assert!(delete.contains("asks you to confirm with a button") && delete.contains("`/iaas delete app-web-02`"), "{delete}");
         let Parsed::Help(empty) = parse("") else { panic!() };
         assert_eq!(empty, all);
         let Parsed::Help(unknown) = parse("help powr") else { panic!() };
