@@ -140,3 +140,57 @@ async fn user_text_never_becomes_slack_markup() {
     let (_, ack, _) = serve.slash("U1", &format!("decommission app-web-02 --ticket \"<!here>\" --reason \"{BROADCAST}\"")).await;
     assert_inert("the gateway's ack", &wire(&ack));
 }
+
+/// A response_url on another port of the allowed host is refused before anything runs, and a
+/// 307 from the allowed address is not followed elsewhere with the answer.
+#[tokio::test]
+async fn response_urls_are_held_to_the_allowed_origin_and_redirects_are_not_followed() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    // Elsewhere: another port on the same host, counting what reaches it.
+    let stolen = Arc::new(AtomicU32::new(0));
+    let counted = stolen.clone();
+    let elsewhere = axum::Router::new().route(
+        "/steal",
+        axum::routing::post(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let steal = format!("http://{}/steal", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, elsewhere).await });
+
+    // The allowed origin, whose response_url answers 307 to elsewhere.
+    let to = steal.clone();
+    let allowed = axum::Router::new().route(
+        "/response",
+        axum::routing::post(move || {
+            let to = to.clone();
+            async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, to)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, allowed).await });
+
+    let api = format!("{base}/api");
+    let serve = Serve::start_with(None, &[("SLACK_API_URL", api.as_str())]).await;
+    let (status, ack) = slash_to(&serve, "U1", "vm list", &steal).await;
+    assert_eq!(status, 200);
+    assert!(ack.readable().contains("no Slack response address"), "{}", ack.readable());
+
+    let (status, _) = slash_to(&serve, "U1", "vm list", &format!("{base}/response")).await;
+    assert_eq!(status, 200);
+    let mut audit = String::new();
+    for _ in 0..100 {
+        audit = serve.cli(&["audit"]).await;
+        if audit.contains("Answer not delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(audit.contains("Slack answered 307"), "{audit}");
+    assert_eq!(stolen.load(Ordering::SeqCst), 0, "nothing reached another port");
+}

@@ -5,8 +5,10 @@
 //! clock. So a decision is queued on a bounded channel and one writer task inserts whatever is
 //! queued in one transaction (one commit per burst, not per command). What keeps it trustworthy:
 //!
-//! - back-pressure, never unbounded memory: when [`QUEUE`] entries wait, the next request waits
-//!   for room before its ack (the old behaviour, only under overload);
+//! - back-pressure, never unbounded memory or an unbounded wait: when [`QUEUE`] entries wait, the
+//!   next request waits for room at most [`QUEUE_WAIT`], then writes its entry itself within
+//!   [`DIRECT_WAIT`] (or logs it, below), so a stalled database cannot hold an ack past Slack's
+//!   3 s;
 //! - nothing lost silently: a batch that cannot be written is logged at error level, every entry
 //!   with its request id, user, command and decision (the log is then the record); if the writer
 //!   is gone, the entry is written directly;
@@ -28,6 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 pub const QUEUE: usize = 4096;
 /// Entries per transaction at most.
 pub const BATCH: usize = 256;
+/// How long a decision waits for room in a full queue before it is written directly.
+pub const QUEUE_WAIT: Duration = Duration::from_millis(250);
+/// How long a direct write may take before the entry is logged instead.
+pub const DIRECT_WAIT: Duration = Duration::from_secs(1);
 /// How long [`AuditLog::flush`] waits for the writer at most.
 const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
@@ -60,7 +66,12 @@ impl AuditLog {
 
     /// Entries queued for a writer task spawned here.
     pub fn queued(store: Store) -> AuditLog {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        AuditLog::with_queue(store, QUEUE)
+    }
+
+    /// [`AuditLog::queued`] with room for `capacity` entries.
+    pub fn with_queue(store: Store, capacity: usize) -> AuditLog {
+        let (tx, rx) = mpsc::channel(capacity);
         tokio::spawn(writer(store.clone(), rx));
         AuditLog { store, queue: Some(tx) }
     }
@@ -69,12 +80,17 @@ impl AuditLog {
         &self.store
     }
 
-    /// Appends one decision: queued (waiting only when the queue is full), or written now.
+    /// Appends one decision: queued (waiting at most [`QUEUE_WAIT`] for room), or written now
+    /// (within [`DIRECT_WAIT`]); an entry that cannot be written is logged with what identifies it.
     pub async fn record(&self, entry: AuditEntry) {
         let entry = match &self.queue {
-            Some(queue) => match queue.send(Msg::Entry(entry)).await {
+            Some(queue) => match queue.send_timeout(Msg::Entry(entry), QUEUE_WAIT).await {
                 Ok(()) => return,
-                Err(mpsc::error::SendError(Msg::Entry(entry))) => {
+                Err(mpsc::error::SendTimeoutError::Timeout(Msg::Entry(entry))) => {
+                    tracing::warn!("the audit queue is full; writing the entry directly");
+                    entry
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(Msg::Entry(entry))) => {
                     tracing::error!("the audit writer is gone; writing the entry directly");
                     entry
                 }
@@ -82,8 +98,10 @@ impl AuditLog {
             },
             None => entry,
         };
-        if let Err(e) = self.store.audit(&entry).await {
-            lost(&e, std::slice::from_ref(&entry));
+        match tokio::time::timeout(DIRECT_WAIT, self.store.audit(&entry)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => lost(&e.to_string(), std::slice::from_ref(&entry)),
+            Err(_) => lost("the database did not answer in time", std::slice::from_ref(&entry)),
         }
     }
 
@@ -117,7 +135,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>) {
         if !batch.is_empty() {
             let result = if batch.len() == 1 { store.audit(&batch[0]).await } else { store.audit_batch(&batch).await };
             if let Err(e) = result {
-                lost(&e, &batch);
+                lost(&e.to_string(), &batch);
             }
             batch.clear();
         }
@@ -128,7 +146,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>) {
 }
 
 /// Entries that could not be written go to the log, each with what identifies it.
-fn lost(error: &iaas_store::StoreError, entries: &[AuditEntry]) {
+fn lost(error: &str, entries: &[AuditEntry]) {
     tracing::error!(error = %error, entries = entries.len(), "could not append to the audit trail; the entries follow");
     for e in entries {
         tracing::error!(

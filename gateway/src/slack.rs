@@ -76,7 +76,7 @@ fn refused(sentence: String) -> Response {
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,
 /// serialized directly (see `iaas_slack::message::ephemeral_with_context_json`).
 fn accepted(what: &str, id: String) -> Response {
-    let text = format!("Accepted `{what}`. I'll answer here when it's done.");
+    let text = format!("Accepted `{}`. I'll answer here when it's done.", iaas_slack::UserText(what));
     let context = format!("request {}", iaas_invocation::short_id(&id));
     let mut response = Response::new(Body::from(iaas_slack::message::ephemeral_with_context_json(&text, &context)));
     let headers = response.headers_mut();
@@ -170,7 +170,7 @@ async fn hand_over(
     response_url: String,
 ) -> Result<String, String> {
     if !gw.responder.allows(&response_url) {
-        tracing::warn!(%response_url, "refused a request whose response_url is not Slack's");
+        tracing::warn!(host = %iaas_slack::host_of(&response_url), "refused a request whose response_url is not Slack's");
         return Err("This request has no Slack response address, so its answer could not be delivered; nothing was done.".into());
     }
     let inv = Invocation {

@@ -41,19 +41,12 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, size).await {
         return reply;
     }
-    let task = match ctx.vcenter.begin_clone(&source, &spec).await {
-        Ok(task) => task,
-        Err(e) => {
-            quota::release(&ctx, &inv.user.id, size).await;
-            return e.into();
-        }
-    };
     let doing = match kind {
         "clone" => format!("Cloning {} into {name}", source.name),
         _ => format!("Deploying {name} from {}", source.name),
     };
-    let new = NewVm { name: name.clone(), task, source: format!("{kind}:{}", source.name), doing, lease_days, reserved: size };
-    provision::finish(&ctx, &inv, new).await
+    let new = NewVm { name: name.clone(), source: format!("{kind}:{}", source.name), doing, lease_days, reserved: size };
+    provision::started(&ctx, &inv, new, ctx.vcenter.begin_clone(&source, &spec).await).await
 }
 
 /// The template, if IT's policy allows it and vCenter has it.

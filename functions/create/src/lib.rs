@@ -53,13 +53,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, reserved).await {
         return reply;
     }
-    let task = match ctx.vcenter.begin_create(&spec).await {
-        Ok(task) => task,
-        Err(e) => {
-            quota::release(&ctx, &inv.user.id, reserved).await;
-            return e.into();
-        }
-    };
     let doing = format!("Creating {name} ({size_name}, {os_name})");
-    provision::finish(&ctx, &inv, NewVm { name: name.clone(), task, source: "create".into(), doing, lease_days, reserved }).await
+    let new = NewVm { name: name.clone(), source: "create".into(), doing, lease_days, reserved };
+    provision::started(&ctx, &inv, new, ctx.vcenter.begin_create(&spec).await).await
 }

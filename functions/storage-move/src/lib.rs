@@ -173,7 +173,7 @@ async fn move_off(ctx: &Context, alarm: &str, source: &EntityRef, holder: &str) 
                 first_vm.get_or_insert(c.vm.name.clone());
                 taken.push((target.moref.clone(), c.used_bytes));
             }
-            Err(Err(e @ (VcError::Unreachable { .. } | VcError::Timeout { .. }))) if moved.is_empty() => return e.into(),
+            Err(Err(e @ VcError::Unreachable { .. })) if moved.is_empty() => return e.into(),
             Err(Err(e)) => reasons.push(format!("moving {} failed: {e}", c.vm.name)),
             Err(Ok(busy)) => reasons.push(busy),
         }

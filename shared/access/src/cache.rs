@@ -42,7 +42,10 @@ impl Cache {
                 }
             }
         }
-        self.map.insert(key.to_owned(), Entry { value, expires: now + ttl });
+        // A TTL past what Instant can hold (a policy's cache_ttl_secs near u64::MAX) is not
+        // remembered rather than a panic.
+        let Some(expires) = now.checked_add(ttl) else { return };
+        self.map.insert(key.to_owned(), Entry { value, expires });
     }
 
     pub(crate) fn remove(&mut self, key: &str) {
@@ -84,5 +87,13 @@ mod tests {
         // The soonest to expire were the ones dropped.
         assert!(c.get("U0", t0).is_none());
         assert!(c.get(&format!("U{}", MAX_ENTRIES + 49), t0).is_some());
+    }
+
+    #[test]
+    fn an_absurd_ttl_is_not_a_panic() {
+        let mut c = Cache::default();
+        let t0 = Instant::now();
+        c.put("U1", id("U1"), Duration::from_secs(u64::MAX), t0);
+        assert!(c.get("U1", t0).is_none(), "not remembered");
     }
 }

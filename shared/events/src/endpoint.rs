@@ -79,7 +79,9 @@ impl From<VcError> for Outcome {
     fn from(e: VcError) -> Self {
         tracing::warn!(error = ?e, "vCenter call failed");
         match e {
-            VcError::Unreachable { .. } | VcError::Timeout { .. } => Outcome::retry(e.to_string()),
+            // Nothing was sent: a redelivery may act. After a time-out, or with the task still
+            // running, it may have acted already, so a retry could act twice.
+            VcError::Unreachable { .. } => Outcome::retry(e.to_string()),
             e => Outcome::failed(e.to_string()),
         }
     }

@@ -65,8 +65,8 @@ where
         let denied = crate::scope::authorize_command(&ctx, &inv).err();
         let reply = match (denied, inv.command.target_vm()) {
             (Some(sentence), _) => Reply::denied(sentence),
-            (None, Some(vm)) => locked(&ctx, &inv, vm, handler(ctx.clone(), inv.clone())).await,
-            (None, None) => handler(ctx.clone(), inv.clone()).await,
+            (None, Some(vm)) => locked(&ctx, &inv, vm, follow_through(&ctx, &inv, handler(ctx.clone(), inv.clone()))).await,
+            (None, None) => follow_through(&ctx, &inv, handler(ctx.clone(), inv.clone())).await,
         };
         let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
         let elapsed_ms = started.elapsed().as_millis() as i64;
@@ -101,6 +101,28 @@ where
     crate::once::audit(&ctx.store, &entry).await;
     answer(&ctx, &inv, reply).await;
     crate::once::done_response(&inv.id, "done", &outcome)
+}
+
+/// How long the kit keeps waiting for a vCenter task that outlived the function's own wait.
+const FOLLOW_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Runs the handler; when its reply names a task still running in vCenter, posts that reply at
+/// once, keeps waiting (still holding the claim and any VM lock), and returns the real result.
+async fn follow_through(ctx: &Context, inv: &Invocation, work: impl Future<Output = Reply>) -> Reply {
+    let mut reply = work.await;
+    let Some(task) = reply.follow_up.take() else { return reply };
+    answer(ctx, inv, reply).await;
+    let what = UserText(&inv.command.describe()).to_string();
+    match ctx.vcenter.wait_task(&task, FOLLOW_UP_LIMIT).await {
+        Ok(iaas_vsphere::TaskStatus::Succeeded { .. }) => Reply::changed(Message::new(format!("✅ `{what}` finished in vCenter."))),
+        Ok(iaas_vsphere::TaskStatus::Failed(e)) => Reply::error(format!("`{what}` failed in vCenter: {}", crate::reply::vc_sentence(&e))),
+        Ok(iaas_vsphere::TaskStatus::Running { .. }) => Reply::error(format!(
+            "`{what}` is still running in vCenter after {} minutes (task {}); ask IT to look at it.",
+            FOLLOW_UP_LIMIT.as_secs() / 60,
+            task.moref
+        )),
+        Err(e) => Reply::error(format!("I lost track of `{what}` in vCenter (task {}): {}", task.moref, crate::reply::vc_sentence(&e))),
+    }
 }
 
 /// Runs `work` holding the VM's change lock, or refuses with a sentence naming the change in

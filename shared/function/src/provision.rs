@@ -8,7 +8,7 @@ use iaas_config::Policy;
 use iaas_invocation::Invocation;
 use iaas_slack::Message;
 use iaas_store::VmRecord;
-use iaas_vsphere::{Placement, PowerOp, TaskRef, TaskStatus, VcError, VmRef, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
+use iaas_vsphere::{Placement, PowerOp, TaskRef, TaskStatus, VcError, VcResult, VmRef, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
 
 use crate::{progress, Context, Reply};
 
@@ -90,7 +90,6 @@ pub fn placement(policy: &Policy) -> Placement {
 #[derive(Clone)]
 pub struct NewVm {
     pub name: String,
-    pub task: TaskRef,
     /// What the VM came from, for the store: `create`, `clone:<vm>`, `deploy:<template>`.
     pub source: String,
     /// What the user sees while waiting, e.g. "Cloning app-web-01 into app-web-03".
@@ -100,10 +99,71 @@ pub struct NewVm {
     pub reserved: iaas_store::Usage,
 }
 
+/// Handles the answer to the call that starts a create, clone or deploy. A task is waited for
+/// ([`finish`]); a refusal made nothing, so the quota goes back; no clear answer (a time-out, a
+/// broken answer) may still have made the VM, so the bot looks for it by name and adopts it —
+/// owner, lease, record, quota — or, when it never appears, gives the quota back and says so.
+/// No VM the bot asked for is left without its owner.
+pub async fn started(ctx: &Context, inv: &Invocation, new: NewVm, begun: VcResult<TaskRef>) -> Reply {
+    match begun {
+        Ok(task) => finish(ctx, inv, new, task).await,
+        Err(e @ (VcError::Timeout { .. } | VcError::Protocol(_))) => {
+            tracing::warn!(error = ?e, vm = %new.name, "no clear answer to the start; looking for the VM");
+            adopt(ctx, inv, new).await
+        }
+        Err(e) => {
+            crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+            e.into()
+        }
+    }
+}
+
+/// How often [`adopt`] looks for the VM.
+const ADOPT_EVERY: Duration = Duration::from_secs(2);
+
+/// Looks for the VM a start without a clear answer may have made, within the policy's task
+/// wait; found, it gets what [`finish`] gives a VM.
+async fn adopt(ctx: &Context, inv: &Invocation, new: NewVm) -> Reply {
+    let bound = Duration::from_secs(ctx.policy.create.task_wait_secs);
+    let started = Instant::now();
+    loop {
+        match ctx.vcenter.find_vm(&new.name).await {
+            Ok(vm) => {
+                let made = complete(ctx, inv, &vm, &new).await;
+                return Reply::changed(Message::new(format!("vCenter answered late, but the VM was made. {}", made.message.text)));
+            }
+            Err(e) if started.elapsed() >= bound => {
+                crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+                let text = format!(
+                    "vCenter did not answer, and {} has not appeared in {} s, so it was not created; nothing is charged to your quota. Check with `/iaas vm info {}` later; IT has been told.",
+                    new.name,
+                    bound.as_secs(),
+                    new.name
+                );
+                tracing::error!(vm = %new.name, error = ?e, "a VM whose start got no answer did not appear; admins told through the audit trail");
+                let entry = iaas_store::AuditEntry {
+                    at_ms: chrono::Utc::now().timestamp_millis(),
+                    request_id: inv.id.clone(),
+                    actor: inv.user.id.clone(),
+                    command: inv.command.describe(),
+                    vm: Some(new.name.clone()),
+                    stage: "vcenter".into(),
+                    decision: "failed".into(),
+                    reason: format!("Unknown whether {} was created: if it appears, it has no owner or lease.", new.name),
+                    duration_ms: None,
+                };
+                crate::once::audit(&ctx.store, &entry).await;
+                return Reply::error(text);
+            }
+            Err(_) => tokio::time::sleep(ADOPT_EVERY).await,
+        }
+    }
+}
+
 /// Waits for the task (with progress posts, bounded by the policy), then records ownership and
 /// the lease, and powers on if the policy says so. The reply says what exists now.
-pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm) -> Reply {
-    match wait(ctx, inv, &new).await {
+pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm, task: TaskRef) -> Reply {
+    match wait(ctx, inv, &new, &task).await {
         Waited::Done(vm) => complete(ctx, inv, &vm, &new).await,
         Waited::Failed(reply) => {
             crate::quota::release(ctx, &inv.user.id, new.reserved).await;
@@ -111,7 +171,7 @@ pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm) -> Reply {
         }
         Waited::StillRunning(reply) => {
             // The function answers now; a follow-up keeps waiting and reports the result.
-            tokio::spawn(follow_up(ctx.clone(), inv.clone(), new));
+            tokio::spawn(follow_up(ctx.clone(), inv.clone(), new, task));
             reply
         }
     }
@@ -123,8 +183,8 @@ const FOLLOW_UP_LIMIT: Duration = Duration::from_secs(60 * 60);
 /// Waits for a task that outlived the function's bound, then does what `finish` would have
 /// and answers in Slack. (On Lambda a frozen instance cannot wait: there the answer points the
 /// user at `/iaas vm info`, and the lease sweep still finds the VM through vCenter's events.)
-async fn follow_up(ctx: Context, inv: Invocation, new: NewVm) {
-    let reply = match ctx.vcenter.wait_task(&new.task, FOLLOW_UP_LIMIT).await {
+async fn follow_up(ctx: Context, inv: Invocation, new: NewVm, task: TaskRef) {
+    let reply = match ctx.vcenter.wait_task(&task, FOLLOW_UP_LIMIT).await {
         Ok(TaskStatus::Succeeded { vm }) => {
             let vm = match vm {
                 Some(vm) => Ok(vm),
@@ -139,13 +199,12 @@ async fn follow_up(ctx: Context, inv: Invocation, new: NewVm) {
             crate::quota::release(&ctx, &inv.user.id, new.reserved).await;
             Reply::error(format!("{} failed: {e}", new.doing))
         }
-        Ok(TaskStatus::Running { .. }) => Reply::error(format!(
-            "{} is still running in vCenter after an hour (task {}); ask IT to look at it.",
-            new.doing, new.task.moref
-        )),
+        Ok(TaskStatus::Running { .. }) => {
+            Reply::error(format!("{} is still running in vCenter after an hour (task {}); ask IT to look at it.", new.doing, task.moref))
+        }
         Err(e) => e.into(),
     };
-    tracing::info!(ok = reply.ok(), task = %new.task.moref, "follow-up finished");
+    tracing::info!(ok = reply.ok(), task = %task.moref, "follow-up finished");
     crate::endpoint::answer(&ctx, &inv, reply).await;
 }
 
@@ -237,13 +296,13 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     Reply::changed(Message::new(text))
 }
 
-async fn wait(ctx: &Context, inv: &Invocation, new: &NewVm) -> Waited {
+async fn wait(ctx: &Context, inv: &Invocation, new: &NewVm, task: &TaskRef) -> Waited {
     let bound = Duration::from_secs(ctx.policy.create.task_wait_secs);
     let started = Instant::now();
     let mut posts = 0;
     loop {
         let slice = PROGRESS_EVERY.min(bound.saturating_sub(started.elapsed()));
-        match ctx.vcenter.wait_task(&new.task, slice).await {
+        match ctx.vcenter.wait_task(task, slice).await {
             Ok(TaskStatus::Succeeded { vm: Some(vm) }) => return Waited::Done(vm),
             Ok(TaskStatus::Succeeded { vm: None }) => {
                 return match ctx.vcenter.find_vm(&new.name).await {
@@ -259,7 +318,7 @@ async fn wait(ctx: &Context, inv: &Invocation, new: &NewVm) -> Waited {
                     "{} is still running in vCenter{at} after {} s (task {}). I'll report here when it finishes.",
                     new.doing,
                     bound.as_secs(),
-                    new.task.moref
+                    task.moref
                 ))));
             }
             Ok(TaskStatus::Running { percent }) => {

@@ -4,7 +4,7 @@ use iaas_config::Policy;
 use iaas_invocation::Invocation;
 use iaas_slack::{Message, RespondError};
 use iaas_store::AuditEntry;
-use iaas_vsphere::VcError;
+use iaas_vsphere::{TaskRef, VcError};
 
 use crate::Context;
 
@@ -26,23 +26,26 @@ pub enum ReplyKind {
 pub struct Reply {
     pub kind: ReplyKind,
     pub message: Message,
+    /// A vCenter task that outlived the wait: the kit keeps waiting after this answer and tells
+    /// the user how it ended (`VcError::StillRunning`).
+    pub follow_up: Option<TaskRef>,
 }
 
 impl Reply {
     pub fn changed(message: Message) -> Self {
-        Reply { kind: ReplyKind::Change, message }
+        Reply { kind: ReplyKind::Change, message, follow_up: None }
     }
     pub fn query(message: Message) -> Self {
-        Reply { kind: ReplyKind::Query, message }
+        Reply { kind: ReplyKind::Query, message, follow_up: None }
     }
     pub fn error(text: impl Into<String>) -> Self {
-        Reply { kind: ReplyKind::Error, message: Message::new(text) }
+        Reply { kind: ReplyKind::Error, message: Message::new(text), follow_up: None }
     }
     pub fn denied(text: impl Into<String>) -> Self {
-        Reply { kind: ReplyKind::Denied, message: Message::new(text) }
+        Reply { kind: ReplyKind::Denied, message: Message::new(text), follow_up: None }
     }
     pub fn prompt(message: Message) -> Self {
-        Reply { kind: ReplyKind::Prompt, message }
+        Reply { kind: ReplyKind::Prompt, message, follow_up: None }
     }
 
     /// Answers to a button press replace the message with the buttons, unless this is said:
@@ -71,7 +74,15 @@ impl From<VcError> for Reply {
     /// vCenter errors as sentences; the raw detail goes to the log.
     fn from(err: VcError) -> Self {
         tracing::warn!(error = ?err, "vCenter call failed");
-        Reply::error(vc_sentence(&err))
+        match err {
+            // Not an error (yet): the change is under way and is followed up.
+            VcError::StillRunning { ref task, .. } => Reply {
+                kind: ReplyKind::Change,
+                message: Message::new(format!("⏳ {}", vc_sentence(&err))),
+                follow_up: Some(TaskRef { moref: task.clone() }),
+            },
+            err => Reply::error(vc_sentence(&err)),
+        }
     }
 }
 

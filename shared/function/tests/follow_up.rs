@@ -61,14 +61,13 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
     let task = ctx.vcenter.begin_create(&spec).await.unwrap();
     let new = NewVm {
         name: "slow-01".into(),
-        task,
         source: "create".into(),
         doing: "Creating slow-01".into(),
         lease_days: 30,
         reserved: Usage { vms: 1, cpus: 1, memory_mb: 2048 },
     };
 
-    let first = provision::finish(&ctx, &inv, new).await;
+    let first = provision::finish(&ctx, &inv, new, task).await;
     assert!(first.message.text.contains("still running in vCenter (50% done)"), "{}", first.message.text);
     let vm = ctx.vcenter.find_vm("slow-01").await.unwrap();
     assert!(ctx.store.lease(&vm.moref).await.unwrap().is_none(), "nothing recorded before the task finished");

@@ -35,6 +35,9 @@ pub use vms::VmRecord;
 
 /// How long `connect` waits for a connection before giving up, so a wrong URL fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one statement may run (or wait for a lock) before it fails, so a stalled database
+/// gets users the "database unreachable" sentence in seconds (`DATABASE_STATEMENT_TIMEOUT_SECS`).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -80,9 +83,16 @@ pub enum StoreError {
 }
 
 impl Store {
-    /// "sqlite://path/to/iaas.db" (created if missing, WAL, busy_timeout 5 s, foreign keys on),
-    /// "sqlite::memory:" for tests, or "postgres://…". Runs migrations.
+    /// "sqlite://path/to/iaas.db" (created if missing, WAL, foreign keys on),
+    /// "sqlite::memory:" for tests, or "postgres://…". Runs migrations. Statements time out after
+    /// [`DEFAULT_STATEMENT_TIMEOUT`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// [`Store::connect`] with a statement time-out of its own: PostgreSQL's `statement_timeout`
+    /// (lock waits included), SQLite's `busy_timeout`.
+    pub async fn connect_with(url: &str, statement_timeout: Duration) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let shown = redact(url);
         let connect_err = |reason: String, hint| StoreError::Connect { url: shown.clone(), reason, hint };
@@ -106,17 +116,29 @@ impl Store {
 
         let memory = backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
         let mut options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
-        if backend == Backend::Sqlite {
+        let timeout_ms = statement_timeout.as_millis().max(1);
+        options = match backend {
             // In WAL mode NORMAL still survives a crash of the process (only a power loss can lose
             // the last commits), and it saves an fsync on every write: the audit trail writes one
             // row per decision.
-            options = options.after_connect(|conn, _| {
+            Backend::Sqlite => options.after_connect(move |conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query(&format!("PRAGMA busy_timeout = {timeout_ms}")).execute(&mut *conn).await?;
                     Ok(())
                 })
-            });
-        }
+            }),
+            // Every new connection also checks the schema: after the database was restored, or
+            // dropped and created again, the first new connection brings it up to date, so the
+            // bot recovers without a restart (one read of the migrations table otherwise).
+            Backend::Postgres => options.after_connect(move |conn, _| {
+                Box::pin(async move {
+                    sqlx::query(&format!("SET statement_timeout = {timeout_ms}")).execute(&mut *conn).await?;
+                    POSTGRES_MIGRATIONS.run_direct(&mut *conn).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+                    Ok(())
+                })
+            }),
+        };
         if memory {
             // Each new connection to ":memory:" is a new empty database: keep exactly one, forever.
             options = options.max_connections(1).idle_timeout(None).max_lifetime(None);

@@ -176,10 +176,15 @@ pub enum VcError {
     InvalidLogin,
     #[error("This vCenter does not support {operation}.")]
     NotSupported { operation: String },
-    #[error("vCenter did not answer in {secs} s; nothing was changed.")]
+    /// The request was sent and no answer came in time: vCenter may have acted on it.
+    #[error("vCenter did not answer within {secs} s, so it is not known whether the request took effect. Check with `/iaas vm info` before trying again.")]
     Timeout { secs: u64 },
+    /// No connection could be made (refused, no route, TLS refused), so nothing was sent.
     #[error("vCenter could not be reached ({detail}); nothing was changed.")]
     Unreachable { detail: String },
+    /// The task started and had not ended when the wait did; it has not failed.
+    #[error("vCenter is still working on it after {secs} s (task {task}); it has not failed, and I'll say here how it ends.")]
+    StillRunning { task: String, secs: u64 },
     #[error("A VM named {name} already exists.")]
     DuplicateName { name: String },
     /// A name from the placement policy (`what` is `datacenter`, `folder`, `resource pool`,

@@ -70,7 +70,7 @@ impl SoapClient {
                 TaskInfo::Running { .. } => {}
             }
             if Instant::now() + pause > deadline {
-                return Err(VcError::Timeout { secs: self.timeout_secs() }.into());
+                return Err(VcError::StillRunning { task: task.value.clone(), secs: self.timeout_secs() }.into());
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_POLL_DELAY);

@@ -50,7 +50,9 @@ impl SoapClient {
         if e.is_timeout() {
             return VcError::Timeout { secs: self.timeout_secs() }.into();
         }
-        if e.is_connect() || e.is_request() {
+        // Only a failed connect proves nothing was sent; a request broken after that may have
+        // reached vCenter, and is told as an answer that could not be read.
+        if e.is_connect() {
             return VcError::Unreachable { detail: root_cause(&e) }.into();
         }
         VcError::Protocol(root_cause(&e)).into()

@@ -1,0 +1,63 @@
+//! A stalled audit table never holds acks: with the table locked by another session and the
+//! queue full, each decision waits a bounded time, then is written directly or logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iaas_gateway::audit::AuditLog;
+use iaas_store::{AuditEntry, Store};
+use sqlx::Connection;
+
+fn entry(i: usize) -> AuditEntry {
+    AuditEntry {
+        at_ms: 1_700_000_000_000,
+        request_id: format!("req-{i}"),
+        actor: "U1".into(),
+        command: "vm list".into(),
+        vm: None,
+        stage: "gateway".into(),
+        decision: "allowed".into(),
+        reason: "handed to iaas-inventory".into(),
+        duration_ms: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_audit_table_does_not_hold_decisions() {
+    let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the tests");
+    let name = format!("iaas_audit_stall_{}", std::process::id());
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    // A long statement time-out: the writer task stays stuck behind the lock.
+    let store = Store::connect_with(&url, Duration::from_secs(120)).await.unwrap();
+    let log = Arc::new(AuditLog::with_queue(store.clone(), 2));
+
+    let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE").execute(&mut locker).await.unwrap();
+
+    let records: Vec<_> = (0..8)
+        .map(|i| {
+            tokio::spawn({
+                let log = log.clone();
+                async move { log.record(entry(i)).await }
+            })
+        })
+        .collect();
+    // Guard only: before the bound, decisions past the queue's room waited for the lock.
+    let all = async {
+        for r in records {
+            r.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all).await.expect("decisions were held while the audit table was locked");
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    log.flush().await;
+    let written = store.audit_entries(&iaas_store::AuditFilter::default(), 100).await.unwrap();
+    assert!(!written.is_empty(), "the queued decisions are written once the table is free");
+    drop((log, store, locker));
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+}
