@@ -102,6 +102,8 @@ pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<V
         ("VCENTER_URL", vcsim.url.clone()),
         ("VCENTER_USER", USER.to_string()),
         ("VCENTER_PASSWORD", PASSWORD.to_string()),
+        // No roles on a real vCenter needs consent (issue #18).
+        ("IAAS_ALLOW_EVERYONE", "true".to_string()),
         ("RUST_LOG", "warn".to_string()),
     ];
     let mut serve = Proc::spawn("iaas serve", iaas_bin, &["serve", "--listen", "127.0.0.1:0"], &env, workdir.join("iaas-serve.log"), true)?;

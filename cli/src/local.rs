@@ -6,7 +6,14 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use iaas_config::Secret;
 
-pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:3000";
+/// Where `iaas serve` listens without `--listen` or `PORT`, and so where `iaas slash` calls.
+pub const DEFAULT_PORT: u16 = 3000;
+
+/// The address `iaas serve` listens on without `--listen`: loopback on `$PORT`, else 3000.
+pub fn default_gateway() -> String {
+    let port = iaas_config::var("PORT").and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(DEFAULT_PORT);
+    format!("http://127.0.0.1:{port}")
+}
 
 /// `$IAAS_STATE_DIR`, else `$XDG_STATE_HOME/iaas`, else `~/.local/state/iaas`.
 pub fn state_dir() -> PathBuf {

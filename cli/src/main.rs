@@ -48,8 +48,40 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("iaas: {e:#}");
+            eprintln!("iaas: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text is already there (an
+/// error that shows its source in its own message would otherwise print it twice).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(text.trim()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text.trim());
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("DATABASE_URL: {0}")]
+    struct Echoes(#[from] std::io::Error);
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let e = anyhow::Error::from(Echoes(std::io::Error::other("Cannot open it.")));
+        assert_eq!(super::one_line(&e), "DATABASE_URL: Cannot open it.");
+        let e = anyhow::Error::from(std::io::Error::other("refused")).context("cannot reach the gateway");
+        assert_eq!(super::one_line(&e), "cannot reach the gateway: refused");
     }
 }

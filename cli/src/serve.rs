@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use axum::Router;
-use iaas_config::Secret;
+use iaas_config::{ConfigError, Secret};
 use iaas_function::Context;
 use iaas_gateway::{GatewaySettings, LocalDispatch};
 use iaas_slack::Responder;
@@ -16,9 +15,42 @@ use crate::local;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free one; the chosen address is printed).
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free one; the chosen address is printed). Default
+    /// 127.0.0.1:3000, or 127.0.0.1:$PORT when PORT is set; --listen wins over PORT.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+/// Where `iaas serve` listens: `--listen`, else loopback on `$PORT`, else on 3000 (what `iaas
+/// slash` calls by default). Loopback, because the all-in-one is for a laptop or sits behind a
+/// TLS proxy on the same host; `--listen 0.0.0.0:3000` exposes it.
+fn listen_addr(flag: Option<SocketAddr>, notes: &mut Vec<String>) -> Result<SocketAddr, ConfigError> {
+    let port = iaas_config::parse_var::<u16>("PORT", "a port number (1-65535)")?;
+    match (flag, port) {
+        (Some(addr), Some(port)) => {
+            notes.push(format!("PORT={port} is ignored: --listen {addr} wins"));
+            Ok(addr)
+        }
+        (Some(addr), None) => Ok(addr),
+        (None, port) => Ok(SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(local::DEFAULT_PORT)))),
+    }
+}
+
+/// `iaas serve` always runs the functions in this process. `IAAS_DISPATCH=local` says just that;
+/// anything else (malformed, or a remote platform this process cannot use) stops start-up
+/// rather than being ignored.
+fn check_dispatch() -> Result<(), ConfigError> {
+    let Some(raw) = iaas_config::var("IAAS_DISPATCH") else {
+        return Ok(());
+    };
+    match iaas_gateway::DispatchTarget::parse(raw.trim())? {
+        iaas_gateway::DispatchTarget::Local => Ok(()),
+        _ => Err(ConfigError::new(
+            "IAAS_DISPATCH",
+            format!("{raw:?} needs the iaas-gateway binary; iaas serve runs every function in this process"),
+            "Unset IAAS_DISPATCH (or set it to local) for iaas serve.",
+        )),
+    }
 }
 
 /// The functions this process runs, by deployable name.
@@ -43,6 +75,8 @@ fn function_routers(ctx: &Arc<Context>) -> Vec<(&'static str, Router)> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
+    let listen = listen_addr(args.listen, &mut notes)?;
+    check_dispatch()?;
     let signing_secret = match iaas_config::secret("SLACK_SIGNING_SECRET")? {
         Some(s) => s,
         None => {
@@ -62,6 +96,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let mut ctx = Context::from_env(Some(shared_secret.clone())).await?;
     ctx.responder = Responder::new(slack_api_url.as_deref());
+    let real_vcenter = iaas_config::var("VCENTER_URL").is_some();
+    if real_vcenter {
+        ctx.check_vcenter().await?;
+    }
     let ctx = Arc::new(ctx);
     notes.push(format!("vCenter: {}", ctx.vcenter.describe()));
     notes.push(format!("store: {}", ctx.store.backend()));
@@ -69,6 +107,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let functions = function_routers(&ctx);
     let dispatcher = Arc::new(LocalDispatch::durable(functions.iter().cloned().collect::<HashMap<_, _>>(), ctx.store.clone()));
     let access = iaas_gateway::access::access_from_env(&ctx.policy).await?;
+    GatewaySettings::refuse_open_access(access.is_some(), real_vcenter)?;
     notes.push(match &access {
         Some(a) => format!("access: roles {}", a.role_names().collect::<Vec<_>>().join(", ")),
         None => "access: the policy defines no roles, so everyone may run everything (demo mode)".into(),
@@ -95,7 +134,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // So are hand-overs a crash cut short or kept from starting.
     tokio::spawn(recover_every(dispatcher.clone(), ctx.clone()));
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        ConfigError::new("--listen", format!("cannot listen on {listen}: {e}"), "Choose a free port with PORT or --listen.")
+    })?;
     let addr = listener.local_addr()?;
     for note in &notes {
         tracing::info!("{note}");
@@ -104,11 +145,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("iaas serve listening on http://{addr}");
     eprintln!(
         "Try it: iaas slash{} \"/iaas vm list\"",
-        if addr.to_string() == local::DEFAULT_GATEWAY.trim_start_matches("http://") {
-            String::new()
-        } else {
-            format!(" --gateway http://{addr}")
-        }
+        if format!("http://{addr}") == local::default_gateway() { String::new() } else { format!(" --gateway http://{addr}") }
     );
     let served = iaas_runtime::serve_on(listener, app).await;
     // The gateway's audit entries are written by a task; let it finish before exiting.

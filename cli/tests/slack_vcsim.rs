@@ -107,7 +107,10 @@ async fn inventory_lists_and_describes_from_vcsim() {
 
 #[tokio::test]
 async fn unreachable_vcenter_is_told_and_nothing_crashes() {
-    let serve = Serve::start(Some("http://127.0.0.1:1/sdk")).await;
+    // Start-up checks vCenter (cli/tests/startup.rs), so it goes away after start-up.
+    let vcsim = Vcsim::start().await.unwrap();
+    let serve = Serve::start(Some(&vcsim.url)).await;
+    drop(vcsim);
     let answer = serve.run("U1", "power off app-web-01").await.readable();
     assert!(answer.contains("vCenter could not be reached") && answer.contains("nothing was changed"), "{answer}");
     assert!(serve.healthy().await);

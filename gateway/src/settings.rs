@@ -10,6 +10,9 @@ use crate::{system_clock, Gateway};
 
 pub type SettingsError = ConfigError;
 
+/// The consent to run without roles against a real vCenter.
+const ALLOW_EVERYONE: &str = "IAAS_ALLOW_EVERYONE";
+
 pub struct GatewaySettings {
     pub signing_secret: Secret,
     pub shared_secret: Secret,
@@ -25,12 +28,13 @@ impl GatewaySettings {
     pub async fn from_env() -> Result<GatewaySettings, ConfigError> {
         let (policy, _) = iaas_config::load_policy()?;
         let access = crate::access::access_from_env(&policy).await?;
+        // The stand-alone gateway always fronts a real vCenter's functions (the demo runs in `iaas serve`).
+        GatewaySettings::refuse_open_access(access.is_some(), true)?;
         let audit = match iaas_config::secret("DATABASE_URL")? {
-            Some(url) => Some(
-                iaas_store::Store::connect(url.expose())
-                    .await
-                    .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), "Check the database URL and that the server is up."))?,
-            ),
+            // The store's sentence already says what to check.
+            Some(url) => {
+                Some(iaas_store::Store::connect(url.expose()).await.map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), ""))?)
+            }
             None => {
                 tracing::info!("no DATABASE_URL: gateway decisions are logged, and functions audit outcomes");
                 None
@@ -47,6 +51,22 @@ impl GatewaySettings {
             access,
             audit,
         })
+    }
+
+    /// Without roles every Slack user may run every command. That is the demo's point, but in
+    /// front of a real vCenter it must be asked for (`IAAS_ALLOW_EVERYONE=true`), not a WARN line.
+    pub fn refuse_open_access(has_roles: bool, real_vcenter: bool) -> Result<(), ConfigError> {
+        if has_roles || !real_vcenter || iaas_config::bool_var(ALLOW_EVERYONE)? {
+            return Ok(());
+        }
+        Err(ConfigError::new(
+            "IAAS_CONFIG",
+            "no roles defined, so every Slack user could run every command on this vCenter",
+            format!(
+                "Set IAAS_CONFIG to a policy with [roles] (see deploy/config/iaas.example.toml), \
+                 or {ALLOW_EVERYONE}=true to accept that every Slack user may change VMs."
+            ),
+        ))
     }
 
     /// Builds the gateway with a remote dispatcher (local dispatch is wired by `iaas serve`).

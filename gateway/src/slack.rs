@@ -47,7 +47,8 @@ pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
         return (StatusCode::BAD_REQUEST, "malformed slash command body\n").into_response();
     };
     let command = match commands::parse(&slash.text) {
-        Parsed::Help(text) | Parsed::Invalid(text) => return Json(Message::ephemeral(text)).into_response(),
+        Parsed::Help(text) => return Json(Message::ephemeral(text)).into_response(),
+        Parsed::Invalid(text) => return refused(text),
         Parsed::Run(command) => command,
     };
     let SlashCommand { user_id, user_name, team_id, channel_id, channel_name, response_url, .. } = slash;
@@ -56,12 +57,20 @@ pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     let what = command.describe();
     let caller = match check_access(&gw, &user.id, &command).await {
         Ok(caller) => caller,
-        Err(sentence) => return Json(Message::ephemeral(sentence)).into_response(),
+        Err(sentence) => return refused(sentence),
     };
     match hand_over(&gw, command, &what, user, channel, caller, response_url).await {
         Ok(id) => accepted(&what, id),
-        Err(sentence) => Json(Message::ephemeral(sentence)).into_response(),
+        Err(sentence) => refused(sentence),
     }
+}
+
+/// An ack that says nothing will run (bad usage, access denied, not handed over), marked as a
+/// failure for `iaas slash`'s exit status; Slack ignores the header.
+fn refused(sentence: String) -> Response {
+    let mut response = Json(Message::ephemeral(sentence)).into_response();
+    response.headers_mut().insert(iaas_slack::OUTCOME_HEADER, axum::http::HeaderValue::from_static("failed"));
+    response
 }
 
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,

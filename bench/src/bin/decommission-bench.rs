@@ -312,6 +312,8 @@ async fn one_run(args: &Args, iaas: &Path, dir: &Path, workers: usize, run: usiz
         ("VCENTER_URL", vcsim.url.clone()),
         ("VCENTER_USER", USER.to_string()),
         ("VCENTER_PASSWORD", PASSWORD.to_string()),
+        // No roles on a real vCenter needs consent (issue #18).
+        ("IAAS_ALLOW_EVERYONE", "true".to_string()),
         ("RUST_LOG", args.serve_log.clone()),
     ];
     if args.bot_token {

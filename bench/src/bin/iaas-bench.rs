@@ -289,6 +289,8 @@ async fn run(args: Args) -> Result<()> {
         ("SLACK_SIGNING_SECRET", SIGNING_SECRET.into()),
         ("IAAS_SHARED_SECRET", SHARED_SECRET.into()),
         ("IAAS_DISPATCH", format!("openfaas:http://127.0.0.1:{sink_port}")),
+        // The stand-alone gateway without roles needs consent (issue #18).
+        ("IAAS_ALLOW_EVERYONE", "true".into()),
     ];
     for (k, v) in &args.gateway_env {
         gateway_env.push((k.as_str(), v.clone()));

@@ -22,11 +22,23 @@ pub use text_enum::UnknownValue;
 const OPENFAAS_SECRETS_DIR: &str = "/var/openfaas/secrets";
 
 #[derive(Debug, thiserror::Error)]
-#[error("{name}: {problem}. {fix}")]
 pub struct ConfigError {
     pub name: String,
     pub problem: String,
+    /// What to do; empty when `problem` is already a sentence that says it.
     pub fix: String,
+}
+
+/// `NAME: problem. Fix.` on one line, with no doubled full stop when `problem` ends in one.
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let problem = self.problem.trim().trim_end_matches('.');
+        write!(f, "{}: {problem}.", self.name)?;
+        if !self.fix.trim().is_empty() {
+            write!(f, " {}", self.fix.trim())?;
+        }
+        Ok(())
+    }
 }
 
 impl ConfigError {
@@ -167,6 +179,14 @@ mod tests {
         let err = secret_from("IAAS_TEST_SECRET_B", &dir).unwrap_err().to_string();
         assert!(err.starts_with("IAAS_TEST_SECRET_B_FILE: cannot read"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn an_error_is_one_line_without_doubled_stops() {
+        let e = ConfigError::new("DATABASE_URL", "Cannot open it. Check that PostgreSQL is running.", "");
+        assert_eq!(e.to_string(), "DATABASE_URL: Cannot open it. Check that PostgreSQL is running.");
+        let e = ConfigError::new("PORT", "\"x\" is not a port number", "Set PORT to 1-65535.");
+        assert_eq!(e.to_string(), "PORT: \"x\" is not a port number. Set PORT to 1-65535.");
     }
 
     #[test]

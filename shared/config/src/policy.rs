@@ -477,7 +477,7 @@ impl Policy {
     }
 
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let mut policy: Policy = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut policy: Policy = from_toml(text)?;
         policy.decommission.check()?;
         if policy.vcenter.timeout_secs == 0 {
             return Err("vcenter.timeout_secs must be at least 1".into());
@@ -528,9 +528,46 @@ impl Policy {
     }
 }
 
+/// Deserializes TOML so that an error names the line and the key (`line 12: inventory.list_max_rows:
+/// invalid type …`): toml's own message has neither without its multi-line snippet.
+fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let mut out = String::new();
+        if let Some(line) = line {
+            out.push_str(&format!("line {line}: "));
+        }
+        if path != "." {
+            out.push_str(&format!("{path}: "));
+        }
+        // toml puts "expected …" on a line of its own; the answer stays one line.
+        out.push_str(&inner.message().trim_end().replace('\n', "; "));
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_name_the_line_and_the_key() {
+        let text = "[slack]\nresponse_type_changes = \"ephemeral\"\n\n[inventory]\nlist_max_rows = \"5\"\n";
+        assert_eq!(Policy::parse(text).unwrap_err(), "line 5: inventory.list_max_rows: invalid type: string \"5\", expected usize");
+        let err = Policy::parse("[lease]\nreminder_days = [7, \"x\"]").unwrap_err();
+        assert!(err.starts_with("line 2: lease.reminder_days"), "{err}");
+        let err = Policy::parse("[vcenter]\ntimeout = 3").unwrap_err();
+        assert!(
+            err.starts_with("line 2: vcenter.timeout: unknown field `timeout`") || err.starts_with("line 2: vcenter: unknown field"),
+            "{err}"
+        );
+        // A syntax error has a line but no key.
+        let err = Policy::parse("[vcenter\n").unwrap_err();
+        assert!(err.starts_with("line 1: "), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
 
     #[test]
     fn example_policy_parses() {

@@ -1,6 +1,6 @@
 //! What a function needs at run time, built once per process from the environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use iaas_slack::Responder;
 use iaas_store::Store;
 use iaas_vsphere::demo::DemoInventory;
 use iaas_vsphere::soap::{SoapClient, SoapConfig};
-use iaas_vsphere::Vcenter;
+use iaas_vsphere::{VcError, Vcenter};
 
 /// The SQLite file used when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://iaas.db";
@@ -36,14 +36,28 @@ pub struct Context {
 /// The claim lease when `IAAS_CLAIM_LEASE_SECS` is unset.
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
 
+/// Why a process cannot start. Each `Display` is the whole line: the inner errors are not also
+/// kept as a `source`, so printing the error chain (`{:#}`) does not repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("DATABASE_URL: {0}")]
-    Store(#[from] iaas_store::StoreError),
+    Store(iaas_store::StoreError),
     #[error("IAAS_CONFIG: {0}")]
-    Access(#[from] iaas_access::AccessError),
+    Access(iaas_access::AccessError),
+}
+
+impl From<iaas_store::StoreError> for StartupError {
+    fn from(e: iaas_store::StoreError) -> Self {
+        StartupError::Store(e)
+    }
+}
+
+impl From<iaas_access::AccessError> for StartupError {
+    fn from(e: iaas_access::AccessError) -> Self {
+        StartupError::Access(e)
+    }
 }
 
 impl Context {
@@ -59,15 +73,16 @@ impl Context {
             Some(p) => tracing::info!(path = %p.display(), "policy loaded"),
             None => tracing::info!("no IAAS_CONFIG: using the built-in default policy"),
         }
-        let vcenter = vcenter_from_env(&policy)?;
-        let db_url = iaas_config::secret("DATABASE_URL")?;
-        let store = match &db_url {
-            Some(url) => Store::connect(url.expose()).await?,
-            None => {
-                tracing::info!(url = DEFAULT_DATABASE_URL, "no DATABASE_URL: using a local SQLite file");
-                Store::connect(DEFAULT_DATABASE_URL).await?
-            }
-        };
+        let configured_db = iaas_config::secret("DATABASE_URL")?;
+        // The settings first (cheap, each error names its variable), then what touches disk or
+        // network: the store before the demo inventory, which is kept beside the store's file.
+        check_vcenter_settings()?;
+        if configured_db.is_none() {
+            tracing::info!(url = DEFAULT_DATABASE_URL, "no DATABASE_URL: using a local SQLite file");
+        }
+        let db_url = configured_db.as_ref().map_or(DEFAULT_DATABASE_URL, |u| u.expose());
+        let store = Store::connect(db_url).await?;
+        let vcenter = vcenter_from_env(&policy, demo_file_for(db_url).as_deref())?;
         let responder = Responder::new(iaas_config::var("SLACK_API_URL").as_deref());
         let access_policy = iaas_access::AccessPolicy::from_policy(&policy)?;
         let access = match access_policy.has_roles() {
@@ -79,6 +94,37 @@ impl Context {
             .filter(|secs| *secs > 0)
             .map_or(DEFAULT_CLAIM_LEASE, Duration::from_secs);
         Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners, claim_lease })
+    }
+
+    /// Asks vCenter once (logging in), so a wrong URL, an unreachable server or a rejected
+    /// password stops start-up with one line instead of failing the first command. The probe
+    /// reads one moref that does not exist: its cost does not grow with the inventory.
+    pub async fn check_vcenter(&self) -> Result<(), ConfigError> {
+        let url = iaas_config::var("VCENTER_URL").unwrap_or_default();
+        match self.vcenter.vm_by_moref("vm-iaas-startup-probe").await {
+            Err(VcError::Unreachable { detail }) => Err(ConfigError::new(
+                "VCENTER_URL",
+                format!("cannot reach {url} ({detail})"),
+                "Check the URL, the network, and VCENTER_CA_FILE or VCENTER_INSECURE for TLS.",
+            )),
+            Err(VcError::Timeout { secs }) => Err(ConfigError::new(
+                "VCENTER_URL",
+                format!("{url} did not answer within {secs} s"),
+                "Check the URL and the network (vcenter.timeout_secs in the policy sets the wait).",
+            )),
+            Err(VcError::InvalidLogin) => Err(ConfigError::new(
+                "VCENTER_USER",
+                format!("{url} rejected the user or the password"),
+                "Check VCENTER_USER and VCENTER_PASSWORD.",
+            )),
+            Err(VcError::Protocol(detail)) => Err(ConfigError::new(
+                "VCENTER_URL",
+                format!("{url} did not answer like vCenter's SDK ({detail})"),
+                "Check that the URL is the vCenter's, ending in /sdk.",
+            )),
+            // Found or not found (or any vSphere fault): vCenter answered and let the bot in.
+            _ => Ok(()),
+        }
     }
 }
 
@@ -99,22 +145,74 @@ async fn owners_from_env(policy: &Policy) -> Result<Option<iaas_access::Access>,
     Ok(Some(iaas_access::Access::new(lookup, Some(directory), iaas_access::slack_users_from_env()?).await?))
 }
 
-/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory.
-pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError> {
-    let Some(url) = iaas_config::var("VCENTER_URL") else {
-        tracing::info!("no VCENTER_URL: using the embedded demo inventory");
-        return Ok(Arc::new(DemoInventory::new()));
-    };
-    if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
-        return Err(ConfigError::new(
-            "VCENTER_URL",
-            format!("{url:?} is not a vCenter SDK URL"),
-            "Set it like https://vc.example.com/sdk.",
-        ));
+/// Where the demo inventory is kept: next to a SQLite file (`iaas.db` → `iaas.db-demo.json`), so
+/// that VMs and their records (leases, decommissions, audit) survive a restart together. With
+/// PostgreSQL or an in-memory database there is no such place, and the demo starts from its seed.
+pub fn demo_file_for(database_url: &str) -> Option<PathBuf> {
+    let path = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || database_url.contains("mode=memory") {
+        return None;
     }
-    let user = iaas_config::var("VCENTER_USER")
-        .ok_or_else(|| ConfigError::new("VCENTER_USER", "is not set", "Set the vCenter service account, e.g. svc-iaas@vsphere.local."))?;
-    let password = iaas_config::required_secret("VCENTER_PASSWORD")?;
+    Some(PathBuf::from(format!("{path}-demo.json")))
+}
+
+/// `VCENTER_URL`, `VCENTER_USER` and `VCENTER_PASSWORD`, or `None` for the demo inventory. The
+/// three are a group: every one missing or malformed is named in one error, not one per start.
+fn vcenter_settings() -> Result<Option<(String, String, Secret)>, ConfigError> {
+    let url = iaas_config::var("VCENTER_URL");
+    let user = iaas_config::var("VCENTER_USER");
+    let password = iaas_config::secret("VCENTER_PASSWORD")?;
+    let Some(url) = url else {
+        if user.is_some() || password.is_some() {
+            return Err(ConfigError::new(
+                "VCENTER_URL",
+                "is not set, but VCENTER_USER or VCENTER_PASSWORD is",
+                "Set VCENTER_URL like https://vc.example.com/sdk, or unset the other two to use the demo inventory.",
+            ));
+        }
+        return Ok(None);
+    };
+    let mut problems = Vec::new();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || !url.trim_end_matches('/').ends_with("/sdk") {
+        problems.push(format!("VCENTER_URL {url:?} is not a vCenter SDK URL"));
+    }
+    if user.is_none() {
+        problems.push("VCENTER_USER is not set".to_string());
+    }
+    if password.is_none() {
+        problems.push("VCENTER_PASSWORD is not set".to_string());
+    }
+    match (user, password, problems.is_empty()) {
+        (Some(user), Some(password), true) => Ok(Some((url, user, password))),
+        _ => Err(ConfigError::new(
+            "vCenter settings",
+            problems.join("; "),
+            "Set VCENTER_URL (like https://vc.example.com/sdk), VCENTER_USER (e.g. svc-iaas@vsphere.local) and \
+             VCENTER_PASSWORD (or VCENTER_PASSWORD_FILE) together, or none of them for the demo inventory.",
+        )),
+    }
+}
+
+/// Checks the vCenter settings without building anything.
+fn check_vcenter_settings() -> Result<(), ConfigError> {
+    vcenter_settings().map(|_| ())
+}
+
+/// The SOAP client when `VCENTER_URL` is set, else the embedded demo inventory (kept in
+/// `demo_file` when given).
+pub fn vcenter_from_env(policy: &Policy, demo_file: Option<&Path>) -> Result<Arc<dyn Vcenter>, ConfigError> {
+    let Some((url, user, password)) = vcenter_settings()? else {
+        let Some(file) = demo_file else {
+            tracing::info!("no VCENTER_URL: using the embedded demo inventory, in memory (reset on restart)");
+            return Ok(Arc::new(DemoInventory::new()));
+        };
+        let demo = DemoInventory::persisted(file).map_err(|e| {
+            ConfigError::new("VCENTER_URL", format!("is not set, and the demo inventory {e}"), "Delete that file to start the demo afresh.")
+        })?;
+        tracing::info!(file = %file.display(), "no VCENTER_URL: using the embedded demo inventory, kept next to the database");
+        return Ok(Arc::new(demo));
+    };
     let config = SoapConfig {
         url: url.clone(),
         user,
@@ -130,4 +228,19 @@ pub fn vcenter_from_env(policy: &Policy) -> Result<Arc<dyn Vcenter>, ConfigError
         .map_err(|e| ConfigError::new("VCENTER_CA_FILE", e.to_string(), "Point VCENTER_CA_FILE at a PEM CA certificate."))?;
     tracing::info!(%url, "using vCenter over SOAP");
     Ok(Arc::new(client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_file_for;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_demo_is_kept_next_to_a_sqlite_file_only() {
+        assert_eq!(demo_file_for("sqlite://iaas.db"), Some(PathBuf::from("iaas.db-demo.json")));
+        assert_eq!(demo_file_for("sqlite:///var/lib/iaas/iaas.db?mode=rwc"), Some(PathBuf::from("/var/lib/iaas/iaas.db-demo.json")));
+        assert_eq!(demo_file_for("sqlite::memory:"), None);
+        assert_eq!(demo_file_for("sqlite://x.db?mode=memory"), None);
+        assert_eq!(demo_file_for("postgres://u@h/db"), None);
+    }
 }

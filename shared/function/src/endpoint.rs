@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use iaas_slack::{Message, UserText};
+use iaas_slack::{Answer, Message, UserText};
 use iaas_store::{AuditEntry, NewInvocation, Outcome};
 use tracing::Instrument;
 
@@ -148,21 +148,22 @@ pub async fn locked(ctx: &Context, inv: &Invocation, vm: &str, work: impl Future
 
 /// Posts the reply to the invocation's response_url, if it has one.
 pub(crate) async fn answer(ctx: &Context, inv: &Invocation, reply: Reply) {
+    let answer = if reply.ok() { Answer::Succeeded } else { Answer::Failed };
     let mut message = reply.into_message(&ctx.policy);
     if matches!(inv.command, Command::Confirm { .. }) {
         // A press answers in place of the message that had the buttons.
         message.replace_original.get_or_insert(true);
     }
-    post_message(ctx, inv, message).await;
+    post_message(ctx, inv, message, answer).await;
 }
 
 /// An interim message while a long operation runs (Slack allows five per response_url, so
 /// callers post a few at most).
 pub async fn progress(ctx: &Context, inv: &Invocation, text: &str) {
-    post_message(ctx, inv, Message::ephemeral(format!("⏳ {text}"))).await;
+    post_message(ctx, inv, Message::ephemeral(format!("⏳ {text}")), Answer::Interim).await;
 }
 
-async fn post_message(ctx: &Context, inv: &Invocation, message: Message) {
+async fn post_message(ctx: &Context, inv: &Invocation, message: Message, answer: Answer) {
     let Some(url) = inv.response_url.as_deref() else { return };
     let verb = if matches!(inv.command, Command::Confirm { .. }) { "pressed" } else { "asked" };
     let message = message.with_context(&format!(
@@ -171,7 +172,7 @@ async fn post_message(ctx: &Context, inv: &Invocation, message: Message) {
         inv.short_id(),
         inv.user.id
     ));
-    if let Err(e) = ctx.responder.post(url, &message).await {
+    if let Err(e) = ctx.responder.post_outcome(url, &message, Some(answer)).await {
         crate::reply::undelivered(ctx, inv, &e).await;
     }
 }

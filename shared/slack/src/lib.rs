@@ -12,7 +12,7 @@ pub mod web;
 pub use deliver::{DeliveryError, Limits};
 pub use interaction::{BlockActions, Interaction, Press};
 pub use message::{escape, neutralize, Message, UserText};
-pub use respond::{host_of, RespondError, Responder};
+pub use respond::{host_of, Answer, RespondError, Responder, OUTCOME_HEADER};
 pub use signature::{sign, verify, VerifyError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use slash::SlashCommand;
 pub use web::{Posted, WebApi, WebApiError};

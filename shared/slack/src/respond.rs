@@ -14,6 +14,32 @@ use crate::Message;
 
 const SLACK_HOOKS_HOST: &str = "hooks.slack.com";
 
+/// What a response_url post is ([`Answer::as_str`]), for `iaas slash`; Slack ignores headers
+/// it does not know.
+pub const OUTCOME_HEADER: &str = "x-iaas-outcome";
+
+/// A response_url post is an interim note (more follows) or the command's final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Interim,
+    Succeeded,
+    Failed,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Interim => "interim",
+            Answer::Succeeded => "ok",
+            Answer::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Answer> {
+        [Answer::Interim, Answer::Succeeded, Answer::Failed].into_iter().find(|a| a.as_str() == value)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RespondError {
     /// Only the host is kept: a response_url is a credential for the conversation.
@@ -104,11 +130,24 @@ impl Responder {
 
     /// Posts once, or again only when the post provably did not arrive (see [`crate::deliver`]).
     pub async fn post(&self, response_url: &str, message: &Message) -> Result<(), RespondError> {
+        self.post_outcome(response_url, message, None).await
+    }
+
+    /// [`post`](Self::post) saying in [`OUTCOME_HEADER`] what the message is, so `iaas slash`
+    /// waits past interim notes and exits non-zero on a failure.
+    pub async fn post_outcome(&self, response_url: &str, message: &Message, answer: Option<Answer>) -> Result<(), RespondError> {
         let host = host_of(response_url);
         if !self.allows(response_url) {
             return Err(RespondError::ForeignHost { host });
         }
-        deliver::send(&self.limits, &host, || self.http().post(response_url).json(message)).await?;
+        deliver::send(&self.limits, &host, || {
+            let request = self.http().post(response_url).json(message);
+            match answer {
+                Some(answer) => request.header(OUTCOME_HEADER, answer.as_str()),
+                None => request,
+            }
+        })
+        .await?;
         Ok(())
     }
 }

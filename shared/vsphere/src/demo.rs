@@ -11,7 +11,10 @@
 //! | suspend  | → suspended        | → suspended (vcsim allows)  | InvalidPowerState  |
 //! | reset    | → poweredOn        | InvalidPowerState           | → poweredOn        |
 //! | shutdown | → poweredOff, or ToolsUnavailable without Tools | InvalidPowerState | → poweredOff |
-//! | reboot   | NotSupported: Debian's vcsim has no RebootGuest, and the demo mirrors that |
+//! | reboot   | → poweredOn, or ToolsUnavailable without Tools | InvalidPowerState | InvalidPowerState |
+//!
+//! Reboot is vCenter's RebootGuest, which the command table offers; Debian's vcsim lacks it
+//! (NotSupported), so here the demo follows vCenter and the contract suite checks each apart.
 //!
 //! The ToolsUnavailable check is the launcher's addition (real vCenter makes it, vcsim 0.24
 //! does not). Like vcsim, power operations never change Tools status, IPs or guest OS.
@@ -34,6 +37,7 @@
 //!   directory's file system for every datastore).
 
 use super::*;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::placement::{Target, Topology};
@@ -41,7 +45,7 @@ use crate::placement::{Target, Topology};
 mod seed;
 
 /// One VM (or template) as the demo keeps it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DemoVm {
     moref: String,
     name: String,
@@ -146,6 +150,16 @@ pub struct DemoInventory {
     topology: Topology,
     /// Reads of a task that still say "running" before its real result shows.
     slow_task_reads: u32,
+    /// Where the VMs are kept across restarts ([`DemoInventory::persisted`]), if anywhere.
+    file: Option<PathBuf>,
+}
+
+/// What the demo keeps across restarts: the VMs and the next moref. Tasks are not kept; like
+/// vCenter's, they are forgotten after a while.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    vms: Vec<DemoVm>,
+    next_vm: u32,
 }
 
 impl Default for DemoInventory {
@@ -162,6 +176,44 @@ impl DemoInventory {
             state: Mutex::new(State { vms, tasks: BTreeMap::new(), task_reads: BTreeMap::new(), next_vm, next_task: 0 }),
             topology: seed::topology(),
             slow_task_reads: 0,
+            file: None,
+        }
+    }
+
+    /// The demo kept in `file`: loaded from it when it exists, written after every change. It
+    /// lives next to the state database so the two stay in step across restarts (a deleted VM
+    /// stays deleted, as its records say); delete both to start afresh.
+    pub fn persisted(file: &Path) -> Result<Self, String> {
+        let mut demo = DemoInventory::new();
+        demo.file = Some(file.to_path_buf());
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                let saved: Saved =
+                    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a demo inventory ({e})", file.display()))?;
+                let mut state = demo.state();
+                state.vms = saved.vms;
+                state.next_vm = saved.next_vm;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => demo.save(&demo.state())?,
+            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        }
+        Ok(demo)
+    }
+
+    /// Writes the VMs to the file, if there is one: to a temporary file renamed over it, so a
+    /// crash mid-write leaves the previous state rather than half of one.
+    fn save(&self, state: &State) -> Result<(), String> {
+        let Some(file) = &self.file else { return Ok(()) };
+        let saved = Saved { vms: state.vms.clone(), next_vm: state.next_vm };
+        let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, file)).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    }
+
+    /// Saves after a change; a failure is logged, not the change's failure (the change is made).
+    fn saved(&self, state: &State) {
+        if let Err(e) = self.save(state) {
+            tracing::warn!(error = %e, "the demo inventory could not be saved; changes since are lost on restart");
         }
     }
 
@@ -193,7 +245,26 @@ impl DemoInventory {
 
     /// Runs `f` on the (non-template) VM `vm` refers to.
     fn with_vm<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
-        self.with_any(vm, |v| {
+        self.apply(vm, false, f)
+    }
+
+    /// [`with_vm`](Self::with_vm) for a change: saved when it succeeds.
+    fn change_vm<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
+        self.apply(vm, true, f)
+    }
+
+    /// Runs `f` on the VM or template `vm` refers to (vCenter's morefs cover both).
+    fn with_any<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
+        self.apply_any(vm, false, f)
+    }
+
+    /// [`with_any`](Self::with_any) for a change: saved when it succeeds.
+    fn change_any<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
+        self.apply_any(vm, true, f)
+    }
+
+    fn apply<T>(&self, vm: &VmRef, save: bool, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
+        self.apply_any(vm, save, |v| {
             if v.template {
                 return Err(VcError::NotFound { name: vm.name.clone() });
             }
@@ -201,13 +272,16 @@ impl DemoInventory {
         })
     }
 
-    /// Runs `f` on the VM or template `vm` refers to (vCenter's morefs cover both).
-    fn with_any<T>(&self, vm: &VmRef, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
+    fn apply_any<T>(&self, vm: &VmRef, save: bool, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
         let mut state = self.state();
-        match state.vms.iter_mut().find(|v| v.moref == vm.moref) {
+        let result = match state.vms.iter_mut().find(|v| v.moref == vm.moref) {
             Some(found) => f(found),
             None => Err(VcError::NotFound { name: vm.name.clone() }),
+        };
+        if save && result.is_ok() {
+            self.saved(&state);
         }
+        result
     }
 }
 
@@ -251,7 +325,7 @@ impl Vcenter for DemoInventory {
     }
 
     async fn power(&self, vm: &VmRef, op: PowerOp) -> VcResult<()> {
-        self.with_vm(vm, |v| {
+        self.change_vm(vm, |v| {
             v.power = next_state(v, op)?;
             Ok(())
         })
@@ -280,6 +354,7 @@ impl Vcenter for DemoInventory {
         let mut state = self.state();
         state.check_unique(&spec.name)?;
         let vm = state.add_vm(&spec.name, &spec.guest_id, spec.cpus, spec.memory_mb, &target);
+        self.saved(&state);
         Ok(state.finished_task(TaskStatus::Succeeded { vm: Some(vm) }))
     }
 
@@ -294,6 +369,7 @@ impl Vcenter for DemoInventory {
         // vcsim copies CPU, memory and guest id only (not hot-add, attributes or Tools).
         let (guest_id, cpus, memory_mb) = (src.guest_id.clone(), src.cpus, src.memory_mb);
         let vm = state.add_vm(&spec.name, &guest_id, cpus, memory_mb, &target);
+        self.saved(&state);
         Ok(state.finished_task(TaskStatus::Succeeded { vm: Some(vm) }))
     }
 
@@ -319,7 +395,7 @@ impl Vcenter for DemoInventory {
         if cpus.is_none() && memory_mb.is_none() {
             return Ok(());
         }
-        self.with_any(vm, |v| {
+        self.change_any(vm, |v| {
             if v.template {
                 return Err(VcError::NotSupported { operation: RECONFIGURE_LABEL.into() });
             }
@@ -340,6 +416,7 @@ impl Vcenter for DemoInventory {
             return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: PowerState::PoweredOn });
         }
         state.vms.remove(i);
+        self.saved(&state);
         Ok(())
     }
 
@@ -362,11 +439,12 @@ impl Vcenter for DemoInventory {
             .ok_or_else(|| VcError::Protocol(format!("demo folder {} is unknown", v.folder)))?;
         self.topology.vm_folder_near(&parent, folder)?;
         state.vms.remove(i);
+        self.saved(&state);
         Ok(())
     }
 
     async fn set_attribute(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
-        self.with_any(vm, |v| {
+        self.change_any(vm, |v| {
             if value.is_empty() {
                 v.attributes.remove(name);
             } else {
@@ -405,7 +483,7 @@ impl Vcenter for DemoInventory {
                 message: format!("vCenter has no datastore {datastore}."),
             });
         };
-        self.with_any(vm, |v| {
+        self.change_any(vm, |v| {
             v.datastore = ds.name;
             Ok(())
         })
@@ -417,7 +495,9 @@ fn next_state(vm: &DemoVm, op: PowerOp) -> VcResult<PowerState> {
     use PowerState::*;
     let refuse = || VcError::InvalidPowerState { vm: vm.name.clone(), current: vm.power };
     match (op, vm.power) {
-        (PowerOp::Reboot, _) => Err(VcError::NotSupported { operation: "guest reboot".into() }),
+        (PowerOp::Reboot, PoweredOn) if !vm.tools_running => Err(VcError::ToolsUnavailable { vm: vm.name.clone() }),
+        (PowerOp::Reboot, PoweredOn) => Ok(PoweredOn),
+        (PowerOp::Reboot, _) => Err(refuse()),
         (PowerOp::On, PoweredOn) | (PowerOp::Off, PoweredOff) | (PowerOp::Suspend, Suspended) => Err(refuse()),
         (PowerOp::Reset | PowerOp::Shutdown, PoweredOff) => Err(refuse()),
         (PowerOp::Shutdown, PoweredOn) if !vm.tools_running => Err(VcError::ToolsUnavailable { vm: vm.name.clone() }),
@@ -446,10 +526,58 @@ mod tests {
         assert_eq!(demo.vm_details(&ghost).await, Err(VcError::NotFound { name: "ghost".into() }));
     }
 
-    #[test]
-    fn reboot_is_unsupported_in_every_state() {
-        for vm in seed::vms() {
-            assert_eq!(next_state(&vm, PowerOp::Reboot), Err(VcError::NotSupported { operation: "guest reboot".into() }));
-        }
+    #[tokio::test]
+    async fn reboot_is_vcenters_reboot_guest() {
+        let demo = DemoInventory::new();
+        let vm = |name: &str| VmRef { moref: seed::vms().into_iter().find(|v| v.name == name).unwrap().moref, name: name.into() };
+        // Running with Tools: rebooted, still on.
+        assert_eq!(demo.power(&vm("app-web-01"), PowerOp::Reboot).await, Ok(()));
+        assert_eq!(demo.vm_details(&vm("app-web-01")).await.unwrap().summary.power_state, PowerState::PoweredOn);
+        // Running without Tools, off, suspended: refused as vCenter does.
+        assert_eq!(demo.power(&vm("app-db-01"), PowerOp::Reboot).await, Err(VcError::ToolsUnavailable { vm: "app-db-01".into() }));
+        let off = VcError::InvalidPowerState { vm: "win-app-01".into(), current: PowerState::PoweredOff };
+        assert_eq!(demo.power(&vm("win-app-01"), PowerOp::Reboot).await, Err(off));
+        let suspended = VcError::InvalidPowerState { vm: "build-agent-07".into(), current: PowerState::Suspended };
+        assert_eq!(demo.power(&vm("build-agent-07"), PowerOp::Reboot).await, Err(suspended));
+    }
+
+    #[tokio::test]
+    async fn a_persisted_demo_keeps_its_changes_across_restarts() {
+        let dir = std::env::temp_dir().join(format!(
+            "iaas-demo-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("iaas.db-demo.json");
+        let demo = DemoInventory::persisted(&file).unwrap();
+        assert!(file.exists(), "the seed is written at once");
+        let web = demo.find_vm("app-web-01").await.unwrap();
+        demo.power(&web, PowerOp::Off).await.unwrap();
+        let agent = demo.find_vm("build-agent-07").await.unwrap();
+        demo.destroy(&agent).await.unwrap();
+        let spec = CreateSpec {
+            name: "new-vm".into(),
+            cpus: 1,
+            memory_mb: 1024,
+            disk_gb: 1,
+            guest_id: "ubuntu64Guest".into(),
+            placement: Default::default(),
+        };
+        demo.begin_create(&spec).await.unwrap();
+        drop(demo);
+
+        let again = DemoInventory::persisted(&file).unwrap();
+        assert_eq!(again.vm_details(&web).await.unwrap().summary.power_state, PowerState::PoweredOff);
+        assert_eq!(again.find_vm("build-agent-07").await, Err(VcError::NotFound { name: "build-agent-07".into() }));
+        let created = again.find_vm("new-vm").await.unwrap();
+        // New morefs do not reuse old ones.
+        let next = again.begin_create(&CreateSpec { name: "newer-vm".into(), ..spec }).await.unwrap();
+        let TaskStatus::Succeeded { vm: Some(newer) } = again.task_status(&next).await.unwrap() else { panic!("create failed") };
+        assert_ne!(created.moref, newer.moref);
+
+        std::fs::write(&file, "not json").unwrap();
+        assert!(DemoInventory::persisted(&file).err().unwrap().contains("is not a demo inventory"));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
