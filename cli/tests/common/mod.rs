@@ -376,3 +376,10 @@ pub fn policy_file(toml: &str) -> PathBuf {
     std::fs::write(&path, toml).unwrap();
     path
 }
+
+impl Serve {
+    /// `iaas trigger <function>` against this server, as a scheduler runs it; its output.
+    pub async fn trigger(&self, function: &str) -> String {
+        self.cli(&["trigger", function, "--gateway", &self.url]).await
+    }
+}

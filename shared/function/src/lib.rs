@@ -13,6 +13,7 @@ pub mod quota;
 mod reply;
 pub mod retire;
 mod run;
+mod scheduled;
 mod scope;
 mod vm;
 
@@ -21,5 +22,6 @@ pub use endpoint::{locked, progress, router};
 pub use protection::protected;
 pub use reply::{Reply, ReplyKind};
 pub use run::run;
+pub use scheduled::scheduled;
 pub use scope::{authorize_vm, identity};
 pub use vm::{closest_name, find_vm};
