@@ -383,3 +383,10 @@ impl Serve {
         self.cli(&["trigger", function, "--gateway", &self.url]).await
     }
 }
+
+impl Serve {
+    /// The process id of `iaas serve`, to read its open files in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("iaas serve is running")
+    }
+}
