@@ -15,6 +15,7 @@ pub mod api;
 pub mod audit;
 pub mod dispatch;
 mod local;
+pub mod replay;
 mod settings;
 mod slack;
 
@@ -48,6 +49,8 @@ pub struct Gateway {
     /// How REST API callers authenticate; `None` turns the API's authentication off (every
     /// call but the OpenAPI document is refused).
     pub api: Option<Arc<api::ApiAuth>>,
+    /// Signed Slack requests already seen: each acts at most once.
+    pub replays: replay::Replays,
 }
 
 impl Gateway {
