@@ -17,6 +17,7 @@ pub mod dispatch;
 mod local;
 pub mod replay;
 mod settings;
+mod signin;
 mod slack;
 
 pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
@@ -70,7 +71,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route_layer(middleware::from_fn_with_state(gateway.clone(), slack::verify_slack));
     Router::new()
         .merge(slack_routes)
-        .merge(api::router())
+        .merge(api::router().route_layer(middleware::from_fn_with_state(gateway.clone(), signin::guard)))
         .route("/_/health", get(|| async { "ok" }))
         .route("/_/ready", get(|| async { "ready" }))
         .with_state(gateway)
