@@ -182,7 +182,10 @@ fn basic_login(headers: &HeaderMap) -> Option<String> {
 pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     let Some(auth) = gw.api.clone() else { return next.run(request).await };
     let limiter = &auth.limiter;
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = match request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => Some(addr.ip()),
+        None => iaas_runtime::lambda_source_ip(request.extensions()),
+    };
     let source = limiter.source(peer, request.headers());
     let login = basic_login(request.headers());
     let credentials = request.headers().contains_key(header::AUTHORIZATION);

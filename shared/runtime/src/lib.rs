@@ -78,3 +78,12 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
 }
+
+/// On Lambda, the caller's address as the function URL's front end saw it (there is no peer
+/// socket there); `None` elsewhere.
+pub fn lambda_source_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    match extensions.get::<lambda_http::request::RequestContext>()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
+}
