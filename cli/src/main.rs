@@ -9,6 +9,7 @@ mod expire;
 mod local;
 mod serve;
 mod slash;
+mod trigger;
 
 #[derive(Parser)]
 #[command(name = "iaas", version, about = "Self-service for VMware vSphere from Slack")]
@@ -28,6 +29,8 @@ enum Cmd {
     /// Manage VM leases and run the expiry sweep.
     #[command(subcommand)]
     Expire(expire::ExpireCmd),
+    /// Run a scheduled function now, signed with IAAS_SHARED_SECRET (for cron and OpenFaaS).
+    Trigger(trigger::TriggerArgs),
 }
 
 #[tokio::main]
@@ -44,6 +47,7 @@ async fn main() -> ExitCode {
             iaas_runtime::init_tracing();
             expire::run(cmd).await
         }
+        Cmd::Trigger(args) => trigger::run(args).await,
     };
     match result {
         Ok(code) => code,

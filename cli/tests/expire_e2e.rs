@@ -226,8 +226,7 @@ async fn vms_made_in_vcenter_get_leases_from_veba_events() {
 #[tokio::test]
 async fn a_scheduled_trigger_runs_a_sweep() {
     let (_vcsim, serve, _reader) = start().await;
-    let (status, body) = serve.post_function("iaas-expire-sweep", &[], Vec::new()).await;
-    assert_eq!(status, 200, "{body}");
+    let body = serve.trigger("iaas-expire-sweep").await;
     assert!(body.contains("leases due"), "{body}");
 }
 

@@ -51,6 +51,8 @@ pub struct ApiAuth {
     role_groups: Vec<(String, Vec<String>)>,
     /// Server-spelled, lower-cased group DN → roles; resolved on first Basic login.
     group_roles: OnceCell<HashMap<String, BTreeSet<String>>>,
+    /// Failed sign-ins and their back-offs, checked before any credential (`signin::guard`).
+    pub limiter: crate::signin::SignInLimiter,
 }
 
 impl ApiAuth {
@@ -77,7 +79,7 @@ impl ApiAuth {
                 (name.clone(), groups)
             })
             .collect();
-        ApiAuth { tokens, directory, role_groups, group_roles: OnceCell::new() }
+        ApiAuth { tokens, directory, role_groups, group_roles: OnceCell::new(), limiter: crate::signin::SignInLimiter::from_env() }
     }
 
     /// From `IAAS_CONFIG` and the `LDAP_*` settings; trouble is logged and leaves that way of

@@ -15,7 +15,9 @@ pub mod api;
 pub mod audit;
 pub mod dispatch;
 mod local;
+pub mod replay;
 mod settings;
+mod signin;
 mod slack;
 
 pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
@@ -48,6 +50,8 @@ pub struct Gateway {
     /// How REST API callers authenticate; `None` turns the API's authentication off (every
     /// call but the OpenAPI document is refused).
     pub api: Option<Arc<api::ApiAuth>>,
+    /// Signed Slack requests already seen: each acts at most once.
+    pub replays: replay::Replays,
 }
 
 impl Gateway {
@@ -67,7 +71,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route_layer(middleware::from_fn_with_state(gateway.clone(), slack::verify_slack));
     Router::new()
         .merge(slack_routes)
-        .merge(api::router())
+        .merge(api::router().route_layer(middleware::from_fn_with_state(gateway.clone(), signin::guard)))
         .route("/_/health", get(|| async { "ok" }))
         .route("/_/ready", get(|| async { "ready" }))
         .with_state(gateway)

@@ -95,6 +95,7 @@ impl GatewaySettings {
             responder: Responder::new(self.slack_api_url.as_deref()),
             clock: system_clock(),
             access: self.access,
+            replays: crate::replay::Replays::new(self.audit.clone()),
             audit: self.audit.map(crate::audit::AuditLog::new),
             api: Some(Arc::new(crate::api::ApiAuth::from_env())),
         }

@@ -38,7 +38,51 @@ pub async fn verify_slack(State(gw): State<Arc<Gateway>>, request: Request, next
         tracing::warn!(error = %e, path = %parts.uri.path(), "refused a request not signed by Slack");
         return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
     }
+    if let Some(refusal) = refuse_replay(&gw, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &bytes).await {
+        return refusal;
+    }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// A verified request seen before inside the window is refused (409) and audited, and nothing
+/// is dispatched; when the store cannot say, nothing is dispatched either (503).
+async fn refuse_replay(gw: &Gateway, timestamp: Option<&str>, signature: Option<&str>, body: &[u8]) -> Option<Response> {
+    // Both were checked by `verify`.
+    let (Some(timestamp), Some(signature)) = (timestamp.and_then(|t| t.trim().parse::<i64>().ok()), signature) else {
+        return Some((StatusCode::UNAUTHORIZED, "missing Slack signature\n").into_response());
+    };
+    match gw.replays.first_sight(signature, timestamp, (gw.clock)()).await {
+        Ok(true) => None,
+        Ok(false) => {
+            let actor = match (SlashCommand::parse(body), Interaction::from_form(body)) {
+                (Some(slash), _) => slash.user_id,
+                (None, Ok(Interaction::BlockActions(press))) => press.user.id.0,
+                _ => "slack".into(),
+            };
+            tracing::warn!(%actor, timestamp, "refused a replayed Slack request");
+            if let Some(log) = &gw.audit {
+                log.record(AuditEntry {
+                    at_ms: (gw.clock)() * 1000,
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    actor,
+                    command: "replayed request".into(),
+                    vm: None,
+                    stage: "gateway".into(),
+                    decision: "denied".into(),
+                    reason: format!("the same signed request (timestamp {timestamp}) was already received; not run again"),
+                    duration_ms: None,
+                })
+                .await;
+            }
+            Some((StatusCode::CONFLICT, "This request was already received and is not run again. Send the command anew.\n").into_response())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not check a Slack request for replay");
+            let sentence =
+                "The bot's database is unreachable, so nothing was run. Please try again in a few minutes; if it persists, tell IT.";
+            Some((StatusCode::SERVICE_UNAVAILABLE, Json(Message::ephemeral(sentence))).into_response())
+        }
+    }
 }
 
 pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {

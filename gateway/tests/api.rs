@@ -81,7 +81,8 @@ async fn gateway() -> (Arc<Gateway>, Arc<FakeFunction>) {
         responder: Responder::new(None),
         clock: iaas_gateway::system_clock(),
         access: None,
-        audit: Some(iaas_gateway::audit::AuditLog::new(store)),
+        audit: Some(iaas_gateway::audit::AuditLog::new(store.clone())),
+        replays: iaas_gateway::replay::Replays::new(Some(store)),
         api: Some(Arc::new(ApiAuth::new(&policy, None))),
     });
     (gw, fake)

@@ -48,6 +48,7 @@ fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
         access: None,
         api: None,
         audit: None,
+        replays: iaas_gateway::replay::Replays::new(None),
     })
 }
 
@@ -331,6 +332,7 @@ async fn handed_over_commands_are_audited_after_the_flush() {
         access: None,
         api: None,
         audit: None,
+        replays: iaas_gateway::replay::Replays::new(None),
     };
     gw.audit = Some(iaas_gateway::audit::AuditLog::queued(store.clone()));
     let gw = Arc::new(gw);
@@ -386,4 +388,59 @@ async fn a_burst_of_decisions_is_written_in_full() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), n, "each entry exactly once");
+}
+
+/// A captured command or press sent again inside Slack's window acts once (#15.2): the store
+/// remembers it, so a second gateway replica on the same store refuses it too, and the refusal
+/// is audited.
+#[tokio::test]
+async fn a_replayed_command_or_press_is_refused_and_dispatches_nothing() {
+    let store = iaas_store::Store::connect("sqlite::memory:").await.unwrap();
+    let rec = Arc::new(Recorder::default());
+    let replica = |audit: bool| {
+        Arc::new(Gateway {
+            signing_secret: Secret::new(SIGNING),
+            shared_secret: Secret::new(SHARED),
+            dispatcher: rec.clone(),
+            responder: Responder::new(None),
+            clock: Arc::new(|| NOW),
+            access: None,
+            api: None,
+            audit: audit.then(|| iaas_gateway::audit::AuditLog::write_through(store.clone())),
+            replays: iaas_gateway::replay::Replays::new(Some(store.clone())),
+        })
+    };
+    let (one, two) = (replica(true), replica(false));
+    let command = form("power reset app-web-01");
+    let (status, id, body) = send(one.clone(), signed_request(&command, NOW, SIGNING)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(id.is_some());
+    for gw in [one.clone(), two.clone(), one.clone()] {
+        let (status, id, body) = send(gw, signed_request(&command, NOW, SIGNING)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(id.is_none() && body.contains("already received"), "{body}");
+    }
+    let pressed = press("delete.confirm", "U2");
+    assert_eq!(send(two.clone(), interaction_request(&pressed, SIGNING)).await.0, StatusCode::OK);
+    assert_eq!(send(one.clone(), interaction_request(&pressed, SIGNING)).await.0, StatusCode::CONFLICT);
+    assert_eq!(rec.sent.lock().unwrap().len(), 2, "one reset and one press dispatched");
+    let rows = store.audit_entries(&iaas_store::AuditFilter::default(), 50).await.unwrap();
+    let refused: Vec<_> = rows.iter().filter(|r| r.command == "replayed request").collect();
+    assert_eq!(refused.len(), 3, "{rows:?}");
+    assert!(refused.iter().all(|r| r.decision == "denied"), "{refused:?}");
+    assert_eq!(refused.iter().filter(|r| r.actor == "U1").count(), 2, "the replayed command's user");
+    assert_eq!(refused.iter().filter(|r| r.actor == "U2").count(), 1, "the replayed press's user");
+}
+
+/// Without a database the gateway remembers in memory: a replay to the same process is refused.
+#[tokio::test]
+async fn without_a_store_a_replay_is_refused_in_memory() {
+    let rec = Arc::new(Recorder::default());
+    let gw = gateway(rec.clone());
+    let command = form("power reset app-web-01");
+    assert_eq!(send(gw.clone(), signed_request(&command, NOW, SIGNING)).await.0, StatusCode::OK);
+    assert_eq!(send(gw.clone(), signed_request(&command, NOW, SIGNING)).await.0, StatusCode::CONFLICT);
+    // The same text sent again by Slack is a new request (a new timestamp): it runs.
+    assert_eq!(send(gw, signed_request(&command, NOW + 1, SIGNING)).await.0, StatusCode::OK);
+    assert_eq!(rec.sent.lock().unwrap().len(), 2);
 }

@@ -378,3 +378,58 @@ pub fn policy_file(toml: &str) -> PathBuf {
     std::fs::write(&path, toml).unwrap();
     path
 }
+
+impl Serve {
+    /// `iaas trigger <function>` against this server, as a scheduler runs it; its output.
+    pub async fn trigger(&self, function: &str) -> String {
+        self.cli(&["trigger", function, "--gateway", &self.url]).await
+    }
+}
+
+impl Serve {
+    /// The process id of `iaas serve`, to read its open files in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("iaas serve is running")
+    }
+}
+
+/// A slash command signed once, to be sent again as a replayer would.
+pub struct Captured {
+    form: String,
+    timestamp: i64,
+    signature: String,
+}
+
+impl Serve {
+    /// `/iaas <text>` as `user`, signed like Slack signs it now, not yet sent.
+    pub fn capture(&self, user: &str, text: &str) -> Captured {
+        let form = SlashCommand {
+            team_id: "T0E2E".into(),
+            channel_id: "C0E2E".into(),
+            user_id: user.into(),
+            user_name: user.to_lowercase(),
+            command: "/iaas".into(),
+            text: text.into(),
+            response_url: self.fresh_url("commands"),
+            ..Default::default()
+        }
+        .to_form();
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = iaas_slack::sign(SIGNING_SECRET.as_bytes(), timestamp, form.as_bytes());
+        Captured { form, timestamp, signature }
+    }
+
+    /// Sends a captured command exactly as it was signed; the HTTP status.
+    pub async fn send_captured(&self, captured: &Captured) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}/slack/commands", self.url))
+            .header("x-slack-request-timestamp", captured.timestamp.to_string())
+            .header("x-slack-signature", &captured.signature)
+            .body(captured.form.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}

@@ -49,8 +49,8 @@ pub fn router(ctx: Arc<Context>) -> Router {
 pub const RESUME_NAME: &str = "iaas-decommission-resume";
 
 pub fn resume_router(ctx: Arc<Context>) -> Router {
-    Router::new()
-        .route("/", post(scheduled))
+    // A schedule has no user: only the shared-secret signature says the trigger is ours.
+    iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
         .route("/_/health", axum::routing::get(|| async { "ok" }))
         .with_state((ctx, web_api_from_env()))
 }

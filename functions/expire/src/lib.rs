@@ -39,8 +39,8 @@ pub fn router(ctx: Arc<Context>) -> Router {
 pub const SWEEP_NAME: &str = "iaas-expire-sweep";
 
 pub fn sweep_router(ctx: Arc<Context>) -> Router {
-    Router::new()
-        .route("/", post(scheduled))
+    // A schedule has no user: only the shared-secret signature says the trigger is ours.
+    iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
         .route("/_/health", axum::routing::get(|| async { "ok" }))
         .with_state((ctx, web_api_from_env()))
 }

@@ -14,6 +14,7 @@ pub mod quota;
 mod reply;
 pub mod retire;
 mod run;
+mod scheduled;
 mod scope;
 mod vm;
 
@@ -22,5 +23,6 @@ pub use endpoint::{locked, progress, router};
 pub use protection::protected;
 pub use reply::{Reply, ReplyKind};
 pub use run::run;
+pub use scheduled::scheduled;
 pub use scope::{authorize_vm, identity};
 pub use vm::{closest_name, find_vm};

@@ -1,6 +1,12 @@
 //! How every binary runs: on AWS Lambda through `lambda_http` when `AWS_LAMBDA_RUNTIME_API` is
 //! set, otherwise as an HTTP server on `$PORT` (default 8082, of-watchdog's `upstream_url`
-//! convention) that shuts down gracefully on SIGTERM.
+//! convention) that shuts down gracefully on SIGTERM, within [`HttpLimits`].
+
+mod limits;
+mod server;
+
+pub use limits::{open_files_limit, HttpLimits};
+pub use server::serve_with;
 
 use std::net::SocketAddr;
 
@@ -33,6 +39,7 @@ pub async fn serve(router: Router) -> Result<(), Box<dyn std::error::Error + Sen
     if on_lambda() {
         return lambda_http::run(router).await;
     }
+    let limits = HttpLimits::from_env()?;
     let port = match std::env::var("PORT") {
         Ok(p) => p.parse::<u16>().map_err(|_| format!("PORT: {p:?} is not a port number. Set PORT to 1-65535."))?,
         Err(_) => DEFAULT_PORT,
@@ -41,13 +48,15 @@ pub async fn serve(router: Router) -> Result<(), Box<dyn std::error::Error + Sen
         .await
         .map_err(|e| format!("PORT: cannot listen on {port}: {e}. Choose a free port with PORT."))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    serve_on(listener, router).await?;
+    serve_with(listener, router, limits, shutdown_signal()).await?;
     Ok(())
 }
 
-/// Serves on an already-bound listener (tests bind port 0) with graceful shutdown.
+/// Serves on an already-bound listener (tests bind port 0) within the `IAAS_HTTP_*` limits,
+/// with graceful shutdown; a bad limit is an `InvalidInput` error naming the setting.
 pub async fn serve_on(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+    let limits = HttpLimits::from_env().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    serve_with(listener, router, limits, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM (OpenFaaS, Kubernetes, systemd) or Ctrl-C.
@@ -68,4 +77,13 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// On Lambda, the caller's address as the function URL's front end saw it (there is no peer
+/// socket there); `None` elsewhere.
+pub fn lambda_source_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    match extensions.get::<lambda_http::request::RequestContext>()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
 }

@@ -12,6 +12,7 @@ mod dispatches;
 mod guard_rails;
 mod invocations;
 mod leases;
+mod replays;
 mod vms;
 
 use std::fmt;
