@@ -69,6 +69,15 @@ async fn a_database_that_cannot_be_opened_is_said_once() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The time-out settings are read at start-up, so a typo stops it instead of being ignored.
+#[tokio::test]
+async fn malformed_time_out_settings_are_named() {
+    for name in ["DATABASE_STATEMENT_TIMEOUT_SECS", "IAAS_CLAIM_LEASE_SECS"] {
+        let line = refused(&[(name, "5s")], &["--listen", "127.0.0.1:0"]).await;
+        assert!(line.contains(name) && line.contains("\"5s\" is not a whole number of seconds"), "{line}");
+    }
+}
+
 #[tokio::test]
 async fn a_policy_type_error_names_its_line_and_key() {
     let dir = fresh_dir();

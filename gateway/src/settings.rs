@@ -32,9 +32,11 @@ impl GatewaySettings {
         GatewaySettings::refuse_open_access(access.is_some(), true)?;
         let audit = match iaas_config::secret("DATABASE_URL")? {
             // The store's sentence already says what to check.
-            Some(url) => {
-                Some(iaas_store::Store::connect(url.expose()).await.map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), ""))?)
-            }
+            Some(url) => Some(
+                iaas_store::Store::connect_with(url.expose(), iaas_store::statement_timeout_setting()?)
+                    .await
+                    .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string(), ""))?,
+            ),
             None => {
                 tracing::info!("no DATABASE_URL: gateway decisions are logged, and functions audit outcomes");
                 None

@@ -81,7 +81,7 @@ impl Context {
             tracing::info!(url = DEFAULT_DATABASE_URL, "no DATABASE_URL: using a local SQLite file");
         }
         let db_url = configured_db.as_ref().map_or(DEFAULT_DATABASE_URL, |u| u.expose());
-        let store = Store::connect(db_url).await?;
+        let store = Store::connect_with(db_url, iaas_store::statement_timeout_setting()?).await?;
         let vcenter = vcenter_from_env(&policy, demo_file_for(db_url).as_deref())?;
         let responder = Responder::new(iaas_config::var("SLACK_API_URL").as_deref());
         let access_policy = iaas_access::AccessPolicy::from_policy(&policy)?;

@@ -42,6 +42,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// gets users the "database unreachable" sentence in seconds (`DATABASE_STATEMENT_TIMEOUT_SECS`).
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `DATABASE_STATEMENT_TIMEOUT_SECS` (a positive whole number), else [`DEFAULT_STATEMENT_TIMEOUT`]:
+/// read once by each process's settings and passed to [`Store::connect_with`].
+pub fn statement_timeout_setting() -> Result<Duration, iaas_config::ConfigError> {
+    Ok(iaas_config::parse_var::<u64>("DATABASE_STATEMENT_TIMEOUT_SECS", "a whole number of seconds")?
+        .filter(|secs| *secs > 0)
+        .map_or(DEFAULT_STATEMENT_TIMEOUT, Duration::from_secs))
+}
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
