@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_config::WhenCold;
 use iaas_events::{AlarmStatus, EventSettings, Outcome, VcEvent};
+use iaas_function::lock::with_lock_for;
 use iaas_function::Context;
 use iaas_store::PendingChange;
 use iaas_vsphere::{PowerState, VcError, VmDetails, VmRef};
@@ -224,23 +225,16 @@ async fn cold(ctx: &Context, alarm: &str, vm: &VmRef, power: PowerState, step: S
 /// Reconfigures under the VM's change lock (shared with `/iaas` commands).
 async fn apply(ctx: &Context, event: &VcEvent, vm: &VmRef, steps: &[Step]) -> Result<(), Outcome> {
     let holder = event.claim_key(NAME);
-    match ctx.store.lock_vm(&vm.name, &holder, &event.describe(), "veba", LOCK_LEASE_MS).await {
-        Ok(Ok(())) => {}
-        Ok(Err(held)) => {
-            return Err(Outcome::skipped(format!(
-                "{} has a change in flight (`{}`), so the alarm's change was not made.",
-                vm.name, held.command
-            )))
-        }
-        Err(e) => return Err(Outcome::retry(e.to_string())),
-    }
     let cpus = steps.iter().find(|s| s.resource == Resource::Cpu).map(|s| s.target as u32);
     let memory_mb = steps.iter().find(|s| s.resource == Resource::Memory).map(|s| s.target);
-    let result = ctx.vcenter.reconfigure(vm, cpus, memory_mb).await;
-    if let Err(e) = ctx.store.unlock_vm(&vm.name, &holder).await {
-        tracing::error!(error = %e, "could not release the VM lock; it lapses by itself");
+    let reconfigure = ctx.vcenter.reconfigure(vm, cpus, memory_mb);
+    match with_lock_for(&ctx.store, &vm.name, &holder, &event.describe(), "veba", LOCK_LEASE_MS, reconfigure).await {
+        Ok(Ok(result)) => result.map_err(Outcome::from),
+        Ok(Err(held)) => {
+            Err(Outcome::skipped(format!("{} has a change in flight (`{}`), so the alarm's change was not made.", vm.name, held.command)))
+        }
+        Err(e) => Err(Outcome::retry(e.to_string())),
     }
-    result.map_err(Outcome::from)
 }
 
 /// A VM went down: make the change that was waiting for that.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_events::{AlarmStatus, EntityRef, EventSettings, Outcome, VcEvent};
+use iaas_function::lock::with_lock_for;
 use iaas_function::Context;
 use iaas_vsphere::{DatastoreInfo, PowerState, VcError, VmDetails, VmRef};
 
@@ -58,21 +59,15 @@ async fn handle(ctx: Arc<Context>, event: VcEvent) -> Outcome {
     // One move at a time per datastore, across replicas.
     let lock = format!("ds:{}", source.moref);
     let holder = event.claim_key(NAME);
-    match ctx.store.lock_vm(&lock, &holder, &event.describe(), "veba", LOCK_LEASE_MS).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => {
-            return Outcome::skipped(format!(
-                "Alarm '{alarm}' is red on {}, but a move off it is already in flight; nothing more was started.",
-                source.name
-            ))
-        }
-        Err(e) => return Outcome::retry(e.to_string()),
+    let moving = move_off(&ctx, &alarm, &source, &holder);
+    match with_lock_for(&ctx.store, &lock, &holder, &event.describe(), "veba", LOCK_LEASE_MS, moving).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Outcome::skipped(format!(
+            "Alarm '{alarm}' is red on {}, but a move off it is already in flight; nothing more was started.",
+            source.name
+        )),
+        Err(e) => Outcome::retry(e.to_string()),
     }
-    let outcome = move_off(&ctx, &alarm, &source, &holder).await;
-    if let Err(e) = ctx.store.unlock_vm(&lock, &holder).await {
-        tracing::error!(error = %e, "could not release the datastore lock; it lapses by itself");
-    }
-    outcome
 }
 
 /// For a VM alarm: the VM's datastore with the least free space.
@@ -235,16 +230,12 @@ fn pick_target(
 
 /// Relocates under the VM's change lock. `Err(Ok(sentence))` when another change holds it.
 async fn relocate_locked(ctx: &Context, vm: &VmRef, target: &DatastoreInfo, holder: &str) -> Result<(), Result<String, VcError>> {
-    match ctx.store.lock_vm(&vm.name, holder, &format!("move to {}", target.name), "veba", LOCK_LEASE_MS).await {
-        Ok(Ok(())) => {}
-        Ok(Err(held)) => return Err(Ok(format!("{} has a change in flight (`{}`)", vm.name, held.command))),
-        Err(e) => return Err(Ok(format!("{} could not be locked ({e})", vm.name))),
+    let relocate = ctx.vcenter.relocate(vm, &target.moref);
+    match with_lock_for(&ctx.store, &vm.name, holder, &format!("move to {}", target.name), "veba", LOCK_LEASE_MS, relocate).await {
+        Ok(Ok(result)) => result.map_err(Err),
+        Ok(Err(held)) => Err(Ok(format!("{} has a change in flight (`{}`)", vm.name, held.command))),
+        Err(e) => Err(Ok(format!("{} could not be locked ({e})", vm.name))),
     }
-    let result = ctx.vcenter.relocate(vm, &target.moref).await;
-    if let Err(e) = ctx.store.unlock_vm(&vm.name, holder).await {
-        tracing::error!(error = %e, "could not release the VM lock; it lapses by itself");
-    }
-    result.map_err(Err)
 }
 
 /// Why the policy protects this VM from automatic changes, if it does.

@@ -10,6 +10,7 @@ pub const LOCK_LEASE_MS: i64 = 30 * 60 * 1000;
 
 /// Runs `work` holding `vm`'s change lock as `holder` (`what` and `actor` tell others who has
 /// it), then releases it. `Ok(Err(held))` when another change holds it: `work` did not run.
+/// The lock lapses after [`LOCK_LEASE_MS`].
 pub async fn with_vm_lock<T>(
     store: &Store,
     vm: &str,
@@ -18,12 +19,26 @@ pub async fn with_vm_lock<T>(
     actor: &str,
     work: impl Future<Output = T>,
 ) -> Result<Result<T, LockHeld>, StoreError> {
-    if let Err(held) = store.lock_vm(vm, holder, what, actor, LOCK_LEASE_MS).await? {
+    with_lock_for(store, vm, holder, what, actor, LOCK_LEASE_MS, work).await
+}
+
+/// [`with_vm_lock`] with a lease of its own, for work whose longest run is known (an alarm's
+/// reconfigure, a storage move) and for locks on other objects (a datastore's `ds:<moref>`).
+pub async fn with_lock_for<T>(
+    store: &Store,
+    key: &str,
+    holder: &str,
+    what: &str,
+    actor: &str,
+    lease_ms: i64,
+    work: impl Future<Output = T>,
+) -> Result<Result<T, LockHeld>, StoreError> {
+    if let Err(held) = store.lock_vm(key, holder, what, actor, lease_ms).await? {
         return Ok(Err(held));
     }
     let out = work.await;
-    if let Err(e) = store.unlock_vm(vm, holder).await {
-        tracing::error!(error = %e, vm, "could not release the VM lock; it lapses by itself");
+    if let Err(e) = store.unlock_vm(key, holder).await {
+        tracing::error!(error = %e, key, "could not release the lock; it lapses by itself");
     }
     Ok(Ok(out))
 }
