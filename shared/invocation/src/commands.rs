@@ -416,6 +416,22 @@ pub fn help(topic: &[String]) -> String {
     format!("*/iaas commands*\n{}\n`/iaas help <command>` for details.", lines.join("\n"))
 }
 
+/// The README's command table: one row per declaration, so the README cannot drift from what
+/// the bot parses (a test compares the two).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| command | what it does |\n|---|---|\n");
+    for spec in COMMANDS {
+        let aliases: Vec<String> = spec.aliases.iter().map(|a| format!("`{}`", a.word)).collect();
+        let aliases = match aliases.as_slice() {
+            [] => String::new(),
+            [one] => format!(" Alias {one}."),
+            many => format!(" Aliases {}.", many.join(", ")),
+        };
+        out.push_str(&format!("| `{}` | {}{aliases} |\n", spec.usage().replace('|', "\\|"), spec.summary));
+    }
+    out
+}
+
 /// Splits on spaces and newlines, keeping quoted names together. Slack turns quotes into
 /// smart quotes and `--` into dashes, so those are read as what the user typed.
 pub fn tokenize(text: &str) -> Result<Vec<String>, String> {
