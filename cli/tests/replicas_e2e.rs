@@ -1,7 +1,11 @@
 //! Several replicas on one PostgreSQL database: lease sweeps run at the same time by two
-//! processes remind, power off and delete each VM once (claims per lease), against vcsim.
+//! processes remind, power off and delete each VM once (claims per lease); two `iaas serve`
+//! resuming the same decommission requests run each step once (claims per request), against
+//! vcsim and a webhook receiver that counts its calls.
 
 mod common;
+
+use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
 use common::start_on;
@@ -18,14 +22,33 @@ min_notice_hours = 24
 grace_days = 3
 "#;
 
+/// A database of its own on the tests' PostgreSQL, dropped with it.
+struct Database {
+    admin: sqlx::PgConnection,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create(tag: &str) -> Database {
+        let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the tests");
+        let name = format!("iaas_{tag}_{}", std::process::id());
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        Database { admin, name, url }
+    }
+
+    async fn drop(mut self) {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut self.admin).await;
+    }
+}
+
 #[tokio::test]
 async fn two_sweeps_at_once_act_once_per_vm() {
-    let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the tests");
-    let name = format!("iaas_replicas_{}", std::process::id());
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = Database::create("replicas").await;
+    let db_url = db.url.clone();
 
     let vcsim = Vcsim::start().await.unwrap();
     let (serve, reader) = start_on(&vcsim, POLICY, &[("DATABASE_URL", &db_url)]).await;
@@ -59,5 +82,82 @@ async fn two_sweeps_at_once_act_once_per_vm() {
     assert!(!quota.contains("3 VM"), "deleted VMs still count against the quota: {quota}");
 
     drop((serve, reader, vcsim));
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+    db.drop().await;
+}
+
+/// The paths a CMDB stand-in was called on, one entry per call.
+async fn cmdb() -> (String, Arc<Mutex<Vec<String>>>) {
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = calls.clone();
+    let app = axum::Router::new().fallback(axum::routing::any(move |uri: axum::http::Uri| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(uri.path().to_owned());
+            "ok"
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// Expired leases handed to decommission, with two `iaas serve` on one database resuming the
+/// requests every second and two scheduled triggers on top: each VM's webhook is called once
+/// and each VM deleted once.
+#[tokio::test]
+async fn two_replicas_resume_each_decommission_step_once() {
+    let db = Database::create("resume").await;
+    let (hook, calls) = cmdb().await;
+    let plan = format!(
+        r#"[{{ kind = "power_off" }}, {{ kind = "webhook", name = "cmdb", url = "{hook}/{{{{name}}}}", retries = 0, timeout_secs = 5, body = '{{"vm": "{{{{name}}}}"}}' }}, {{ kind = "delete_vm" }}]"#
+    );
+    let policy = format!(
+        "{POLICY}action = \"decommission\"\n\n[decommission]\nresume_interval_secs = 1\nshutdown_timeout_secs = 5\n\n[decommission.plans]\nlinux = {plan}\nwindows = {plan}\nother = {plan}\n"
+    );
+    let vcsim = Vcsim::start().await.unwrap();
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let (one, reader) = start_on(&vcsim, &policy, &env).await;
+    let created = Utc::now();
+    let vms = ["dec-01", "dec-02", "dec-03"];
+    for vm in vms {
+        assert!(one.run("U1", &format!("create {vm}")).await.readable().contains("expires"));
+    }
+    for offset in [Duration::days(4), Duration::days(10) + Duration::hours(1)] {
+        let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        one.cli(&["expire", "sweep", "--as-of", at.as_str()]).await;
+    }
+    let (two, _) = start_on(&vcsim, &policy, &env).await;
+    let before = vcsim.stats().await.unwrap();
+
+    // The hand-over: three requests recorded, which both replicas' resume loops then take up.
+    let at = (created + Duration::days(13) + Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = one.cli(&["expire", "sweep", "--as-of", at.as_str()]).await;
+    assert!(report.contains("3 decommissioned"), "{report}");
+    tokio::join!(one.trigger("iaas-decommission-resume"), two.trigger("iaas-decommission-resume"));
+
+    let store = iaas_store::Store::connect(&db.url).await.unwrap();
+    let mut requests = Vec::new();
+    for _ in 0..150 {
+        requests = store.decommissions(&Default::default(), 10, 0).await.unwrap();
+        if requests.len() == vms.len() && requests.iter().all(|r| r.finished_at_ms.is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(requests.len(), vms.len());
+    assert!(requests.iter().all(|r| r.state == iaas_store::DecommissionState::Done), "{requests:#?}");
+
+    let mut called = calls.lock().unwrap().clone();
+    called.sort();
+    assert_eq!(called, vms.iter().map(|vm| format!("/{vm}")).collect::<Vec<_>>(), "one webhook call per VM");
+    let after = vcsim.stats().await.unwrap();
+    let count = |stats: &std::collections::HashMap<String, u64>, m: &str| stats.get(m).copied().unwrap_or(0);
+    assert_eq!(count(&after, "Destroy_Task") - count(&before, "Destroy_Task"), vms.len() as u64, "one delete per VM");
+    for vm in vms {
+        assert!(matches!(reader.find_vm(vm).await, Err(VcError::NotFound { .. })), "{vm} was not deleted");
+    }
+
+    drop((one, two, reader, vcsim));
+    db.drop().await;
 }
