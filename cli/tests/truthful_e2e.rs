@@ -1,6 +1,7 @@
 //! Outcomes told truthfully when vCenter is slower than the bot waits (vcsim with slow methods):
 //! "nothing was changed" only when nothing was sent; a change that may have happened says so;
-//! a VM made after the bot stopped waiting still gets its owner, lease, record and quota.
+//! a VM made after the bot stopped waiting still gets its owner, lease, record and quota; a task
+//! that outlives the wait (vcsim holding it as running) is followed to its end.
 
 mod common;
 
@@ -50,4 +51,20 @@ async fn a_vm_made_after_the_bot_stopped_waiting_is_adopted() {
     assert!(lease.contains("web-late") && lease.contains("expires"), "{lease}");
     let quota = serve.run("U1", "quota").await.readable();
     assert!(quota.contains("1 VM") || quota.contains("VMs: 1"), "the late VM counts against the quota: {quota}");
+}
+
+/// A task that outlives the bot's wait: the user is told it is still running, the VM stays
+/// locked meanwhile, and the task's real end is posted when vCenter reports it.
+#[tokio::test]
+async fn a_task_outliving_the_wait_is_followed_to_its_end() {
+    let held = VcsimOptions { task_holds: vec![("PowerOffVM_Task".into(), 4000)], ..Default::default() };
+    let vcsim = Vcsim::start_with(held).await.unwrap();
+    let (serve, _reader) = start_on(&vcsim, POLICY, &[]).await;
+    let first = serve.run("U1", "power off app-web-01").await.readable();
+    assert!(first.contains("still working on it") && !first.contains("nothing was changed"), "{first}");
+    // The kit still holds the VM while it follows the task.
+    let busy = serve.run("U1", "power on app-web-01").await.readable();
+    assert!(busy.contains("has a change in flight"), "{busy}");
+    let end = serve.answer().await.readable();
+    assert!(end.contains("finished in vCenter"), "{end}");
 }

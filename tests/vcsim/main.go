@@ -28,6 +28,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"os/signal"
 	"sort"
 	"strconv"
@@ -123,11 +124,16 @@ func main() {
 	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) to this file")
 	extra := flag.Int("vms", 0, "extra powered-on VMs named bench-vm-001...")
 	delays := flag.String("delay", "", "per-method delays, e.g. RetrievePropertiesEx=500,Login=100 (ms)")
+	holds := flag.String("task-hold", "", "tasks of these methods read as running for this long after the call, e.g. PowerOffVM_Task=3000 (ms)")
 	flag.Parse()
 
 	methodDelay, err := parseDelays(*delays)
 	if err != nil {
 		log.Fatalf("-delay: %v", err)
+	}
+	taskHolds, err := parseDelays(*holds)
+	if err != nil {
+		log.Fatalf("-task-hold: %v", err)
 	}
 
 	model := simulator.VPX()
@@ -164,7 +170,9 @@ func main() {
 
 	server := model.Service.NewServer()
 	// No client knows the port yet, so swapping the handler here is safe.
-	server.Config.Handler = newFrontend(server.Config.Handler)
+	front := newFrontend(server.Config.Handler)
+	front.holds = taskHolds
+	server.Config.Handler = front
 
 	scheme := "http"
 	if *useTLS {
@@ -406,6 +414,8 @@ type frontend struct {
 	next  http.Handler
 	mu    sync.Mutex
 	calls map[string]uint64
+	// Methods whose task reads as running for a while (ms) after the call returns.
+	holds map[string]int
 }
 
 func newFrontend(next http.Handler) *frontend {
@@ -453,6 +463,21 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(rec.Body.Bytes())
 		return
 	}
+	if ms, ok := f.holds[method]; ok {
+		// vcsim finishes every task inside the call; a real vCenter's may run for minutes.
+		// The change is made, but the task reads as running until the hold ends.
+		rec := httptest.NewRecorder()
+		f.next.ServeHTTP(rec, r)
+		if m := taskReturn.FindSubmatch(rec.Body.Bytes()); m != nil {
+			holdTask(types.ManagedObjectReference{Type: "Task", Value: string(m[1])}, time.Duration(ms)*time.Millisecond)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
 	if method == "CreateVM_Task" || method == "CloneVM_Task" {
 		// vcsim runs the task inside the call, so the VM exists once it returns. The answer
 		// is held back until the name is patched, so no client can read the VM before.
@@ -491,6 +516,22 @@ func seedDatastores() {
 }
 
 // fixStorage sets summary.storage.committed of the seed VMs to their seeded use.
+var taskReturn = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
+
+// holdTask shows a finished task as running for d, then as it ended.
+func holdTask(ref types.ManagedObjectReference, d time.Duration) {
+	task, ok := simulator.Map.Get(ref).(*simulator.Task)
+	if !ok {
+		return
+	}
+	var ended types.TaskInfoState
+	simulator.Map.WithLock(task, func() { ended = task.Info.State })
+	simulator.Map.Update(task, []types.PropertyChange{{Name: "info.state", Val: types.TaskInfoStateRunning}})
+	time.AfterFunc(d, func() {
+		simulator.Map.Update(task, []types.PropertyChange{{Name: "info.state", Val: ended}})
+	})
+}
+
 func fixStorage() {
 	for _, e := range simulator.Map.All("VirtualMachine") {
 		vm, ok := e.(*simulator.VirtualMachine)
