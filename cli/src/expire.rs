@@ -90,7 +90,7 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
                     .with_timezone(&Utc),
                 None => Utc::now(),
             };
-            let report = iaas_expire::sweep(&ctx, &iaas_expire::web_api_from_env(), now).await?;
+            let report = iaas_expire::sweep(&ctx, &ctx.slack, now).await?;
             println!("{report}");
         }
     }

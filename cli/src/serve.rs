@@ -157,7 +157,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Sweeps leases on the policy's interval (the first one a minute after start-up).
 async fn sweep_every(ctx: Arc<Context>) {
-    let slack = iaas_expire::web_api_from_env();
+    let slack = ctx.slack.clone();
     let every = std::time::Duration::from_secs(ctx.policy.lease.sweep_interval_secs);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + std::time::Duration::from_secs(60), every);
     loop {
@@ -186,7 +186,7 @@ async fn recover_every(dispatcher: Arc<LocalDispatch>, ctx: Arc<Context>) {
 /// start-up, then on the policy's interval. Each resume runs its requests to the end in a task
 /// of its own, so a long request does not hold up the next tick (claims keep them apart).
 async fn resume_every(ctx: Arc<Context>) {
-    let slack = iaas_decommission::web_api_from_env();
+    let slack = ctx.slack.clone();
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(ctx.policy.decommission.resume_interval_secs));
     loop {
         ticks.tick().await;

@@ -280,7 +280,7 @@ async fn one_run(args: &Args, iaas: &Path, dir: &Path, workers: usize, run: usiz
     let vcsim = Vcsim::start_with(VcsimOptions {
         extra_vms: args.vms,
         delays: DELAYED.iter().map(|m| (m.to_string(), args.delay_ms)).collect(),
-        tls: false,
+        ..Default::default()
     })
     .await
     .context("starting vcsim (tests/vcsim)")?;

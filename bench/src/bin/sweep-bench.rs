@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let ctx = Context {
             claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
+            slack: WebApi::new(None, None),
             vcenter: Arc::new(DemoInventory::new()),
             store: store.clone(),
             responder: Responder::new(None),
@@ -64,12 +65,11 @@ async fn main() -> anyhow::Result<()> {
             access: None,
             owners: None,
         };
-        let slack = WebApi::new(None, None);
         let mut times = Vec::new();
         statements.store(0, Ordering::Relaxed);
         for _ in 0..SWEEPS {
             let started = Instant::now();
-            let report = iaas_expire::sweep(&ctx, &slack, Utc::now()).await?;
+            let report = iaas_expire::sweep(&ctx, &ctx.slack, Utc::now()).await?;
             times.push(started.elapsed());
             assert_eq!(report.examined, 0, "nothing is due");
         }

@@ -31,31 +31,28 @@ pub const NAME: &str = "iaas-decommission";
 /// Rows `/iaas decommission list` shows.
 const LIST_ROWS: u32 = 20;
 
-/// The bot token's Web API client (for slack_notify), from the environment.
-pub fn web_api_from_env() -> WebApi {
-    let token = iaas_config::secret("SLACK_BOT_TOKEN").ok().flatten().map(|s| s.expose().to_string());
-    WebApi::new(iaas_config::var("SLACK_API_URL").as_deref(), token)
-}
-
 pub fn router(ctx: Arc<Context>) -> Router {
-    let slack = web_api_from_env();
-    iaas_function::router(NAME, ctx, move |ctx, inv| handle(ctx, inv, slack.clone()))
+    iaas_function::router(NAME, ctx, |ctx, inv| {
+        let slack = ctx.slack.clone();
+        handle(ctx, inv, slack)
+    })
 }
 
 /// The scheduled resume, a function of its own (`iaas-decommission-resume`): a schedule
 /// (cron-connector, EventBridge) posts to `/` and requests whose worker died run to their end.
-/// Like the expire sweep it needs no signature: resuming is idempotent and takes only what
-/// was confirmed already.
+/// Resuming is idempotent and takes only what was confirmed already; the call must still be
+/// signed with the shared secret.
 pub const RESUME_NAME: &str = "iaas-decommission-resume";
 
 pub fn resume_router(ctx: Arc<Context>) -> Router {
     // A schedule has no user: only the shared-secret signature says the trigger is ours.
     iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
         .route("/_/health", axum::routing::get(|| async { "ok" }))
-        .with_state((ctx, web_api_from_env()))
+        .with_state(ctx)
 }
 
-async fn scheduled(State((ctx, slack)): State<(Arc<Context>, WebApi)>) -> (StatusCode, Json<serde_json::Value>) {
+async fn scheduled(State(ctx): State<Arc<Context>>) -> (StatusCode, Json<serde_json::Value>) {
+    let slack = ctx.slack.clone();
     match runner::resume(ctx, slack).await {
         Ok(n) => (StatusCode::OK, Json(serde_json::json!({"resumed": n}))),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": e.to_string()}))),

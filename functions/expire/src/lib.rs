@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use chrono::{Duration, Utc};
 use iaas_function::{authorize_vm, Context, Reply};
 use iaas_invocation::{Command, Invocation};
-use iaas_slack::{Message, WebApi};
+use iaas_slack::Message;
 use iaas_store::{LeaseFilter, LeaseState};
 use iaas_vsphere::ATTR_EXPIRES;
 
@@ -22,12 +22,6 @@ pub mod sweep;
 pub use sweep::{sweep, SweepReport};
 
 pub const NAME: &str = "iaas-expire";
-
-/// Slack's Web API for reminders and notices (`SLACK_API_URL`, `SLACK_BOT_TOKEN`).
-pub fn web_api_from_env() -> WebApi {
-    let token = iaas_config::secret("SLACK_BOT_TOKEN").ok().flatten().map(|s| s.expose().to_string());
-    WebApi::new(iaas_config::var("SLACK_API_URL").as_deref(), token)
-}
 
 pub fn router(ctx: Arc<Context>) -> Router {
     iaas_function::router(NAME, ctx, handle)
@@ -42,11 +36,11 @@ pub fn sweep_router(ctx: Arc<Context>) -> Router {
     // A schedule has no user: only the shared-secret signature says the trigger is ours.
     iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
         .route("/_/health", axum::routing::get(|| async { "ok" }))
-        .with_state((ctx, web_api_from_env()))
+        .with_state(ctx)
 }
 
-async fn scheduled(State((ctx, slack)): State<(Arc<Context>, WebApi)>) -> (StatusCode, Json<serde_json::Value>) {
-    match sweep(&ctx, &slack, Utc::now()).await {
+async fn scheduled(State(ctx): State<Arc<Context>>) -> (StatusCode, Json<serde_json::Value>) {
+    match sweep(&ctx, &ctx.slack, Utc::now()).await {
         Ok(report) => (StatusCode::OK, Json(serde_json::json!({"ok": true, "report": report.to_string()}))),
         Err(e) => {
             tracing::error!(error = %e, "sweep failed");

@@ -41,6 +41,7 @@ async fn setup(policy: &str) -> (Router, Arc<DemoInventory>, Posts) {
     let demo = Arc::new(DemoInventory::new());
     let ctx = Context {
         claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
+        slack: iaas_slack::WebApi::new(None, None),
         vcenter: demo.clone(),
         store: iaas_store::Store::connect("sqlite::memory:").await.unwrap(),
         responder: iaas_slack::Responder::new(None),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iaas_config::{ConfigError, Policy, Secret};
-use iaas_slack::Responder;
+use iaas_slack::{Responder, WebApi};
 use iaas_store::Store;
 use iaas_vsphere::demo::DemoInventory;
 use iaas_vsphere::soap::{SoapClient, SoapConfig};
@@ -31,6 +31,9 @@ pub struct Context {
     /// How long a claim on an invocation lasts unrenewed; the worker holding it renews it while
     /// it runs, so a lapsed claim means the worker died (`IAAS_CLAIM_LEASE_SECS`, default 60).
     pub claim_lease: Duration,
+    /// Slack's Web API as the bot (`SLACK_BOT_TOKEN`, `SLACK_API_URL`): reminders, notices and
+    /// decommission progress. Without a token its calls fail with a sentence saying so.
+    pub slack: WebApi,
 }
 
 /// The claim lease when `IAAS_CLAIM_LEASE_SECS` is unset.
@@ -93,7 +96,9 @@ impl Context {
         let claim_lease = iaas_config::parse_var::<u64>("IAAS_CLAIM_LEASE_SECS", "a whole number of seconds")?
             .filter(|secs| *secs > 0)
             .map_or(DEFAULT_CLAIM_LEASE, Duration::from_secs);
-        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners, claim_lease })
+        let bot_token = iaas_config::secret("SLACK_BOT_TOKEN")?.map(|t| t.expose().to_string());
+        let slack = WebApi::new(iaas_config::var("SLACK_API_URL").as_deref(), bot_token);
+        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners, claim_lease, slack })
     }
 
     /// Asks vCenter once (logging in), so a wrong URL, an unreachable server or a rejected

@@ -33,6 +33,7 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
 
     let ctx = Context {
         claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
+        slack: iaas_slack::WebApi::new(None, None),
         vcenter: Arc::new(DemoInventory::new().with_slow_tasks(3)),
         store: Store::connect("sqlite::memory:").await.unwrap(),
         responder: Responder::new(Some(&response_url)),
