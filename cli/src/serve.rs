@@ -119,6 +119,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         slack_api_url,
         access,
         audit: Some(ctx.store.clone()),
+        api: iaas_gateway::api::ApiAuth::from_policy(&ctx.policy)?,
     };
     let gateway = Arc::new(settings.with_dispatcher(dispatcher.clone()));
 

@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 
 const ADMIN_TOKEN: &str = "cmdb-token-1";
 const USERS_TOKEN: &str = "users-token-1";
+/// May decommission, but only VMs it owns (none).
+const RETIRER_TOKEN: &str = "retire-token-1";
 
 const POLICY: &str = r#"
 [decommission]
@@ -31,7 +33,12 @@ linux = [{ kind = "power_off" }, { kind = "delete_vm" }]
 tokens = [
     { name = "cmdb-sync", sha256 = "6cf4b64f193066093e8e33b76531bf14e6082efa620ec49a8ef23a973b04c400", roles = ["admins"] },
     { name = "viewer", sha256 = "3cb6e28206eaec4042605a22c7c68f76d77af34fce81c773d8846b3a3aaa9e97", roles = ["users"] },
+    { name = "retirer", sha256 = "2e17021ebe7e51820b5f854afd31f7575e2f4a3f28f426c41006bd5a1053056e", roles = ["retirers"] },
 ]
+
+[roles.retirers]
+commands = ["decommission"]
+scope = "owned"
 
 [roles.users]
 groups = ["cn=iaas-users,ou=groups,dc=example,dc=test"]
@@ -121,6 +128,12 @@ async fn rest_api_creates_lists_cancels_and_checks_who_calls() {
     let (status, _, body) =
         call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(USERS_TOKEN), Some(json!({"vms": ["app-web-01"]}))).await;
     assert_eq!(status, 403, "{body}");
+    // Allowed the command, but not this VM: the function's refusal is the answer, as a 403.
+    let (status, _, body) =
+        call(&serve, Method::POST, "/api/v1/decommissions", Auth::Bearer(RETIRER_TOKEN), Some(json!({"vms": ["app-web-01"]}))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Nothing was changed on app-web-01"), "{body}");
+    assert!(!gone(&reader, "app-web-01").await);
 
     // Bad bodies: 400, never a panic.
     let client = reqwest::Client::new();

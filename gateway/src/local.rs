@@ -124,7 +124,7 @@ async fn cut_short(
     };
     let text =
         format!("iaas stopped while it was running `{what}` (request {}), so it may or may not have taken effect. {check}", inv.short_id());
-    let outcome = Outcome { ok: false, text: text.clone() };
+    let outcome = Outcome::new(false, text.clone());
     if !store.abandon_invocation(&inv.id, &outcome, lease).await? {
         return Ok(false);
     }

@@ -20,6 +20,8 @@ pub struct GatewaySettings {
     pub slack_api_url: Option<String>,
     pub access: Option<iaas_access::Access>,
     pub audit: Option<iaas_store::Store>,
+    /// How REST API callers sign in: the policy's tokens and the directory.
+    pub api: crate::api::ApiAuth,
 }
 
 impl GatewaySettings {
@@ -52,6 +54,7 @@ impl GatewaySettings {
             slack_api_url: iaas_config::var("SLACK_API_URL"),
             access,
             audit,
+            api: crate::api::ApiAuth::from_policy(&policy)?,
         })
     }
 
@@ -99,7 +102,7 @@ impl GatewaySettings {
             access: self.access,
             replays: crate::replay::Replays::new(self.audit.clone()),
             audit: self.audit.map(crate::audit::AuditLog::new),
-            api: Some(Arc::new(crate::api::ApiAuth::from_env())),
+            api: Some(Arc::new(self.api)),
         }
     }
 }

@@ -209,7 +209,7 @@ where
         // A retry can help: give the claim back so VEBA's redelivery runs it.
         let settle = match outcome.kind {
             OutcomeKind::Retry => Settle::Release,
-            kind => Settle::Record(iaas_store::Outcome { ok: kind != OutcomeKind::Failed, text: outcome.text.clone() }),
+            kind => Settle::Record(iaas_store::Outcome::new(kind != OutcomeKind::Failed, outcome.text.clone())),
         };
         ((outcome, elapsed_ms), settle)
     };

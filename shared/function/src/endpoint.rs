@@ -71,7 +71,7 @@ where
             (None, Some(vm)) => locked(&ctx, &inv, vm, follow_through(&ctx, &inv, handled())).await,
             (None, None) => follow_through(&ctx, &inv, handled()).await,
         };
-        let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone() };
+        let outcome = Outcome { ok: reply.ok(), text: reply.message.text.clone(), denied: reply.kind == ReplyKind::Denied };
         let elapsed_ms = started.elapsed().as_millis() as i64;
         tracing::info!(ok = outcome.ok, elapsed_ms, "invocation finished");
         ((reply, outcome.clone(), elapsed_ms), Settle::Record(outcome))

@@ -24,6 +24,16 @@ pub struct NewInvocation {
 pub struct Outcome {
     pub ok: bool,
     pub text: String,
+    /// Refused by access rules rather than failed (the REST API answers 403, not 422).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
+}
+
+impl Outcome {
+    /// Done (`ok`) or failed, not denied.
+    pub fn new(ok: bool, text: impl Into<String>) -> Outcome {
+        Outcome { ok, text: text.into(), denied: false }
+    }
 }
 
 /// What the caller should do with an invocation it has just received.

@@ -57,7 +57,7 @@ async fn released_claims_run_again(db: Db) {
     assert!(matches!(s.begin_invocation(&inv, lease).await.unwrap(), Begin::InProgress { .. }));
     s.release_invocation(&inv.id).await.unwrap();
     assert_eq!(s.begin_invocation(&inv, lease).await.unwrap(), Begin::Fresh);
-    s.finish_invocation(&inv.id, &iaas_store::Outcome { ok: true, text: "done".into() }).await.unwrap();
+    s.finish_invocation(&inv.id, &iaas_store::Outcome::new(true, "done")).await.unwrap();
     s.release_invocation(&inv.id).await.unwrap();
     assert!(matches!(s.begin_invocation(&inv, lease).await.unwrap(), Begin::Done(_)), "a finished claim is kept");
 }

@@ -34,7 +34,7 @@ async fn in_memory_sqlite_works() {
     let inv = invocation("mem-1", "U1", "vm list", 1);
     let lease = std::time::Duration::from_secs(60);
     assert_eq!(store.begin_invocation(&inv, lease).await.unwrap(), Begin::Fresh);
-    let outcome = Outcome { ok: true, text: "2 VMs".into() };
+    let outcome = Outcome::new(true, "2 VMs");
     store.finish_invocation("mem-1", &outcome).await.unwrap();
     // Another pooled call must see the same in-memory database.
     assert_eq!(store.begin_invocation(&inv, lease).await.unwrap(), Begin::Done(outcome));

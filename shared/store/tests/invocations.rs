@@ -31,7 +31,7 @@ async fn fresh_then_in_progress_then_done(db: Db) {
     let running = db.store.invocation("inv-1").await.unwrap().expect("row exists");
     assert_eq!((running.finished_at_ms, running.outcome, running.attempts), (None, None, 1));
 
-    let outcome = Outcome { ok: true, text: "web-01 is powered on ✅".into() };
+    let outcome = Outcome::new(true, "web-01 is powered on ✅");
     db.store.finish_invocation("inv-1", &outcome).await.unwrap();
     assert_eq!(db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(), Begin::Done(outcome.clone()));
     // A finished invocation stays done even after its lease would have expired.
@@ -82,7 +82,7 @@ async fn recent_invocations_filter_and_order(db: Db) {
         let begin = db.store.begin_invocation(&invocation(id, user, command, issued), LONG_LEASE).await;
         assert_eq!(begin.unwrap(), Begin::Fresh);
     }
-    db.store.finish_invocation("c", &Outcome { ok: false, text: "no such VM".into() }).await.unwrap();
+    db.store.finish_invocation("c", &Outcome::new(false, "no such VM")).await.unwrap();
 
     let ids = |filter: InvocationFilter, limit| {
         let store = db.store.clone();
@@ -103,12 +103,12 @@ async fn recent_invocations_filter_and_order(db: Db) {
 
     let vm_list = InvocationFilter { command: user("vm list"), ..Default::default() };
     let c = db.store.recent_invocations(&vm_list, 10).await.unwrap().pop().expect("c is listed");
-    assert_eq!(c.outcome, Some(Outcome { ok: false, text: "no such VM".into() }));
+    assert_eq!(c.outcome, Some(Outcome::new(false, "no such VM")));
 }
 
 async fn unknown_invocation(db: Db) {
     assert_eq!(db.store.invocation("nope").await.unwrap(), None);
-    let err = db.store.finish_invocation("nope", &Outcome { ok: true, text: String::new() }).await.unwrap_err();
+    let err = db.store.finish_invocation("nope", &Outcome::new(true, String::new())).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownInvocation { .. }), "{err}");
 }
 

@@ -1,0 +1,246 @@
+//! The handlers: thin, each checks its command, reads or dispatches, and answers a view.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use iaas_invocation::{Command, Invocation, SlackChannel, SlackUser};
+use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState, InvocationRecord, Store};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+use super::auth::ApiCaller;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::ApiDoc;
+use super::views::*;
+use crate::dispatch::DISPATCH_TIMEOUT;
+use crate::{Gateway, BODY_LIMIT};
+
+/// At most this many VMs in one request.
+const MAX_VMS: usize = 50;
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+/// How long `POST` waits for the function to record the request (and its plan).
+const RECORD_WAIT: Duration = Duration::from_secs(15);
+
+fn store(gw: &Gateway) -> Result<&Store, ApiError> {
+    gw.audit.as_ref().map(crate::audit::AuditLog::store).ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "This server has no database (DATABASE_URL), so the REST API is unavailable.")
+    })
+}
+
+/// Records a decommission request and starts it at once: this POST is the confirmation.
+#[utoipa::path(post, path = "/api/v1/decommissions", tag = "decommissions", request_body = CreateDecommission,
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Recorded and started; `vm_plans` is the plan", body = DecommissionView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's roles do not allow it", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "The function refused (unknown VM, not yours, …); nothing was changed", body = ErrorBody),
+        (status = 503, description = "Database, directory or dispatch unavailable", body = ErrorBody),
+    ))]
+pub(super) async fn create(State(gw): State<Arc<Gateway>>, caller: ApiCaller, body: Body) -> Result<Response, ApiError> {
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The body is larger than {BODY_LIMIT} bytes.")));
+    };
+    caller.may_run(&gw, "decommission")?;
+    let req: CreateDecommission =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("The body is not a decommission request: {e}.")))?;
+    let vms: Vec<String> = req.vms.iter().map(|v| v.trim().to_string()).collect();
+    if vms.is_empty() || vms.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request("`vms` must name at least one VM, and no name may be empty."));
+    }
+    if vms.len() > MAX_VMS {
+        return Err(ApiError::bad_request(format!("At most {MAX_VMS} VMs per request.")));
+    }
+    let store = store(&gw)?;
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let command = Command::DecommissionStart { id: id.clone(), vms, ticket: clean(req.ticket), reason: clean(req.reason) };
+    let inv_id = send(&gw, command, &caller).await?;
+    // Wait for the function to record the request (its plan), or for its verdict: a refusal
+    // ends its invocation with an outcome, recorded under the id we sent.
+    let deadline = tokio::time::Instant::now() + RECORD_WAIT;
+    loop {
+        match store.decommission(&id).await {
+            Ok(Some(d)) => {
+                return Ok(
+                    (StatusCode::ACCEPTED, [(header::LOCATION, format!("/api/v1/decommissions/{id}"))], Json(view(&d))).into_response()
+                )
+            }
+            Ok(None) => {}
+            Err(_) => return Err(ApiError::store_down()),
+        }
+        match store.invocation(&inv_id).await {
+            Ok(Some(InvocationRecord { outcome: Some(outcome), .. })) if !outcome.ok => {
+                let status = if outcome.denied { StatusCode::FORBIDDEN } else { StatusCode::UNPROCESSABLE_ENTITY };
+                return Err(ApiError::new(status, outcome.text));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(ApiError::store_down()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "iaas-decommission did not record request {id} in time; it may still run. GET /api/v1/decommissions/{id} shows it."
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs and dispatches an invocation for an API caller; `Ok` is its id.
+async fn send(gw: &Gateway, command: Command, caller: &ApiCaller) -> Result<String, ApiError> {
+    let function = command.function();
+    let inv = Invocation {
+        id: uuid::Uuid::now_v7().to_string(),
+        command,
+        user: SlackUser { id: caller.who.slack_user.clone(), name: caller.who.slack_user.clone(), team_id: String::new() },
+        channel: SlackChannel::default(),
+        response_url: None,
+        issued_at: (gw.clock)(),
+        caller: caller.caller(),
+    };
+    let body =
+        serde_json::to_vec(&inv).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The invocation could not be encoded."))?;
+    let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
+    match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
+        Ok(Ok(())) => {
+            tracing::info!(id = %inv.id, caller = %inv.user.id, %function, command = %inv.command.describe(), "API call accepted");
+            Ok(inv.id)
+        }
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The request could not be handed to {function} ({e}); nothing was done."),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{function} did not accept the request in time; it may or may not run."),
+        )),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// The requester (Slack user id, `api:<token>` or e-mail).
+    pub requester: Option<String>,
+    #[param(schema_with = request_state_schema)]
+    pub state: Option<DecommissionState>,
+    /// Requests that include this VM.
+    pub vm: Option<String>,
+    /// Created at or after: Unix seconds or RFC 3339.
+    pub since: Option<String>,
+    /// Rows per page (default 50, at most 500).
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// Lists requests, newest first, with filters and pagination.
+#[utoipa::path(get, path = "/api/v1/decommissions", tag = "decommissions", params(ListParams),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "One page", body = DecommissionPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+    ))]
+pub(super) async fn list(State(gw): State<Arc<Gateway>>, caller: ApiCaller, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    caller.may_run(&gw, "decommission list")?;
+    let params: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| {
+        // An unknown state's sentence (it lists the valid ones) ends with its own period.
+        ApiError::bad_request(format!("Bad query: {}.", e.to_string().trim_end_matches('.')))
+    })?;
+    let since_ms = match params.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(match s.parse::<i64>() {
+            Ok(secs) => secs.saturating_mul(1000),
+            Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| ApiError::bad_request("`since` must be Unix seconds or an RFC 3339 time."))?
+                .timestamp_millis(),
+        }),
+    };
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_LIMIT}.")));
+    }
+    let offset = params.offset.unwrap_or(0);
+    let filter = DecommissionFilter { requester: params.requester, state: params.state, vm_name: params.vm, since_ms };
+    let rows = store(&gw)?.decommissions(&filter, limit + 1, offset).await.map_err(|_| ApiError::store_down())?;
+    let more = rows.len() > limit as usize;
+    let items = rows.iter().take(limit as usize).map(summary).collect();
+    Ok(Json(DecommissionPage { items, limit, offset, next_offset: more.then_some(offset + limit) }).into_response())
+}
+
+/// One request with each VM's steps.
+#[utoipa::path(get, path = "/api/v1/decommissions/{id}", tag = "decommissions", params(("id" = String, Path, description = "Request id")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The request", body = DecommissionView),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+    ))]
+pub(super) async fn show(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.may_run(&gw, "decommission status")?;
+    match store(&gw)?.decommission(&id).await {
+        Ok(Some(d)) => Ok(Json(view(&d)).into_response()),
+        Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`."))),
+        Err(_) => Err(ApiError::store_down()),
+    }
+}
+
+/// Cancels a request (the requester or an admin): at once if it has not started, else before
+/// its next step (nothing is rolled back).
+#[utoipa::path(post, path = "/api/v1/decommissions/{id}/cancel", tag = "decommissions", params(("id" = String, Path, description = "Request id")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled before it started", body = CancelResult),
+        (status = 202, description = "Running; it stops before its next step", body = CancelResult),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Neither the requester nor an admin", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "It has already ended", body = ErrorBody),
+    ))]
+pub(super) async fn cancel(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.may_run(&gw, "decommission cancel")?;
+    let store = store(&gw)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`."));
+    let detail = store.decommission(&id).await.map_err(|_| ApiError::store_down())?.ok_or_else(not_found)?;
+    let admin = gw.access.as_ref().is_none_or(|a| a.may_touch(&caller.who, None, None).is_allowed());
+    if detail.request.requester != caller.who.slack_user && !admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Only {}, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.",
+                detail.request.requester
+            ),
+        ));
+    }
+    let result =
+        |status: StatusCode, outcome: &str| (status, Json(CancelResult { id: id.clone(), outcome: outcome.into() })).into_response();
+    match store.cancel_decommission(&id).await.map_err(|_| ApiError::store_down())? {
+        CancelOutcome::Cancelled => Ok(result(StatusCode::OK, "cancelled")),
+        CancelOutcome::Requested => Ok(result(StatusCode::ACCEPTED, "cancel_requested")),
+        CancelOutcome::Finished(state) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Decommission request `{id}` has already ended ({state}); there is nothing to cancel."),
+        )),
+        CancelOutcome::Unknown => Err(not_found()),
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "The OpenAPI document")))]
+pub(super) async fn openapi_json() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
