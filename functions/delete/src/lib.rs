@@ -69,14 +69,11 @@ async fn ask(ctx: &Context, inv: &Invocation, name: &str) -> Reply {
 }
 
 async fn pressed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) -> Reply {
-    let confirmation = match confirm::take(ctx, inv, token, confirmed).await {
+    let confirmation = match confirm::take_confirmed(ctx, inv, token, confirmed, "Deletion").await {
         Ok(c) => c,
         Err(reply) => return reply,
     };
     let name = confirmation.vm_name;
-    if !confirmed {
-        return Reply::changed(Message::new(format!("Deletion of {name} cancelled; nothing was changed.")));
-    }
     // The VM the user saw, by managed-object id: a VM with the same name created since is not it.
     let vm = VmRef { moref: confirmation.vm_moref, name: name.clone() };
     locked(ctx, inv, &name, delete(ctx, inv, vm)).await

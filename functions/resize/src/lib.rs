@@ -195,14 +195,11 @@ async fn power_off(ctx: &Context, vm: &VmRef, graceful: bool) -> Result<(), VcEr
 }
 
 async fn pressed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) -> Reply {
-    let confirmation = match confirm::take(ctx, inv, token, confirmed).await {
+    let confirmation = match confirm::take_confirmed(ctx, inv, token, confirmed, "Resize").await {
         Ok(c) => c,
         Err(reply) => return reply,
     };
     let name = confirmation.vm_name;
-    if !confirmed {
-        return Reply::changed(Message::new(format!("Resize of {name} cancelled; nothing was changed.")));
-    }
     let args: serde_json::Value = serde_json::from_str(&confirmation.args_json).unwrap_or_default();
     let target = Target { cpus: args["cpus"].as_u64().and_then(|c| u32::try_from(c).ok()), memory_mb: args["memory_mb"].as_u64() };
     let vm = VmRef { moref: confirmation.vm_moref, name: name.clone() };

@@ -10,7 +10,7 @@ use axum::Router;
 use iaas_events::{AlarmStatus, EntityRef, EventSettings, Outcome, VcEvent};
 use iaas_function::lock::with_lock_for;
 use iaas_function::Context;
-use iaas_vsphere::{DatastoreInfo, PowerState, VcError, VmDetails, VmRef};
+use iaas_vsphere::{DatastoreInfo, PowerState, VcError, VmRef};
 
 pub const NAME: &str = "iaas-storage-move";
 
@@ -118,7 +118,7 @@ async fn move_off(ctx: &Context, alarm: &str, source: &EntityRef, holder: &str) 
             Err(VcError::NotFound { .. }) => continue,
             Err(e) => return e.into(),
         };
-        if let Some(why) = protected(ctx, &details) {
+        if let Some(why) = iaas_function::protected(&ctx.policy, &details) {
             reasons.push(format!("{} is protected ({why})", vm.name));
             continue;
         }
@@ -236,22 +236,6 @@ async fn relocate_locked(ctx: &Context, vm: &VmRef, target: &DatastoreInfo, hold
         Ok(Err(held)) => Err(Ok(format!("{} has a change in flight (`{}`)", vm.name, held.command))),
         Err(e) => Err(Ok(format!("{} could not be locked ({e})", vm.name))),
     }
-}
-
-/// Why the policy protects this VM from automatic changes, if it does.
-fn protected(ctx: &Context, d: &VmDetails) -> Option<String> {
-    let p = &ctx.policy.protection;
-    let name = &d.summary.vm.name;
-    if let Some(pattern) = p.name_patterns.iter().find(|pat| glob::Pattern::new(pat).is_ok_and(|g| g.matches(name))) {
-        return Some(format!("its name matches `{pattern}`"));
-    }
-    if let Some(folder) = d.folder.as_ref().filter(|f| p.folders.contains(f)) {
-        return Some(format!("it is in the {folder} folder"));
-    }
-    if d.attributes.get(&p.attribute).is_some_and(|v| !v.trim().is_empty()) {
-        return Some(format!("it has the {} attribute", p.attribute));
-    }
-    None
 }
 
 fn gib(bytes: u64) -> String {

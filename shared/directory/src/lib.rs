@@ -265,15 +265,7 @@ impl Directory {
             return Err(DirectoryError::NoSuchUser { mail: mail.to_owned() });
         }
         let filter = format!("(&(objectClass=person)(mail={}))", ldap_escape(wanted));
-        let mut ldap = self.service_conn().await?;
-        let found = self.search_people(&mut ldap, &filter).await;
-        let checked = match found.map(|found| one_person(found, wanted, SystemTime::now())) {
-            Ok(Ok((user, standing))) => self.standing(&mut ldap, standing).await.map(|standing| Ok((user, standing))),
-            Ok(Err(count)) => Ok(Err(count)),
-            Err(e) => Err(e),
-        };
-        self.close(ldap).await;
-        let (user, standing) = match checked? {
+        let (user, standing) = match self.one_person_with_standing(&filter, wanted).await? {
             Ok(found) => found,
             Err(0) => return Err(DirectoryError::NoSuchUser { mail: wanted.to_owned() }),
             Err(count) => return Err(DirectoryError::Ambiguous { mail: wanted.to_owned(), count }),
@@ -327,15 +319,7 @@ impl Directory {
         }
         let v = ldap_escape(login);
         let filter = format!("(&(objectClass=person)(|(mail={v})(uid={v})(sAMAccountName={v})(userPrincipalName={v})))");
-        let mut ldap = self.service_conn().await?;
-        let found = self.search_people(&mut ldap, &filter).await;
-        let checked = match found.map(|found| one_person(found, login, SystemTime::now())) {
-            Ok(Ok((user, standing))) => self.standing(&mut ldap, standing).await.map(|standing| Ok((user, standing))),
-            Ok(Err(count)) => Ok(Err(count)),
-            Err(e) => Err(e),
-        };
-        self.close(ldap).await;
-        let (user, standing) = match checked? {
+        let (user, standing) = match self.one_person_with_standing(&filter, login).await? {
             Ok(found) => found,
             Err(0) => {
                 tracing::debug!("authentication failed: no account for the login");
@@ -358,6 +342,24 @@ impl Directory {
         }
         refuse(standing, &user.mail)?;
         Ok(user)
+    }
+
+    /// The one person `filter` finds (as the service account) with their account standing;
+    /// `Err(count)` when it finds none or several.
+    async fn one_person_with_standing(
+        &self,
+        filter: &str,
+        wanted: &str,
+    ) -> Result<Result<(DirectoryUser, Standing), usize>, DirectoryError> {
+        let mut ldap = self.service_conn().await?;
+        let found = self.search_people(&mut ldap, filter).await;
+        let checked = match found.map(|found| one_person(found, wanted, SystemTime::now())) {
+            Ok(Ok((user, standing))) => self.standing(&mut ldap, standing).await.map(|standing| Ok((user, standing))),
+            Ok(Err(count)) => Ok(Err(count)),
+            Err(e) => Err(e),
+        };
+        self.close(ldap).await;
+        checked
     }
 
     // ---- connections -----------------------------------------------------------------------

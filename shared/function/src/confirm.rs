@@ -72,6 +72,16 @@ pub async fn ask(ctx: &Context, inv: &Invocation, ask: Ask<'_>) -> Reply {
     Reply::prompt(message)
 }
 
+/// [`take`] for a press whose Cancel leaves nothing to undo: a Cancel is answered "<what> of
+/// <vm> cancelled", so `Ok` is always a confirmed press.
+pub async fn take_confirmed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool, what: &str) -> Result<Confirmation, Reply> {
+    let confirmation = take(ctx, inv, token, confirmed).await?;
+    if !confirmed {
+        return Err(Reply::changed(Message::new(format!("{what} of {} cancelled; nothing was changed.", confirmation.vm_name))));
+    }
+    Ok(confirmation)
+}
+
 /// Uses the pressed confirmation, or answers why not. The caller then re-checks the VM: it may
 /// have changed since the question was asked.
 pub async fn take(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) -> Result<Confirmation, Reply> {

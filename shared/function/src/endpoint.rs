@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_slack::{Answer, Message, UserText};
-use iaas_store::{AuditEntry, NewInvocation, Outcome};
+use iaas_store::{NewInvocation, Outcome};
 use tracing::Instrument;
 
 use crate::once::{once, Once, Settle};
@@ -85,22 +85,12 @@ where
         }
         not_run => return crate::once::not_run_response(&inv.id, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),
     };
-    let entry = AuditEntry {
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        request_id: inv.id.clone(),
-        actor: inv.user.id.clone(),
-        command: inv.command.describe(),
-        vm: inv.command.target_vm().map(str::to_string),
-        stage: name.to_string(),
-        decision: match (reply.kind, outcome.ok) {
-            (ReplyKind::Denied, _) => "denied",
-            (_, true) => "done",
-            (_, false) => "failed",
-        }
-        .to_string(),
-        reason: outcome.text.chars().take(500).collect(),
-        duration_ms: Some(elapsed_ms),
+    let decision = match (reply.kind, outcome.ok) {
+        (ReplyKind::Denied, _) => "denied",
+        (_, true) => "done",
+        (_, false) => "failed",
     };
+    let entry = crate::once::invocation_entry(&inv, name, decision, outcome.text.chars().take(500).collect(), Some(elapsed_ms));
     crate::once::audit(&ctx.store, &entry).await;
     answer(&ctx, &inv, reply).await;
     crate::once::done_response(&inv.id, "done", &outcome)

@@ -94,6 +94,27 @@ pub fn done_response(key: &str, status: &str, outcome: &Outcome) -> Response {
 
 /// Appends to the audit trail; a failure is logged, never turned into a user-visible error
 /// (the work is done by then).
+/// The audit entry for what happened to an invocation at `stage` (a function's name, `slack`).
+pub fn invocation_entry(
+    inv: &iaas_invocation::Invocation,
+    stage: &str,
+    decision: &str,
+    reason: String,
+    duration_ms: Option<i64>,
+) -> AuditEntry {
+    AuditEntry {
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        request_id: inv.id.clone(),
+        actor: inv.user.id.clone(),
+        command: inv.command.describe(),
+        vm: inv.command.target_vm().map(str::to_string),
+        stage: stage.to_string(),
+        decision: decision.to_string(),
+        reason,
+        duration_ms,
+    }
+}
+
 pub async fn audit(store: &Store, entry: &AuditEntry) {
     if let Err(e) = store.audit(entry).await {
         tracing::error!(error = %e, "could not append to the audit trail");

@@ -3,7 +3,6 @@
 use iaas_config::Policy;
 use iaas_invocation::Invocation;
 use iaas_slack::{Message, RespondError};
-use iaas_store::AuditEntry;
 use iaas_vsphere::{TaskRef, VcError};
 
 use crate::Context;
@@ -106,17 +105,7 @@ pub fn vc_sentence(err: &VcError) -> String {
 /// see it with `/iaas audit`, and the asker's request is not silently lost in a log.
 pub(crate) async fn undelivered(ctx: &Context, inv: &Invocation, error: &RespondError) {
     tracing::error!(error = %error, request = %inv.id, "could not answer in Slack");
-    let entry = AuditEntry {
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        request_id: inv.id.clone(),
-        actor: inv.user.id.clone(),
-        command: inv.command.describe(),
-        vm: inv.command.target_vm().map(str::to_string),
-        stage: "slack".to_string(),
-        decision: "failed".to_string(),
-        reason: format!("Answer not delivered: {error}."),
-        duration_ms: None,
-    };
+    let entry = crate::once::invocation_entry(inv, "slack", "failed", format!("Answer not delivered: {error}."), None);
     if let Err(e) = ctx.store.audit(&entry).await {
         tracing::error!(error = %e, request = %inv.id, "could not record an undelivered answer in the audit trail");
     }

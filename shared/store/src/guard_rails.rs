@@ -53,13 +53,9 @@ const RELEASE_QUOTA: &str = "UPDATE quota_usage SET vms = CASE WHEN vms > $1 THE
 /// historical limit of 999 bound parameters per statement.
 const AUDIT_ROWS_PER_INSERT: usize = 100;
 
-impl Store {
-    /// Appends to the audit trail (never updated or deleted).
-    pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+/// Binds an entry's nine columns in the order the INSERTs name them.
+fn bind_audit<'q>(query: AnyQuery<'q>, e: &'q AuditEntry) -> AnyQuery<'q> {
+    query
         .bind(e.at_ms)
         .bind(&e.request_id)
         .bind(&e.actor)
@@ -69,6 +65,20 @@ impl Store {
         .bind(&e.decision)
         .bind(&e.reason)
         .bind(e.duration_ms)
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl Store {
+    /// Appends to the audit trail (never updated or deleted).
+    pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        bind_audit(
+            sqlx::query(
+                "INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            ),
+            e,
+        )
         .execute(&self.pool)
         .await
         .map_err(query_err("appending to the audit trail"))?;
@@ -95,16 +105,7 @@ impl Store {
             }
             let mut query = sqlx::query(&sql);
             for e in chunk {
-                query = query
-                    .bind(e.at_ms)
-                    .bind(&e.request_id)
-                    .bind(&e.actor)
-                    .bind(&e.command)
-                    .bind(&e.vm)
-                    .bind(&e.stage)
-                    .bind(&e.decision)
-                    .bind(&e.reason)
-                    .bind(e.duration_ms);
+                query = bind_audit(query, e);
             }
             // One statement text per batch size: not worth a slot in the statement cache.
             query.persistent(false).execute(&mut *tx).await.map_err(err())?;
