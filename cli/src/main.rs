@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod doctor;
 mod expire;
 mod local;
 mod serve;
@@ -31,6 +32,8 @@ enum Cmd {
     Expire(expire::ExpireCmd),
     /// Run a scheduled function now, signed with IAAS_SHARED_SECRET (for cron and OpenFaaS).
     Trigger(trigger::TriggerArgs),
+    /// Check every configured peer (store, vCenter, directory, Slack, events) and say what to fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> ExitCode {
             expire::run(cmd).await
         }
         Cmd::Trigger(args) => trigger::run(args).await,
+        Cmd::Doctor(args) => doctor::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -110,7 +110,7 @@ async fn unreachable_vcenter_is_told_and_nothing_crashes() {
     // Start-up checks vCenter (cli/tests/startup.rs), so it goes away after start-up.
     let vcsim = Vcsim::start().await.unwrap();
     let serve = Serve::start(Some(&vcsim.url)).await;
-    drop(vcsim);
+    vcsim.stop().await;
     let answer = serve.run("U1", "power off app-web-01").await.readable();
     assert!(answer.contains("vCenter could not be reached") && answer.contains("nothing was changed"), "{answer}");
     assert!(serve.healthy().await);

@@ -50,3 +50,11 @@ pub fn user_info(id: &str, name: &str, email: Option<&str>, deleted: bool) -> Va
 pub fn error(code: &str) -> Value {
     json!({"ok": false, "error": code})
 }
+
+/// `auth.test`'s success for a bot token: who the token is, in which workspace.
+pub fn auth_test() -> Value {
+    json!({
+        "ok": true, "url": "https://e2e.slack.com/", "team": "E2E", "user": "iaas", "team_id": "T0E2E",
+        "user_id": "U0E2EBOT1", "bot_id": "B0E2EBOT1", "is_enterprise_install": false,
+    })
+}

@@ -91,6 +91,12 @@ impl Vcsim {
     }
 
     /// A client configuration for this simulator, trusting its certificate when on TLS.
+    /// Stops the simulator and waits until it is gone, so the next call finds nothing
+    /// listening (dropping only starts the kill: a call may still meet a dying process).
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     pub fn config(&self) -> SoapConfig {
         SoapConfig {
             url: self.url.clone(),
@@ -189,7 +195,7 @@ impl Vcsim {
     /// Logs in as an administrator; the session cookie and the session's key.
     async fn admin_login(&self, http: &reqwest::Client) -> Result<(String, String)> {
         let login = self
-            .soap(http, &format!("<Login xmlns=\"urn:vim25\">{SM}<userName>admin</userName><password>admin</password></Login>"), None)
+            .soap(http, &format!("<Login xmlns=\"urn:vim25\">{SM}<userName>{USER}</userName><password>{PASSWORD}</password></Login>"), None)
             .await?;
         let cookie = login
             .headers()

@@ -124,6 +124,8 @@ func main() {
 	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) to this file")
 	extra := flag.Int("vms", 0, "extra powered-on VMs named bench-vm-001...")
 	delays := flag.String("delay", "", "per-method delays, e.g. RetrievePropertiesEx=500,Login=100 (ms)")
+	user := flag.String("username", "iaas", "the only user Login accepts, as a real vCenter accepts only its accounts")
+	password := flag.String("password", "secret", "that user's password")
 	holds := flag.String("task-hold", "", "tasks of these methods read as running for this long after the call, e.g. PowerOffVM_Task=3000 (ms)")
 	flag.Parse()
 
@@ -154,7 +156,7 @@ func main() {
 	// Delays start only now, so seeding itself is never slowed down.
 	model.DelayConfig.MethodDelay = methodDelay
 
-	model.Service.Listen = &url.URL{Host: *listen}
+	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *password)}
 	if *useTLS {
 		cert, certPEM, err := selfSignedCert()
 		if err != nil {

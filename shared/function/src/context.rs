@@ -105,31 +105,37 @@ impl Context {
     /// password stops start-up with one line instead of failing the first command. The probe
     /// reads one moref that does not exist: its cost does not grow with the inventory.
     pub async fn check_vcenter(&self) -> Result<(), ConfigError> {
-        let url = iaas_config::var("VCENTER_URL").unwrap_or_default();
-        match self.vcenter.vm_by_moref("vm-iaas-startup-probe").await {
-            Err(VcError::Unreachable { detail }) => Err(ConfigError::new(
-                "VCENTER_URL",
-                format!("cannot reach {url} ({detail})"),
-                "Check the URL, the network, and VCENTER_CA_FILE or VCENTER_INSECURE for TLS.",
-            )),
-            Err(VcError::Timeout { secs }) => Err(ConfigError::new(
-                "VCENTER_URL",
-                format!("{url} did not answer within {secs} s"),
-                "Check the URL and the network (vcenter.timeout_secs in the policy sets the wait).",
-            )),
-            Err(VcError::InvalidLogin) => Err(ConfigError::new(
-                "VCENTER_USER",
-                format!("{url} rejected the user or the password"),
-                "Check VCENTER_USER and VCENTER_PASSWORD.",
-            )),
-            Err(VcError::Protocol(detail)) => Err(ConfigError::new(
-                "VCENTER_URL",
-                format!("{url} did not answer like vCenter's SDK ({detail})"),
-                "Check that the URL is the vCenter's, ending in /sdk.",
-            )),
-            // Found or not found (or any vSphere fault): vCenter answered and let the bot in.
-            _ => Ok(()),
-        }
+        check_vcenter(&*self.vcenter).await
+    }
+}
+
+/// [`Context::check_vcenter`] for any client: one call that needs a session, whose cost does
+/// not grow with the inventory; a failure is a sentence naming the setting to fix.
+pub async fn check_vcenter(vcenter: &dyn Vcenter) -> Result<(), ConfigError> {
+    let url = iaas_config::var("VCENTER_URL").unwrap_or_default();
+    match vcenter.vm_by_moref("vm-iaas-startup-probe").await {
+        Err(VcError::Unreachable { detail }) => Err(ConfigError::new(
+            "VCENTER_URL",
+            format!("cannot reach {url} ({detail})"),
+            "Check the URL, the network, and VCENTER_CA_FILE or VCENTER_INSECURE for TLS.",
+        )),
+        Err(VcError::Timeout { secs }) => Err(ConfigError::new(
+            "VCENTER_URL",
+            format!("{url} did not answer within {secs} s"),
+            "Check the URL and the network (vcenter.timeout_secs in the policy sets the wait).",
+        )),
+        Err(VcError::InvalidLogin) => Err(ConfigError::new(
+            "VCENTER_USER",
+            format!("{url} rejected the user or the password"),
+            "Check VCENTER_USER and VCENTER_PASSWORD.",
+        )),
+        Err(VcError::Protocol(detail)) => Err(ConfigError::new(
+            "VCENTER_URL",
+            format!("{url} did not answer like vCenter's SDK ({detail})"),
+            "Check that the URL is the vCenter's, ending in /sdk.",
+        )),
+        // Found or not found (or any vSphere fault): vCenter answered and let the bot in.
+        _ => Ok(()),
     }
 }
 

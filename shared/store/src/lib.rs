@@ -95,6 +95,12 @@ pub enum StoreError {
     Unreadable { column: &'static str, reason: String },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Migrate {
+    Yes,
+    No,
+}
+
 impl Store {
     /// A transaction that will write. SQLite's default (deferred) transaction takes the write
     /// lock only at its first write, and if another writer committed since its first read it
@@ -117,6 +123,49 @@ impl Store {
     /// [`Store::connect`] with a statement time-out of its own: PostgreSQL's `statement_timeout`
     /// (lock waits included), SQLite's `busy_timeout`.
     pub async fn connect_with(url: &str, statement_timeout: Duration) -> Result<Store, StoreError> {
+        let store = Store::open(url, statement_timeout, Migrate::Yes).await?;
+        tracing::info!(backend = %store.backend, url = %redact(url), "state store ready");
+        Ok(store)
+    }
+
+    /// What `iaas doctor` asks of a database, changing nothing: it answers, every migration this
+    /// build knows is applied (`Ok` lists those that are not), and a write can be read back in a
+    /// transaction that is then rolled back.
+    pub async fn inspect(url: &str, statement_timeout: Duration) -> Result<Vec<String>, StoreError> {
+        let store = Store::open(url, statement_timeout, Migrate::No).await?;
+        let err = || query_err("inspecting the schema");
+        let applied: Vec<i64> = match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&store.pool).await {
+            Ok(rows) => rows.iter().map(|r| sqlx::Row::get(r, "version")).collect(),
+            Err(_) => Vec::new(), // no migrations table: none applied
+        };
+        let pending: Vec<String> =
+            store.migrator().iter().filter(|m| !applied.contains(&m.version)).map(|m| format!("{} {}", m.version, m.description)).collect();
+        if pending.is_empty() {
+            let mut tx = store.write_tx().await.map_err(err())?;
+            sqlx::query("INSERT INTO seen_requests (key, expires_at_ms) VALUES ('iaas-doctor', 0)")
+                .execute(&mut *tx)
+                .await
+                .map_err(err())?;
+            let back = sqlx::query("SELECT expires_at_ms FROM seen_requests WHERE key = 'iaas-doctor'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err())?;
+            tx.rollback().await.map_err(err())?;
+            if back.is_none() {
+                return Err(StoreError::Query { doing: "reading back a write", reason: "the row was not there".into() });
+            }
+        }
+        Ok(pending)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    async fn open(url: &str, statement_timeout: Duration, migrate: Migrate) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let shown = redact(url);
         let connect_err = |reason: String, hint| StoreError::Connect { url: shown.clone(), reason, hint };
@@ -158,7 +207,9 @@ impl Store {
             Backend::Postgres => options.after_connect(move |conn, _| {
                 Box::pin(async move {
                     sqlx::query(&format!("SET statement_timeout = {timeout_ms}")).execute(&mut *conn).await?;
-                    POSTGRES_MIGRATIONS.run_direct(&mut *conn).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+                    if migrate == Migrate::Yes {
+                        POSTGRES_MIGRATIONS.run_direct(&mut *conn).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+                    }
                     Ok(())
                 })
             }),
@@ -190,14 +241,11 @@ impl Store {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(|e| connect_err(e.to_string(), hint))?;
         }
 
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&pool).await.map_err(|e| StoreError::Migrate { url: shown.clone(), reason: e.to_string() })?;
-
-        tracing::info!(%backend, url = %shown, "state store ready");
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        if migrate == Migrate::Yes {
+            store.migrator().run(&store.pool).await.map_err(|e| StoreError::Migrate { url: shown.clone(), reason: e.to_string() })?;
+        }
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
