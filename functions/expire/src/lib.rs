@@ -19,7 +19,7 @@ pub mod events;
 pub mod lease;
 pub mod sweep;
 
-pub use sweep::{sweep, SweepReport};
+pub use sweep::{dry_run, sweep, Action, Planned, SweepReport};
 
 pub const NAME: &str = "iaas-expire";
 
