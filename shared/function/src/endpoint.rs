@@ -53,7 +53,8 @@ where
     if inv.command.function() != name {
         return (StatusCode::BAD_REQUEST, format!("{name} does not run `{}`\n", inv.command.describe())).into_response();
     }
-    let span = tracing::info_span!("invocation", function = name, id = %inv.id, user = %inv.user.id);
+    // `request` is what the user saw ("request 1a2b3c4d"), so a log line is found from a Slack message.
+    let span = tracing::info_span!("invocation", function = name, id = %inv.id, request = inv.short_id(), user = %inv.user.id);
     run_once(name, ctx, inv, handler).instrument(span).await
 }
 
