@@ -51,7 +51,7 @@ pub const RESUME_NAME: &str = "iaas-decommission-resume";
 pub fn resume_router(ctx: Arc<Context>) -> Router {
     // A schedule has no user: only the shared-secret signature says the trigger is ours.
     iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
-        .route("/_/health", axum::routing::get(|| async { "ok" }))
+        .merge(ctx.probes())
         .with_state((ctx, web_api_from_env()))
 }
 

@@ -41,7 +41,7 @@ pub const SWEEP_NAME: &str = "iaas-expire-sweep";
 pub fn sweep_router(ctx: Arc<Context>) -> Router {
     // A schedule has no user: only the shared-secret signature says the trigger is ours.
     iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
-        .route("/_/health", axum::routing::get(|| async { "ok" }))
+        .merge(ctx.probes())
         .with_state((ctx, web_api_from_env()))
 }
 

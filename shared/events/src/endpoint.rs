@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use iaas_config::ConfigError;
 use iaas_function::once::{audit, not_run_response, once, Once, Settle};
@@ -157,7 +157,7 @@ where
         let settings = settings.clone();
         async move { Box::pin(handle(name, ctx, &settings, headers, body, handler)).await }
     };
-    Router::new().route("/", post(receive)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
+    Router::new().route("/", post(receive)).merge(ctx.probes()).with_state(ctx)
 }
 
 async fn handle<H, Fut>(

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_slack::{Answer, Message, UserText};
@@ -30,7 +30,7 @@ where
         // of the request's stack (debug builds overflowed a worker's 2 MiB with a resize).
         async move { Box::pin(handle(name, ctx, headers, body, handler)).await }
     };
-    Router::new().route("/", post(invoke)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
+    Router::new().route("/", post(invoke)).merge(ctx.probes()).with_state(ctx)
 }
 
 async fn handle<H, Fut>(name: &'static str, ctx: Arc<Context>, headers: HeaderMap, body: Bytes, handler: H) -> Response

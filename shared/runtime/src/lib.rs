@@ -3,9 +3,11 @@
 //! convention) that shuts down gracefully on SIGTERM, within [`HttpLimits`].
 
 mod limits;
+mod probes;
 mod server;
 
 pub use limits::{open_files_limit, HttpLimits};
+pub use probes::{probes, Readiness};
 pub use server::serve_with;
 
 use std::net::SocketAddr;
