@@ -41,7 +41,7 @@ async fn two_sweeps_at_once_act_once_per_vm() {
     // Two replicas sweep at the same moment, three times over a lease's life.
     for offset in [Duration::days(4), Duration::days(10) + Duration::hours(1), Duration::days(13) + Duration::hours(2)] {
         let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let args = ["expire", "sweep", "--as-of", at.as_str()];
+        let args = ["expire", "sweep", "--as-of", at.as_str(), "--yes"];
         let (a, b) = tokio::join!(serve.cli(&args), serve.cli(&args));
         assert!(!a.is_empty() && !b.is_empty());
     }
