@@ -218,6 +218,14 @@ where
         Once::StoreDown(_) => return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable; retry later\n").into_response(),
         not_run => return not_run_response(&key, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),
     };
+    let kind = match outcome.kind {
+        OutcomeKind::Acted => "acted",
+        OutcomeKind::Skipped => "skipped",
+        OutcomeKind::Ignored => "ignored",
+        OutcomeKind::Failed => "failed",
+        OutcomeKind::Retry => "retry",
+    };
+    metrics::histogram!("iaas_function_duration_seconds", "function" => name, "outcome" => kind).record(elapsed_ms as f64 / 1000.0);
     if outcome.kind == OutcomeKind::Retry {
         tracing::warn!(text = %outcome.text, "could not handle the event now; asking for a retry");
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", outcome.text)).into_response();

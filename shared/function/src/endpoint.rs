@@ -86,6 +86,13 @@ where
         }
         not_run => return crate::once::not_run_response(&inv.id, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),
     };
+    let decision = match (reply.kind, outcome.ok) {
+        (ReplyKind::Denied, _) => "denied",
+        (_, true) => "done",
+        (_, false) => "failed",
+    };
+    metrics::counter!("iaas_commands_total", "command" => inv.command.name(), "outcome" => decision).increment(1);
+    metrics::histogram!("iaas_function_duration_seconds", "function" => name, "outcome" => decision).record(elapsed_ms as f64 / 1000.0);
     let entry = AuditEntry {
         at_ms: chrono::Utc::now().timestamp_millis(),
         request_id: inv.id.clone(),
@@ -93,12 +100,7 @@ where
         command: inv.command.describe(),
         vm: inv.command.target_vm().map(str::to_string),
         stage: name.to_string(),
-        decision: match (reply.kind, outcome.ok) {
-            (ReplyKind::Denied, _) => "denied",
-            (_, true) => "done",
-            (_, false) => "failed",
-        }
-        .to_string(),
+        decision: decision.to_string(),
         reason: outcome.text.chars().take(500).collect(),
         duration_ms: Some(elapsed_ms),
     };

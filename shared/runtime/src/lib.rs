@@ -3,6 +3,7 @@
 //! convention) that shuts down gracefully on SIGTERM, within [`HttpLimits`].
 
 mod limits;
+pub mod metrics;
 mod probes;
 mod server;
 

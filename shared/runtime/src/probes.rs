@@ -1,7 +1,7 @@
 //! Liveness and readiness, the same on every binary: `/_/health` answers while the process
 //! serves (a restart is the only cure for its failure); `/_/ready` asks the peers the process
 //! needs (the store, the vCenter session) and answers 200, or 503 with the check that failed,
-//! so a platform routes no work to a replica that cannot do it.
+//! so a platform routes no work to a replica that cannot do it. `/metrics` is served beside them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -76,9 +76,15 @@ impl Readiness {
     }
 }
 
-/// `GET /_/health` (liveness: "ok") and `GET /_/ready` (the checks), to merge into any router.
+/// `GET /_/health` (liveness: "ok"), `GET /_/ready` (the checks) and `GET /metrics`
+/// (Prometheus), to merge into any router. Installs the metrics recorder, so what happens from
+/// start-up on is counted.
 pub fn probes<S: Clone + Send + Sync + 'static>(readiness: Readiness) -> Router<S> {
-    Router::new().route("/_/health", get(|| async { "ok" })).route("/_/ready", get(move || readiness.clone().answer()))
+    crate::metrics::handle();
+    Router::new()
+        .route("/_/health", get(|| async { "ok" }))
+        .route("/_/ready", get(move || readiness.clone().answer()))
+        .route("/metrics", get(crate::metrics::render))
 }
 
 #[cfg(test)]
