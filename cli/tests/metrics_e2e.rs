@@ -58,6 +58,8 @@ async fn metrics_count_a_known_set_of_commands() {
         assert_eq!((status, id), (200, None), "`{text}` by {user}");
     }
 
+    assert!(serve.trigger("iaas-expire-sweep").await.contains("leases due"));
+
     let text = scrape(&serve).await;
     let count = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(0.0);
     assert_eq!(count("iaas_commands_total", &[("command", "power"), ("outcome", "done")]), 1.0, "{text}");
@@ -70,6 +72,7 @@ async fn metrics_count_a_known_set_of_commands() {
     assert_eq!(count("iaas_access_refusals_total", &[("stage", "function"), ("reason", "vm_not_allowed")]), 1.0, "{text}");
     assert_eq!(count("iaas_vcenter_calls_total", &[("method", "PowerOffVM_Task"), ("outcome", "ok")]), 1.0, "{text}");
     assert!(count("iaas_vcenter_call_duration_seconds_count", &[("method", "RetrievePropertiesEx")]) >= 1.0, "{text}");
+    assert!(count("iaas_lease_sweeps_total", &[]) >= 1.0, "{text}");
     assert!(text.contains("# TYPE iaas_function_duration_seconds histogram"), "{text}");
     for unbounded in ["app-web", "app-db", "U0USER1", "U0GINA", "U0DAVE", "ann@"] {
         assert!(!text.contains(unbounded), "{unbounded} in a label:\n{text}");

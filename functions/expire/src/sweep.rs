@@ -52,6 +52,26 @@ pub struct SweepReport {
     pub busy: u32,
 }
 
+impl SweepReport {
+    /// Adds a finished sweep's counts to `iaas_lease_sweep_leases_total{action}`.
+    fn record(&self) {
+        metrics::counter!("iaas_lease_sweeps_total").increment(1);
+        for (action, n) in [
+            ("reminded", self.reminded),
+            ("powered_off", self.powered_off),
+            ("deleted", self.deleted),
+            ("decommissioned", self.decommissioned),
+            ("held", self.held),
+            ("closed", self.closed),
+            ("excluded", self.excluded),
+            ("deferred", self.deferred),
+            ("busy", self.busy),
+        ] {
+            metrics::counter!("iaas_lease_sweep_leases_total", "action" => action).increment(u64::from(n));
+        }
+    }
+}
+
 impl std::fmt::Display for SweepReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -198,6 +218,7 @@ pub async fn sweep(ctx: &Context, slack: &WebApi, now: DateTime<Utc>) -> Result<
         .await;
     }
     tracing::info!(%report, as_of = %now, "sweep done");
+    report.record();
     Ok(report)
 }
 

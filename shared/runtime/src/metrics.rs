@@ -60,5 +60,10 @@ fn describe() {
     describe_counter!("iaas_vcenter_calls_total", "vCenter SOAP calls by method and outcome (ok, fault, timeout, unreachable, protocol).");
     describe_histogram!("iaas_vcenter_call_duration_seconds", Unit::Seconds, "vCenter SOAP call latency by method.");
     describe_counter!("iaas_vcenter_faults_total", "vCenter SOAP faults by method and fault type.");
+    describe_counter!("iaas_lease_sweeps_total", "Lease sweeps finished.");
+    describe_counter!(
+        "iaas_lease_sweep_leases_total",
+        "Leases a sweep acted on, by action (reminded, powered_off, deleted, held, busy, …)."
+    );
     describe_counter!("iaas_access_refusals_total", "Requests refused by an access check, by stage (gateway, function) and reason.");
 }
