@@ -54,11 +54,20 @@ async fn dry_run_at(serve: &Serve, created: DateTime<Utc>, offset: Duration) -> 
 /// quota, the audit trail, decommission requests, and the posts to the Slack stand-in.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
-    leases: Vec<(Lease, Option<i64>, bool, bool, Result<VmDetails, String>)>,
+    leases: Vec<LeaseSeen>,
     usage: Usage,
     audit: usize,
     decommissions: usize,
     posts: usize,
+}
+
+/// A lease, its first reminder, whether the 7- and 1-day reminders were sent, and its VM.
+#[derive(Debug, PartialEq)]
+struct LeaseSeen {
+    lease: Lease,
+    first_reminder: Option<i64>,
+    reminded: (bool, bool),
+    vm: Result<VmDetails, String>,
 }
 
 async fn snapshot(serve: &Serve, reader: &SoapClient) -> Snapshot {
@@ -69,7 +78,7 @@ async fn snapshot(serve: &Serve, reader: &SoapClient) -> Snapshot {
         let seven = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 7).await.unwrap();
         let one = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 1).await.unwrap();
         let vm = reader.vm_details(&VmRef { moref: l.vm_moref.clone(), name: l.vm_name.clone() }).await.map_err(|e| e.to_string());
-        leases.push((l, first, seven, one, vm));
+        leases.push(LeaseSeen { lease: l, first_reminder: first, reminded: (seven, one), vm });
     }
     Snapshot {
         leases,
