@@ -73,6 +73,11 @@ async fn metrics_count_a_known_set_of_commands() {
     assert_eq!(count("iaas_vcenter_calls_total", &[("method", "PowerOffVM_Task"), ("outcome", "ok")]), 1.0, "{text}");
     assert!(count("iaas_vcenter_call_duration_seconds_count", &[("method", "RetrievePropertiesEx")]) >= 1.0, "{text}");
     assert!(count("iaas_lease_sweeps_total", &[]) >= 1.0, "{text}");
+    // Every Slack request is counted by its route; the gateway's answer to it is the ack.
+    assert!(count("iaas_http_requests_total", &[("route", "/slack/commands"), ("status", "200")]) >= 6.0, "{text}");
+    assert!(count("iaas_http_request_duration_seconds_count", &[("route", "/slack/commands")]) >= 6.0, "{text}");
+    // The scrape itself is in flight while the page is rendered.
+    assert!(count("iaas_http_requests_in_flight", &[]) >= 1.0, "{text}");
     assert!(text.contains("# TYPE iaas_function_duration_seconds histogram"), "{text}");
     for unbounded in ["app-web", "app-db", "U0USER1", "U0GINA", "U0DAVE", "ann@"] {
         assert!(!text.contains(unbounded), "{unbounded} in a label:\n{text}");

@@ -40,7 +40,7 @@ pub fn on_lambda() -> bool {
 /// Serves the router on Lambda or on `0.0.0.0:$PORT` until SIGTERM/Ctrl-C.
 pub async fn serve(router: Router) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if on_lambda() {
-        return lambda_http::run(router).await;
+        return lambda_http::run(metrics::instrument(router)).await;
     }
     let limits = HttpLimits::from_env()?;
     let port = match std::env::var("PORT") {

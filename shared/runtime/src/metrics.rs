@@ -6,9 +6,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Seconds: from a vCenter read's milliseconds to a decommission's hour.
@@ -48,9 +51,42 @@ pub(crate) async fn render() -> Response {
     }
 }
 
+/// Counts and times every request by its route (the gateway's `/slack/commands` time is the
+/// ack's latency) and keeps a gauge of those in flight. The route template, not the path, is
+/// the label, so ids in paths never become series.
+pub(crate) fn instrument(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(track))
+}
+
+async fn track(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // Decremented on drop too: a request whose client went away is no longer in flight.
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            metrics::gauge!("iaas_http_requests_in_flight").decrement(1.0);
+        }
+    }
+    metrics::gauge!("iaas_http_requests_in_flight").increment(1.0);
+    let in_flight = InFlight;
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    drop(in_flight);
+    metrics::histogram!("iaas_http_request_duration_seconds", "route" => route.clone()).record(started.elapsed().as_secs_f64());
+    metrics::counter!("iaas_http_requests_total", "route" => route, "status" => response.status().as_str().to_string()).increment(1);
+    response
+}
+
 /// HELP lines for every metric the binaries record (names are the contract with dashboards).
 fn describe() {
     use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!("iaas_http_requests_total", "HTTP requests by route template and status.");
+    describe_histogram!(
+        "iaas_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by route template (/slack/commands: the ack)."
+    );
+    metrics::describe_gauge!("iaas_http_requests_in_flight", "HTTP requests being answered now.");
     describe_counter!("iaas_commands_total", "Slack commands run by a function, by command and outcome (done, failed, denied).");
     describe_histogram!(
         "iaas_function_duration_seconds",
