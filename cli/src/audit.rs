@@ -39,7 +39,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             e.decision,
             e.stage,
             e.command,
-            &e.request_id[..e.request_id.len().min(8)],
+            iaas_invocation::short_id(&e.request_id),
             e.reason
         );
     }

@@ -34,15 +34,31 @@ pub enum ExpireCmd {
     /// The VM no longer expires.
     #[command(alias = "exclude")]
     Remove { vm: String },
-    /// Run one sweep now: reminders, power-offs, deletions.
+    /// Run one sweep now: reminders, power-offs, deletions, decommission hand-overs.
+    ///
+    /// `--dry-run` prints what the sweep would do and changes, sends and records nothing.
+    /// `--as-of` without `--dry-run` acts for real as of that time (sends the reminders due
+    /// then and records them, powers off or deletes VMs), so it needs `--yes`.
     Sweep {
-        /// Sweep as if it were this time (RFC 3339), to rehearse.
+        /// Only print what a sweep would do: no message, no record, no vCenter change.
+        #[arg(long)]
+        dry_run: bool,
+        /// Sweep as if it were this time (RFC 3339). Acts for real unless --dry-run; then --yes is required.
         #[arg(long)]
         as_of: Option<String>,
+        /// Confirm that a sweep with --as-of acts for real.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
 pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
+    // Refused before connecting to anything: a rehearsal must never act by mistake.
+    if let ExpireCmd::Sweep { dry_run: false, as_of: Some(_), yes: false } = &cmd {
+        anyhow::bail!(
+            "--as-of acts for real (reminders are sent and recorded, VMs powered off or deleted as of that time): add --dry-run to only see what it would do, or --yes to act"
+        );
+    }
     // The CLI invokes no function, so the shared secret is not used.
     let ctx = Context::from_env(Some(Secret::new("unused-by-the-cli"))).await?;
     let (store, vc, policy) = (&ctx.store, ctx.vcenter.as_ref(), &ctx.policy);
@@ -83,15 +99,25 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
             vc.set_attribute(&VmRef { moref: l.vm_moref.clone(), name: l.vm_name.clone() }, ATTR_EXPIRES, "").await?;
             println!("{} no longer expires.", l.vm_name);
         }
-        ExpireCmd::Sweep { as_of } => {
+        ExpireCmd::Sweep { dry_run, as_of, yes: _ } => {
             let now = match as_of {
                 Some(t) => DateTime::parse_from_rfc3339(&t)
                     .map_err(|_| anyhow!("--as-of {t:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z"))?
                     .with_timezone(&Utc),
                 None => Utc::now(),
             };
-            let report = iaas_expire::sweep(&ctx, &ctx.slack, now).await?;
-            println!("{report}");
+            if dry_run {
+                let (planned, report) = iaas_expire::dry_run(&ctx, now).await?;
+                println!("Dry run as of {}: nothing is changed, sent or recorded.", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                for p in planned.iter().filter(|p| p.action != iaas_expire::Action::Nothing) {
+                    let owner = if p.lease.owner_user.is_empty() { "-" } else { &p.lease.owner_user };
+                    println!("{:<24} {:<12} {:<12} would {}", p.lease.vm_name, owner, p.lease.state.as_str(), p.action);
+                }
+                println!("would: {report}");
+            } else {
+                let report = iaas_expire::sweep(&ctx, &ctx.slack, now).await?;
+                println!("{report}");
+            }
         }
     }
     ctx.vcenter.logout().await;

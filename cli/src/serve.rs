@@ -124,9 +124,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let gateway = Arc::new(settings.with_dispatcher(dispatcher.clone()));
 
     // OpenFaaS-style URLs work against the all-in-one too.
-    let app = functions
-        .into_iter()
-        .fold(iaas_gateway::router(gateway.clone()), |app, (name, router)| app.nest(&format!("/function/{name}"), router));
+    let app = functions.into_iter().fold(iaas_gateway::router_with(gateway.clone(), ctx.readiness()), |app, (name, router)| {
+        app.nest(&format!("/function/{name}"), router)
+    });
 
     // The platforms schedule sweeps themselves; the all-in-one has a timer.
     tokio::spawn(sweep_every(ctx.clone()));

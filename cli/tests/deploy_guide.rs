@@ -147,3 +147,13 @@ fn the_vcenter_is_set_in_one_place() {
         assert!(secrets.contains(&"iaas-config".to_string()), "{} mounts the policy", text(name));
     }
 }
+
+/// Every deployable's readiness is its own `/_/ready` (store and vCenter checks), not only the
+/// watchdog's.
+#[test]
+fn every_function_is_probed_at_its_ready_path() {
+    for (name, f) in stack()["functions"].as_mapping().unwrap() {
+        assert_eq!(text(&f["environment"]["ready_path"]), "/_/ready", "{}", text(name));
+        assert_eq!(text(&f["annotations"]["com.openfaas.ready.http.path"]), "/_/ready", "{}", text(name));
+    }
+}

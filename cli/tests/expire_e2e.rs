@@ -1,15 +1,16 @@
-//! VM leases end to end with the clock override: `iaas expire sweep --as-of` against the store,
-//! vcsim and a Slack stand-in; the lease seen in Slack, in the CLI and on the VM agree.
+//! VM leases end to end with the clock override: `iaas expire sweep --as-of --yes` against the
+//! store, vcsim and a Slack stand-in; the lease seen in Slack, in the CLI and on the VM agree.
+//! `--dry-run` leaves all three untouched.
 
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{ldap_env, start_on, Serve};
-use iaas_store::{LeaseFilter, LeaseState, Store, Usage};
+use iaas_store::{AuditFilter, DecommissionFilter, Lease, LeaseFilter, LeaseState, Store, Usage};
 use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
-use iaas_vsphere::{PowerState, VcError, Vcenter, ATTR_EXPIRES};
+use iaas_vsphere::{PowerState, VcError, Vcenter, VmDetails, VmRef, ATTR_EXPIRES};
 
 const POLICY: &str = r#"
 [lease]
@@ -37,10 +38,64 @@ async fn start_with(policy: &str) -> (Vcsim, Serve, SoapClient) {
     (vcsim, serve, reader)
 }
 
-/// Sweeps as of `created + offset` and returns the report line.
+/// Sweeps for real as of `created + offset` and returns the report line.
 async fn sweep_at(serve: &Serve, created: DateTime<Utc>, offset: Duration) -> String {
     let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    serve.cli(&["expire", "sweep", "--as-of", &at]).await
+    serve.cli(&["expire", "sweep", "--as-of", &at, "--yes"]).await
+}
+
+/// A dry-run sweep as of `created + offset`: its output.
+async fn dry_run_at(serve: &Serve, created: DateTime<Utc>, offset: Duration) -> String {
+    let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    serve.cli(&["expire", "sweep", "--dry-run", "--as-of", &at]).await
+}
+
+/// Everything a sweep may change: each lease with its reminders and its VM in vCenter, U1's
+/// quota, the audit trail, decommission requests, and the posts to the Slack stand-in.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    leases: Vec<LeaseSeen>,
+    usage: Usage,
+    audit: usize,
+    decommissions: usize,
+    posts: usize,
+}
+
+/// A lease, its first reminder, whether the 7- and 1-day reminders were sent, and its VM.
+#[derive(Debug, PartialEq)]
+struct LeaseSeen {
+    lease: Lease,
+    first_reminder: Option<i64>,
+    reminded: (bool, bool),
+    vm: Result<VmDetails, String>,
+}
+
+async fn snapshot(serve: &Serve, reader: &SoapClient) -> Snapshot {
+    let store = store(serve).await;
+    let mut leases = Vec::new();
+    for l in store.leases(&LeaseFilter { include_finished: true, ..Default::default() }, 1000).await.unwrap() {
+        let first = store.first_reminder(&l.vm_moref, l.expires_at_ms).await.unwrap();
+        let seven = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 7).await.unwrap();
+        let one = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 1).await.unwrap();
+        let vm = reader.vm_details(&VmRef { moref: l.vm_moref.clone(), name: l.vm_name.clone() }).await.map_err(|e| e.to_string());
+        leases.push(LeaseSeen { lease: l, first_reminder: first, reminded: (seven, one), vm });
+    }
+    Snapshot {
+        leases,
+        usage: store.quota_usage("U1").await.unwrap(),
+        audit: store.audit_entries(&AuditFilter::default(), 100_000).await.unwrap().len(),
+        decommissions: store.decommissions(&DecommissionFilter::default(), 1000, 0).await.unwrap().len(),
+        posts: serve.posts.lock().unwrap().len(),
+    }
+}
+
+/// Dry-runs as of `created + offset`, checks that nothing changed, and returns its output.
+async fn dry_run_changes_nothing(serve: &Serve, reader: &SoapClient, created: DateTime<Utc>, offset: Duration) -> String {
+    let before = snapshot(serve, reader).await;
+    let out = dry_run_at(serve, created, offset).await;
+    assert_eq!(snapshot(serve, reader).await, before, "a dry run changed something:\n{out}");
+    assert!(out.contains("nothing is changed, sent or recorded"), "{out}");
+    out
 }
 
 /// The store `iaas serve` uses.
@@ -258,7 +313,10 @@ shutdown_timeout_secs = 5
     assert!(sweep_at(&serve, created, Duration::days(12)).await.contains("0 decommissioned"));
     assert_eq!(state(&reader, "lease-07").await.unwrap(), PowerState::PoweredOff);
 
-    // After it, a decommission request of IT's plan takes the VM; `iaas serve` resumes it.
+    // After it, a decommission request of IT's plan takes the VM; `iaas serve` resumes it. A dry
+    // run first says so and hands nothing over.
+    let out = dry_run_changes_nothing(&serve, &reader, created, Duration::days(13) + Duration::hours(2)).await;
+    assert!(out.contains("would hand the VM to a decommission request") && out.contains("1 decommissioned"), "{out}");
     let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await;
     assert!(report.contains("1 decommissioned"), "{report}");
     let shown = serve.cli(&["expire", "show", "lease-07"]).await;
@@ -423,4 +481,74 @@ async fn a_delete_interrupted_after_the_destroy_is_settled_once() {
     let report = sweep_at(&serve, created, Duration::days(14)).await;
     assert!(report.contains("0 deleted"), "{report}");
     assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "given back once");
+}
+
+/// Each stage of a lease's end, dry-run first: the dry run prints what the real sweep then
+/// does, and leaves the store, vCenter and Slack as they were — so the real reminders are
+/// still sent after it (the rehearsal that used to record them is the bug this guards).
+#[tokio::test]
+async fn a_dry_run_shows_the_sweep_and_changes_nothing() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    assert!(serve.run("U1", "create lease-11").await.readable().contains("expires"));
+    serve.run("U1", "power on lease-11").await;
+
+    let out = dry_run_changes_nothing(&serve, &reader, created, Duration::days(4)).await;
+    assert!(
+        out.contains("lease-11") && out.contains("would remind the owner by DM") && out.contains("would: 1 leases due: 1 reminded"),
+        "{out}"
+    );
+    assert!(serve.posts_to("U1").is_empty());
+    assert!(sweep_at(&serve, created, Duration::days(4)).await.contains("1 reminded"));
+    assert_eq!(serve.posts_to("U1").len(), 1);
+
+    let out = dry_run_changes_nothing(&serve, &reader, created, Duration::days(9) + Duration::hours(12)).await;
+    assert!(out.contains("would remind the owner by DM (the reminder 1 day(s) before expiry)"), "{out}");
+    assert!(sweep_at(&serve, created, Duration::days(9) + Duration::hours(12)).await.contains("1 reminded"));
+
+    let out = dry_run_changes_nothing(&serve, &reader, created, Duration::days(10) + Duration::hours(1)).await;
+    assert!(out.contains("would power the VM off") && out.contains("1 powered off"), "{out}");
+    assert_eq!(state(&reader, "lease-11").await.unwrap(), PowerState::PoweredOn);
+    assert!(sweep_at(&serve, created, Duration::days(10) + Duration::hours(1)).await.contains("1 powered off"));
+
+    let out = dry_run_changes_nothing(&serve, &reader, created, Duration::days(13) + Duration::hours(2)).await;
+    assert!(out.contains("would delete the VM") && out.contains("1 deleted"), "{out}");
+    assert!(reader.find_vm("lease-11").await.is_ok());
+    assert!(sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await.contains("1 deleted"));
+    assert!(matches!(state(&reader, "lease-11").await, Err(VcError::NotFound { .. })));
+}
+
+/// A protected VM and an owner who cannot be told: the dry run says it would hold them and
+/// alert the admins, and neither holds nor alerts.
+#[tokio::test]
+async fn a_dry_run_names_the_holds_without_holding() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    serve.run("U1", "create guard-02").await;
+    assert!(sweep_at(&serve, created, Duration::days(4)).await.contains("1 reminded"));
+    let out = dry_run_changes_nothing(&serve, &reader, created, Duration::days(10) + Duration::hours(1)).await;
+    assert!(out.contains("guard-02") && out.contains("would hold the lease and alert the admins: the VM is protected"), "{out}");
+    assert!(serve.posts_to("C0ADMINS").is_empty());
+    let shown = serve.cli(&["expire", "show", "guard-02"]).await;
+    assert!(shown.contains("expires") && !shown.contains("held"), "{shown}");
+}
+
+/// `--as-of` alone acts for real, so it is refused without `--yes`, before anything happens;
+/// `--help` says so.
+#[tokio::test]
+async fn as_of_without_dry_run_needs_yes() {
+    let (_vcsim, serve, reader) = start().await;
+    let created = Utc::now();
+    serve.run("U1", "create lease-12").await;
+    let before = snapshot(&serve, &reader).await;
+    let at = (created + Duration::days(4)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let out = serve.cli_output(&["expire", "sweep", "--as-of", &at]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--as-of acts for real") && err.contains("--dry-run") && err.contains("--yes"), "{err}");
+    assert_eq!(snapshot(&serve, &reader).await, before);
+
+    let help = serve.cli(&["expire", "sweep", "--help"]).await;
+    assert!(help.contains("--dry-run") && help.contains("--yes") && help.contains("changes, sends and records nothing"), "{help}");
 }

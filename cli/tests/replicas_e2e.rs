@@ -64,7 +64,7 @@ async fn two_sweeps_at_once_act_once_per_vm() {
     // Two replicas sweep at the same moment, three times over a lease's life.
     for offset in [Duration::days(4), Duration::days(10) + Duration::hours(1), Duration::days(13) + Duration::hours(2)] {
         let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let args = ["expire", "sweep", "--as-of", at.as_str()];
+        let args = ["expire", "sweep", "--as-of", at.as_str(), "--yes"];
         let (a, b) = tokio::join!(serve.cli(&args), serve.cli(&args));
         assert!(!a.is_empty() && !b.is_empty());
     }
@@ -125,14 +125,14 @@ async fn two_replicas_resume_each_decommission_step_once() {
     }
     for offset in [Duration::days(4), Duration::days(10) + Duration::hours(1)] {
         let at = (created + offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        one.cli(&["expire", "sweep", "--as-of", at.as_str()]).await;
+        one.cli(&["expire", "sweep", "--as-of", at.as_str(), "--yes"]).await;
     }
     let (two, _) = start_on(&vcsim, &policy, &env).await;
     let before = vcsim.stats().await.unwrap();
 
     // The hand-over: three requests recorded, which both replicas' resume loops then take up.
     let at = (created + Duration::days(13) + Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let report = one.cli(&["expire", "sweep", "--as-of", at.as_str()]).await;
+    let report = one.cli(&["expire", "sweep", "--as-of", at.as_str(), "--yes"]).await;
     assert!(report.contains("3 decommissioned"), "{report}");
     tokio::join!(one.trigger("iaas-decommission-resume"), two.trigger("iaas-decommission-resume"));
 

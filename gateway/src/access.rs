@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use iaas_access::{Access, AccessPolicy, Decision};
+use iaas_access::{Access, AccessError, AccessPolicy, Decision};
 use iaas_config::{ConfigError, Policy};
 use iaas_invocation::{Caller, Command};
 
@@ -38,15 +38,29 @@ pub async fn access_from_env(policy: &Policy) -> Result<Option<Access>, ConfigEr
 pub async fn authorize(access: &Access, slack_user: &str, command: &Command) -> Result<Caller, String> {
     let who = access.identify(slack_user).await.map_err(|e| {
         tracing::warn!(error = %e, slack_user, "could not identify the caller");
+        refused(match &e {
+            AccessError::DirectoryUnavailable(_) => "directory_unavailable",
+            AccessError::SlackUnavailable(_) => "slack_unavailable",
+            AccessError::UnknownUser(_) => "unknown_user",
+            AccessError::Disabled(_) => "disabled",
+            AccessError::Ambiguous(_) => "ambiguous",
+            AccessError::Config(_) => "policy",
+        });
         e.fail_closed_message()
     })?;
     if let Decision::Deny(sentence) = access.may_run(&who, command.name()) {
+        refused("command_not_allowed");
         return Err(sentence);
     }
-    access
-        .rate_limit(slack_user, command.name(), Instant::now())
-        .map_err(|secs| format!("You have sent many commands in the last minute; try again in {secs} s. Nothing was run."))?;
+    access.rate_limit(slack_user, command.name(), Instant::now()).map_err(|secs| {
+        refused("rate_limited");
+        format!("You have sent many commands in the last minute; try again in {secs} s. Nothing was run.")
+    })?;
     Ok(Caller { email: who.email, dn: who.dn, roles: who.roles.into_iter().collect() })
+}
+
+fn refused(reason: &'static str) {
+    metrics::counter!("iaas_access_refusals_total", "stage" => "gateway", "reason" => reason).increment(1);
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use iaas_config::Secret;
 use iaas_slack::Responder;
@@ -64,7 +64,21 @@ impl Gateway {
     }
 }
 
+/// The gateway's routes with `/_/ready` checking its store (the audit trail), when it has one.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    let mut readiness = iaas_runtime::Readiness::new();
+    if let Some(log) = &gateway.audit {
+        let store = log.store().clone();
+        readiness = readiness.check("store", move || {
+            let store = store.clone();
+            async move { store.ping().await.map_err(|e| e.to_string()) }
+        });
+    }
+    router_with(gateway, readiness)
+}
+
+/// The gateway's routes with these readiness checks (`iaas serve` adds vCenter's).
+pub fn router_with(gateway: Arc<Gateway>, readiness: iaas_runtime::Readiness) -> Router {
     let slack_routes = Router::new()
         .route("/slack/commands", post(slack::command))
         .route("/slack/interactions", post(slack::interaction))
@@ -72,7 +86,6 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .merge(slack_routes)
         .merge(api::router().route_layer(middleware::from_fn_with_state(gateway.clone(), signin::guard)))
-        .route("/_/health", get(|| async { "ok" }))
-        .route("/_/ready", get(|| async { "ready" }))
+        .merge(iaas_runtime::probes(readiness))
         .with_state(gateway)
 }

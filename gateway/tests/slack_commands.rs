@@ -92,7 +92,7 @@ async fn a_signed_command_is_acked_and_dispatched_signed() {
     assert_eq!(ack.response_type.as_deref(), Some("ephemeral"));
     assert!(ack.text.contains("Accepted `power off app-web-01`"), "{}", ack.text);
     let id = id.expect("dispatched acks carry the request id");
-    assert!(ack.readable().contains(&id[..8]));
+    assert!(ack.readable().contains(iaas_invocation::short_id(&id)));
 
     let sent = rec.sent.lock().unwrap();
     assert_eq!(sent.len(), 1);

@@ -206,6 +206,11 @@ impl Serve {
         stdout
     }
 
+    /// `iaas <args>` like `cli`, whatever its exit status.
+    pub async fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_iaas")).args(args).env_clear().envs(self.env.iter().cloned()).output().await.unwrap()
+    }
+
     /// chat.postMessage calls so far to this channel or user.
     pub fn posts_to(&self, channel: &str) -> Vec<serde_json::Value> {
         self.posts.lock().unwrap().iter().filter(|p| p["channel"] == channel).cloned().collect()

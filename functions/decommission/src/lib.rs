@@ -46,9 +46,7 @@ pub const RESUME_NAME: &str = "iaas-decommission-resume";
 
 pub fn resume_router(ctx: Arc<Context>) -> Router {
     // A schedule has no user: only the shared-secret signature says the trigger is ours.
-    iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
-        .route("/_/health", axum::routing::get(|| async { "ok" }))
-        .with_state(ctx)
+    iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret).merge(ctx.probes()).with_state(ctx)
 }
 
 async fn scheduled(State(ctx): State<Arc<Context>>) -> (StatusCode, Json<serde_json::Value>) {

@@ -19,7 +19,7 @@ pub mod events;
 pub mod lease;
 pub mod sweep;
 
-pub use sweep::{sweep, SweepReport};
+pub use sweep::{dry_run, sweep, Action, Planned, SweepReport};
 
 pub const NAME: &str = "iaas-expire";
 
@@ -34,9 +34,7 @@ pub const SWEEP_NAME: &str = "iaas-expire-sweep";
 
 pub fn sweep_router(ctx: Arc<Context>) -> Router {
     // A schedule has no user: only the shared-secret signature says the trigger is ours.
-    iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret)
-        .route("/_/health", axum::routing::get(|| async { "ok" }))
-        .with_state(ctx)
+    iaas_function::scheduled(Router::new().route("/", post(scheduled)), &ctx.shared_secret).merge(ctx.probes()).with_state(ctx)
 }
 
 async fn scheduled(State(ctx): State<Arc<Context>>) -> (StatusCode, Json<serde_json::Value>) {

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use iaas_config::ConfigError;
 use iaas_function::once::{audit, not_run_response, once, Once, Settle};
@@ -157,7 +157,7 @@ where
         let settings = settings.clone();
         async move { Box::pin(handle(name, ctx, &settings, headers, body, handler)).await }
     };
-    Router::new().route("/", post(receive)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
+    Router::new().route("/", post(receive)).merge(ctx.probes()).with_state(ctx)
 }
 
 async fn handle<H, Fut>(
@@ -218,6 +218,14 @@ where
         Once::StoreDown(_) => return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable; retry later\n").into_response(),
         not_run => return not_run_response(&key, &not_run).unwrap_or_else(|| StatusCode::OK.into_response()),
     };
+    let kind = match outcome.kind {
+        OutcomeKind::Acted => "acted",
+        OutcomeKind::Skipped => "skipped",
+        OutcomeKind::Ignored => "ignored",
+        OutcomeKind::Failed => "failed",
+        OutcomeKind::Retry => "retry",
+    };
+    metrics::histogram!("iaas_function_duration_seconds", "function" => name, "outcome" => kind).record(elapsed_ms as f64 / 1000.0);
     if outcome.kind == OutcomeKind::Retry {
         tracing::warn!(text = %outcome.text, "could not handle the event now; asking for a retry");
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", outcome.text)).into_response();

@@ -107,13 +107,33 @@ impl Context {
     pub async fn check_vcenter(&self) -> Result<(), ConfigError> {
         check_vcenter(&*self.vcenter).await
     }
+
+    /// `/_/ready`'s checks for anything that uses this context: the store answers a query, and
+    /// vCenter answers with the bot's session (logging in again if it lapsed).
+    pub fn readiness(&self) -> iaas_runtime::Readiness {
+        let (store, vcenter) = (self.store.clone(), self.vcenter.clone());
+        iaas_runtime::Readiness::new()
+            .check("store", move || {
+                let store = store.clone();
+                async move { store.ping().await.map_err(|e| e.to_string()) }
+            })
+            .check("vcenter", move || {
+                let vcenter = vcenter.clone();
+                async move { vcenter_answers(vcenter.as_ref()).await.map_err(|e| e.to_string()) }
+            })
+    }
+
+    /// `/_/health` and `/_/ready` (see [`Context::readiness`]) for a function's router.
+    pub fn probes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        iaas_runtime::probes(self.readiness())
+    }
 }
 
-/// [`Context::check_vcenter`] for any client: one call that needs a session, whose cost does
-/// not grow with the inventory; a failure is a sentence naming the setting to fix.
+/// [`Context::check_vcenter`] for any client (`iaas doctor` has no context): a failure is a
+/// sentence naming the setting to fix.
 pub async fn check_vcenter(vcenter: &dyn Vcenter) -> Result<(), ConfigError> {
     let url = iaas_config::var("VCENTER_URL").unwrap_or_default();
-    match vcenter.vm_by_moref("vm-iaas-startup-probe").await {
+    match vcenter_answers(vcenter).await {
         Err(VcError::Unreachable { detail }) => Err(ConfigError::new(
             "VCENTER_URL",
             format!("cannot reach {url} ({detail})"),
@@ -134,7 +154,16 @@ pub async fn check_vcenter(vcenter: &dyn Vcenter) -> Result<(), ConfigError> {
             format!("{url} did not answer like vCenter's SDK ({detail})"),
             "Check that the URL is the vCenter's, ending in /sdk.",
         )),
-        // Found or not found (or any vSphere fault): vCenter answered and let the bot in.
+        _ => Ok(()),
+    }
+}
+
+/// Asks vCenter for one moref that does not exist (logging in if needed): its cost does not
+/// grow with the inventory. Found, not found or any vSphere fault means vCenter answered and let
+/// the bot in; the errors are those that mean it did not.
+pub async fn vcenter_answers(vcenter: &dyn Vcenter) -> Result<(), VcError> {
+    match vcenter.vm_by_moref("vm-iaas-startup-probe").await {
+        Err(e @ (VcError::Unreachable { .. } | VcError::Timeout { .. } | VcError::InvalidLogin | VcError::Protocol(_))) => Err(e),
         _ => Ok(()),
     }
 }

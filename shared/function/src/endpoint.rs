@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_slack::{Answer, Message, UserText};
@@ -30,7 +30,7 @@ where
         // of the request's stack (debug builds overflowed a worker's 2 MiB with a resize).
         async move { Box::pin(handle(name, ctx, headers, body, handler)).await }
     };
-    Router::new().route("/", post(invoke)).route("/_/health", get(|| async { "ok" })).with_state(ctx)
+    Router::new().route("/", post(invoke)).merge(ctx.probes()).with_state(ctx)
 }
 
 async fn handle<H, Fut>(name: &'static str, ctx: Arc<Context>, headers: HeaderMap, body: Bytes, handler: H) -> Response
@@ -53,7 +53,8 @@ where
     if inv.command.function() != name {
         return (StatusCode::BAD_REQUEST, format!("{name} does not run `{}`\n", inv.command.describe())).into_response();
     }
-    let span = tracing::info_span!("invocation", function = name, id = %inv.id, user = %inv.user.id);
+    // `request` is what the user saw ("request 1a2b3c4d"), so a log line is found from a Slack message.
+    let span = tracing::info_span!("invocation", function = name, id = %inv.id, request = inv.short_id(), user = %inv.user.id);
     run_once(name, ctx, inv, handler).instrument(span).await
 }
 
@@ -90,6 +91,8 @@ where
         (_, true) => "done",
         (_, false) => "failed",
     };
+    metrics::counter!("iaas_commands_total", "command" => inv.command.name(), "outcome" => decision).increment(1);
+    metrics::histogram!("iaas_function_duration_seconds", "function" => name, "outcome" => decision).record(elapsed_ms as f64 / 1000.0);
     let entry = crate::once::invocation_entry(&inv, name, decision, outcome.text.chars().take(500).collect(), Some(elapsed_ms));
     crate::once::audit(&ctx.store, &entry).await;
     answer(&ctx, &inv, reply).await;

@@ -25,7 +25,10 @@ pub(crate) fn authorize_command(ctx: &Context, inv: &Invocation) -> Result<(), S
     match &ctx.access {
         Some(access) => match access.may_run(&identity(inv), inv.command.name()) {
             Decision::Allow => Ok(()),
-            Decision::Deny(sentence) => Err(sentence),
+            Decision::Deny(sentence) => {
+                metrics::counter!("iaas_access_refusals_total", "stage" => "function", "reason" => "command_not_allowed").increment(1);
+                Err(sentence)
+            }
         },
         None => Ok(()),
     }
@@ -37,6 +40,9 @@ pub fn authorize_vm(ctx: &Context, inv: &Invocation, vm: &VmDetails) -> Result<(
     let owner = vm.attributes.get(ATTR_OWNER).map(String::as_str);
     match access.may_touch(&identity(inv), owner, vm.folder.as_deref()) {
         Decision::Allow => Ok(()),
-        Decision::Deny(sentence) => Err(Reply::denied(format!("{} Nothing was changed on {}.", sentence, vm.summary.vm.name))),
+        Decision::Deny(sentence) => {
+            metrics::counter!("iaas_access_refusals_total", "stage" => "function", "reason" => "vm_not_allowed").increment(1);
+            Err(Reply::denied(format!("{} Nothing was changed on {}.", sentence, vm.summary.vm.name)))
+        }
     }
 }

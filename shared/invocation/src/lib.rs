@@ -65,9 +65,11 @@ impl Invocation {
     }
 }
 
-/// First 8 characters of an id, enough to find it in logs.
+/// The last 8 characters of an id, shown to users and found in logs inside the full id. Ids are
+/// UUID v7: their first digits are the time and repeat for about a minute, their last 8 are
+/// random (32 bits), so the tail tells requests apart.
 pub fn short_id(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
 #[cfg(test)]
@@ -91,7 +93,16 @@ mod tests {
         assert_eq!(json["args"]["vm"], "app-web-01");
         let back: Invocation = serde_json::from_value(json).unwrap();
         assert_eq!(back, inv);
-        assert_eq!(inv.short_id(), "0192f0c1");
+        assert_eq!(inv.short_id(), "00000001");
+    }
+
+    #[test]
+    fn short_ids_of_ids_made_together_differ() {
+        let ids: Vec<String> = (0..200).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let shorts: std::collections::HashSet<&str> = ids.iter().map(|id| short_id(id)).collect();
+        assert_eq!(shorts.len(), ids.len(), "{ids:?}");
+        assert!(ids.iter().all(|id| id.contains(short_id(id))));
+        assert_eq!(short_id("abc"), "abc");
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! convention) that shuts down gracefully on SIGTERM, within [`HttpLimits`].
 
 mod limits;
+pub mod metrics;
+mod probes;
 mod server;
 
 pub use limits::{open_files_limit, HttpLimits};
+pub use probes::{probes, Readiness};
 pub use server::serve_with;
 
 use std::net::SocketAddr;
@@ -37,7 +40,7 @@ pub fn on_lambda() -> bool {
 /// Serves the router on Lambda or on `0.0.0.0:$PORT` until SIGTERM/Ctrl-C.
 pub async fn serve(router: Router) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if on_lambda() {
-        return lambda_http::run(router).await;
+        return lambda_http::run(metrics::instrument(router)).await;
     }
     let limits = HttpLimits::from_env()?;
     let port = match std::env::var("PORT") {

@@ -40,9 +40,12 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let cap = limits.connection_cap();
     tracing::info!(connections = cap, open_files = ?crate::limits::open_files_limit(), "connection limit");
-    let app = router
-        .layer(middleware::from_fn_with_state(limits, read_body_in_time))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout));
+    // Outermost, so requests that time out are counted too.
+    let app = crate::metrics::instrument(
+        router
+            .layer(middleware::from_fn_with_state(limits, read_body_in_time))
+            .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout)),
+    );
     let permits = Arc::new(Semaphore::new(cap));
     let shedding = Arc::new(Semaphore::new(SHEDDING));
     let graceful = GracefulShutdown::new();

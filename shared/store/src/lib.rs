@@ -251,6 +251,11 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// One cheap round trip (`SELECT 1`), for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(query_err("answering a readiness probe"))
+    }
 }
 
 /// Maps a driver error to a [`StoreError::Query`] naming what we were doing.

@@ -19,8 +19,29 @@ pub(crate) struct Reply {
 }
 
 impl SoapClient {
-    /// Posts one envelope. SOAP faults come back as `Error::Fault`.
+    /// Posts one envelope. SOAP faults come back as `Error::Fault`. Every call is counted and
+    /// timed by its vSphere method (`iaas_vcenter_*` metrics).
     pub(crate) async fn post(&self, envelope: String, cookie: Option<&str>) -> Result<Reply, Error> {
+        let method = method_of(&envelope).to_string();
+        let started = std::time::Instant::now();
+        let result = self.round_trip(envelope, cookie).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Error::Fault(fault)) => {
+                let kind = bounded(&fault.kind).to_string();
+                metrics::counter!("iaas_vcenter_faults_total", "method" => method.clone(), "fault" => kind).increment(1);
+                "fault"
+            }
+            Err(Error::Vc(VcError::Timeout { .. })) => "timeout",
+            Err(Error::Vc(VcError::Unreachable { .. })) => "unreachable",
+            Err(Error::Vc(_)) => "protocol",
+        };
+        metrics::histogram!("iaas_vcenter_call_duration_seconds", "method" => method.clone()).record(started.elapsed().as_secs_f64());
+        metrics::counter!("iaas_vcenter_calls_total", "method" => method, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn round_trip(&self, envelope: String, cookie: Option<&str>) -> Result<Reply, Error> {
         let mut request =
             self.http.post(&self.cfg.url).header(CONTENT_TYPE, "text/xml; charset=utf-8").header("SOAPAction", SOAP_ACTION).body(envelope);
         if let Some(cookie) = cookie {
@@ -65,6 +86,21 @@ impl SoapClient {
     }
 }
 
+/// The vSphere method an envelope calls: the first element inside `soapenv:Body`.
+fn method_of(envelope: &str) -> &str {
+    let Some((_, body)) = envelope.split_once("<soapenv:Body><") else { return "unknown" };
+    bounded(body.split([' ', '>', '/']).next().unwrap_or_default())
+}
+
+/// A metric label from a name vCenter or the code spells: a plain identifier, else `other`.
+fn bounded(name: &str) -> &str {
+    if !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        name
+    } else {
+        "other"
+    }
+}
+
 /// The innermost error message: "Connection refused (os error 111)", or rustls's
 /// "invalid peer certificate: UnknownIssuer", rather than reqwest's generic wrapper.
 fn root_cause(e: &reqwest::Error) -> String {
@@ -97,5 +133,14 @@ mod tests {
         headers.append(SET_COOKIE, HeaderValue::from_static(r#"vmware_soap_session="52a1-f0"; Path=/; HttpOnly; Secure;"#));
         assert_eq!(session_cookie(&headers).as_deref(), Some(r#"vmware_soap_session="52a1-f0""#));
         assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn metric_labels_are_the_method_or_other() {
+        let this = super::super::xml::MoRef::new("VirtualMachine", "vm-1");
+        assert_eq!(method_of(&super::super::envelope::call("PowerOffVM_Task", &this, "")), "PowerOffVM_Task");
+        assert_eq!(method_of("<not soap/>"), "unknown");
+        assert_eq!(bounded("Invalid Power<State>"), "other");
+        assert_eq!(bounded(&"x".repeat(65)), "other");
     }
 }

@@ -1,0 +1,40 @@
+//! The stand-alone gateway's probes: `/_/health` is liveness; `/_/ready` asks its store (the
+//! audit trail) — it talks to no vCenter — and says which check it ran.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use iaas_config::Secret;
+use iaas_gateway::{router, Gateway, LocalDispatch};
+use iaas_slack::Responder;
+use iaas_store::Store;
+use tower::ServiceExt;
+
+async fn get(gw: Arc<Gateway>, path: &str) -> (u16, String) {
+    let resp = router(gw).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn ready_asks_the_store() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let gw = Arc::new(Gateway {
+        signing_secret: Secret::new("s"),
+        shared_secret: Secret::new("t"),
+        dispatcher: Arc::new(LocalDispatch::new(Default::default())),
+        responder: Responder::new(None),
+        clock: iaas_gateway::system_clock(),
+        access: None,
+        api: None,
+        audit: Some(iaas_gateway::audit::AuditLog::write_through(store)),
+        replays: iaas_gateway::replay::Replays::new(None),
+    });
+    let (status, body) = get(gw.clone(), "/_/ready").await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["checks"], serde_json::json!({"store": "ok"}));
+    assert_eq!(get(gw, "/_/health").await, (200, "ok".to_string()));
+}
