@@ -19,11 +19,13 @@ pub mod replay;
 mod settings;
 mod signin;
 mod slack;
+pub mod socket;
 
 pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
 pub use local::LocalDispatch;
 pub use settings::{GatewaySettings, SettingsError};
 pub use slack::REQUEST_ID_HEADER;
+pub use socket::{SocketSettings, SocketStatus};
 
 /// Slack's bodies are a few KB; anything far larger is not Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -52,6 +54,8 @@ pub struct Gateway {
     pub api: Option<Arc<api::ApiAuth>>,
     /// Signed Slack requests already seen: each acts at most once.
     pub replays: replay::Replays,
+    /// Socket Mode connections open (when `SLACK_APP_TOKEN` turned it on), for `/_/ready`.
+    pub socket: socket::SocketStatus,
 }
 
 impl Gateway {
@@ -73,6 +77,17 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(slack_routes)
         .merge(api::router().route_layer(middleware::from_fn_with_state(gateway.clone(), signin::guard)))
         .route("/_/health", get(|| async { "ok" }))
-        .route("/_/ready", get(|| async { "ready" }))
+        .route("/_/ready", get(ready))
         .with_state(gateway)
+}
+
+/// Not ready while Socket Mode is on and no connection to Slack is open: Slack cannot reach
+/// this gateway then (HTTP requests would still be served).
+async fn ready(axum::extract::State(gw): axum::extract::State<Arc<Gateway>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if gw.socket.ready() {
+        "ready".into_response()
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not ready: no Socket Mode connection to Slack is open\n").into_response()
+    }
 }

@@ -98,6 +98,7 @@ impl GatewaySettings {
             replays: crate::replay::Replays::new(self.audit.clone()),
             audit: self.audit.map(crate::audit::AuditLog::new),
             api: Some(Arc::new(crate::api::ApiAuth::from_env())),
+            socket: crate::socket::SocketStatus::default(),
         }
     }
 }
