@@ -88,9 +88,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Read early: a malformed app token stops start-up before vCenter or the store is touched.
     let socket = iaas_gateway::SocketSettings::from_env()?;
     // Socket Mode carries real Slack's response_urls, so it is never local mode.
-    let local_mode = iaas_config::var("SLACK_SIGNING_SECRET").is_none()
-        && iaas_config::var("SLACK_SIGNING_SECRET_FILE").is_none()
-        && socket.is_none();
+    let local_mode =
+        iaas_config::var("SLACK_SIGNING_SECRET").is_none() && iaas_config::var("SLACK_SIGNING_SECRET_FILE").is_none() && socket.is_none();
     // In local mode only `iaas slash` on this machine can sign, so its loopback response_url is
     // allowed; with a real Slack app only Slack's host (or SLACK_API_URL's) is.
     let slack_api_url = iaas_config::var("SLACK_API_URL").or_else(|| local_mode.then(|| "http://127.0.0.1".to_string()));

@@ -200,6 +200,41 @@ async fn unknown_envelope_types_are_acked_and_the_loop_goes_on() {
 }
 
 #[tokio::test]
+async fn not_ready_while_no_connection_is_open() {
+    let vcsim = Vcsim::start().await.unwrap();
+    let (serve, _reader) = start(&vcsim).await;
+    let connections = serve.socket.connections(2).await;
+    let ready = || async { reqwest::get(format!("{}/_/ready", serve.url)).await.unwrap().status().as_u16() };
+    assert_eq!(ready().await, 200);
+
+    serve.socket.refuse_connections(true);
+    for connection in connections {
+        serve.socket.drop_connection(connection);
+    }
+    let mut status = 0;
+    for _ in 0..300 {
+        status = ready().await;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 503, "not ready without a connection");
+    assert_eq!(reqwest::get(format!("{}/_/health", serve.url)).await.unwrap().status(), 200, "alive all the same");
+
+    serve.socket.refuse_connections(false);
+    serve.socket.connections(1).await;
+    for _ in 0..300 {
+        status = ready().await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "ready again once a connection is open");
+}
+
+#[tokio::test]
 async fn a_bad_app_token_stops_start_up_with_one_line() {
     let serve = Serve::start(None).await;
     for (token, says) in [

@@ -214,7 +214,12 @@ impl Opener {
         let answer: OpenAnswer = response.json().await.map_err(|_| OpenError::Failed(format!("HTTP {status}, not Slack's answer")))?;
         match (answer.ok, answer.url, answer.error) {
             (true, Some(url), _) => Ok(url),
-            (_, _, Some(code)) if matches!(code.as_str(), "invalid_auth" | "not_allowed_token_type" | "not_authed" | "account_inactive" | "token_revoked" | "token_expired") => {
+            (_, _, Some(code))
+                if matches!(
+                    code.as_str(),
+                    "invalid_auth" | "not_allowed_token_type" | "not_authed" | "account_inactive" | "token_revoked" | "token_expired"
+                ) =>
+            {
                 Err(OpenError::Refused(code))
             }
             (_, _, error) => Err(OpenError::Failed(error.unwrap_or_else(|| format!("HTTP {status} without a URL")))),
@@ -446,7 +451,8 @@ async fn handle(gw: &Gateway, slot: usize, envelope: Envelope, id: &EnvelopeId) 
     match gw.replays.first_sight(&format!("socket-mode:{}", id.0), now, now).await {
         Ok(true) => {}
         Ok(false) => {
-            let actor = envelope.payload.get("user_id").or_else(|| envelope.payload.pointer("/user/id")).and_then(Value::as_str).unwrap_or("slack");
+            let actor =
+                envelope.payload.get("user_id").or_else(|| envelope.payload.pointer("/user/id")).and_then(Value::as_str).unwrap_or("slack");
             tracing::info!(slot, envelope_id = %id.0, retry_attempt = envelope.retry_attempt, "Socket Mode: redelivered envelope already handled; not run again");
             let reason = format!("Socket Mode envelope {} redelivered (retry {}); it was already received", id.0, envelope.retry_attempt);
             audit_repeat(gw, actor.to_string(), "redelivered envelope", reason).await;

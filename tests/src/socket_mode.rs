@@ -4,7 +4,7 @@
 //! (`disconnect`), drop a socket, and redeliver what was not acked, as Slack does.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,8 @@ pub struct SocketMode {
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
     next_id: Arc<AtomicU64>,
+    /// Slack unreachable: WebSocket connections are closed before the handshake.
+    refusing: Arc<AtomicBool>,
 }
 
 impl SocketMode {
@@ -68,6 +70,7 @@ impl SocketMode {
             state: Arc::default(),
             changed: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
+            refusing: Arc::default(),
         };
         let accepting = socket.clone();
         tokio::spawn(async move {
@@ -101,6 +104,9 @@ impl SocketMode {
     }
 
     async fn serve(&self, tcp: tokio::net::TcpStream) {
+        if self.refusing.load(Ordering::Relaxed) {
+            return;
+        }
         let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
         let (mut sink, mut stream) = ws.split();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -209,6 +215,11 @@ impl SocketMode {
         });
     }
 
+    /// While `refuse` holds, new WebSocket connections fail (as if Slack were unreachable).
+    pub fn refuse_connections(&self, refuse: bool) {
+        self.refusing.store(refuse, Ordering::Relaxed);
+    }
+
     /// Closes `connection` abruptly (no close frame); its unacked envelopes are redelivered.
     pub fn drop_connection(&self, connection: u64) {
         if let Some(conn) = self.state.lock().unwrap().connections.get(&connection) {
@@ -230,7 +241,9 @@ impl SocketMode {
 
     /// Waits until every envelope sent was acked (up to 60 s).
     pub async fn all_acked(&self) {
-        self.wait_for(Duration::from_secs(60), |state| state.unacked.is_empty().then_some(())).await.expect("every envelope acked within 60 s");
+        self.wait_for(Duration::from_secs(60), |state| state.unacked.is_empty().then_some(()))
+            .await
+            .expect("every envelope acked within 60 s");
     }
 
     /// From sending `envelope_id` to its first ack, once acked.

@@ -15,8 +15,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use iaas_slack::{Message, Press, SlashCommand};
 use iaas_tests::slack;
-use iaas_tests::socket_mode::SocketMode;
 use iaas_tests::slapd::{Slapd, BASE_DN, SVC_DN, SVC_PASSWORD};
+use iaas_tests::socket_mode::SocketMode;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -95,7 +95,18 @@ impl Serve {
         }
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let (child, url) = spawn_serve(&env).await;
-        Serve { url, dir, posts, updates: updates.0, socket, env, child, responses: Mutex::new(rx), slack_base: base, next_url: Default::default() }
+        Serve {
+            url,
+            dir,
+            posts,
+            updates: updates.0,
+            socket,
+            env,
+            child,
+            responses: Mutex::new(rx),
+            slack_base: base,
+            next_url: Default::default(),
+        }
     }
 
     /// Kills `iaas serve` (like a crashed worker: no clean shutdown) and starts another on the
