@@ -133,7 +133,7 @@ impl SocketMode {
                     Some(Order::Drop) | None => break,
                 },
                 frame = stream.next() => match frame {
-                    Some(Ok(Frame::Text(text))) => self.acked(id, &text),
+                    Some(Ok(Frame::Text(text))) => self.record_ack(id, &text),
                     Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 },
@@ -144,7 +144,7 @@ impl SocketMode {
         self.closed(id);
     }
 
-    fn acked(&self, connection: u64, text: &str) {
+    fn record_ack(&self, connection: u64, text: &str) {
         let Ok(ack) = serde_json::from_str::<Value>(text) else { return };
         let mut state = self.state.lock().unwrap();
         if let Some(id) = ack["envelope_id"].as_str() {
@@ -250,6 +250,13 @@ impl SocketMode {
     pub fn ack_latency(&self, envelope_id: &str) -> Option<Duration> {
         let state = self.state.lock().unwrap();
         Some(state.acked_at.get(envelope_id)?.duration_since(*state.sent_at.get(envelope_id)?))
+    }
+
+    /// Waits (up to 30 s) for the first ack of `envelope_id`; the time from sending it.
+    pub async fn acked(&self, envelope_id: &str) -> Duration {
+        self.wait(|state| Some(state.acked_at.get(envelope_id)?.duration_since(*state.sent_at.get(envelope_id)?)))
+            .await
+            .unwrap_or_else(|| panic!("an ack of envelope {envelope_id} within 30 s"))
     }
 
     /// Whether `connection` is still up (refreshing or not).
