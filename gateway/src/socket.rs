@@ -134,13 +134,14 @@ enum OpenError {
 /// Checks the token with a first `apps.connections.open` (a refused token stops start-up with
 /// one line), then holds `settings.connections` connections in background tasks.
 pub async fn start(gateway: Arc<Gateway>, settings: SocketSettings) -> Result<(), ConfigError> {
+    let tls = Arc::new(tls_config().map_err(|e| ConfigError::new(APP_TOKEN, format!("cannot set up TLS for Socket Mode: {e}"), ""))?);
     let http = reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| ConfigError::new(APP_TOKEN, format!("cannot build an HTTP client: {e}"), ""))?;
     let opener = Arc::new(Opener { http, url: format!("{}/apps.connections.open", settings.api_url), token: settings.app_token });
-    let first = match opener.open().await {
+    let mut first = match opener.open().await {
         Ok(url) => Some(url),
         Err(OpenError::Refused(code)) => {
             return Err(ConfigError::new(
@@ -157,8 +158,6 @@ pub async fn start(gateway: Arc<Gateway>, settings: SocketSettings) -> Result<()
     };
     gateway.socket.0.enabled.store(true, Ordering::Relaxed);
     tracing::info!(connections = settings.connections, "Socket Mode on");
-    let tls = Arc::new(tls_config());
-    let mut first = first;
     for slot in 0..settings.connections {
         let slot = Slot { number: slot, gateway: gateway.clone(), opener: opener.clone(), tls: tls.clone() };
         tokio::spawn(slot.hold(first.take()));
@@ -168,19 +167,12 @@ pub async fn start(gateway: Arc<Gateway>, settings: SocketSettings) -> Result<()
 
 /// rustls with ring and webpki's roots, built here so the process-wide crypto provider (two
 /// are compiled in through the AWS SDK) never has to be guessed.
-fn tls_config() -> rustls::ClientConfig {
+fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        // ring supports the default versions; this arm only keeps start-up panic-free.
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .expect("ring supports TLS 1.3")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        })
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 struct Opener {
@@ -390,7 +382,9 @@ impl Connection {
                             } else {
                                 tracing::info!(slot = self.slot, %reason, "Socket Mode: Slack will close this connection; refreshing");
                             }
-                            // The slot opens the replacement now; this one keeps reading until Slack closes it.
+                            // The slot opens the replacement now (without waiting for a hello that may
+                            // never come); this one keeps reading until Slack closes it.
+                            hello.take();
                             if let Some(ended) = ended.take() {
                                 let _ = ended.send(if reason == "link_disabled" { Ended::Dropped } else { Ended::Refresh });
                             }
@@ -503,6 +497,23 @@ mod tests {
             assert!(wait >= BACKOFF_FIRST / 2, "{failures}: {wait:?}");
         }
         assert!(backoff(30) >= BACKOFF_CAP / 2);
+    }
+
+    #[test]
+    fn tls_is_set_up_with_ring_whatever_else_is_compiled_in() {
+        assert!(tls_config().is_ok());
+    }
+
+    #[test]
+    fn readiness_waits_for_a_connection_only_when_socket_mode_is_on() {
+        let status = SocketStatus::default();
+        assert!(status.ready(), "HTTP only: ready");
+        status.0.enabled.store(true, Ordering::Relaxed);
+        assert!(!status.ready());
+        let open = OpenGuard::new(&status);
+        assert!(status.ready());
+        drop(open);
+        assert!(!status.ready(), "a dropped connection is counted out");
     }
 
     #[test]
