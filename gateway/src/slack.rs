@@ -93,7 +93,7 @@ impl Ack {
         Ack::Told(message_json(&Message::ephemeral(sentence)))
     }
 
-    fn refused(sentence: String) -> Ack {
+    pub(crate) fn refused(sentence: String) -> Ack {
         Ack::Refused(message_json(&Message::ephemeral(sentence)))
     }
 

@@ -454,7 +454,7 @@ async fn handle(gw: &Gateway, slot: usize, envelope: Envelope, id: &EnvelopeId) 
         }
         Err(e) => {
             tracing::error!(error = %e, "could not check a Socket Mode envelope for redelivery");
-            return Some(Ack::Refused(serde_json::to_vec(&iaas_slack::Message::ephemeral(STORE_DOWN)).unwrap_or_default()));
+            return Some(Ack::refused(STORE_DOWN.into()));
         }
     }
     if kind == "slash_commands" {
