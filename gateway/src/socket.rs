@@ -255,7 +255,8 @@ impl Slot {
                 },
             };
             let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
-            let ws = match tokio_tungstenite::connect_async_tls_with_config(ws_url.as_str(), None, false, Some(connector)).await {
+            // Nagle off: acks are small frames that must not wait for more data.
+            let ws = match tokio_tungstenite::connect_async_tls_with_config(ws_url.as_str(), None, true, Some(connector)).await {
                 Ok((ws, _)) => ws,
                 Err(e) => {
                     failures += 1;

@@ -107,6 +107,8 @@ impl SocketMode {
         if self.refusing.load(Ordering::Relaxed) {
             return;
         }
+        // Like Slack's edge, no Nagle delay on small frames.
+        let _ = tcp.set_nodelay(true);
         let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
         let (mut sink, mut stream) = ws.split();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
