@@ -43,6 +43,7 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENT_LIMIT: Duration = Duration::from_secs(45);
 /// After `disconnect`, the old socket is drained this long at most (Slack closes it sooner).
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// For `apps.connections.open` and for the WebSocket handshake.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `SLACK_APP_TOKEN` and how many connections to hold.
@@ -256,11 +257,17 @@ impl Slot {
             };
             let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
             // Nagle off: acks are small frames that must not wait for more data.
-            let ws = match tokio_tungstenite::connect_async_tls_with_config(ws_url.as_str(), None, true, Some(connector)).await {
-                Ok((ws, _)) => ws,
-                Err(e) => {
+            let connecting = tokio_tungstenite::connect_async_tls_with_config(ws_url.as_str(), None, true, Some(connector));
+            let ws = match tokio::time::timeout(HTTP_TIMEOUT, connecting).await {
+                Ok(Ok((ws, _))) => ws,
+                Ok(Err(e)) => {
                     failures += 1;
                     tracing::warn!(slot = self.number, error = %e, "Socket Mode: could not connect; backing off");
+                    continue;
+                }
+                Err(_) => {
+                    failures += 1;
+                    tracing::warn!(slot = self.number, "Socket Mode: the WebSocket handshake timed out; backing off");
                     continue;
                 }
             };
