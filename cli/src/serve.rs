@@ -85,7 +85,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             s
         }
     };
-    let local_mode = iaas_config::var("SLACK_SIGNING_SECRET").is_none() && iaas_config::var("SLACK_SIGNING_SECRET_FILE").is_none();
+    // Read early: a malformed app token stops start-up before vCenter or the store is touched.
+    let socket = iaas_gateway::SocketSettings::from_env()?;
+    // Socket Mode carries real Slack's response_urls, so it is never local mode.
+    let local_mode =
+        iaas_config::var("SLACK_SIGNING_SECRET").is_none() && iaas_config::var("SLACK_SIGNING_SECRET_FILE").is_none() && socket.is_none();
     // In local mode only `iaas slash` on this machine can sign, so its loopback response_url is
     // allowed; with a real Slack app only Slack's host (or SLACK_API_URL's) is.
     let slack_api_url = iaas_config::var("SLACK_API_URL").or_else(|| local_mode.then(|| "http://127.0.0.1".to_string()));
@@ -122,6 +126,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api: iaas_gateway::api::ApiAuth::from_policy(&ctx.policy)?,
     };
     let gateway = Arc::new(settings.with_dispatcher(dispatcher.clone()));
+    // Slack's Socket Mode besides HTTP, when SLACK_APP_TOKEN is set: only outbound connections.
+    if let Some(socket) = socket {
+        notes.push(format!("Socket Mode: {} connection(s) to {}", socket.connections, iaas_slack::host_of(&socket.api_url)));
+        iaas_gateway::socket::start(gateway.clone(), socket).await?;
+    }
 
     // OpenFaaS-style URLs work against the all-in-one too.
     let app = functions.into_iter().fold(iaas_gateway::router_with(gateway.clone(), ctx.readiness()), |app, (name, router)| {

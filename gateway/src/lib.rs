@@ -19,11 +19,13 @@ pub mod replay;
 mod settings;
 mod signin;
 mod slack;
+pub mod socket;
 
 pub use dispatch::{Dispatch, DispatchTarget, LambdaDispatch, OpenFaasDispatch};
 pub use local::LocalDispatch;
 pub use settings::{GatewaySettings, SettingsError};
 pub use slack::REQUEST_ID_HEADER;
+pub use socket::{SocketSettings, SocketStatus};
 
 /// Slack's bodies are a few KB; anything far larger is not Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -52,6 +54,8 @@ pub struct Gateway {
     pub api: Option<Arc<api::ApiAuth>>,
     /// Signed Slack requests already seen: each acts at most once.
     pub replays: replay::Replays,
+    /// Socket Mode connections open (when `SLACK_APP_TOKEN` turned it on), for `/_/ready`.
+    pub socket: socket::SocketStatus,
 }
 
 impl Gateway {
@@ -79,6 +83,13 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 /// The gateway's routes with these readiness checks (`iaas serve` adds vCenter's).
 pub fn router_with(gateway: Arc<Gateway>, readiness: iaas_runtime::Readiness) -> Router {
+    // Not ready while Socket Mode is on and no connection to Slack is open: Slack cannot reach
+    // this gateway then (HTTP requests would still be served).
+    let socket = gateway.socket.clone();
+    let readiness = readiness.check("slack_socket", move || {
+        let ready = socket.ready();
+        async move { ready.then_some(()).ok_or_else(|| "no Socket Mode connection to Slack is open".to_string()) }
+    });
     let slack_routes = Router::new()
         .route("/slack/commands", post(slack::command))
         .route("/slack/interactions", post(slack::interaction))

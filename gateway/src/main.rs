@@ -1,4 +1,5 @@
-//! The `iaas-gateway` binary: HTTP on $PORT, or AWS Lambda behind a function URL.
+//! The `iaas-gateway` binary: HTTP on $PORT, or AWS Lambda behind a function URL; with
+//! `SLACK_APP_TOKEN`, Slack's Socket Mode besides HTTP (not on Lambda).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -6,12 +7,8 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> ExitCode {
     iaas_runtime::init_tracing();
-    let gateway = match iaas_gateway::GatewaySettings::from_env().await {
-        Ok(settings) => settings.into_gateway().await,
-        Err(e) => Err(e),
-    };
-    let gateway = match gateway {
-        Ok(g) => Arc::new(g),
+    let gateway = match start().await {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("iaas-gateway: {e}");
             return ExitCode::FAILURE;
@@ -27,4 +24,16 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The gateway from the environment, its Socket Mode connections started when configured.
+async fn start() -> Result<Arc<iaas_gateway::Gateway>, iaas_gateway::SettingsError> {
+    let settings = iaas_gateway::GatewaySettings::from_env().await?;
+    // Read before building: a malformed app token stops start-up before anything is spawned.
+    let socket = iaas_gateway::SocketSettings::from_env()?;
+    let gateway = Arc::new(settings.into_gateway().await?);
+    if let Some(socket) = socket {
+        iaas_gateway::socket::start(gateway.clone(), socket).await?;
+    }
+    Ok(gateway)
 }

@@ -103,6 +103,7 @@ impl GatewaySettings {
             replays: crate::replay::Replays::new(self.audit.clone()),
             audit: self.audit.map(crate::audit::AuditLog::new),
             api: Some(Arc::new(self.api)),
+            socket: crate::socket::SocketStatus::default(),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! `POST /slack/commands` and `POST /slack/interactions`, both behind [`verify_slack`].
+//! `POST /slack/commands` and `POST /slack/interactions`, both behind [`verify_slack`], and the
+//! path every ingress shares once a request's origin is established ([`run_command`],
+//! [`run_interaction`]; Socket Mode calls them from `crate::socket`).
 
 use std::sync::Arc;
 
@@ -60,105 +62,158 @@ async fn refuse_replay(gw: &Gateway, timestamp: Option<&str>, signature: Option<
                 _ => "slack".into(),
             };
             tracing::warn!(%actor, timestamp, "refused a replayed Slack request");
-            if let Some(log) = &gw.audit {
-                log.record(AuditEntry {
-                    at_ms: (gw.clock)() * 1000,
-                    request_id: uuid::Uuid::now_v7().to_string(),
-                    actor,
-                    command: "replayed request".into(),
-                    vm: None,
-                    stage: "gateway".into(),
-                    decision: "denied".into(),
-                    reason: format!("the same signed request (timestamp {timestamp}) was already received; not run again"),
-                    duration_ms: None,
-                })
-                .await;
-            }
+            let reason = format!("the same signed request (timestamp {timestamp}) was already received; not run again");
+            audit_repeat(gw, actor, "replayed request", reason).await;
             Some((StatusCode::CONFLICT, "This request was already received and is not run again. Send the command anew.\n").into_response())
         }
         Err(e) => {
             tracing::error!(error = %e, "could not check a Slack request for replay");
-            let sentence =
-                "The bot's database is unreachable, so nothing was run. Please try again in a few minutes; if it persists, tell IT.";
-            Some((StatusCode::SERVICE_UNAVAILABLE, Json(Message::ephemeral(sentence))).into_response())
+            Some((StatusCode::SERVICE_UNAVAILABLE, Json(Message::ephemeral(STORE_DOWN))).into_response())
         }
     }
 }
 
+/// What Slack is answered with, decided once for both ingresses: HTTP sends it as the response
+/// ([`IntoResponse`]), Socket Mode as the `payload` of the envelope's ack ([`Ack::payload`]).
+pub enum Ack {
+    /// A bare acknowledgement (a press: the function answers by replacing the message).
+    Empty,
+    /// Help or usage shown to the user; nothing was asked to run.
+    Told(Vec<u8>),
+    /// Nothing will run (bad usage, access denied, not handed over): an ephemeral sentence.
+    Refused(Vec<u8>),
+    /// Handed over: "Accepted …" with the request id.
+    Accepted { body: Vec<u8>, request_id: String },
+    /// Not a request Slack sends; HTTP answers 400, Socket Mode acks bare.
+    Malformed(&'static str),
+}
+
+impl Ack {
+    fn told(sentence: String) -> Ack {
+        Ack::Told(message_json(&Message::ephemeral(sentence)))
+    }
+
+    pub(crate) fn refused(sentence: String) -> Ack {
+        Ack::Refused(message_json(&Message::ephemeral(sentence)))
+    }
+
+    /// The ack's payload for Socket Mode: the same JSON the HTTP ack's body carries.
+    pub fn payload(&self) -> Option<&[u8]> {
+        match self {
+            Ack::Told(body) | Ack::Refused(body) | Ack::Accepted { body, .. } => Some(body),
+            Ack::Empty | Ack::Malformed(_) => None,
+        }
+    }
+}
+
+fn message_json(message: &Message) -> Vec<u8> {
+    // A `Message` is strings and JSON values: serializing it cannot fail.
+    serde_json::to_vec(message).unwrap_or_default()
+}
+
+impl IntoResponse for Ack {
+    fn into_response(self) -> Response {
+        let json = |body: Vec<u8>| {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        };
+        match self {
+            Ack::Empty => StatusCode::OK.into_response(),
+            Ack::Told(body) => json(body),
+            Ack::Refused(body) => {
+                // Marks the ack as a failure for `iaas slash`'s exit status; Slack ignores the header.
+                let mut response = json(body);
+                response.headers_mut().insert(iaas_slack::OUTCOME_HEADER, HeaderValue::from_static("failed"));
+                response
+            }
+            Ack::Accepted { body, request_id } => {
+                let mut response = json(body);
+                // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
+                if let Ok(id) = HeaderValue::try_from(request_id) {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, id);
+                }
+                response
+            }
+            Ack::Malformed(what) => (StatusCode::BAD_REQUEST, format!("{what}\n")).into_response(),
+        }
+    }
+}
+
+/// `POST /slack/commands`, after [`verify_slack`]: the form, then the path both ingresses share.
 pub async fn command(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     // The only decoding of the form: `verify_slack` looked at the raw bytes only.
-    let Some(slash) = SlashCommand::parse(&body) else {
-        return (StatusCode::BAD_REQUEST, "malformed slash command body\n").into_response();
-    };
+    match SlashCommand::parse(&body) {
+        Some(slash) => run_command(&gw, slash).await.into_response(),
+        None => Ack::Malformed("malformed slash command body").into_response(),
+    }
+}
+
+/// `POST /slack/interactions`, after [`verify_slack`]: the form's payload, then the shared path.
+pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    match Interaction::from_form(&body) {
+        Ok(interaction) => run_interaction(&gw, interaction).await.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a malformed interaction payload");
+            Ack::Malformed("malformed interaction payload").into_response()
+        }
+    }
+}
+
+/// A slash command from either ingress, once its origin is established (signature or Socket
+/// Mode): parse → access check → audit → signed dispatch.
+pub(crate) async fn run_command(gw: &Gateway, slash: SlashCommand) -> Ack {
     let command = match commands::parse(&slash.text) {
-        Parsed::Help(text) => return Json(Message::ephemeral(text)).into_response(),
-        Parsed::Invalid(text) => return refused(text),
+        Parsed::Help(text) => return Ack::told(text),
+        Parsed::Invalid(text) => return Ack::refused(text),
         Parsed::Run(command) => command,
     };
     let SlashCommand { user_id, user_name, team_id, channel_id, channel_name, response_url, .. } = slash;
     let user = SlackUser { id: user_id, name: user_name, team_id };
     let channel = SlackChannel { id: channel_id, name: channel_name };
     let what = command.describe();
-    let caller = match check_access(&gw, &user.id, &command).await {
+    let caller = match check_access(gw, &user.id, &command).await {
         Ok(caller) => caller,
-        Err(sentence) => return refused(sentence),
+        Err(sentence) => return Ack::refused(sentence),
     };
-    match hand_over(&gw, command, &what, user, channel, caller, response_url).await {
+    match hand_over(gw, command, &what, user, channel, caller, response_url).await {
         Ok(id) => accepted(&what, id),
-        Err(sentence) => refused(sentence),
+        Err(sentence) => Ack::refused(sentence),
     }
-}
-
-/// An ack that says nothing will run (bad usage, access denied, not handed over), marked as a
-/// failure for `iaas slash`'s exit status; Slack ignores the header.
-fn refused(sentence: String) -> Response {
-    let mut response = Json(Message::ephemeral(sentence)).into_response();
-    response.headers_mut().insert(iaas_slack::OUTCOME_HEADER, axum::http::HeaderValue::from_static("failed"));
-    response
 }
 
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,
 /// serialized directly (see `iaas_slack::message::ephemeral_with_context_json`).
-fn accepted(what: &str, id: String) -> Response {
+fn accepted(what: &str, id: String) -> Ack {
     let text = format!("Accepted `{}`. I'll answer here when it's done.", iaas_slack::UserText(what));
     let context = format!("request {}", iaas_invocation::short_id(&id));
-    let mut response = Response::new(Body::from(iaas_slack::message::ephemeral_with_context_json(&text, &context)));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
-    if let Ok(id) = HeaderValue::try_from(id) {
-        headers.insert(REQUEST_ID_HEADER, id);
-    }
-    response
+    Ack::Accepted { body: iaas_slack::message::ephemeral_with_context_json(&text, &context), request_id: id }
 }
 
-/// A button press. Slack wants a quick 200; the function answers by replacing the message.
-pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
-    let payload = match Interaction::from_form(&body) {
-        Ok(Interaction::BlockActions(payload)) => payload,
-        Ok(Interaction::Other) => {
+/// A button press from either ingress. Slack wants a quick ack; the function answers by
+/// replacing the message.
+pub(crate) async fn run_interaction(gw: &Gateway, interaction: Interaction) -> Ack {
+    let payload = match interaction {
+        Interaction::BlockActions(payload) => payload,
+        Interaction::Other => {
             tracing::info!("ignored an interaction that is not a button press");
-            return StatusCode::OK.into_response();
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "refused a malformed interaction payload");
-            return (StatusCode::BAD_REQUEST, "malformed interaction payload\n").into_response();
+            return Ack::Empty;
         }
     };
     let Some(command) = payload.pressed().find_map(|(action_id, value)| Command::from_action(action_id, value)) else {
         tracing::info!("ignored a press with no action of ours");
-        return StatusCode::OK.into_response();
+        return Ack::Empty;
     };
     let user = SlackUser { id: payload.user.id.0.clone(), name: payload.user_name().to_string(), team_id: payload.team_id().to_string() };
     let channel = SlackChannel { id: payload.channel_id().to_string(), name: payload.channel_name().to_string() };
     let response_url = payload.response_url.unwrap_or_default();
     let what = command.describe();
-    let handed_over = match check_access(&gw, &user.id, &command).await {
-        Ok(caller) => hand_over(&gw, command, &what, user, channel, caller, response_url.clone()).await,
+    let handed_over = match check_access(gw, &user.id, &command).await {
+        Ok(caller) => hand_over(gw, command, &what, user, channel, caller, response_url.clone()).await,
         Err(sentence) => Err(sentence),
     };
     if let Err(sentence) = handed_over {
-        // The press's HTTP answer is not shown to the user; tell them through the response_url.
+        // The press's ack is not shown to the user; tell them through the response_url.
         if gw.responder.allows(&response_url) {
             let (responder, url) = (gw.responder.clone(), response_url);
             tokio::spawn(async move {
@@ -169,7 +224,7 @@ pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Respons
             });
         }
     }
-    StatusCode::OK.into_response()
+    Ack::Empty
 }
 
 /// The access check before the ack (when the policy has roles). A denial is audited and
@@ -183,6 +238,28 @@ async fn check_access(gw: &Gateway, user: &str, command: &Command) -> Result<Cal
     }
     decision
 }
+
+/// Audits a request refused because it was seen before (a replay over HTTP, a redelivered
+/// Socket Mode envelope): nothing was dispatched.
+pub(crate) async fn audit_repeat(gw: &Gateway, actor: String, what: &str, reason: String) {
+    let Some(log) = &gw.audit else { return };
+    log.record(AuditEntry {
+        at_ms: (gw.clock)() * 1000,
+        request_id: uuid::Uuid::now_v7().to_string(),
+        actor,
+        command: what.into(),
+        vm: None,
+        stage: "gateway".into(),
+        decision: "denied".into(),
+        reason,
+        duration_ms: None,
+    })
+    .await;
+}
+
+/// The sentence for a request that could not be checked for repetition: nothing was run.
+pub(crate) const STORE_DOWN: &str =
+    "The bot's database is unreachable, so nothing was run. Please try again in a few minutes; if it persists, tell IT.";
 
 /// Appends a gateway decision to the audit trail, when one is configured. Queued for the
 /// audit writer (see `crate::audit` for why, and what keeps it durable), not written here.

@@ -49,6 +49,7 @@ fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
         api: None,
         audit: None,
         replays: iaas_gateway::replay::Replays::new(None),
+        socket: Default::default(),
     })
 }
 
@@ -333,6 +334,7 @@ async fn handed_over_commands_are_audited_after_the_flush() {
         api: None,
         audit: None,
         replays: iaas_gateway::replay::Replays::new(None),
+        socket: Default::default(),
     };
     gw.audit = Some(iaas_gateway::audit::AuditLog::queued(store.clone()));
     let gw = Arc::new(gw);
@@ -408,6 +410,7 @@ async fn a_replayed_command_or_press_is_refused_and_dispatches_nothing() {
             api: None,
             audit: audit.then(|| iaas_gateway::audit::AuditLog::write_through(store.clone())),
             replays: iaas_gateway::replay::Replays::new(Some(store.clone())),
+            socket: Default::default(),
         })
     };
     let (one, two) = (replica(true), replica(false));

@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use iaas_slack::{Message, Press, SlashCommand};
 use iaas_tests::slack;
 use iaas_tests::slapd::{Slapd, BASE_DN, SVC_DN, SVC_PASSWORD};
+use iaas_tests::socket_mode::SocketMode;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -24,6 +25,8 @@ use tokio::sync::{mpsc, Mutex};
 
 pub const SIGNING_SECRET: &str = "e2e-signing-secret";
 pub const SHARED_SECRET: &str = "e2e-shared-secret";
+/// The app-level token the Socket Mode stand-in accepts (`SLACK_APP_TOKEN`).
+pub const APP_TOKEN: &str = "xapp-1-A0E2EAPP1-1733320000-e2e";
 
 pub struct Serve {
     pub url: String,
@@ -32,6 +35,8 @@ pub struct Serve {
     pub posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     /// Every chat.update the stand-in took (of a message posted before).
     pub updates: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    /// Slack's Socket Mode stand-in; `iaas serve` connects to it when `SLACK_APP_TOKEN` is set.
+    pub socket: SocketMode,
     /// The environment `iaas serve` got, so `cli()` runs `iaas` against the same state.
     env: Vec<(String, String)>,
     child: Child,
@@ -56,6 +61,7 @@ impl Serve {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let posts: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
         let updates = Updates::default();
+        let socket = SocketMode::start(APP_TOKEN).await;
         let app = Router::new()
             .route("/commands/{team}/{n}/{secret}", post(receive))
             .route("/actions/{team}/{n}/{secret}", post(receive))
@@ -63,6 +69,7 @@ impl Serve {
             .route("/api/users.info", axum::routing::get(users_info))
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update_message))
+            .merge(socket.router())
             .layer(axum::Extension(posts.clone()))
             .layer(axum::Extension(updates.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -88,7 +95,18 @@ impl Serve {
         }
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let (child, url) = spawn_serve(&env).await;
-        Serve { url, dir, posts, updates: updates.0, env, child, responses: Mutex::new(rx), slack_base: base, next_url: Default::default() }
+        Serve {
+            url,
+            dir,
+            posts,
+            updates: updates.0,
+            socket,
+            env,
+            child,
+            responses: Mutex::new(rx),
+            slack_base: base,
+            next_url: Default::default(),
+        }
     }
 
     /// Kills `iaas serve` (like a crashed worker: no clean shutdown) and starts another on the
@@ -150,6 +168,27 @@ impl Serve {
         };
         shape(&mut press);
         self.post_signed("interactions", press.to_form()).await.status().as_u16()
+    }
+
+    /// The `block_actions` payload of `user` pressing `action_id` with `token` on an ephemeral
+    /// message, as Slack documents it (for a Socket Mode envelope).
+    pub fn press_payload(&self, user: &str, action_id: &str, token: &str) -> serde_json::Value {
+        Press {
+            user_id: user.into(),
+            user_name: user.to_lowercase(),
+            team_id: "T0E2E".into(),
+            team_domain: "e2e".into(),
+            channel_id: "C0E2E".into(),
+            channel_name: "e2e".into(),
+            response_url: self.fresh_url("actions"),
+            action_id: action_id.into(),
+            value: token.into(),
+            label: "Confirm".into(),
+            style: Some("danger".into()),
+            message: None,
+            enterprise: None,
+        }
+        .payload()
     }
 
     /// A response_url of its own, as Slack gives each command and press one.
@@ -219,6 +258,18 @@ impl Serve {
     /// A fresh response_url of the stand-in, for invocations a test builds itself.
     pub fn response_url(&self) -> String {
         self.fresh_url("commands")
+    }
+
+    /// Another `iaas serve` on this environment plus `extra`, expected to stop at start-up
+    /// (killed after 30 s otherwise); its exit status and output.
+    pub async fn serve_output(&self, extra: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iaas"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(30), cmd.output()).await.expect("iaas serve stops within 30 s").unwrap()
     }
 
     pub async fn healthy(&self) -> bool {
