@@ -109,6 +109,38 @@ impl Vcsim {
         Ok(stats)
     }
 
+    /// Request plus response body bytes of the SOAP calls served, per method (`GET /_bytes`).
+    pub async fn bytes(&self) -> Result<HashMap<String, u64>> {
+        let url = format!("{}/_bytes", self.base_url());
+        let bytes = self.http()?.get(url).send().await?.error_for_status()?.json().await?;
+        Ok(bytes)
+    }
+
+    /// Renames a VM behind the client's back (vcsim's own Rename_Task, so property
+    /// collectors see it as they would on vCenter).
+    pub async fn rename_vm(&self, name: &str, to: &str) -> Result<()> {
+        self.change_vm(&[("op", "rename"), ("name", name), ("to", to)]).await
+    }
+
+    /// Powers off (if need be) and destroys a VM behind the client's back.
+    pub async fn destroy_vm(&self, name: &str) -> Result<()> {
+        self.change_vm(&[("op", "destroy"), ("name", name)]).await
+    }
+
+    /// Creates a powered-on VM in the bot's folder behind the client's back.
+    pub async fn create_vm(&self, name: &str) -> Result<()> {
+        self.change_vm(&[("op", "create"), ("name", name)]).await
+    }
+
+    async fn change_vm(&self, query: &[(&str, &str)]) -> Result<()> {
+        let url = reqwest::Url::parse_with_params(&format!("{}/_vm", self.base_url()), query)?;
+        let resp = self.http()?.post(url).send().await?;
+        if !resp.status().is_success() {
+            bail!("vcsim /_vm {query:?}: {}", resp.text().await?);
+        }
+        Ok(())
+    }
+
     /// Ends every session but a fresh admin one, the way an administrator would on vCenter:
     /// Login, read SessionManager.sessionList, TerminateSession, Logout. Returns how many
     /// sessions were terminated. Costs one Login in [`Vcsim::stats`].
