@@ -32,6 +32,9 @@ pub struct VcsimOptions {
     pub extra_vms: usize,
     /// Per-method delays, e.g. `("RetrievePropertiesEx", 2000)`, in milliseconds.
     pub delays: Vec<(String, u64)>,
+    /// Like `delays`, but only for calls over HTTP: the launcher's own changes (`rename_vm`,
+    /// `destroy_vm`, `create_vm`) are not slowed.
+    pub http_delays: Vec<(String, u64)>,
     /// Tasks of these methods read as running for this many milliseconds after the call
     /// returns (the change itself is made at once), like a real vCenter's long tasks.
     pub task_holds: Vec<(String, u64)>,
@@ -62,7 +65,7 @@ impl Vcsim {
 
         let mut cmd = Command::new(&binary);
         cmd.arg("-listen").arg("127.0.0.1:0").arg("-vms").arg(opts.extra_vms.to_string());
-        for (flag, spec) in [("-delay", &opts.delays), ("-task-hold", &opts.task_holds)] {
+        for (flag, spec) in [("-delay", &opts.delays), ("-http-delay", &opts.http_delays), ("-task-hold", &opts.task_holds)] {
             if !spec.is_empty() {
                 let spec: Vec<String> = spec.iter().map(|(m, ms)| format!("{m}={ms}")).collect();
                 cmd.arg(flag).arg(spec.join(","));

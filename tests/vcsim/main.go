@@ -126,6 +126,7 @@ func main() {
 	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) to this file")
 	extra := flag.Int("vms", 0, "extra powered-on VMs named bench-vm-001...")
 	delays := flag.String("delay", "", "per-method delays, e.g. RetrievePropertiesEx=500,Login=100 (ms)")
+	lags := flag.String("http-delay", "", "like -delay, but only for calls over HTTP (the launcher's own /_vm changes are not slowed)")
 	holds := flag.String("task-hold", "", "tasks of these methods read as running for this long after the call, e.g. PowerOffVM_Task=3000 (ms)")
 	flag.Parse()
 
@@ -136,6 +137,10 @@ func main() {
 	taskHolds, err := parseDelays(*holds)
 	if err != nil {
 		log.Fatalf("-task-hold: %v", err)
+	}
+	httpDelays, err := parseDelays(*lags)
+	if err != nil {
+		log.Fatalf("-http-delay: %v", err)
 	}
 
 	model := simulator.VPX()
@@ -176,6 +181,7 @@ func main() {
 	front := newFrontend(server.Config.Handler)
 	front.holds = taskHolds
 	front.world = world
+	front.lags = httpDelays
 	server.Config.Handler = front
 
 	scheme := "http"
@@ -472,6 +478,8 @@ type frontend struct {
 	// Request plus response body bytes per method, for the benchmark.
 	bytes map[string]uint64
 	world *world
+	// Per-method delays (ms) for calls over HTTP only.
+	lags map[string]int
 	// Methods whose task reads as running for a while (ms) after the call returns.
 	holds map[string]int
 }
@@ -517,6 +525,9 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.calls[method]++
 		f.bytes[method] += uint64(len(body))
 		f.mu.Unlock()
+		if ms, ok := f.lags[method]; ok {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
 		counted := &countingWriter{ResponseWriter: w}
 		defer func() {
 			f.mu.Lock()
