@@ -27,6 +27,9 @@ const LONG_POLL_SECS: u64 = 60;
 /// Pause before building again after an error, doubling up to the maximum.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Long polls cut short in a row (connection closed, time-out) asked again from the same
+/// version before the index is rebuilt.
+const MAX_DROPPED_POLLS: u32 = 3;
 /// A sync sends CancelWaitForUpdates again after this long without an answer (the first may
 /// have reached vCenter before the poll it was meant for).
 const CANCEL_AGAIN: Duration = Duration::from_millis(1000);
@@ -227,6 +230,7 @@ impl Core {
         *self.index.polling.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), collector.clone()));
         let mut building = Some(VmIndex::default());
         let mut version = String::new();
+        let mut dropped = 0;
         loop {
             let asked = self.index.sync_asked.load(Ordering::SeqCst);
             let quick = building.is_some() || asked > self.index.synced.load(Ordering::SeqCst);
@@ -237,8 +241,18 @@ impl Core {
                 Ok(r) => r,
                 // A sync cancelled the long poll: go round, now asking for one calculation.
                 Err(e) if e.fault().is_some_and(|f| f.is("RequestCanceled")) => continue,
+                // A proxy or the network cut the long poll: the collector and its version
+                // live on in vCenter, so ask again from there before paying for a rebuild.
+                Err(Error::Vc(VcError::Protocol(_) | VcError::Timeout { .. } | VcError::Unreachable { .. }))
+                    if building.is_none() && dropped < MAX_DROPPED_POLLS =>
+                {
+                    dropped += 1;
+                    tokio::time::sleep(FIRST_RETRY * dropped).await;
+                    continue;
+                }
                 Err(e) => return e,
             };
+            dropped = 0;
             // No returnval: nothing changed within the wait.
             if let Some(set) = reply.body.child("returnval") {
                 version = set.text_of("version").unwrap_or_default().to_owned();
