@@ -148,3 +148,22 @@ async fn warm_lookups_cost_one_small_read_whatever_the_inventory() {
         - (bytes2.get("WaitForUpdatesEx").copied().unwrap_or(0) - bytes.get("WaitForUpdatesEx").copied().unwrap_or(0));
     assert!(moved < 4_000, "a warm lookup moved {moved} bytes");
 }
+
+#[tokio::test]
+async fn without_an_index_lookups_read_vcenter_directly() {
+    // Every WaitForUpdatesEx outlasts the client's time-out: the index is never built.
+    let sim =
+        Vcsim::start_with(VcsimOptions { http_delays: vec![("WaitForUpdatesEx".into(), 3000)], ..VcsimOptions::default() }).await.unwrap();
+    let mut cfg = sim.config();
+    cfg.timeout = Duration::from_secs(1);
+    let vc = SoapClient::new(cfg).unwrap();
+
+    let web = vc.find_vm("app-web-01").await.expect("found without an index");
+    assert_eq!(vc.vm_details(&web).await.unwrap().summary.vm.name, "app-web-01");
+    assert!(matches!(vc.find_vm("no-such-vm").await, Err(VcError::NotFound { .. })));
+    assert!(vc.vm_names().await.unwrap().contains(&"app-db-01".to_owned()));
+    assert_eq!(vc.find_vms(&|n: &str| n.starts_with("app-"), 10).await.unwrap().total, 3);
+    assert!(vc.index_stats().is_none(), "an index was built after all");
+    let stats = sim.stats().await.unwrap();
+    assert!(stats.get("WaitForUpdatesEx").copied().unwrap_or(0) >= 1, "the index was never tried: {stats:?}");
+}
