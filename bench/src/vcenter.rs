@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use iaas_slack::Message;
-use iaas_tests::vcsim::{Vcsim, PASSWORD, USER};
+use iaas_tests::vcsim::{Vcsim, VcsimOptions, PASSWORD, USER};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -30,6 +30,8 @@ pub struct CommandCalls {
     pub text: String,
     /// SOAP calls by method while this command ran.
     pub calls: BTreeMap<String, u64>,
+    /// Request plus response body bytes by method while this command ran.
+    pub bytes: BTreeMap<String, u64>,
     /// Slash command sent → answer received on the response_url.
     pub answer_ms: f64,
     /// First line of the answer, to show it worked.
@@ -39,6 +41,10 @@ pub struct CommandCalls {
 impl CommandCalls {
     pub fn total(&self) -> u64 {
         self.calls.values().sum()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes.values().sum()
     }
 }
 
@@ -82,7 +88,18 @@ async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>
 }
 
 pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<VcenterReport> {
-    let vcsim = Vcsim::start().await.context("starting vcsim (tests/vcsim)")?;
+    measure_with(iaas_bin, workdir, passes, 0, COMMANDS).await
+}
+
+/// [`measure`] with `extra_vms` more VMs in vcsim (`bench-vm-001`…) and these commands.
+pub async fn measure_with(iaas_bin: &Path, workdir: &Path, passes: usize, extra_vms: usize, commands: &[&str]) -> Result<VcenterReport> {
+    let opts = VcsimOptions { extra_vms, ..VcsimOptions::default() };
+    let vcsim = Vcsim::start_with(opts).await.context("starting vcsim (tests/vcsim)")?;
+    measure_on(&vcsim, iaas_bin, workdir, passes, commands).await
+}
+
+/// [`measure`] against a running vcsim.
+pub async fn measure_on(vcsim: &Vcsim, iaas_bin: &Path, workdir: &Path, passes: usize, commands: &[&str]) -> Result<VcenterReport> {
     let initial = vcsim.stats().await?;
 
     // Slack's response_url stand-in on loopback; SLACK_API_URL's host (127.0.0.1) is allowed.
@@ -98,7 +115,8 @@ pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<V
         ("DATABASE_URL", format!("sqlite://{}/iaas.db", dir.display())),
         ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_string()),
         ("IAAS_SHARED_SECRET", SHARED_SECRET.to_string()),
-        ("SLACK_API_URL", "http://127.0.0.1:9/api".to_string()),
+        // No port: loopback response_urls on any port are allowed (local mode).
+        ("SLACK_API_URL", "http://127.0.0.1".to_string()),
         ("VCENTER_URL", vcsim.url.clone()),
         ("VCENTER_USER", USER.to_string()),
         ("VCENTER_PASSWORD", PASSWORD.to_string()),
@@ -124,16 +142,17 @@ pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<V
         bail!("iaas serve listens on {addr}, not loopback");
     }
 
-    let after_start = settled(&vcsim).await?;
+    let after_start = settled(vcsim).await?;
     let startup = diff(&initial, &after_start);
 
-    let mut commands = Vec::new();
+    let mut measured = Vec::new();
     let mut n = 0u64;
     for pass in 1..=passes {
-        for text in COMMANDS {
+        for text in commands {
             serve.check_alive()?;
             n += 1;
             let before = vcsim.stats().await?;
+            let before_bytes = vcsim.bytes().await?;
             let started = Instant::now();
             let req = Signed::new(form(900_000 + n, text, &response_url), unix_now());
             let ack = send_once(addr, &req).await.with_context(|| format!("sending `{text}`"))?;
@@ -145,12 +164,14 @@ pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<V
                 .map_err(|_| anyhow!("no answer to `{text}` within {ANSWER_TIMEOUT:?}"))?
                 .ok_or_else(|| anyhow!("response receiver stopped"))?;
             let answer_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let after = settled(&vcsim).await?;
+            let after = settled(vcsim).await?;
+            let after_bytes = vcsim.bytes().await?;
             let readable = answer.readable();
-            commands.push(CommandCalls {
+            measured.push(CommandCalls {
                 pass,
                 text: text.to_string(),
                 calls: diff(&before, &after),
+                bytes: diff(&before_bytes, &after_bytes),
                 answer_ms,
                 answer: readable.lines().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(80).collect(),
             });
@@ -160,6 +181,5 @@ pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<V
     let logins = last.get("Login").copied().unwrap_or(0).saturating_sub(initial.get("Login").copied().unwrap_or(0));
     serve.stop().await;
     receiver.abort();
-    drop(vcsim);
-    Ok(VcenterReport { startup, commands, logins })
+    Ok(VcenterReport { startup, commands: measured, logins })
 }

@@ -32,6 +32,9 @@ pub struct VcsimOptions {
     pub extra_vms: usize,
     /// Per-method delays, e.g. `("RetrievePropertiesEx", 2000)`, in milliseconds.
     pub delays: Vec<(String, u64)>,
+    /// Like `delays`, but only for calls over HTTP: the launcher's own changes (`rename_vm`,
+    /// `destroy_vm`, `create_vm`) are not slowed.
+    pub http_delays: Vec<(String, u64)>,
     /// Tasks of these methods read as running for this many milliseconds after the call
     /// returns (the change itself is made at once), like a real vCenter's long tasks.
     pub task_holds: Vec<(String, u64)>,
@@ -62,7 +65,7 @@ impl Vcsim {
 
         let mut cmd = Command::new(&binary);
         cmd.arg("-listen").arg("127.0.0.1:0").arg("-vms").arg(opts.extra_vms.to_string());
-        for (flag, spec) in [("-delay", &opts.delays), ("-task-hold", &opts.task_holds)] {
+        for (flag, spec) in [("-delay", &opts.delays), ("-http-delay", &opts.http_delays), ("-task-hold", &opts.task_holds)] {
             if !spec.is_empty() {
                 let spec: Vec<String> = spec.iter().map(|(m, ms)| format!("{m}={ms}")).collect();
                 cmd.arg(flag).arg(spec.join(","));
@@ -113,6 +116,38 @@ impl Vcsim {
         let url = format!("{}/_stats", self.base_url());
         let stats = self.http()?.get(url).send().await?.error_for_status()?.json().await?;
         Ok(stats)
+    }
+
+    /// Request plus response body bytes of the SOAP calls served, per method (`GET /_bytes`).
+    pub async fn bytes(&self) -> Result<HashMap<String, u64>> {
+        let url = format!("{}/_bytes", self.base_url());
+        let bytes = self.http()?.get(url).send().await?.error_for_status()?.json().await?;
+        Ok(bytes)
+    }
+
+    /// Renames a VM behind the client's back (vcsim's own Rename_Task, so property
+    /// collectors see it as they would on vCenter).
+    pub async fn rename_vm(&self, name: &str, to: &str) -> Result<()> {
+        self.change_vm(&[("op", "rename"), ("name", name), ("to", to)]).await
+    }
+
+    /// Powers off (if need be) and destroys a VM behind the client's back.
+    pub async fn destroy_vm(&self, name: &str) -> Result<()> {
+        self.change_vm(&[("op", "destroy"), ("name", name)]).await
+    }
+
+    /// Creates a powered-on VM in the bot's folder behind the client's back.
+    pub async fn create_vm(&self, name: &str) -> Result<()> {
+        self.change_vm(&[("op", "create"), ("name", name)]).await
+    }
+
+    async fn change_vm(&self, query: &[(&str, &str)]) -> Result<()> {
+        let url = reqwest::Url::parse_with_params(&format!("{}/_vm", self.base_url()), query)?;
+        let resp = self.http()?.post(url).send().await?;
+        if !resp.status().is_success() {
+            bail!("vcsim /_vm {query:?}: {}", resp.text().await?);
+        }
+        Ok(())
     }
 
     /// Ends every session but a fresh admin one, the way an administrator would on vCenter:

@@ -2,7 +2,9 @@
 // iaas contract tests and the demo inventory share.
 //
 // Prints exactly one line, VCSIM_URL=<url>, once ready, then serves until SIGTERM/SIGINT or
-// until stdin (when it is a pipe) closes. GET /_stats returns SOAP calls counted per method.
+// until stdin (when it is a pipe) closes. GET /_stats returns SOAP calls counted per method,
+// GET /_bytes their request plus response body bytes; POST /_vm?op=rename&name=a&to=b (or
+// op=destroy&name=a, op=create&name=a) changes VMs behind the client's back.
 package main
 
 import (
@@ -126,6 +128,7 @@ func main() {
 	delays := flag.String("delay", "", "per-method delays, e.g. RetrievePropertiesEx=500,Login=100 (ms)")
 	user := flag.String("username", "iaas", "the only user Login accepts, as a real vCenter accepts only its accounts")
 	password := flag.String("password", "secret", "that user's password")
+	lags := flag.String("http-delay", "", "like -delay, but only for calls over HTTP (the launcher's own /_vm changes are not slowed)")
 	holds := flag.String("task-hold", "", "tasks of these methods read as running for this long after the call, e.g. PowerOffVM_Task=3000 (ms)")
 	flag.Parse()
 
@@ -136,6 +139,10 @@ func main() {
 	taskHolds, err := parseDelays(*holds)
 	if err != nil {
 		log.Fatalf("-task-hold: %v", err)
+	}
+	httpDelays, err := parseDelays(*lags)
+	if err != nil {
+		log.Fatalf("-http-delay: %v", err)
 	}
 
 	model := simulator.VPX()
@@ -148,7 +155,8 @@ func main() {
 		log.Fatalf("create model: %v", err)
 	}
 
-	if err := applySeed(model, *extra); err != nil {
+	world, err := applySeed(model, *extra)
+	if err != nil {
 		log.Fatalf("seed: %v", err)
 	}
 	seedDatastores()
@@ -174,6 +182,8 @@ func main() {
 	// No client knows the port yet, so swapping the handler here is safe.
 	front := newFrontend(server.Config.Handler)
 	front.holds = taskHolds
+	front.world = world
+	front.lags = httpDelays
 	server.Config.Handler = front
 
 	scheme := "http"
@@ -225,24 +235,35 @@ func waitForShutdown() {
 	<-done
 }
 
-func applySeed(model *simulator.Model, extra int) error {
+// world is what seeding made and what the /_vm endpoint needs to change VMs later.
+type world struct {
+	c       *vim25.Client
+	folders map[string]*object.Folder
+	pool    *object.ResourcePool
+	hosts   []*object.HostSystem
+	fields  map[string]int32
+	mu      sync.Mutex
+	created int
+}
+
+func applySeed(model *simulator.Model, extra int) (*world, error) {
 	ctx := context.Background()
 	// In-process client: calls go straight to the simulator, no HTTP, no session needed.
 	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	dc := simulator.Map.Any("Datacenter").(*simulator.Datacenter)
 	folders, err := object.NewDatacenter(c, dc.Reference()).Folders(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	folderByName := map[string]*object.Folder{}
 	for _, name := range vmFolders {
 		f, err := folders.VmFolder.CreateFolder(ctx, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		folderByName[name] = f
 	}
@@ -252,26 +273,66 @@ func applySeed(model *simulator.Model, extra int) error {
 
 	fields, err := defineCustomFields(ctx, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	all := append([]seedVM{}, seed...)
 	for i := 1; i <= extra; i++ {
-		all = append(all, seedVM{
-			name: fmt.Sprintf("bench-vm-%03d", i), power: types.VirtualMachinePowerStatePoweredOn, tools: true,
-			ip: fmt.Sprintf("10.30.%d.%d", i/250, i%250+1), guestID: "ubuntu64Guest", fullName: "Ubuntu Linux (64-bit)",
-			cpus: 1, memoryMB: 1024, host: i % len(hosts), ds: "LocalDS_0", folder: "iaas",
-		})
+		all = append(all, plainVM(fmt.Sprintf("bench-vm-%03d", i), i))
 	}
 
 	for i, s := range all {
 		// Seed VMs have a NIC, as real ones (and templates) do; the bench VMs need none.
 		nic := i < len(seed)
 		if err := createVM(ctx, c, folderByName[s.folder], pool, hosts[s.host%len(hosts)], fields, s, nic); err != nil {
-			return fmt.Errorf("%s: %v", s.name, err)
+			return nil, fmt.Errorf("%s: %v", s.name, err)
 		}
 	}
-	return nil
+	return &world{c: c, folders: folderByName, pool: pool, hosts: hosts, fields: fields}, nil
+}
+
+// plainVM is a powered-on VM in the bot's folder, as the bench VMs and /_vm?op=create make.
+func plainVM(name string, i int) seedVM {
+	return seedVM{
+		name: name, power: types.VirtualMachinePowerStatePoweredOn, tools: true,
+		ip: fmt.Sprintf("10.30.%d.%d", i/250%250, i%250+1), guestID: "ubuntu64Guest", fullName: "Ubuntu Linux (64-bit)",
+		cpus: 1, memoryMB: 1024, host: i, ds: "LocalDS_0", folder: "iaas",
+	}
+}
+
+// changeVM renames, destroys or creates a VM behind the bot's back, through the simulator's
+// own methods so property collectors see the change as they would on vCenter.
+func (w *world) changeVM(op, name, to string) error {
+	ctx := context.Background()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if op == "create" {
+		w.created++
+		return createVM(ctx, w.c, w.folders["iaas"], w.pool, w.hosts[w.created%len(w.hosts)], w.fields, plainVM(name, w.created), false)
+	}
+	var ref *types.ManagedObjectReference
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		if vm, ok := e.(*simulator.VirtualMachine); ok && vm.Name == name {
+			r := vm.Reference()
+			ref = &r
+		}
+	}
+	if ref == nil {
+		return fmt.Errorf("no VM named %s", name)
+	}
+	vm := object.NewVirtualMachine(w.c, *ref)
+	switch op {
+	case "rename":
+		return waitTask(ctx, func(ctx context.Context) (*object.Task, error) { return vm.Rename(ctx, to) })
+	case "destroy":
+		if state, err := vm.PowerState(ctx); err == nil && state != types.VirtualMachinePowerStatePoweredOff {
+			if err := waitTask(ctx, vm.PowerOff); err != nil {
+				return err
+			}
+		}
+		return waitTask(ctx, vm.Destroy)
+	}
+	return fmt.Errorf("unknown op %q", op)
 }
 
 func sortedHosts(c *vim25.Client) []*object.HostSystem {
@@ -416,17 +477,35 @@ type frontend struct {
 	next  http.Handler
 	mu    sync.Mutex
 	calls map[string]uint64
+	// Request plus response body bytes per method, for the benchmark.
+	bytes map[string]uint64
+	world *world
+	// Per-method delays (ms) for calls over HTTP only.
+	lags map[string]int
 	// Methods whose task reads as running for a while (ms) after the call returns.
 	holds map[string]int
 }
 
 func newFrontend(next http.Handler) *frontend {
-	return &frontend{next: next, calls: map[string]uint64{}}
+	return &frontend{next: next, calls: map[string]uint64{}, bytes: map[string]uint64{}}
 }
 
 func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == "/_stats" {
-		f.serveStats(w)
+		f.serveStats(w, f.calls)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/_bytes" {
+		f.serveStats(w, f.bytes)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/_vm" {
+		q := r.URL.Query()
+		if err := f.world.changeVM(q.Get("op"), q.Get("name"), q.Get("to")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/sdk" {
@@ -446,7 +525,18 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if method != "" {
 		f.mu.Lock()
 		f.calls[method]++
+		f.bytes[method] += uint64(len(body))
 		f.mu.Unlock()
+		if ms, ok := f.lags[method]; ok {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
+		counted := &countingWriter{ResponseWriter: w}
+		defer func() {
+			f.mu.Lock()
+			f.bytes[method] += counted.n
+			f.mu.Unlock()
+		}()
+		w = counted
 	}
 	if method == "ShutdownGuest" && toolsMissing(this) {
 		writeFault(w, "ToolsUnavailable",
@@ -572,9 +662,21 @@ func fixGuestNames() {
 	}
 }
 
-func (f *frontend) serveStats(w http.ResponseWriter) {
+// countingWriter counts the response body bytes a handler writes.
+type countingWriter struct {
+	http.ResponseWriter
+	n uint64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += uint64(n)
+	return n, err
+}
+
+func (f *frontend) serveStats(w http.ResponseWriter, counts map[string]uint64) {
 	f.mu.Lock()
-	out, err := json.Marshal(f.calls)
+	out, err := json.Marshal(counts)
 	f.mu.Unlock()
 	if err != nil {
 		w.WriteHeader(http.StatusInternalServerError)

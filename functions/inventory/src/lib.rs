@@ -37,21 +37,22 @@ async fn list(ctx: &Context, pattern: Option<&str>) -> Reply {
         Ok(m) => m,
         Err(e) => return Reply::error(e),
     };
-    let vms = match ctx.vcenter.list_vms().await {
-        Ok(vms) => vms,
+    let cap = ctx.policy.inventory.list_max_rows;
+    // Only the rows shown are read from vCenter; the count comes with them.
+    let page = match ctx.vcenter.find_vms(&move |name: &str| matcher.as_ref().is_none_or(|m| m.matches(name)), cap).await {
+        Ok(page) => page,
         Err(e) => return e.into(),
     };
-    let matching: Vec<&VmSummary> = vms.iter().filter(|s| matcher.as_ref().is_none_or(|m| m.matches(&s.vm.name))).collect();
-    let cap = ctx.policy.inventory.list_max_rows;
-    let heading = match (pattern, matching.len()) {
+    let total = page.total.max(page.vms.len());
+    let heading = match (pattern, total) {
         (Some(p), 0) => return Reply::query(Message::new(format!("No VM matches `{p}`."))),
         (None, 0) => return Reply::query(Message::new("There are no VMs.")),
         (Some(p), n) => format!("{n} VM{} matching `{p}`", plural(n)),
         (None, n) => format!("{n} VM{}", plural(n)),
     };
-    let mut rows: Vec<String> = matching.iter().take(cap).map(|s| row(s)).collect();
-    if matching.len() > cap {
-        rows.push(format!("…and {} more; narrow it with a pattern, e.g. `/iaas vm list app-*`.", matching.len() - cap));
+    let mut rows: Vec<String> = page.vms.iter().take(cap).map(row).collect();
+    if total > rows.len() {
+        rows.push(format!("…and {} more; narrow it with a pattern, e.g. `/iaas vm list app-*`.", total - rows.len()));
     }
     let text = format!("{heading}:\n{}", rows.join("\n"));
     // Each section holds at most 3000 characters: one block per chunk of rows.

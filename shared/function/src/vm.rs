@@ -10,10 +10,8 @@ pub async fn find_vm(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
     match ctx.vcenter.find_vm(name).await {
         Ok(vm) => Ok(vm),
         Err(VcError::NotFound { .. }) => {
-            let names: Vec<String> = match ctx.vcenter.list_vms().await {
-                Ok(vms) => vms.into_iter().map(|s| s.vm.name).collect(),
-                Err(_) => Vec::new(),
-            };
+            // From the VM index where the client keeps one: no vCenter call.
+            let names: Vec<String> = ctx.vcenter.vm_names().await.unwrap_or_default();
             Err(Reply::error(match closest_name(name, &names) {
                 Some(guess) => format!("No VM named {} — did you mean {}?", UserText(name), UserText(guess)),
                 None => format!("No VM named {}. Try `/iaas vm list` to see the names.", UserText(name)),

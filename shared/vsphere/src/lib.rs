@@ -55,6 +55,17 @@ pub struct VmSummary {
     pub memory_mb: u64,
 }
 
+/// Which VM names [`Vcenter::find_vms`] wants (the lifetime spelled out for async_trait).
+pub type NameMatch = dyn for<'n> Fn(&'n str) -> bool + Send + Sync;
+
+/// Some of the VMs whose names match, and how many matched in all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmPage {
+    /// At most the limit asked for, sorted by name.
+    pub vms: Vec<VmSummary>,
+    pub total: usize,
+}
+
 /// What `/iaas vm info` shows: the summary plus placement and the bot's attributes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VmDetails {
@@ -187,6 +198,10 @@ pub enum VcError {
     StillRunning { task: String, secs: u64 },
     #[error("A VM named {name} already exists.")]
     DuplicateName { name: String },
+    /// The name pointed at a VM that no longer had it when checked, twice: it is being
+    /// renamed, or deleted and made again, right now.
+    #[error("{name} changed in vCenter while I was looking it up (renamed, or deleted and made again); nothing was changed. Please try again in a moment.")]
+    Changed { name: String },
     /// A name from the placement policy (`what` is `datacenter`, `folder`, `resource pool`,
     /// `datastore` or `network`) that vCenter does not have.
     #[error("The policy's {what} {name} does not exist in vCenter; an administrator must fix the policy.")]
@@ -272,6 +287,20 @@ pub trait Vcenter: Send + Sync + 'static {
 
     /// The VM with exactly this name, or `VcError::NotFound`.
     async fn find_vm(&self, name: &str) -> VcResult<VmRef>;
+
+    /// The VMs (templates excluded) whose name `matches`, sorted by name: the first `limit`
+    /// with their summaries, and how many matched in all. What it costs grows with the rows
+    /// returned, not with the inventory, where the implementation keeps an index.
+    async fn find_vms(&self, matches: &NameMatch, limit: usize) -> VcResult<VmPage> {
+        let all: Vec<VmSummary> = self.list_vms().await?.into_iter().filter(|s| matches(&s.vm.name)).collect();
+        let total = all.len();
+        Ok(VmPage { vms: all.into_iter().take(limit).collect(), total })
+    }
+
+    /// Every VM's name (templates excluded), sorted: what "did you mean" chooses from.
+    async fn vm_names(&self) -> VcResult<Vec<String>> {
+        Ok(self.list_vms().await?.into_iter().map(|s| s.vm.name).collect())
+    }
 
     async fn vm_details(&self, vm: &VmRef) -> VcResult<VmDetails>;
 

@@ -2,16 +2,18 @@
 //!
 //! One [`SoapClient`] holds one vCenter session, shared by all concurrent callers: the first call
 //! logs in (exactly once), a `NotAuthenticated` fault triggers one re-login and a retry.
-//! VMs are found through a ContainerView created once per session and read with
-//! RetrievePropertiesEx, asking only for the properties each operation needs.
+//! VMs are found by name through the VM index (index.rs, kept current by watch.rs with
+//! WaitForUpdatesEx on a ContainerView), confirmed by one small read of the VM itself, and
+//! read with RetrievePropertiesEx, asking only for the properties each operation needs.
 //! Placement names are resolved against one read of the inventory (topology.rs, shared
 //! resolver in placement.rs); creates and clones hand back their task (tasks.rs).
 
 use super::*;
 use std::future::Future;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, OnceCell};
@@ -19,17 +21,21 @@ use tokio::sync::{Mutex, OnceCell};
 mod attributes;
 mod envelope;
 mod fault;
+mod index;
 mod inventory;
 mod lifecycle;
+mod lookup;
 mod power;
 mod spec;
 mod storage;
 mod tasks;
 mod topology;
 mod transport;
+mod watch;
 mod xml;
 
 use fault::Error;
+pub use watch::IndexStats;
 use xml::{MoRef, Node};
 
 /// How to reach vCenter. `Debug` never prints the password.
@@ -76,12 +82,35 @@ pub(crate) struct Session {
     vm_view: OnceCell<MoRef>,
 }
 
+/// The client callers hold. Its state lives in an `Arc<Core>` so that the VM index's
+/// background task shares the session; dropping the client stops that task.
 pub struct SoapClient {
+    core: Arc<Core>,
+}
+
+impl Deref for SoapClient {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Drop for SoapClient {
+    fn drop(&mut self) {
+        self.core.stop_watching();
+    }
+}
+
+/// Everything a [`SoapClient`] is: settings, HTTP client, session, and the VM index.
+pub struct Core {
+    /// Itself, for starting the index's task (which holds the core while it runs).
+    me: Weak<Core>,
     cfg: SoapConfig,
     http: reqwest::Client,
     content: OnceCell<ServiceContent>,
     session: Mutex<Option<Arc<Session>>>,
     logins: AtomicU64,
+    index: watch::Watch,
 }
 
 impl SoapClient {
@@ -98,9 +127,20 @@ impl SoapClient {
             }
         }
         let http = builder.build().map_err(|e| VcError::Protocol(format!("cannot set up HTTPS: {e}")))?;
-        Ok(SoapClient { cfg, http, content: OnceCell::new(), session: Mutex::new(None), logins: AtomicU64::new(0) })
+        let core = Arc::new_cyclic(|me| Core {
+            me: me.clone(),
+            cfg,
+            http,
+            content: OnceCell::new(),
+            session: Mutex::new(None),
+            logins: AtomicU64::new(0),
+            index: watch::Watch::default(),
+        });
+        Ok(SoapClient { core })
     }
+}
 
+impl Core {
     /// How many times this client has called SessionManager.Login.
     pub fn logins(&self) -> u64 {
         self.logins.load(Ordering::Relaxed)
@@ -179,8 +219,9 @@ impl SoapClient {
         Ok(reply.body)
     }
 
-    /// Ends the session if there is one; errors are only logged.
+    /// Ends the session if there is one (and the index that lives on it); errors are only logged.
     async fn end_session(&self) {
+        self.stop_watching();
         let Some(session) = self.session.lock().await.take() else {
             return;
         };
@@ -234,6 +275,14 @@ impl Vcenter for SoapClient {
 
     async fn list_vms(&self) -> VcResult<Vec<VmSummary>> {
         self.list_summaries().await
+    }
+
+    async fn find_vms(&self, matches: &NameMatch, limit: usize) -> VcResult<VmPage> {
+        self.matching_summaries(matches, limit).await
+    }
+
+    async fn vm_names(&self) -> VcResult<Vec<String>> {
+        self.names().await
     }
 
     async fn find_vm(&self, name: &str) -> VcResult<VmRef> {

@@ -7,12 +7,12 @@ use super::envelope::{moref, text, PropSpec};
 use super::fault::Error;
 use super::inventory::ObjectContent;
 use super::xml::{MoRef, Node};
-use super::SoapClient;
+use super::Core;
 use crate::{VcError, VcResult, VmRef};
 
 const OPERATION: &str = "custom attributes";
 
-impl SoapClient {
+impl Core {
     pub(crate) async fn set_custom_value(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
         let fail = |e: Error| e.into_vc(&vm.name, OPERATION);
         let manager = self

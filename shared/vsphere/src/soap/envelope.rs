@@ -79,24 +79,52 @@ fn retrieve(collector: &MoRef, spec_set: String) -> String {
 
 /// Properties of every object a ContainerView shows (the view itself is skipped).
 pub(crate) fn retrieve_view(collector: &MoRef, view: &MoRef, spec: &PropSpec<'_>) -> String {
-    let object_set = format!(
+    retrieve(collector, prop_sets(std::slice::from_ref(spec)) + &view_object_set(view))
+}
+
+/// Properties of the given objects.
+pub(crate) fn retrieve_objects(collector: &MoRef, specs: &[PropSpec<'_>], objects: &[MoRef]) -> String {
+    retrieve(collector, object_specs(specs, objects))
+}
+
+/// Properties of the given objects, leaving out (rather than faulting on) those vCenter no
+/// longer has: a list read from the VM index may name a VM deleted a moment ago.
+pub(crate) fn retrieve_present(collector: &MoRef, specs: &[PropSpec<'_>], objects: &[MoRef]) -> String {
+    retrieve(collector, object_specs(specs, objects) + "<reportMissingObjectsInResults>true</reportMissingObjectsInResults>")
+}
+
+fn object_specs(specs: &[PropSpec<'_>], objects: &[MoRef]) -> String {
+    let mut spec_set = prop_sets(specs);
+    for obj in objects {
+        let _ = write!(spec_set, "<objectSet>{}</objectSet>", moref("obj", obj));
+    }
+    spec_set
+}
+
+/// The objects a ContainerView shows, seen through a view traversal (the view itself skipped).
+fn view_object_set(view: &MoRef) -> String {
+    format!(
         concat!(
             "<objectSet>{view}<skip>true</skip>",
             r#"<selectSet xsi:type="TraversalSpec"><name>view</name><type>ContainerView</type>"#,
             "<path>view</path><skip>false</skip></selectSet></objectSet>"
         ),
         view = moref("obj", view),
-    );
-    retrieve(collector, prop_sets(std::slice::from_ref(spec)) + &object_set)
+    )
 }
 
-/// Properties of the given objects.
-pub(crate) fn retrieve_objects(collector: &MoRef, specs: &[PropSpec<'_>], objects: &[MoRef]) -> String {
-    let mut spec_set = prop_sets(specs);
-    for obj in objects {
-        let _ = write!(spec_set, "<objectSet>{}</objectSet>", moref("obj", obj));
-    }
-    retrieve(collector, spec_set)
+/// CreateFilter on `collector`: `spec`'s properties of every object in `view`, reported in
+/// full on each change (partialUpdates false).
+pub(crate) fn create_view_filter(collector: &MoRef, view: &MoRef, spec: &PropSpec<'_>) -> String {
+    let args =
+        format!("<spec>{}{}</spec><partialUpdates>false</partialUpdates>", prop_sets(std::slice::from_ref(spec)), view_object_set(view));
+    call("CreateFilter", collector, &args)
+}
+
+/// WaitForUpdatesEx from `version` ("" = everything as it is now); 0 s = one calculation.
+pub(crate) fn wait_for_updates(collector: &MoRef, version: &str, max_wait_secs: u64) -> String {
+    let args = text("version", version) + &format!("<options><maxWaitSeconds>{max_wait_secs}</maxWaitSeconds></options>");
+    call("WaitForUpdatesEx", collector, &args)
 }
 
 /// How [`retrieve_tree`] walks the inventory: (name, type, path, specs applied next).
@@ -148,6 +176,20 @@ mod tests {
         assert!(body.contains("<userName>a&lt;b</userName>"));
         assert!(body.contains("<password>p&amp;&quot;&apos;</password>"));
         assert!(body.contains(r#"<_this type="SessionManager">SessionManager</_this>"#));
+    }
+
+    #[test]
+    fn filter_and_wait_are_in_schema_order() {
+        let pc = MoRef::new("PropertyCollector", "session[x]pc");
+        let body = create_view_filter(&pc, &MoRef::new("ContainerView", "v"), &PropSpec { ty: "VirtualMachine", paths: &["name"] });
+        let order = ["<spec>", "<propSet>", "<objectSet>", "<skip>true", "</spec>", "<partialUpdates>"];
+        let positions: Vec<usize> = order.iter().map(|p| body.find(p).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{body}");
+        let wait = wait_for_updates(&pc, "1&2", 0);
+        assert!(wait.contains("<version>1&amp;2</version><options><maxWaitSeconds>0</maxWaitSeconds></options>"), "{wait}");
+        let present =
+            retrieve_present(&pc, &[PropSpec { ty: "VirtualMachine", paths: &["name"] }], &[MoRef::new("VirtualMachine", "vm-1")]);
+        assert!(present.find("</objectSet>").unwrap() < present.find("<reportMissingObjectsInResults>").unwrap(), "{present}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::envelope::{self, PropSpec};
 use super::fault::{Error, Fault};
 use super::xml::{MoRef, Node};
-use super::{Session, SoapClient};
+use super::{Core, Session};
 use crate::{PowerState, VcError, VcResult, VmDetails, VmRef, VmSummary};
 
 /// What a list row needs (plus `config.template`, to leave templates out).
@@ -54,12 +54,12 @@ impl ObjectContent {
         self.props.get(path).map(|v| v.text.as_str()).filter(|t| !t.is_empty())
     }
 
-    fn is_template(&self) -> bool {
+    pub(crate) fn is_template(&self) -> bool {
         self.text("config.template") == Some("true")
     }
 }
 
-impl SoapClient {
+impl Core {
     pub(crate) async fn list_summaries(&self) -> VcResult<Vec<VmSummary>> {
         let objects = self
             .with_session(|s| async move { self.retrieve_vm_view(&s, SUMMARY_PATHS).await })
@@ -85,26 +85,23 @@ impl SoapClient {
         Ok(out)
     }
 
-    pub(crate) async fn find_template_by_name(&self, name: &str) -> VcResult<VmRef> {
+    /// The template called `name`, read from the whole view (when the index is unavailable).
+    pub(crate) async fn scan_template(&self, name: &str) -> VcResult<VmRef> {
         self.templates().await?.into_iter().find(|t| t.name == name).ok_or_else(|| VcError::NotFound { name: name.to_owned() })
     }
 
-    /// `DuplicateName` if any VM or template is called `name`. vcsim 0.24 happily creates a
-    /// second VM of the same name (it only renames the directory), vCenter refuses one in
-    /// the same folder; checking first gives both vCenter's answer, and the bot's VM names
-    /// stay unique, which `find_vm` relies on.
-    pub(crate) async fn check_unique(&self, name: &str) -> VcResult<()> {
+    /// Whether any VM or template is called `name`, read from the whole view (when the index
+    /// is unavailable).
+    pub(crate) async fn scan_taken(&self, name: &str) -> VcResult<bool> {
         let objects = self
             .with_session(|s| async move { self.retrieve_vm_view(&s, FIND_PATHS).await })
             .await
             .map_err(|e| e.into_vc(name, "checking VM names"))?;
-        if objects.iter().any(|o| o.text("name") == Some(name)) {
-            return Err(VcError::DuplicateName { name: name.to_owned() });
-        }
-        Ok(())
+        Ok(objects.iter().any(|o| o.text("name") == Some(name)))
     }
 
-    pub(crate) async fn find_by_name(&self, name: &str) -> VcResult<VmRef> {
+    /// The VM called `name`, read from the whole view (when the index is unavailable).
+    pub(crate) async fn scan_vm(&self, name: &str) -> VcResult<VmRef> {
         let objects = self
             .with_session(|s| async move { self.retrieve_vm_view(&s, FIND_PATHS).await })
             .await
@@ -115,6 +112,26 @@ impl SoapClient {
             .map(|o| VmRef { moref: o.obj.value.clone(), name: name.to_owned() })
             .next()
             .ok_or_else(|| VcError::NotFound { name: name.to_owned() })
+    }
+
+    /// Summaries of these VMs (templates and VMs vCenter no longer has left out), in one read.
+    pub(crate) async fn summaries_of(&self, vms: &[VmRef]) -> VcResult<Vec<VmSummary>> {
+        if vms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let objects: Vec<MoRef> = vms.iter().map(|v| MoRef::new("VirtualMachine", &v.moref)).collect();
+        let read = self
+            .with_session(|s| {
+                let objects = &objects;
+                async move {
+                    let collector = &self.content().await?.property_collector;
+                    let spec = PropSpec { ty: "VirtualMachine", paths: SUMMARY_PATHS };
+                    self.retrieve_all(&s, envelope::retrieve_present(collector, &[spec], objects)).await
+                }
+            })
+            .await
+            .map_err(|e| e.into_vc("", "listing VMs"))?;
+        Ok(read.iter().filter(|o| !o.is_template()).filter_map(summary).collect())
     }
 
     /// Two reads: the VM's own properties, then the names of what it points at (host,
@@ -200,7 +217,7 @@ impl SoapClient {
     }
 
     /// The ContainerView over every VM, created once per session.
-    async fn vm_view(&self, session: &Session) -> Result<MoRef, Error> {
+    pub(crate) async fn vm_view(&self, session: &Session) -> Result<MoRef, Error> {
         session
             .vm_view
             .get_or_try_init(|| async {

@@ -7,13 +7,13 @@ use super::envelope::{self, PropSpec};
 use super::fault::parse_power_state;
 use super::spec;
 use super::xml::{MoRef, Node};
-use super::SoapClient;
+use super::Core;
 use crate::{check_name, check_size, CloneSpec, CreateSpec, PowerState, TaskRef, VcError, VcResult, VmRef, RECONFIGURE_LABEL};
 
 /// How "This vCenter does not support …" names a refused retire.
 const RETIRE_LABEL: &str = "moving a VM to a folder and unregistering it";
 
-impl SoapClient {
+impl Core {
     pub(crate) async fn create(&self, spec: &CreateSpec) -> VcResult<TaskRef> {
         spec.check()?;
         let target = self.topology().await?.resolve(&spec.placement)?;

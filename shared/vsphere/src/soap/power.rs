@@ -4,10 +4,10 @@
 
 use super::fault::Error;
 use super::xml::MoRef;
-use super::SoapClient;
+use super::Core;
 use crate::{PowerOp, VcError, VcResult, VmRef};
 
-impl SoapClient {
+impl Core {
     pub(crate) async fn run_power_op(&self, vm: &VmRef, op: PowerOp) -> VcResult<()> {
         let target = MoRef::new("VirtualMachine", &vm.moref);
         let result = match op {

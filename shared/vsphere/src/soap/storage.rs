@@ -9,13 +9,13 @@ use tokio::time::Instant;
 use super::envelope::{moref, PropSpec};
 use super::inventory::ObjectContent;
 use super::xml::{MoRef, Node};
-use super::SoapClient;
+use super::Core;
 use crate::{DatastoreInfo, VcError, VcResult, VmRef};
 
 /// A storage vMotion copies every disk; it may take far longer than one SOAP call.
 const RELOCATE_WAIT: Duration = Duration::from_secs(30 * 60);
 
-impl SoapClient {
+impl Core {
     /// Reads `paths` of one object; `None` when vCenter does not know it.
     pub(crate) async fn read_one(&self, obj: &MoRef, paths: &[&str], what: &str) -> VcResult<Option<ObjectContent>> {
         let read = self

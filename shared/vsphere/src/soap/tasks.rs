@@ -6,7 +6,7 @@ use super::envelope::PropSpec;
 use super::fault::{Error, Fault};
 use super::inventory::ObjectContent;
 use super::xml::{MoRef, Node};
-use super::SoapClient;
+use super::Core;
 use crate::{unknown_task, TaskRef, TaskStatus, VcError, VcResult, VmRef};
 
 const FIRST_POLL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
@@ -45,7 +45,7 @@ pub(crate) enum TaskInfo {
     },
 }
 
-impl SoapClient {
+impl Core {
     /// Calls a `*_Task` method and returns the task it started. Safe to repeat after a
     /// NotAuthenticated failure: vCenter refused before starting anything.
     pub(crate) async fn start_task(&self, this: &MoRef, method: &str, args: &str) -> Result<MoRef, Error> {

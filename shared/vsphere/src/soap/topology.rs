@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::envelope::{self, PropSpec};
 use super::inventory::ObjectContent;
 use super::xml::{MoRef, Node};
-use super::SoapClient;
+use super::Core;
 use crate::placement::{Child, Compute, Datacenter, Host, Network, NetworkBacking, Obj, Topology};
 use crate::VcResult;
 
@@ -25,7 +25,7 @@ const SPECS: &[PropSpec<'static>] = &[
     PropSpec { ty: "DistributedVirtualSwitch", paths: &["uuid"] },
 ];
 
-impl SoapClient {
+impl Core {
     pub(crate) async fn topology(&self) -> VcResult<Topology> {
         let objects = self
             .with_session(|s| async move {

@@ -1,10 +1,12 @@
 //! One SOAP round trip over reqwest, and how HTTP-level failures become [`VcError`]s.
 
+use std::time::Duration;
+
 use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use super::fault::{Error, Fault};
 use super::xml::{self, Node};
-use super::SoapClient;
+use super::Core;
 use crate::VcError;
 
 /// vim25 namespace and version for SOAPAction. Pinned to 6.5: every vCenter from 6.5 to 8
@@ -18,13 +20,18 @@ pub(crate) struct Reply {
     pub cookie: Option<String>,
 }
 
-impl SoapClient {
-    /// Posts one envelope. SOAP faults come back as `Error::Fault`. Every call is counted and
-    /// timed by its vSphere method (`iaas_vcenter_*` metrics).
+impl Core {
+    /// Posts one envelope. SOAP faults come back as `Error::Fault`.
     pub(crate) async fn post(&self, envelope: String, cookie: Option<&str>) -> Result<Reply, Error> {
+        self.post_within(envelope, cookie, None).await
+    }
+
+    /// [`Core::post`] with its own time-out instead of the configured one (a long poll). Every
+    /// call is counted and timed by its vSphere method (`iaas_vcenter_*` metrics).
+    pub(crate) async fn post_within(&self, envelope: String, cookie: Option<&str>, timeout: Option<Duration>) -> Result<Reply, Error> {
         let method = method_of(&envelope).to_string();
         let started = std::time::Instant::now();
-        let result = self.round_trip(envelope, cookie).await;
+        let result = self.round_trip(envelope, cookie, timeout).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(Error::Fault(fault)) => {
@@ -41,11 +48,14 @@ impl SoapClient {
         result
     }
 
-    async fn round_trip(&self, envelope: String, cookie: Option<&str>) -> Result<Reply, Error> {
+    async fn round_trip(&self, envelope: String, cookie: Option<&str>, timeout: Option<Duration>) -> Result<Reply, Error> {
         let mut request =
             self.http.post(&self.cfg.url).header(CONTENT_TYPE, "text/xml; charset=utf-8").header("SOAPAction", SOAP_ACTION).body(envelope);
         if let Some(cookie) = cookie {
             request = request.header(COOKIE, cookie);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
         }
         let response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
