@@ -9,11 +9,10 @@ use std::process::Stdio;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use common::{ldap_env, policy_file};
+use common::{ldap_env, policy_file, Database};
 use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use serde_json::Value;
-use sqlx::Connection;
 
 const GOOD_TOKEN: &str = "xoxb-e2e-good";
 
@@ -82,12 +81,8 @@ async fn doctor_checks_each_peer_and_names_what_to_fix() {
     let slapd = Slapd::start_seeded().await.unwrap();
     let mut vcsim = Some(Vcsim::start().await.unwrap());
     let api = slack().await;
-    let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the tests");
-    let name = format!("iaas_doctor_{}", std::process::id());
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = Database::create("doctor").await;
+    let db_url = db.url.clone();
 
     let mut env: Vec<(String, String)> = ldap_env(&slapd).iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.extend(
@@ -159,5 +154,5 @@ async fn doctor_checks_each_peer_and_names_what_to_fix() {
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert!(failed[0].starts_with("vcenter:") && failed[0].contains("cannot reach"), "{failed:#?}");
 
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+    db.drop().await;
 }

@@ -8,10 +8,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
-use common::start_on;
+use common::{start_on, Database};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::{VcError, Vcenter};
-use sqlx::Connection;
 
 const POLICY: &str = r#"
 [lease]
@@ -21,29 +20,6 @@ reminder_days = [7]
 min_notice_hours = 24
 grace_days = 3
 "#;
-
-/// A database of its own on the tests' PostgreSQL, dropped with it.
-struct Database {
-    admin: sqlx::PgConnection,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(tag: &str) -> Database {
-        let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the tests");
-        let name = format!("iaas_{tag}_{}", std::process::id());
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-        Database { admin, name, url }
-    }
-
-    async fn drop(mut self) {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut self.admin).await;
-    }
-}
 
 #[tokio::test]
 async fn two_sweeps_at_once_act_once_per_vm() {
