@@ -70,6 +70,9 @@ async fn an_undeliverable_answer_is_posted_once_and_audited() {
     assert!(line.contains("failed") && line.contains("slack") && line.contains("vm list") && line.contains("Slack answered 500"), "{line}");
     assert!(!line.contains(&base), "the audit trail never carries the response_url: {line}");
     assert_eq!(posts.load(Ordering::SeqCst), 1, "never posted twice");
+    // And counted where the admins' dashboards look.
+    let metrics = reqwest::get(format!("{}/metrics", serve.url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l.starts_with("iaas_slack_undelivered_total{function=\"iaas-inventory\"} 1")), "{metrics}");
 }
 
 /// `/iaas <text>` from `user`, signed like Slack, with a response_url of the test's choosing.

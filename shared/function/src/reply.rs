@@ -105,6 +105,7 @@ pub fn vc_sentence(err: &VcError) -> String {
 /// see it with `/iaas audit`, and the asker's request is not silently lost in a log.
 pub(crate) async fn undelivered(ctx: &Context, inv: &Invocation, error: &RespondError) {
     tracing::error!(error = %error, request = %inv.id, "could not answer in Slack");
+    metrics::counter!("iaas_slack_undelivered_total", "function" => inv.command.function()).increment(1);
     let entry = crate::once::invocation_entry(inv, "slack", "failed", format!("Answer not delivered: {error}."), None);
     if let Err(e) = ctx.store.audit(&entry).await {
         tracing::error!(error = %e, request = %inv.id, "could not record an undelivered answer in the audit trail");
