@@ -235,8 +235,12 @@ fn host(url: &str) -> String {
 
 /// The event functions refuse every event without credentials for VEBA's webhook.
 fn events() -> Check {
-    let token = iaas_config::secret("IAAS_EVENTS_TOKEN").ok().flatten();
-    let basic = iaas_config::var("IAAS_EVENTS_USER").is_some() && iaas_config::secret("IAAS_EVENTS_PASSWORD").ok().flatten().is_some();
+    // A secret file that cannot be read is a failure to name, not "not set".
+    let (token, password) = match (iaas_config::secret("IAAS_EVENTS_TOKEN"), iaas_config::secret("IAAS_EVENTS_PASSWORD")) {
+        (Ok(token), Ok(password)) => (token, password),
+        (Err(e), _) | (_, Err(e)) => return Check::config("events", e),
+    };
+    let basic = iaas_config::var("IAAS_EVENTS_USER").is_some() && password.is_some();
     if token.is_some() || basic {
         Check::ok("events", "VEBA's webhook credentials are set")
     } else {

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use common::{button_token, start_on, Serve};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::Vcenter;
@@ -37,35 +40,15 @@ async fn a_confirmation_token_works_only_for_its_own_action() {
 /// and lands in the audit trail the admins read, not only in a log.
 #[tokio::test]
 async fn an_undeliverable_answer_is_posted_once_and_audited() {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::Arc;
-
-    let posts = Arc::new(AtomicU32::new(0));
-    let counted = posts.clone();
-    let app = axum::Router::new().route(
-        "/response",
-        axum::routing::post(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (app, posts) = counting("/response", axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let base = listen(app).await;
 
     let api = format!("{base}/api");
     let serve = Serve::start_with(None, &[("SLACK_API_URL", api.as_str())]).await;
     let (status, _) = slash_to(&serve, "U1", "vm list", &format!("{base}/response")).await;
     assert_eq!(status, 200);
 
-    let mut audit = String::new();
-    for _ in 0..100 {
-        audit = serve.cli(&["audit"]).await;
-        if audit.contains("Answer not delivered") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let audit = audit_once_it_says(&serve, "Answer not delivered").await;
     let line = audit.lines().find(|l| l.contains("Answer not delivered")).unwrap_or_else(|| panic!("no undelivered entry:\n{audit}"));
     assert!(line.contains("failed") && line.contains("slack") && line.contains("vm list") && line.contains("Slack answered 500"), "{line}");
     assert!(!line.contains(&base), "the audit trail never carries the response_url: {line}");
@@ -148,22 +131,9 @@ async fn user_text_never_becomes_slack_markup() {
 /// 307 from the allowed address is not followed elsewhere with the answer.
 #[tokio::test]
 async fn response_urls_are_held_to_the_allowed_origin_and_redirects_are_not_followed() {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::Arc;
-
     // Elsewhere: another port on the same host, counting what reaches it.
-    let stolen = Arc::new(AtomicU32::new(0));
-    let counted = stolen.clone();
-    let elsewhere = axum::Router::new().route(
-        "/steal",
-        axum::routing::post(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async { "ok" }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let steal = format!("http://{}/steal", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, elsewhere).await });
+    let (elsewhere, stolen) = counting("/steal", axum::http::StatusCode::OK);
+    let steal = format!("{}/steal", listen(elsewhere).await);
 
     // The allowed origin, whose response_url answers 307 to elsewhere.
     let to = steal.clone();
@@ -174,9 +144,7 @@ async fn response_urls_are_held_to_the_allowed_origin_and_redirects_are_not_foll
             async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, to)]) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, allowed).await });
+    let base = listen(allowed).await;
 
     let api = format!("{base}/api");
     let serve = Serve::start_with(None, &[("SLACK_API_URL", api.as_str())]).await;
@@ -186,14 +154,42 @@ async fn response_urls_are_held_to_the_allowed_origin_and_redirects_are_not_foll
 
     let (status, _) = slash_to(&serve, "U1", "vm list", &format!("{base}/response")).await;
     assert_eq!(status, 200);
+    let audit = audit_once_it_says(&serve, "Answer not delivered").await;
+    assert!(audit.contains("Slack answered 307"), "{audit}");
+    assert_eq!(stolen.load(Ordering::SeqCst), 0, "nothing reached another port");
+}
+
+/// A receiver at `path` that counts the posts it gets and answers `status`.
+fn counting(path: &str, status: axum::http::StatusCode) -> (axum::Router, Arc<AtomicU32>) {
+    let count = Arc::new(AtomicU32::new(0));
+    let counted = count.clone();
+    let app = axum::Router::new().route(
+        path,
+        axum::routing::post(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move { status }
+        }),
+    );
+    (app, count)
+}
+
+/// Serves `app` on a free loopback port; its base URL.
+async fn listen(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// `iaas audit`'s output once it contains `needle` (or after 10 s, for the assertion to show).
+async fn audit_once_it_says(serve: &Serve, needle: &str) -> String {
     let mut audit = String::new();
     for _ in 0..100 {
         audit = serve.cli(&["audit"]).await;
-        if audit.contains("Answer not delivered") {
+        if audit.contains(needle) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(audit.contains("Slack answered 307"), "{audit}");
-    assert_eq!(stolen.load(Ordering::SeqCst), 0, "nothing reached another port");
+    audit
 }

@@ -119,23 +119,7 @@ impl Serve {
     /// Sends `/iaas <text>` as user `user`, signed like Slack; returns the HTTP status, the ack,
     /// and the request id when work was dispatched.
     pub async fn slash(&self, user: &str, text: &str) -> (u16, Message, Option<String>) {
-        let form = SlashCommand {
-            team_id: "T0E2E".into(),
-            channel_id: "C0E2E".into(),
-            user_id: user.into(),
-            user_name: user.to_lowercase(),
-            command: "/iaas".into(),
-            text: text.into(),
-            response_url: self.fresh_url("commands"),
-            team_domain: "e2e".into(),
-            channel_name: "e2e".into(),
-            trigger_id: "13345224609.738474920.8088930838d88f008e0".into(),
-            api_app_id: "A0E2EAPP1".into(),
-            ..Default::default()
-        }
-        .to_form()
-            + "&token=legacy-verification-token-not-used&is_enterprise_install=false";
-        let resp = self.post_signed("commands", form).await;
+        let resp = self.post_signed("commands", self.slash_form(user, text)).await;
         let status = resp.status().as_u16();
         let id = resp.headers().get(iaas_gateway::REQUEST_ID_HEADER).map(|v| v.to_str().unwrap().to_string());
         let ack = resp.json().await.unwrap_or_default();
@@ -151,7 +135,40 @@ impl Serve {
     /// Like [`Serve::press`], with the payload's shape changed first: a message in the channel
     /// (`press.message`), Enterprise Grid (`press.enterprise`), …
     pub async fn press_with(&self, user: &str, action_id: &str, token: &str, shape: impl FnOnce(&mut Press)) -> u16 {
-        let mut press = Press {
+        let mut press = self.press_on(user, action_id, token);
+        shape(&mut press);
+        self.post_signed("interactions", press.to_form()).await.status().as_u16()
+    }
+
+    /// The `block_actions` payload of `user` pressing `action_id` with `token` on an ephemeral
+    /// message, as Slack documents it (for a Socket Mode envelope).
+    pub fn press_payload(&self, user: &str, action_id: &str, token: &str) -> serde_json::Value {
+        Press { style: Some("danger".into()), ..self.press_on(user, action_id, token) }.payload()
+    }
+
+    /// The whole form Slack posts for `/iaas <text>` from `user`, with a response_url of its own.
+    fn slash_form(&self, user: &str, text: &str) -> String {
+        SlashCommand {
+            team_id: "T0E2E".into(),
+            channel_id: "C0E2E".into(),
+            user_id: user.into(),
+            user_name: user.to_lowercase(),
+            command: "/iaas".into(),
+            text: text.into(),
+            response_url: self.fresh_url("commands"),
+            team_domain: "e2e".into(),
+            channel_name: "e2e".into(),
+            trigger_id: "13345224609.738474920.8088930838d88f008e0".into(),
+            api_app_id: "A0E2EAPP1".into(),
+            ..Default::default()
+        }
+        .to_form()
+            + "&token=legacy-verification-token-not-used&is_enterprise_install=false"
+    }
+
+    /// `user` pressing `action_id` with `token` on an ephemeral message, as Slack documents it.
+    fn press_on(&self, user: &str, action_id: &str, token: &str) -> Press {
+        Press {
             user_id: user.into(),
             user_name: user.to_lowercase(),
             team_id: "T0E2E".into(),
@@ -165,30 +182,7 @@ impl Serve {
             style: None,
             message: None,
             enterprise: None,
-        };
-        shape(&mut press);
-        self.post_signed("interactions", press.to_form()).await.status().as_u16()
-    }
-
-    /// The `block_actions` payload of `user` pressing `action_id` with `token` on an ephemeral
-    /// message, as Slack documents it (for a Socket Mode envelope).
-    pub fn press_payload(&self, user: &str, action_id: &str, token: &str) -> serde_json::Value {
-        Press {
-            user_id: user.into(),
-            user_name: user.to_lowercase(),
-            team_id: "T0E2E".into(),
-            team_domain: "e2e".into(),
-            channel_id: "C0E2E".into(),
-            channel_name: "e2e".into(),
-            response_url: self.fresh_url("actions"),
-            action_id: action_id.into(),
-            value: token.into(),
-            label: "Confirm".into(),
-            style: Some("danger".into()),
-            message: None,
-            enterprise: None,
         }
-        .payload()
     }
 
     /// A response_url of its own, as Slack gives each command and press one.
@@ -459,17 +453,7 @@ pub struct Captured {
 impl Serve {
     /// `/iaas <text>` as `user`, signed like Slack signs it now, not yet sent.
     pub fn capture(&self, user: &str, text: &str) -> Captured {
-        let form = SlashCommand {
-            team_id: "T0E2E".into(),
-            channel_id: "C0E2E".into(),
-            user_id: user.into(),
-            user_name: user.to_lowercase(),
-            command: "/iaas".into(),
-            text: text.into(),
-            response_url: self.fresh_url("commands"),
-            ..Default::default()
-        }
-        .to_form();
+        let form = self.slash_form(user, text);
         let timestamp = chrono::Utc::now().timestamp();
         let signature = iaas_slack::sign(SIGNING_SECRET.as_bytes(), timestamp, form.as_bytes());
         Captured { form, timestamp, signature }

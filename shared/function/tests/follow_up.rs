@@ -2,46 +2,22 @@
 //! running", and a follow-up waits for vCenter, records owner and lease, and answers in Slack.
 //! The demo inventory's slow tasks stand in for a long clone (vcsim finishes tasks at once).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::post;
-use axum::{Json, Router};
-use iaas_config::{Policy, Secret};
+use iaas_config::Policy;
 use iaas_function::provision::{self, NewVm};
-use iaas_function::Context;
 use iaas_invocation::{Command, Invocation, SlackChannel, SlackUser};
-use iaas_slack::{Message, Responder};
-use iaas_store::{Store, Usage};
+use iaas_store::Usage;
 use iaas_vsphere::demo::DemoInventory;
 use iaas_vsphere::{CreateSpec, Placement, ATTR_OWNER};
-use tokio::sync::mpsc;
 
 #[tokio::test]
 async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
-    let (tx, mut rx) = mpsc::channel::<Message>(4);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let response_url = format!("http://{}/r", listener.local_addr().unwrap());
-    let app = Router::new().route(
-        "/r",
-        post(move |Json(m): Json<Message>| async move {
-            tx.send(m).await.ok();
-            "ok"
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let ctx = Context {
-        claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
-        slack: iaas_slack::WebApi::new(None, None),
-        vcenter: Arc::new(DemoInventory::new().with_slow_tasks(3)),
-        store: Store::connect("sqlite::memory:").await.unwrap(),
-        responder: Responder::new(Some(&response_url)),
-        shared_secret: Secret::new("s"),
-        policy: Arc::new(Policy::parse("[create]\ntask_wait_secs = 0").unwrap()),
-        access: None,
-        owners: None,
-    };
+    let demo = Arc::new(DemoInventory::new().with_slow_tasks(3));
+    let (ctx, response_url, mut rx) = common::context(demo, Policy::parse("[create]\ntask_wait_secs = 0").unwrap()).await;
     let inv = Invocation {
         id: "inv-follow-up".into(),
         command: Command::Create { name: "slow-01".into(), size: None, os: None, days: None },

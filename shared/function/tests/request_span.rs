@@ -1,20 +1,18 @@
 //! One request id inside a function: the invocation's id is on the span of everything the
 //! handler logs (with the short form the user sees), and the Slack answer names that short form.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::Request;
-use axum::routing::post;
-use axum::{Json, Router};
-use iaas_config::{Policy, Secret};
-use iaas_function::{Context, Reply};
+use iaas_config::Policy;
+use iaas_function::Reply;
 use iaas_invocation::{Command, Invocation, PowerAction, SlackChannel, SlackUser, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use iaas_slack::{Message, Responder};
-use iaas_store::Store;
+use iaas_slack::Message;
 use iaas_vsphere::demo::DemoInventory;
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 /// Log lines written to memory, for the test to read.
@@ -38,29 +36,8 @@ async fn the_handlers_logs_and_the_answer_carry_the_request_id() {
     let subscriber = tracing_subscriber::fmt().json().with_current_span(true).with_writer(move || writer.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let (tx, mut rx) = mpsc::channel::<Message>(4);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let response_url = format!("http://{}/r", listener.local_addr().unwrap());
-    let app = Router::new().route(
-        "/r",
-        post(move |Json(m): Json<Message>| async move {
-            tx.send(m).await.ok();
-            "ok"
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let ctx = Arc::new(Context {
-        claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
-        slack: iaas_slack::WebApi::new(None, None),
-        vcenter: Arc::new(DemoInventory::new()),
-        store: Store::connect("sqlite::memory:").await.unwrap(),
-        responder: Responder::new(Some(&response_url)),
-        shared_secret: Secret::new("s"),
-        policy: Arc::new(Policy::default()),
-        access: None,
-        owners: None,
-    });
+    let (ctx, response_url, mut rx) = common::context(Arc::new(DemoInventory::new()), Policy::default()).await;
+    let ctx = Arc::new(ctx);
     let router = iaas_function::router("iaas-power", ctx, |_ctx, _inv| async {
         tracing::info!("handler ran");
         Reply::changed(Message::new("done"))
