@@ -73,6 +73,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation, slack: WebApi) -> Reply {
                 state,
                 vm_name: vm.clone(),
                 since_ms: since.map(|s| s.saturating_mul(1000)),
+                ..Default::default()
             };
             list(&ctx, &filter).await
         }

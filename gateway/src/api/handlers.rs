@@ -174,7 +174,8 @@ pub(super) async fn list(State(gw): State<Arc<Gateway>>, caller: ApiCaller, RawQ
         return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_LIMIT}.")));
     }
     let offset = params.offset.unwrap_or(0);
-    let filter = DecommissionFilter { requester: params.requester, state: params.state, vm_name: params.vm, since_ms };
+    let filter =
+        DecommissionFilter { requester: params.requester, state: params.state, vm_name: params.vm, since_ms, ..Default::default() };
     let rows = store(&gw)?.decommissions(&filter, limit + 1, offset).await.map_err(|_| ApiError::store_down())?;
     let more = rows.len() > limit as usize;
     let items = rows.iter().take(limit as usize).map(summary).collect();

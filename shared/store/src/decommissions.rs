@@ -149,6 +149,15 @@ pub struct DecommissionFilter {
     /// Requests covering a VM with exactly this name (case-insensitive).
     pub vm_name: Option<String>,
     pub since_ms: Option<i64>,
+    /// Requests whose ticket contains this text (case-insensitive).
+    pub ticket: Option<String>,
+    /// Requests by any of these requesters (a person's Slack id and e-mail); empty = anyone.
+    pub requesters: Vec<String>,
+}
+
+/// `text` matched literally by `LIKE … ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// What a cancel did.
@@ -282,20 +291,32 @@ impl Store {
 
     /// Newest first; `offset` rows skipped, at most `limit` returned.
     pub async fn decommissions(&self, f: &DecommissionFilter, limit: u32, offset: u32) -> Result<Vec<Decommission>, StoreError> {
-        let rows = sqlx::query(&format!(
+        // Requesters as `$9, $10, …`: one placeholder each.
+        let requesters = if f.requesters.is_empty() {
+            String::new()
+        } else {
+            let list = (0..f.requesters.len()).map(|i| format!("${}", i + 9)).collect::<Vec<_>>().join(", ");
+            format!("AND requester IN ({list}) ")
+        };
+        let sql = format!(
             "SELECT {COLUMNS} FROM decommissions d WHERE ($1 IS NULL OR requester = $1) AND ($2 IS NULL OR state = $2) \
              AND ($3 IS NULL OR EXISTS (SELECT 1 FROM decommission_vms v WHERE v.request_id = d.id AND LOWER(v.vm_name) = LOWER($3))) \
-             AND ($4 IS NULL OR created_at_ms >= $4) ORDER BY created_at_ms DESC, id LIMIT $5 OFFSET $6"
-        ))
-        .bind(&f.requester)
-        .bind(f.state.map(DecommissionState::as_str))
-        .bind(&f.vm_name)
-        .bind(f.since_ms)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("listing decommission requests"))?;
+             AND ($4 IS NULL OR created_at_ms >= $4) AND ($7 IS NULL OR LOWER(ticket) LIKE $8 ESCAPE '\\') {requesters}\
+             ORDER BY created_at_ms DESC, id LIMIT $5 OFFSET $6"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&f.requester)
+            .bind(f.state.map(DecommissionState::as_str))
+            .bind(&f.vm_name)
+            .bind(f.since_ms)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .bind(&f.ticket)
+            .bind(f.ticket.as_deref().map(|t| format!("%{}%", like_escape(&t.to_lowercase()))));
+        for r in &f.requesters {
+            query = query.bind(r);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(query_err("listing decommission requests"))?;
         let mut out = rows.iter().map(request).collect::<Result<Vec<Decommission>, StoreError>>()?;
         for d in &mut out {
             d.vm_names = sqlx::query("SELECT vm_name FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index")

@@ -13,6 +13,7 @@ mod guard_rails;
 mod invocations;
 mod leases;
 mod replays;
+mod sessions;
 mod vms;
 
 use std::fmt;
@@ -34,6 +35,7 @@ pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 pub use iaas_config::DecommissionState;
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use leases::{Lease, LeaseFilter, LeaseState};
+pub use sessions::ConsoleSession;
 pub use vms::VmRecord;
 
 /// How long `connect` waits for a connection before giving up, so a wrong URL fails fast.

@@ -101,6 +101,12 @@ async fn list_filters_and_pages(db: Db) {
     let found = s.decommissions(&by_vm, 10, 0).await.unwrap();
     assert_eq!(found.len(), 2, "names match case-insensitively");
     assert!(found.iter().any(|d| d.vm_names == ["db-1", "Web-2"]));
+    let either = DecommissionFilter { requesters: vec!["U1".into(), "ann@example.com".into()], ..Default::default() };
+    assert_eq!(s.decommissions(&either, 10, 0).await.unwrap().len(), 2, "a person's Slack id or e-mail");
+    let by_ticket = DecommissionFilter { ticket: Some("chg".into()), ..Default::default() };
+    assert_eq!(s.decommissions(&by_ticket, 10, 0).await.unwrap().len(), 3, "part of the ticket, any case");
+    let wildcard = DecommissionFilter { ticket: Some("%".into()), ..Default::default() };
+    assert!(s.decommissions(&wildcard, 10, 0).await.unwrap().is_empty(), "LIKE's wildcards are matched literally");
     let future = DecommissionFilter { since_ms: Some(i64::MAX / 2), ..Default::default() };
     assert!(s.decommissions(&future, 10, 0).await.unwrap().is_empty());
     let page1 = s.decommissions(&all, 2, 0).await.unwrap();
