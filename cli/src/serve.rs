@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_config::{ConfigError, Secret};
 use iaas_function::Context;
+use iaas_gateway::console::{Console, ConsoleSettings};
 use iaas_gateway::{GatewaySettings, LocalDispatch};
 use iaas_slack::Responder;
 
@@ -98,8 +99,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => Secret::new(local::random_hex()),
     };
 
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        ConfigError::new("--listen", format!("cannot listen on {listen}: {e}"), "Choose a free port with PORT or --listen.")
+    })?;
+    let addr = listener.local_addr()?;
+    // The web console, at this address unless IAAS_CONSOLE_URL says where people open it.
+    let console = ConsoleSettings::new(iaas_config::console_url()?.unwrap_or_else(|| format!("http://{addr}")))?;
+
     let mut ctx = Context::from_env(Some(shared_secret.clone())).await?;
     ctx.responder = Responder::new(slack_api_url.as_deref());
+    ctx.console_url = Some(console.url.clone());
     let real_vcenter = iaas_config::var("VCENTER_URL").is_some();
     if real_vcenter {
         ctx.check_vcenter().await?;
@@ -124,6 +133,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         access,
         audit: Some(ctx.store.clone()),
         api: iaas_gateway::api::ApiAuth::from_policy(&ctx.policy)?,
+        policy: ctx.policy.clone(),
     };
     let gateway = Arc::new(settings.with_dispatcher(dispatcher.clone()));
     // Slack's Socket Mode besides HTTP, when SLACK_APP_TOKEN is set: only outbound connections.
@@ -132,10 +142,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         iaas_gateway::socket::start(gateway.clone(), socket).await?;
     }
 
+    if console.secure_cookies && console.url.starts_with("http://") {
+        notes.push(format!("console: {}/console needs https (its cookies are Secure off loopback); set IAAS_CONSOLE_URL to the https address of a TLS proxy", console.url));
+    } else {
+        notes.push(format!("console: {}/console", console.url));
+    }
+    let console = Console { gw: gateway.clone(), settings: console, vcenter: Some(ctx.vcenter.clone()), policy: ctx.policy.clone() };
+
     // OpenFaaS-style URLs work against the all-in-one too.
     let app = functions.into_iter().fold(iaas_gateway::router_with(gateway.clone(), ctx.readiness()), |app, (name, router)| {
         app.nest(&format!("/function/{name}"), router)
     });
+    let app = app.merge(iaas_gateway::console::router(console));
 
     // The platforms schedule sweeps themselves; the all-in-one has a timer.
     tokio::spawn(sweep_every(ctx.clone()));
@@ -144,10 +162,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // So are hand-overs a crash cut short or kept from starting.
     tokio::spawn(recover_every(dispatcher.clone(), ctx.clone()));
 
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        ConfigError::new("--listen", format!("cannot listen on {listen}: {e}"), "Choose a free port with PORT or --listen.")
-    })?;
-    let addr = listener.local_addr()?;
     for note in &notes {
         tracing::info!("{note}");
     }

@@ -22,6 +22,8 @@ pub struct GatewaySettings {
     pub audit: Option<iaas_store::Store>,
     /// How REST API callers sign in: the policy's tokens and the directory.
     pub api: crate::api::ApiAuth,
+    /// IT's policy as read at start-up (the console's plan preview reads it).
+    pub policy: std::sync::Arc<iaas_config::Policy>,
 }
 
 impl GatewaySettings {
@@ -55,6 +57,7 @@ impl GatewaySettings {
             access,
             audit,
             api: crate::api::ApiAuth::from_policy(&policy)?,
+            policy: std::sync::Arc::new(policy),
         })
     }
 

@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         let ctx = Context {
             claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
             slack: WebApi::new(None, None),
+            console_url: None,
             vcenter: Arc::new(DemoInventory::new()),
             store: store.clone(),
             responder: Responder::new(None),

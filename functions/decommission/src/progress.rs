@@ -30,7 +30,7 @@ pub async fn open(
     response_url: Option<String>,
 ) -> Option<Progress> {
     if slack.has_token() && !channel.is_empty() {
-        match slack.post(channel, &running(detail)).await {
+        match slack.post(channel, &linked(ctx, running(detail), detail)).await {
             Ok(posted) => {
                 if let Err(e) = ctx.store.set_decommission_progress(&detail.request.id, &posted.channel, &posted.ts).await {
                     tracing::warn!(error = %e, "could not record the progress message; a resumed request posts its summary instead");
@@ -58,6 +58,7 @@ pub async fn show(ctx: &Context, slack: &WebApi, to: &Progress, detail: &Decommi
             Message::new(report::summary_text(detail))
         }
     };
+    let message = linked(ctx, message, detail);
     let result = match to {
         Progress::Message(posted) => slack.update(posted, &message).await.map_err(|e| e.to_string()),
         Progress::ResponseUrl(url) => ctx.responder.post(url, &message.replace_original(true)).await.map_err(|e| e.to_string()),
@@ -66,6 +67,15 @@ pub async fn show(ctx: &Context, slack: &WebApi, to: &Progress, detail: &Decommi
         tracing::warn!(error = %e, request = %detail.request.id, "could not show decommission progress");
     }
     result.is_ok()
+}
+
+/// With a line pointing to the request's page in the web console, when there is one (Slack
+/// links a bare URL by itself).
+fn linked(ctx: &Context, message: Message, detail: &DecommissionDetail) -> Message {
+    match &ctx.console_url {
+        Some(url) => message.with_context(&format!("Follow it in the console: {url}/console/requests/{}", detail.request.id)),
+        None => message,
+    }
 }
 
 /// Progress so far, with a Cancel button while the request can still be stopped.

@@ -42,6 +42,7 @@ async fn setup(policy: &str) -> (Router, Arc<DemoInventory>, Posts) {
     let ctx = Context {
         claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
         slack: iaas_slack::WebApi::new(None, None),
+        console_url: None,
         vcenter: demo.clone(),
         store: iaas_store::Store::connect("sqlite::memory:").await.unwrap(),
         responder: iaas_slack::Responder::new(None),

@@ -9,10 +9,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use base64::Engine;
-use iaas_access::{Decision, Identity};
+use iaas_access::Identity;
 use iaas_config::Policy;
 use iaas_directory::{Directory, DirectoryError};
-use iaas_invocation::Caller;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
@@ -64,6 +63,11 @@ impl ApiAuth {
         Ok(ApiAuth::new(policy, iaas_access::directory_from_env()?))
     }
 
+    /// Whether passwords can be checked (a directory is configured).
+    pub fn has_directory(&self) -> bool {
+        self.directory.is_some()
+    }
+
     fn by_token(&self, token: &str) -> Option<Identity> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every token is compared, in constant time, so timing tells nothing.
@@ -82,7 +86,7 @@ impl ApiAuth {
         found
     }
 
-    async fn by_password(&self, login: &str, password: &str) -> Result<Identity, ApiError> {
+    pub(crate) async fn by_password(&self, login: &str, password: &str) -> Result<Identity, ApiError> {
         let Some(dir) = &self.directory else {
             return Err(ApiError::unauthorized("This server checks no passwords (no directory); use a bearer token."));
         };
@@ -131,19 +135,9 @@ pub(crate) struct ApiCaller {
 }
 
 impl ApiCaller {
-    pub fn caller(&self) -> Caller {
-        Caller { email: self.who.email.clone(), dn: self.who.dn.clone(), roles: self.who.roles.iter().cloned().collect() }
-    }
-
     /// Whether the caller may run `command` (a command-table name), as in Slack.
     pub fn may_run(&self, gw: &Gateway, command: &str) -> Result<(), ApiError> {
-        if let Some(access) = &gw.access {
-            if let Decision::Deny(sentence) = access.may_run(&self.who, command) {
-                tracing::info!(caller = %self.who.slack_user, command, "API call denied");
-                return Err(ApiError::new(StatusCode::FORBIDDEN, sentence));
-            }
-        }
-        Ok(())
+        crate::requests::may_run(gw, &self.who, command)
     }
 }
 

@@ -27,6 +27,12 @@ impl ApiError {
     pub fn bad_request(sentence: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, sentence)
     }
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub fn sentence(&self) -> &str {
+        &self.sentence
+    }
     pub fn store_down() -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The bot's database is unreachable; try again later.")
     }

@@ -1,15 +1,13 @@
 //! The handlers: thin, each checks its command, reads or dispatches, and answers a view.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iaas_invocation::{Command, Invocation, SlackChannel, SlackUser};
-use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState, InvocationRecord, Store};
+use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -17,21 +15,10 @@ use super::auth::ApiCaller;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::ApiDoc;
 use super::views::*;
-use crate::dispatch::DISPATCH_TIMEOUT;
-use crate::{Gateway, BODY_LIMIT};
+use crate::{requests, Gateway, BODY_LIMIT};
 
-/// At most this many VMs in one request.
-const MAX_VMS: usize = 50;
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
-/// How long `POST` waits for the function to record the request (and its plan).
-const RECORD_WAIT: Duration = Duration::from_secs(15);
-
-fn store(gw: &Gateway) -> Result<&Store, ApiError> {
-    gw.audit.as_ref().map(crate::audit::AuditLog::store).ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "This server has no database (DATABASE_URL), so the REST API is unavailable.")
-    })
-}
 
 /// Records a decommission request and starts it at once: this POST is the confirmation.
 #[utoipa::path(post, path = "/api/v1/decommissions", tag = "decommissions", request_body = CreateDecommission,
@@ -52,80 +39,9 @@ pub(super) async fn create(State(gw): State<Arc<Gateway>>, caller: ApiCaller, bo
     caller.may_run(&gw, "decommission")?;
     let req: CreateDecommission =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("The body is not a decommission request: {e}.")))?;
-    let vms: Vec<String> = req.vms.iter().map(|v| v.trim().to_string()).collect();
-    if vms.is_empty() || vms.iter().any(String::is_empty) {
-        return Err(ApiError::bad_request("`vms` must name at least one VM, and no name may be empty."));
-    }
-    if vms.len() > MAX_VMS {
-        return Err(ApiError::bad_request(format!("At most {MAX_VMS} VMs per request.")));
-    }
-    let store = store(&gw)?;
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let command = Command::DecommissionStart { id: id.clone(), vms, ticket: clean(req.ticket), reason: clean(req.reason) };
-    let inv_id = send(&gw, command, &caller).await?;
-    // Wait for the function to record the request (its plan), or for its verdict: a refusal
-    // ends its invocation with an outcome, recorded under the id we sent.
-    let deadline = tokio::time::Instant::now() + RECORD_WAIT;
-    loop {
-        match store.decommission(&id).await {
-            Ok(Some(d)) => {
-                return Ok(
-                    (StatusCode::ACCEPTED, [(header::LOCATION, format!("/api/v1/decommissions/{id}"))], Json(view(&d))).into_response()
-                )
-            }
-            Ok(None) => {}
-            Err(_) => return Err(ApiError::store_down()),
-        }
-        match store.invocation(&inv_id).await {
-            Ok(Some(InvocationRecord { outcome: Some(outcome), .. })) if !outcome.ok => {
-                let status = if outcome.denied { StatusCode::FORBIDDEN } else { StatusCode::UNPROCESSABLE_ENTITY };
-                return Err(ApiError::new(status, outcome.text));
-            }
-            Ok(_) => {}
-            Err(_) => return Err(ApiError::store_down()),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "iaas-decommission did not record request {id} in time; it may still run. GET /api/v1/decommissions/{id} shows it."
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Signs and dispatches an invocation for an API caller; `Ok` is its id.
-async fn send(gw: &Gateway, command: Command, caller: &ApiCaller) -> Result<String, ApiError> {
-    let function = command.function();
-    let inv = Invocation {
-        id: uuid::Uuid::now_v7().to_string(),
-        command,
-        user: SlackUser { id: caller.who.slack_user.clone(), name: caller.who.slack_user.clone(), team_id: String::new() },
-        channel: SlackChannel::default(),
-        response_url: None,
-        issued_at: (gw.clock)(),
-        caller: caller.caller(),
-    };
-    let body =
-        serde_json::to_vec(&inv).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The invocation could not be encoded."))?;
-    let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
-    match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
-        Ok(Ok(())) => {
-            tracing::info!(id = %inv.id, caller = %inv.user.id, %function, command = %inv.command.describe(), "API call accepted");
-            Ok(inv.id)
-        }
-        Ok(Err(e)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("The request could not be handed to {function} ({e}); nothing was done."),
-        )),
-        Err(_) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{function} did not accept the request in time; it may or may not run."),
-        )),
-    }
+    let d = requests::start_decommission(&gw, &caller.who, req.vms, req.ticket, req.reason).await?;
+    let location = format!("/api/v1/decommissions/{}", d.request.id);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view(&d))).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -176,7 +92,7 @@ pub(super) async fn list(State(gw): State<Arc<Gateway>>, caller: ApiCaller, RawQ
     let offset = params.offset.unwrap_or(0);
     let filter =
         DecommissionFilter { requester: params.requester, state: params.state, vm_name: params.vm, since_ms, ..Default::default() };
-    let rows = store(&gw)?.decommissions(&filter, limit + 1, offset).await.map_err(|_| ApiError::store_down())?;
+    let rows = requests::store(&gw)?.decommissions(&filter, limit + 1, offset).await.map_err(|_| ApiError::store_down())?;
     let more = rows.len() > limit as usize;
     let items = rows.iter().take(limit as usize).map(summary).collect();
     Ok(Json(DecommissionPage { items, limit, offset, next_offset: more.then_some(offset + limit) }).into_response())
@@ -193,7 +109,7 @@ pub(super) async fn list(State(gw): State<Arc<Gateway>>, caller: ApiCaller, RawQ
     ))]
 pub(super) async fn show(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.may_run(&gw, "decommission status")?;
-    match store(&gw)?.decommission(&id).await {
+    match requests::store(&gw)?.decommission(&id).await {
         Ok(Some(d)) => Ok(Json(view(&d)).into_response()),
         Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`."))),
         Err(_) => Err(ApiError::store_down()),
@@ -213,31 +129,11 @@ pub(super) async fn show(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path
         (status = 409, description = "It has already ended", body = ErrorBody),
     ))]
 pub(super) async fn cancel(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
-    caller.may_run(&gw, "decommission cancel")?;
-    let store = store(&gw)?;
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`."));
-    let detail = store.decommission(&id).await.map_err(|_| ApiError::store_down())?.ok_or_else(not_found)?;
-    let admin = gw.access.as_ref().is_none_or(|a| a.may_touch(&caller.who, None, None).is_allowed());
-    if detail.request.requester != caller.who.slack_user && !admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Only {}, who asked for it, or an admin can cancel decommission request `{id}`; nothing was changed.",
-                detail.request.requester
-            ),
-        ));
-    }
-    let result =
-        |status: StatusCode, outcome: &str| (status, Json(CancelResult { id: id.clone(), outcome: outcome.into() })).into_response();
-    match store.cancel_decommission(&id).await.map_err(|_| ApiError::store_down())? {
-        CancelOutcome::Cancelled => Ok(result(StatusCode::OK, "cancelled")),
-        CancelOutcome::Requested => Ok(result(StatusCode::ACCEPTED, "cancel_requested")),
-        CancelOutcome::Finished(state) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Decommission request `{id}` has already ended ({state}); there is nothing to cancel."),
-        )),
-        CancelOutcome::Unknown => Err(not_found()),
-    }
+    let (status, outcome) = match requests::cancel_decommission(&gw, &caller.who, &id).await? {
+        CancelOutcome::Cancelled => (StatusCode::OK, "cancelled"),
+        _ => (StatusCode::ACCEPTED, "cancel_requested"),
+    };
+    Ok((status, Json(CancelResult { id, outcome: outcome.into() })).into_response())
 }
 
 /// This document.

@@ -17,7 +17,7 @@ mod openapi;
 mod views;
 
 pub use auth::ApiAuth;
-pub use error::ErrorBody;
+pub use error::{ApiError, ErrorBody};
 pub use openapi::{openapi, ApiDoc};
 pub use views::{CancelResult, CreateDecommission, DecommissionPage, DecommissionSummary, DecommissionView, StepView, VmView};
 

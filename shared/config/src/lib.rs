@@ -146,6 +146,23 @@ pub fn load_policy() -> Result<(Policy, Option<PathBuf>), ConfigError> {
     }
 }
 
+/// Where people open the web console (`IAAS_CONSOLE_URL`, without a trailing `/`), when set:
+/// the gateway serves it there and decommission progress in Slack links to it.
+pub fn console_url() -> Result<Option<String>, ConfigError> {
+    let Some(raw) = var("IAAS_CONSOLE_URL") else { return Ok(None) };
+    let url = raw.trim().trim_end_matches('/').to_string();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('@') || rest.contains(['?', '#']) {
+        return Err(ConfigError::new(
+            "IAAS_CONSOLE_URL",
+            format!("{url:?} is not an http(s) URL with a host"),
+            "Use e.g. https://iaas.example.com.",
+        ));
+    }
+    Ok(Some(url))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,9 @@ pub struct Context {
     /// Slack's Web API as the bot (`SLACK_BOT_TOKEN`, `SLACK_API_URL`): reminders, notices and
     /// decommission progress. Without a token its calls fail with a sentence saying so.
     pub slack: WebApi,
+    /// Where the web console is (`IAAS_CONSOLE_URL`): decommission progress links to each
+    /// request's page there.
+    pub console_url: Option<String>,
 }
 
 /// The claim lease when `IAAS_CLAIM_LEASE_SECS` is unset.
@@ -98,7 +101,8 @@ impl Context {
             .map_or(DEFAULT_CLAIM_LEASE, Duration::from_secs);
         let bot_token = iaas_config::secret("SLACK_BOT_TOKEN")?.map(|t| t.expose().to_string());
         let slack = WebApi::new(iaas_config::var("SLACK_API_URL").as_deref(), bot_token);
-        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners, claim_lease, slack })
+        let console_url = iaas_config::console_url()?;
+        Ok(Context { vcenter, store, responder, shared_secret, policy: Arc::new(policy), access, owners, claim_lease, slack, console_url })
     }
 
     /// Asks vCenter once (logging in), so a wrong URL, an unreachable server or a rejected

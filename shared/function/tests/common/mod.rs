@@ -29,6 +29,7 @@ pub async fn context(vcenter: Arc<dyn Vcenter>, policy: Policy) -> (Context, Str
     let ctx = Context {
         claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
         slack: iaas_slack::WebApi::new(None, None),
+        console_url: None,
         vcenter,
         store: Store::connect("sqlite::memory:").await.unwrap(),
         responder: Responder::new(Some(&response_url)),
