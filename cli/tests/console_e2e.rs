@@ -290,3 +290,56 @@ async fn it_people_decommission_watch_cancel_and_search_in_the_browser() {
 
     c.close().await.unwrap();
 }
+
+/// Without a browser: the cookies' attributes, the security headers, sign-in limits (429 with
+/// `Retry-After`, before the directory is asked), and pages refused to the signed-out.
+#[tokio::test]
+async fn sign_in_is_limited_and_sessions_are_guarded() {
+    let slapd = Slapd::start_seeded().await.unwrap();
+    let vcsim = Vcsim::start().await.unwrap();
+    let (serve, _reader) = start_on(&vcsim, POLICY, &ldap_env(&slapd)).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let url = |path: &str| format!("{}{path}", serve.url);
+
+    // Signed out, a page sends you to sign in and back; a form post is refused.
+    let res = http.get(url("/console/requests?vm=x")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/console/signin?next=%2Fconsole%2Frequests%3Fvm%3Dx");
+    let res = http.post(url("/console/requests")).form(&[("vms", "app-web-01")]).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "no session: to the sign-in page, nothing done");
+
+    // The sign-in form's own token is a cookie and a field; without it nothing is checked.
+    let form = http.get(url("/console/signin")).send().await.unwrap();
+    let h = form.headers().clone();
+    assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert_eq!(h["x-frame-options"], "DENY");
+    let cookie = h["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http on loopback: a laptop, so not Secure");
+    let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let sign_in = |login: &'static str, password: &'static str, csrf: String| {
+        http.post(url("/console/signin"))
+            .header("cookie", format!("iaas_console_signin={token}"))
+            .form(&[("login", login), ("password", password), ("csrf", &csrf)])
+            .send()
+    };
+    let res = sign_in("bob", "bob-password", "forged".into()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+
+    // A right password: a session cookie, HttpOnly and SameSite=Strict, with an absolute end.
+    let res = sign_in("bob", "bob-password", token.clone()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let session =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("iaas_console="));
+    let session = session.expect("a session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Max-Age=28800"), "{session}");
+
+    // Wrong passwords: after the free ones, 429 with Retry-After, even for the right one.
+    for _ in 0..5 {
+        assert_eq!(sign_in("ann", "wrong", token.clone()).await.unwrap().status().as_u16(), 401);
+    }
+    let res = sign_in("ann", "ann-password", token.clone()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.text().await.unwrap().contains("Too many failed sign-ins"));
+}
