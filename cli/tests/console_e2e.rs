@@ -19,6 +19,15 @@ use iaas_tests::vcsim::{Vcsim, VcsimOptions};
 use serde_json::json;
 
 const POLICY: &str = r#"
+[identity.slack_users]
+U0BOB = "bob@example.test"
+
+[lease]
+default_days = 10
+max_days = 15
+extend_days = 30
+max_total_days = 20
+
 [decommission]
 shutdown_timeout_secs = 5
 cancel_poll_ms = 100
@@ -180,6 +189,8 @@ async fn it_people_decommission_watch_cancel_and_search_in_the_browser() {
     // Slow power-offs, so a request can be watched and cancelled while it runs.
     let vcsim = Vcsim::start_with(VcsimOptions { delays: vec![("PowerOffVM_Task".into(), 1500)], ..Default::default() }).await.unwrap();
     let (serve, reader) = start_on(&vcsim, POLICY, &ldap_env(&slapd)).await;
+    // bob makes a VM in Slack: it has a lease in his Slack name.
+    assert!(serve.run("U0BOB", "create console-vm-01").await.readable().contains("expires"));
     let driver = Driver::start().await;
     let c = driver.browser().await;
 
@@ -252,7 +263,13 @@ async fn it_people_decommission_watch_cancel_and_search_in_the_browser() {
     c.goto(&format!("{}/console/audit", serve.url)).await.unwrap();
     assert!(body(&c).await.contains("console sign-in"), "sign-ins are in the audit trail");
     shoot(&c, "07-audit").await;
-    c.goto(&format!("{}/console/leases?scope=all", serve.url)).await.unwrap();
+    // In the console bob is the same person as in Slack (users.lookupByEmail): the VM he made
+    // there is among his leases, and Extend asks the expire function, which answers.
+    c.goto(&format!("{}/console/leases", serve.url)).await.unwrap();
+    assert!(text(&c, "table").await.contains("console-vm-01"), "the Slack user's lease is bob's in the console");
+    click_and_load(&c, Locator::Css("button[aria-label='Extend the lease of console-vm-01']")).await;
+    let answer = text(&c, "[role=status]").await;
+    assert!(answer.contains("console-vm-01") && answer.contains("expires"), "{answer}");
     shoot(&c, "08-leases").await;
 
     // Sign out; the old cookie signs nobody in.

@@ -46,6 +46,14 @@ pub(crate) fn is_admin(gw: &Gateway, who: &Identity) -> bool {
     gw.access.as_ref().is_none_or(|a| a.may_touch(who, None, None).is_allowed())
 }
 
+/// The ids a person's requests and leases may carry: their Slack id (or the e-mail address an
+/// API or console caller acts under) and their e-mail address.
+pub(crate) fn ids(who: &Identity) -> Vec<String> {
+    let mut ids = vec![who.slack_user.clone()];
+    ids.extend(who.email.clone().filter(|m| *m != who.slack_user));
+    ids
+}
+
 /// Signs and dispatches `command` for `who`; `Ok` is the invocation's id.
 pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Result<String, ApiError> {
     let function = command.function();
@@ -152,10 +160,10 @@ pub(crate) async fn start_decommission(
 }
 
 /// Request `id`, for someone allowed to see it: its requester or an admin.
-pub(crate) async fn decommission_for(gw: &Gateway, who: &Identity, mine: &[String], id: &str) -> Result<DecommissionDetail, ApiError> {
+pub(crate) async fn decommission_for(gw: &Gateway, who: &Identity, id: &str) -> Result<DecommissionDetail, ApiError> {
     let detail = store(gw)?.decommission(id).await.map_err(|_| ApiError::store_down())?;
     let detail = detail.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`.")))?;
-    if !mine.contains(&detail.request.requester) && !is_admin(gw, who) {
+    if !ids(who).contains(&detail.request.requester) && !is_admin(gw, who) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("Decommission request `{id}` is {}'s; only they and admins see it.", detail.request.requester),
@@ -171,7 +179,7 @@ pub(crate) async fn cancel_decommission(gw: &Gateway, who: &Identity, id: &str) 
     let store = store(gw)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`."));
     let detail = store.decommission(id).await.map_err(|_| ApiError::store_down())?.ok_or_else(not_found)?;
-    if detail.request.requester != who.slack_user && !is_admin(gw, who) {
+    if !ids(who).contains(&detail.request.requester) && !is_admin(gw, who) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(

@@ -67,6 +67,7 @@ impl Serve {
             .route("/actions/{team}/{n}/{secret}", post(receive))
             .with_state(ResponseUrls { tx, uses: Arc::default() })
             .route("/api/users.info", axum::routing::get(users_info))
+            .route("/api/users.lookupByEmail", axum::routing::get(users_lookup_by_email))
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update_message))
             .merge(socket.router())
@@ -369,6 +370,23 @@ async fn users_info(
         "U0ERIN" => slack::user_info(&user, "erin", Some("erin@example.test"), false),
         "U0CAROL" => slack::user_info(&user, "carol", Some("carol@example.test"), true),
         _ => slack::error("user_not_found"),
+    })
+}
+
+/// Slack's users.lookupByEmail (the same user object as users.info), for the people the web
+/// console finds in Slack.
+async fn users_lookup_by_email(
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Json<serde_json::Value> {
+    if let Some(refusal) = unauthed(&headers) {
+        return refusal;
+    }
+    let email = q.get("email").cloned().unwrap_or_default();
+    Json(match email.as_str() {
+        "bob@example.test" => slack::user_info("U0BOB", "bob", Some(&email), false),
+        "erin@example.test" => slack::user_info("U0ERIN", "erin", Some(&email), false),
+        _ => slack::error("users_not_found"),
     })
 }
 

@@ -29,7 +29,7 @@ const LIVE_EVERY: Duration = Duration::from_secs(1);
 const SEARCH_ROWS: usize = 20;
 
 fn nav<'a>(console: &Console, s: &'a Signed) -> Nav<'a> {
-    Nav { login: &s.who.slack_user, csrf: &s.csrf, admin: is_admin(&console.gw, &s.who) }
+    Nav { login: s.who.email.as_deref().unwrap_or(&s.who.slack_user), csrf: &s.csrf, admin: is_admin(&console.gw, &s.who) }
 }
 
 fn refused(e: crate::api::ApiError) -> Response {
@@ -148,7 +148,7 @@ fn may_cancel(console: &Console, signed: &Signed, requester: &str) -> bool {
 
 /// One request with each VM's steps, kept current while it runs (`request_events`).
 pub async fn request(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<String>) -> Response {
-    let detail = match requests::decommission_for(&console.gw, &signed.who, &signed.ids(), &id).await {
+    let detail = match requests::decommission_for(&console.gw, &signed.who, &id).await {
         Ok(d) => d,
         Err(e) => return refused(e),
     };
@@ -165,7 +165,7 @@ pub async fn request(State(console): State<Arc<Console>>, signed: Signed, Path(i
 /// Server-Sent Events: the changing part of a request's page each time the runner records a
 /// step, then `end` once the request is over.
 pub async fn request_events(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<String>) -> Response {
-    if let Err(e) = requests::decommission_for(&console.gw, &signed.who, &signed.ids(), &id).await {
+    if let Err(e) = requests::decommission_for(&console.gw, &signed.who, &id).await {
         return refused(e);
     }
     Sse::new(live(console, signed, id)).keep_alive(KeepAlive::default()).into_response()

@@ -35,7 +35,7 @@ impl Signed {
     /// The ids their requests and leases carry: the e-mail they signed in with (and, for the
     /// same person in Slack, the Slack user id once known).
     pub fn ids(&self) -> Vec<String> {
-        vec![self.who.slack_user.clone()]
+        crate::requests::ids(&self.who)
     }
 
     /// Whether a form came from this session's pages.
@@ -194,7 +194,7 @@ pub async fn signin(
     if login.is_empty() || form.password.is_empty() {
         return signin_form(&console, StatusCode::UNAUTHORIZED, form.next.as_deref(), Some("Enter your login and password."), &login);
     }
-    let who = match auth.by_password(&login, &form.password).await {
+    let mut who = match auth.by_password(&login, &form.password).await {
         Ok(who) => who,
         Err(e) => {
             if e.status() == StatusCode::UNAUTHORIZED {
@@ -205,6 +205,15 @@ pub async fn signin(
         }
     };
     auth.limiter.succeeded(source, Some(&login));
+    // The same person as in Slack, when Slack knows their address: their requests and leases
+    // carry their Slack id. Without it they act under their e-mail address.
+    if let (Some(access), Some(mail)) = (&console.gw.access, who.email.clone()) {
+        match access.slack_user_by_email(&mail).await {
+            Ok(Some(id)) => who.slack_user = id,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not find the console user in Slack; they act under their e-mail address"),
+        }
+    }
     let Ok(store) = crate::requests::store(&console.gw) else {
         return html::refusal(StatusCode::SERVICE_UNAVAILABLE, "This server has no database, so it keeps no sessions.");
     };
@@ -212,7 +221,7 @@ pub async fn signin(
     let now = now_ms(&console);
     let session = ConsoleSession {
         token_sha256: sha256_hex(&token),
-        login: who.slack_user.clone(),
+        login: who.email.clone().unwrap_or_else(|| who.slack_user.clone()),
         identity_json: serde_json::to_string(&who).unwrap_or_default(),
         csrf: random_token(),
         created_at_ms: now,
@@ -225,7 +234,7 @@ pub async fn signin(
             "The bot's database is unreachable, so you cannot sign in now; try again later.",
         );
     }
-    audit(&console, &who.slack_user, "allowed", "signed in to the console".into()).await;
+    audit(&console, &login, "allowed", format!("signed in to the console as {}", who.slack_user)).await;
     let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(&console, SESSION_COOKIE, &token, Some(console.settings.absolute.as_secs())));

@@ -518,6 +518,17 @@ impl Access {
     }
 
     /// The names of the policy's roles.
+    /// The Slack user id of the person with this e-mail address, when Slack's Web API is
+    /// configured (`users.lookupByEmail`): someone signed in elsewhere (the web console) then acts
+    /// as the same person as in Slack (their requests and leases). `None` without Slack or when
+    /// Slack knows nobody by it.
+    pub async fn slack_user_by_email(&self, email: &str) -> Result<Option<String>, AccessError> {
+        match &self.inner.slack {
+            Some(slack) => slack.id_by_email(email).await,
+            None => Ok(None),
+        }
+    }
+
     pub fn role_names(&self) -> impl Iterator<Item = &str> {
         self.inner.roles.keys().map(String::as_str)
     }

@@ -106,6 +106,35 @@ impl SlackUsers {
         }
     }
 
+    /// The id of the Slack user whose profile has this e-mail address (`users.lookupByEmail`,
+    /// same scopes), `None` when Slack knows nobody by it; one attempt, no retry.
+    pub async fn id_by_email(&self, email: &str) -> Result<Option<String>, AccessError> {
+        let unavailable = |why: String| AccessError::SlackUnavailable(format!("Slack's users.lookupByEmail {why}."));
+        let url = self.endpoint.join("users.lookupByEmail").map_err(|e| unavailable(format!("has no URL ({e})")))?;
+        let resp = self
+            .http
+            .get(url)
+            .query(&[("email", email)])
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("could not be reached ({})", without_url(&e))))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(unavailable(format!("answered HTTP {status}")));
+        }
+        let body = resp.bytes().await.map_err(|e| unavailable(format!("answer could not be read ({})", without_url(&e))))?;
+        if body.len() > MAX_BODY {
+            return Err(unavailable(format!("answer is larger than {MAX_BODY} bytes")));
+        }
+        let info: UsersInfo = serde_json::from_slice(&body).map_err(|e| unavailable(format!("answer is not the expected JSON ({e})")))?;
+        match (info.ok, info.error.as_deref(), info.user) {
+            (true, _, Some(SlackUser { id: Some(id), deleted: false, is_bot: false, .. })) => Ok(Some(id)),
+            (true, _, _) | (false, Some("users_not_found"), _) => Ok(None),
+            (false, code, _) => Err(unavailable(format!("answered the error {:?}", code.unwrap_or_default()))),
+        }
+    }
+
     async fn attempt(&self, user: &str) -> Attempt {
         let sent = self.http.get(self.endpoint.clone()).query(&[("user", user)]).bearer_auth(self.token.expose()).send().await;
         let mut resp = match sent {
