@@ -360,3 +360,48 @@ async fn sign_in_is_limited_and_sessions_are_guarded() {
     assert!(res.headers().contains_key("retry-after"));
     assert!(res.text().await.unwrap().contains("Too many failed sign-ins"));
 }
+
+/// Signs in over HTTP; the session cookie (`iaas_console=…`) on success.
+async fn http_sign_in(http: &reqwest::Client, serve: &Serve, login: &str, password: &str) -> Option<String> {
+    let form = http.get(format!("{}/console/signin", serve.url)).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap().to_string();
+    let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let res = http
+        .post(format!("{}/console/signin", serve.url))
+        .header("cookie", format!("iaas_console_signin={token}"))
+        .form(&[("login", login), ("password", password), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    let session =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("iaas_console="));
+    session.map(|c| c.split(';').next().unwrap().to_string())
+}
+
+/// A session trusts its identity for the identity TTL only, like Slack's cache: an account
+/// locked in the directory afterwards is signed out at the next request past it.
+#[tokio::test]
+async fn an_account_locked_after_sign_in_loses_its_session() {
+    let slapd = Slapd::start_seeded().await.unwrap();
+    let vcsim = Vcsim::start().await.unwrap();
+    let policy = format!("{POLICY}\n[identity]\ncache_ttl_secs = 1\n");
+    let (serve, _reader) = start_on(&vcsim, &policy, &ldap_env(&slapd)).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let session = http_sign_in(&http, &serve, "ann", "ann-password").await.expect("ann signs in");
+    let page = || http.get(format!("{}/console/requests", serve.url)).header("cookie", session.clone()).send();
+    assert_eq!(page().await.unwrap().status().as_u16(), 200);
+
+    slapd
+        .ldapmodify("dn: uid=ann,ou=people,dc=example,dc=test\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n")
+        .unwrap();
+    // Past the TTL the directory is asked again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = page().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(res.text().await.unwrap().contains("can no longer be used"));
+    let res = page().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "the session is gone");
+    // The REST API refuses the locked account as it refuses a wrong password (not "unreachable").
+    let res = http.get(format!("{}/api/v1/decommissions", serve.url)).basic_auth("ann", Some("ann-password")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}

@@ -90,15 +90,40 @@ impl ApiAuth {
         let Some(dir) = &self.directory else {
             return Err(ApiError::unauthorized("This server checks no passwords (no directory); use a bearer token."));
         };
+        // Every refusal reads alike, so a guesser learns nothing about the account.
         let user = dir.authenticate(login, password).await.map_err(|e| match e {
-            DirectoryError::BadCredentials | DirectoryError::Disabled { .. } | DirectoryError::Ambiguous { .. } => {
-                ApiError::unauthorized("The login or password is wrong.")
-            }
+            refused if refused.is_refusal() => ApiError::unauthorized("The login or password is wrong."),
             other => {
                 tracing::warn!(error = %other, "the directory could not check a password");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The directory could not be reached to check the password; try again later.")
             }
         })?;
+        self.identity(dir, user).await
+    }
+
+    /// `who` as the directory sees them now: still a usable account (not disabled, expired or
+    /// locked out), with the roles their groups give today. For sessions that outlive the
+    /// identity TTL (the web console).
+    pub(crate) async fn recheck(&self, who: &Identity) -> Result<Identity, ApiError> {
+        let (Some(dir), Some(mail)) = (&self.directory, &who.email) else {
+            return Err(ApiError::unauthorized("Your sign-in can no longer be checked; sign in again."));
+        };
+        let user = dir.find_user_by_mail(mail).await.map_err(|e| match e {
+            refused if refused.is_refusal() => {
+                ApiError::unauthorized("Your directory account can no longer be used here; your session has ended.")
+            }
+            other => {
+                tracing::warn!(error = %other, "the directory could not check a signed-in account");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The directory could not be reached to check your account; try again later.")
+            }
+        })?;
+        let mut now = self.identity(dir, user).await?;
+        now.slack_user = who.slack_user.clone();
+        Ok(now)
+    }
+
+    /// The identity of a directory account: its roles from its groups.
+    async fn identity(&self, dir: &Directory, user: iaas_directory::DirectoryUser) -> Result<Identity, ApiError> {
         let unavailable = |e: DirectoryError| {
             tracing::warn!(error = %e, "the directory could not list groups");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The directory could not be reached to check your roles; try again later.")

@@ -23,6 +23,8 @@ use super::{html, Console};
 const SESSION_COOKIE: &str = "iaas_console";
 /// The sign-in form's own CSRF token (double submit: cookie and field), before any session.
 const SIGNIN_COOKIE: &str = "iaas_console_signin";
+/// How long a session's identity is trusted when the policy has no roles (no access cache).
+const DEFAULT_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A signed-in person: who, and their session's CSRF token.
 pub struct Signed {
@@ -118,7 +120,25 @@ impl FromRequestParts<Arc<Console>> for Signed {
             )
         })?;
         let Some(session) = session else { return Err(to_signin()) };
-        let who: Identity = serde_json::from_str(&session.identity_json).map_err(|_| to_signin())?;
+        let mut who: Identity = serde_json::from_str(&session.identity_json).map_err(|_| to_signin())?;
+        // Like every cached identity, a session's is trusted for the identity TTL only: then the
+        // directory is asked again (a disabled account or a lost group ends or narrows it).
+        let ttl_ms = console.gw.access.as_ref().map_or(DEFAULT_RECHECK, |a| a.identity_ttl()).as_millis() as i64;
+        if now_ms(console) - session.checked_at_ms >= ttl_ms {
+            let Some(auth) = &console.gw.api else { return Err(to_signin()) };
+            who = match auth.recheck(&who).await {
+                Ok(now) => now,
+                Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
+                    let _ = store.end_console_session(&hash).await;
+                    return Err(html::refusal(StatusCode::UNAUTHORIZED, e.sentence()));
+                }
+                Err(e) => return Err(html::api_refusal(e)),
+            };
+            let json = serde_json::to_string(&who).unwrap_or_default();
+            if store.recheck_console_session(&hash, &json, now_ms(console)).await.is_err() {
+                return Err(html::refusal(StatusCode::SERVICE_UNAVAILABLE, "The bot's database is unreachable; try again later."));
+            }
+        }
         Ok(Signed { who, csrf: session.csrf, token_sha256: hash })
     }
 }
@@ -226,6 +246,7 @@ pub async fn signin(
         csrf: random_token(),
         created_at_ms: now,
         last_seen_ms: now,
+        checked_at_ms: now,
         expires_at_ms: now + console.settings.absolute.as_millis() as i64,
     };
     if store.create_console_session(&session, console.settings.idle.as_millis() as i64).await.is_err() {

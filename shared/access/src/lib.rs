@@ -518,6 +518,12 @@ impl Access {
     }
 
     /// The names of the policy's roles.
+    /// How long an identity (account standing, groups, roles) may be trusted without asking the
+    /// directory again (`[identity].cache_ttl_secs`).
+    pub fn identity_ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
     /// The Slack user id of the person with this e-mail address, when Slack's Web API is
     /// configured (`users.lookupByEmail`): someone signed in elsewhere (the web console) then acts
     /// as the same person as in Slack (their requests and leases). `None` without Slack or when

@@ -50,3 +50,19 @@ pub enum DirectoryError {
     #[error("The directory answered unexpectedly: {detail}.")]
     Protocol { detail: String },
 }
+
+impl DirectoryError {
+    /// The directory answered, and its answer is "not this person" (unknown, ambiguous, disabled,
+    /// expired, locked out, wrong password), as opposed to "could not check".
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DirectoryError::NoSuchUser { .. }
+                | DirectoryError::Ambiguous { .. }
+                | DirectoryError::Disabled { .. }
+                | DirectoryError::Expired { .. }
+                | DirectoryError::LockedOut { .. }
+                | DirectoryError::BadCredentials
+        )
+    }
+}

@@ -14,6 +14,8 @@ pub struct ConsoleSession {
     pub csrf: String,
     pub created_at_ms: i64,
     pub last_seen_ms: i64,
+    /// When the directory last vouched for the account (standing, groups, roles).
+    pub checked_at_ms: i64,
     pub expires_at_ms: i64,
 }
 
@@ -27,8 +29,8 @@ impl Store {
             .await
             .map_err(query_err("pruning console sessions"))?;
         sqlx::query(
-            "INSERT INTO console_sessions (token_sha256, login, identity_json, csrf, created_at_ms, last_seen_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO console_sessions (token_sha256, login, identity_json, csrf, created_at_ms, last_seen_ms, checked_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.token_sha256)
         .bind(&s.login)
@@ -36,6 +38,7 @@ impl Store {
         .bind(&s.csrf)
         .bind(s.created_at_ms)
         .bind(s.last_seen_ms)
+        .bind(s.checked_at_ms)
         .bind(s.expires_at_ms)
         .execute(&self.pool)
         .await
@@ -60,7 +63,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT token_sha256, login, identity_json, csrf, created_at_ms, last_seen_ms, expires_at_ms \
+            "SELECT token_sha256, login, identity_json, csrf, created_at_ms, last_seen_ms, checked_at_ms, expires_at_ms \
              FROM console_sessions WHERE token_sha256 = $1",
         )
         .bind(token_sha256)
@@ -74,8 +77,21 @@ impl Store {
             csrf: r.get("csrf"),
             created_at_ms: r.get("created_at_ms"),
             last_seen_ms: r.get("last_seen_ms"),
+            checked_at_ms: r.get("checked_at_ms"),
             expires_at_ms: r.get("expires_at_ms"),
         }))
+    }
+
+    /// Records who the directory says the session's person is now, checked at `at_ms`.
+    pub async fn recheck_console_session(&self, token_sha256: &str, identity_json: &str, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE console_sessions SET identity_json = $2, checked_at_ms = $3 WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .bind(identity_json)
+            .bind(at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("updating a console session"))?;
+        Ok(())
     }
 
     /// Ends a session (logout); ending one that is gone is not an error.

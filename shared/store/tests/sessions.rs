@@ -17,6 +17,7 @@ fn session(token: &str, now: i64) -> ConsoleSession {
         csrf: "c".into(),
         created_at_ms: now,
         last_seen_ms: now,
+        checked_at_ms: now,
         expires_at_ms: now + 10_000,
     }
 }
@@ -36,6 +37,11 @@ async fn a_session_lives_until_idle_expiry_or_logout(db: Db) {
         assert!(s.console_session("x", t, idle).await.unwrap().is_some());
     }
     assert!(s.console_session("x", 10_000, idle).await.unwrap().is_none(), "past its absolute end, however busy");
+
+    s.create_console_session(&session("r", 0), idle).await.unwrap();
+    s.recheck_console_session("r", r#"{"roles":[]}"#, 700).await.unwrap();
+    let r = s.console_session("r", 800, idle).await.unwrap().unwrap();
+    assert_eq!((r.identity_json.as_str(), r.checked_at_ms), (r#"{"roles":[]}"#, 700), "who the directory says they are now");
 
     s.create_console_session(&session("y", 0), idle).await.unwrap();
     s.end_console_session("y").await.unwrap();

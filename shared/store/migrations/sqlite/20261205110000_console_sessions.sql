@@ -7,6 +7,7 @@ CREATE TABLE console_sessions (
     csrf          TEXT   NOT NULL,  -- the token every form of this session carries
     created_at_ms BIGINT NOT NULL,
     last_seen_ms  BIGINT NOT NULL,
+    checked_at_ms BIGINT NOT NULL,  -- when the directory last vouched for the account and its roles
     expires_at_ms BIGINT NOT NULL
 );
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at_ms);
