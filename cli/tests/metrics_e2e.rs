@@ -17,8 +17,12 @@ U0GINA = "gina@example.test"     # in a group no role uses
 
 [roles.users]
 groups = ["cn=iaas-users,ou=groups,dc=example,dc=test"]
-commands = ["power", "vm list", "vm info", "create", "quota"]
+commands = ["power", "vm list", "vm info", "create", "quota", "decommission"]
 scope = "owned"
+quota = { vms = 1, cpus = 16, memory_gb = 64 }
+
+[decommission.plans]
+linux = [{ kind = "power_off" }, { kind = "delete_vm" }]
 "#;
 
 /// The value of the sample `name` whose labels include every pair in `labels`.
@@ -59,6 +63,20 @@ async fn metrics_count_a_known_set_of_commands() {
     }
 
     assert!(serve.trigger("iaas-expire-sweep").await.contains("leases due"));
+    // One VM fits her quota, the second does not.
+    assert!(serve.run("U0USER1", "create metrics-01").await.readable().contains("metrics-01"));
+    assert!(serve.run("U0USER1", "create metrics-02").await.readable().contains("quota"));
+    // A decommission of her VM: two steps, both done.
+    let prompt = serve.run("U0USER1", "decommission app-web-01").await;
+    assert_eq!(serve.press("U0USER1", "decommission.confirm", &common::button_token(&prompt)).await, 200);
+    let mut done = String::new();
+    for _ in 0..100 {
+        done = serve.answer().await.readable();
+        if done.contains("Decommissioned 1 of 1 VM") {
+            break;
+        }
+    }
+    assert!(done.contains("Decommissioned 1 of 1 VM"), "{done}");
 
     let text = scrape(&serve).await;
     let count = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(0.0);
@@ -73,13 +91,17 @@ async fn metrics_count_a_known_set_of_commands() {
     assert_eq!(count("iaas_vcenter_calls_total", &[("method", "PowerOffVM_Task"), ("outcome", "ok")]), 1.0, "{text}");
     assert!(count("iaas_vcenter_call_duration_seconds_count", &[("method", "RetrievePropertiesEx")]) >= 1.0, "{text}");
     assert!(count("iaas_lease_sweeps_total", &[]) >= 1.0, "{text}");
+    assert_eq!(count("iaas_quota_refusals_total", &[]), 1.0, "{text}");
+    assert_eq!(count("iaas_decommission_steps_total", &[("kind", "power_off"), ("state", "done")]), 1.0, "{text}");
+    assert_eq!(count("iaas_decommission_steps_total", &[("kind", "delete_vm"), ("state", "done")]), 1.0, "{text}");
+    assert_eq!(count("iaas_dispatch_failures_total", &[]), 0.0, "every hand-over worked: {text}");
     // Every Slack request is counted by its route; the gateway's answer to it is the ack.
     assert!(count("iaas_http_requests_total", &[("route", "/slack/commands"), ("status", "200")]) >= 6.0, "{text}");
     assert!(count("iaas_http_request_duration_seconds_count", &[("route", "/slack/commands")]) >= 6.0, "{text}");
     // The scrape itself is in flight while the page is rendered.
     assert!(count("iaas_http_requests_in_flight", &[]) >= 1.0, "{text}");
     assert!(text.contains("# TYPE iaas_function_duration_seconds histogram"), "{text}");
-    for unbounded in ["app-web", "app-db", "U0USER1", "U0GINA", "U0DAVE", "ann@"] {
+    for unbounded in ["app-web", "app-db", "metrics-0", "U0USER1", "U0GINA", "U0DAVE", "ann@"] {
         assert!(!text.contains(unbounded), "{unbounded} in a label:\n{text}");
     }
 }

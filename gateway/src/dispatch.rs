@@ -26,6 +26,30 @@ pub const DISPATCH_TIMEOUT: Duration = Duration::from_secs(2);
 #[error("{0}")]
 pub struct DispatchError(pub String);
 
+/// Why a hand-over did not happen.
+pub(crate) enum HandOver {
+    /// The platform refused or could not be reached: the work will not run.
+    Failed(DispatchError),
+    /// No answer within [`DISPATCH_TIMEOUT`]: the work may or may not run.
+    TimedOut,
+}
+
+/// Hands `signed` to `function` within [`DISPATCH_TIMEOUT`], counting failures
+/// (`iaas_dispatch_failures_total`): the one way the gateway hands work over.
+pub(crate) async fn hand_over(dispatcher: &dyn Dispatch, function: &'static str, signed: SignedBody) -> Result<(), HandOver> {
+    let outcome = match tokio::time::timeout(DISPATCH_TIMEOUT, dispatcher.dispatch(function, signed)).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => HandOver::Failed(e),
+        Err(_) => HandOver::TimedOut,
+    };
+    let reason = match outcome {
+        HandOver::Failed(_) => "failed",
+        HandOver::TimedOut => "timeout",
+    };
+    metrics::counter!("iaas_dispatch_failures_total", "function" => function, "reason" => reason).increment(1);
+    Err(outcome)
+}
+
 #[async_trait]
 pub trait Dispatch: Send + Sync + 'static {
     /// Returns once the platform has accepted the invocation for `function` (e.g. `iaas-power`).

@@ -11,7 +11,7 @@ use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
 use iaas_store::{CancelOutcome, DecommissionDetail, InvocationRecord, Outcome, Store};
 
 use crate::api::ApiError;
-use crate::dispatch::DISPATCH_TIMEOUT;
+use crate::dispatch::HandOver;
 use crate::Gateway;
 
 /// At most this many VMs in one request.
@@ -69,16 +69,16 @@ pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Resu
     let body =
         serde_json::to_vec(&inv).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The invocation could not be encoded."))?;
     let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
-    match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
-        Ok(Ok(())) => {
+    match crate::dispatch::hand_over(gw.dispatcher.as_ref(), function, signed).await {
+        Ok(()) => {
             tracing::info!(id = %inv.id, caller = %inv.user.id, %function, command = %inv.command.describe(), "accepted on a person's behalf");
             Ok(inv.id)
         }
-        Ok(Err(e)) => Err(ApiError::new(
+        Err(HandOver::Failed(e)) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("The request could not be handed to {function} ({e}); nothing was done."),
         )),
-        Err(_) => Err(ApiError::new(
+        Err(HandOver::TimedOut) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{function} did not accept the request in time; it may or may not run."),
         )),

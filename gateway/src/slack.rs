@@ -14,7 +14,7 @@ use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
 use iaas_slack::{Interaction, Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_store::AuditEntry;
 
-use crate::dispatch::DISPATCH_TIMEOUT;
+use crate::dispatch::HandOver;
 use crate::{Gateway, BODY_LIMIT};
 use iaas_invocation::commands::{self, Parsed};
 
@@ -310,17 +310,17 @@ async fn hand_over(
     })?;
     let signed = iaas_invocation::sign(gw.shared_secret.expose().as_bytes(), inv.issued_at, body);
     let short = inv.short_id();
-    match tokio::time::timeout(DISPATCH_TIMEOUT, gw.dispatcher.dispatch(function, signed)).await {
-        Ok(Ok(())) => {
+    match crate::dispatch::hand_over(gw.dispatcher.as_ref(), function, signed).await {
+        Ok(()) => {
             tracing::info!(id = %inv.id, user = %inv.user.id, %function, command = %what, "accepted");
             audit(gw, &inv.id, &inv.user.id, &inv.command, "allowed", format!("handed to {function}")).await;
             Ok(inv.id)
         }
-        Ok(Err(e)) => {
+        Err(HandOver::Failed(e)) => {
             tracing::error!(id = %inv.id, %function, error = %e, "dispatch failed");
             Err(format!("`{what}` could not be handed to {function} ({e}); nothing was done. Please try again, and tell IT if it keeps failing. (request {short})"))
         }
-        Err(_) => {
+        Err(HandOver::TimedOut) => {
             tracing::error!(id = %inv.id, %function, "dispatch timed out");
             Err(format!("{function} did not accept `{what}` in time; it may or may not run. Check with `/iaas vm info` before retrying. (request {short})"))
         }

@@ -177,6 +177,7 @@ async fn run_vm(
             },
         };
         tracing::info!(request = %id, vm = %vm.name, step = %step.name, state = %state, "decommission step finished");
+        metrics::counter!("iaas_decommission_steps_total", "kind" => step.kind.as_str(), "state" => state.as_str()).increment(1);
         record(store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
         changed.send_replace(());
         if state == DecommissionStepState::Failed {

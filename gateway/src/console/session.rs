@@ -205,6 +205,7 @@ pub async fn signin(
     let source = auth.limiter.source(peer, &headers);
     if let Some(wait) = auth.limiter.wait(source, Some(&login), Instant::now()) {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        metrics::counter!("iaas_console_signins_total", "outcome" => "limited").increment(1);
         audit(&console, &login, "denied", format!("too many failed sign-ins; refused for {secs} s before checking the password")).await;
         let sentence = format!("Too many failed sign-ins. Try again in {secs} seconds.");
         let mut response = signin_form(&console, StatusCode::TOO_MANY_REQUESTS, form.next.as_deref(), Some(&sentence), &login);
@@ -218,6 +219,7 @@ pub async fn signin(
         Ok(who) => who,
         Err(e) => {
             if e.status() == StatusCode::UNAUTHORIZED {
+                metrics::counter!("iaas_console_signins_total", "outcome" => "refused").increment(1);
                 auth.limiter.failed(source, Some(&login), Instant::now());
                 audit(&console, &login, "denied", "failed sign-in".into()).await;
             }
@@ -255,6 +257,7 @@ pub async fn signin(
             "The bot's database is unreachable, so you cannot sign in now; try again later.",
         );
     }
+    metrics::counter!("iaas_console_signins_total", "outcome" => "ok").increment(1);
     audit(&console, &login, "allowed", format!("signed in to the console as {}", who.slack_user)).await;
     let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
     let h = response.headers_mut();

@@ -21,6 +21,7 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, user: &str, add: Usage) ->
     match ctx.store.reserve_quota(user, add, limit).await {
         Ok(true) => Ok(()),
         Ok(false) => {
+            metrics::counter!("iaas_quota_refusals_total").increment(1);
             let used = ctx.store.quota_usage(user).await.unwrap_or_default();
             Err(Reply::denied(format!(
                 "That would take you over your quota ({}); nothing was changed. Delete a VM you no longer need, or ask IT for more.",

@@ -102,4 +102,12 @@ fn describe() {
         "Leases a sweep acted on, by action (reminded, powered_off, deleted, held, busy, …)."
     );
     describe_counter!("iaas_access_refusals_total", "Requests refused by an access check, by stage (gateway, function) and reason.");
+    describe_counter!("iaas_dispatch_failures_total", "Hand-overs to a function that failed or timed out, by function and reason.");
+    describe_counter!(
+        "iaas_decommission_steps_total",
+        "Decommission steps finished, by step kind and state (done, skipped, warning, failed)."
+    );
+    describe_counter!("iaas_quota_refusals_total", "Requests refused because they would exceed the requester's quota.");
+    describe_counter!("iaas_store_errors_total", "Database statements that failed, by operation.");
+    describe_counter!("iaas_console_signins_total", "Web console sign-ins by outcome (ok, refused, limited).");
 }

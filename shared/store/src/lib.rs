@@ -261,8 +261,12 @@ impl Store {
 }
 
 /// Maps a driver error to a [`StoreError::Query`] naming what we were doing.
+/// Every failed statement passes here, so it is also where they are counted.
 fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError::Query { doing, reason: e.to_string() }
+    move |e| {
+        metrics::counter!("iaas_store_errors_total", "operation" => doing).increment(1);
+        StoreError::Query { doing, reason: e.to_string() }
+    }
 }
 
 /// A text column read as one of its enum's values.
