@@ -53,9 +53,22 @@ pub(crate) async fn render() -> Response {
 
 /// Counts and times every request by its route (the gateway's `/slack/commands` time is the
 /// ack's latency) and keeps a gauge of those in flight. The route template, not the path, is
-/// the label, so ids in paths never become series.
+/// the label, so ids in paths never become series. Every request also gets a tracing span with
+/// its `x-request-id` (a proxy's, or a fresh UUID), echoed in the response, so a log line can be
+/// matched with the proxy's and the client's.
 pub(crate) fn instrument(router: Router) -> Router {
-    router.layer(axum::middleware::from_fn(track))
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
+    let span = |request: &Request| {
+        let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+        tracing::info_span!("http", method = %request.method(), route, request_id = %id)
+    };
+    router
+        .layer(axum::middleware::from_fn(track))
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 async fn track(request: Request, next: Next) -> Response {

@@ -69,3 +69,29 @@ async fn connections_over_the_cap_get_503_at_once() {
     let answer = until_closed(&mut third).await;
     assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("Retry-After: 5"), "{answer}");
 }
+
+/// Every answer carries a request id: the one a proxy sent, or a fresh one per request.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let addr = start(16).await;
+    let http = reqwest::Client::new();
+    let ids = two_ids(&http, &addr).await;
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "a fresh id per request");
+    assert!(uuid_like(&ids[0]), "{}", ids[0]);
+    let kept = http.post(format!("http://{addr}/")).header("x-request-id", "proxy-7").body("x").send().await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "proxy-7", "a proxy's id is kept");
+}
+
+async fn two_ids(http: &reqwest::Client, addr: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let res = http.post(format!("http://{addr}/")).body("x").send().await.unwrap();
+        ids.push(res.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+    ids
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
