@@ -64,6 +64,7 @@ async fn a_hand_over_accepted_but_never_started_runs_after_a_restart() {
         response_url: Some(serve.response_url()),
         issued_at: chrono::Utc::now().timestamp(),
         caller: Default::default(),
+        traceparent: None,
     };
     let db = store(&serve).await;
     db.record_dispatch(&inv.id, "iaas-power", &serde_json::to_string(&inv).unwrap()).await.unwrap();

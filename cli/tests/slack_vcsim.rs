@@ -125,6 +125,7 @@ fn invocation(id: &str, action: PowerAction, response_url: &str) -> Vec<u8> {
         response_url: Some(response_url.into()),
         issued_at: chrono::Utc::now().timestamp(),
         caller: Default::default(),
+        traceparent: None,
     })
     .unwrap()
 }

@@ -65,6 +65,7 @@ pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Resu
         response_url: None,
         issued_at: (gw.clock)(),
         caller: Caller { email: who.email.clone(), dn: who.dn.clone(), roles: who.roles.iter().cloned().collect() },
+        traceparent: iaas_runtime::otel::traceparent(),
     };
     let body =
         serde_json::to_vec(&inv).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The invocation could not be encoded."))?;

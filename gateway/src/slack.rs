@@ -302,6 +302,7 @@ async fn hand_over(
         response_url: Some(response_url),
         issued_at: (gw.clock)(),
         caller,
+        traceparent: iaas_runtime::otel::traceparent(),
     };
     let function = inv.command.function();
     let body = serde_json::to_vec(&inv).map_err(|e| {

@@ -51,6 +51,7 @@ fn invocation(id: &str, command: Command, response_url: &str) -> Vec<u8> {
         response_url: Some(response_url.into()),
         issued_at: chrono::Utc::now().timestamp(),
         caller: Default::default(),
+        traceparent: None,
     })
     .unwrap()
 }
@@ -160,6 +161,7 @@ async fn a_list_with_an_unknown_state_is_a_sentence() {
             response_url: None,
             issued_at: chrono::Utc::now().timestamp(),
             caller: Default::default(),
+            traceparent: None,
         })
         .unwrap()
     };

@@ -57,6 +57,7 @@ fn invocation(id: &str, action: PowerAction) -> Vec<u8> {
         response_url: None,
         issued_at: chrono::Utc::now().timestamp(),
         caller: Default::default(),
+        traceparent: None,
     })
     .unwrap()
 }

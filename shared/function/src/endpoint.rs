@@ -55,6 +55,8 @@ where
     }
     // `request` is what the user saw ("request 1a2b3c4d"), so a log line is found from a Slack message.
     let span = tracing::info_span!("invocation", function = name, id = %inv.id, request = inv.short_id(), user = %inv.user.id);
+    // The gateway's trace goes on here, when traces are exported.
+    iaas_runtime::otel::continue_trace(&span, inv.traceparent.as_deref());
     run_once(name, ctx, inv, handler).instrument(span).await
 }
 

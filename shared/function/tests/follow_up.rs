@@ -26,6 +26,7 @@ async fn a_task_past_the_bound_is_reported_by_a_follow_up() {
         response_url: Some(response_url),
         issued_at: 0,
         caller: Default::default(),
+        traceparent: None,
     };
     let spec = CreateSpec {
         name: "slow-01".into(),

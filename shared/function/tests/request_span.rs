@@ -52,6 +52,7 @@ async fn the_handlers_logs_and_the_answer_carry_the_request_id() {
         response_url: Some(response_url),
         issued_at: chrono::Utc::now().timestamp(),
         caller: Default::default(),
+        traceparent: None,
     };
     let signed = iaas_invocation::sign(b"s", inv.issued_at, serde_json::to_vec(&inv).unwrap());
     let request = Request::post("/")

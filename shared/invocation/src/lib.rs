@@ -29,6 +29,10 @@ pub struct Invocation {
     /// same identity again against the VM they are about to touch.
     #[serde(default)]
     pub caller: Caller,
+    /// The gateway's trace context (W3C `traceparent`) when traces are exported, so the
+    /// function's spans join the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The caller as the directory (or the policy's Slack user list) knows them.
@@ -86,6 +90,7 @@ mod tests {
             response_url: Some("https://hooks.slack.com/commands/T1/1/x".into()),
             issued_at: 1_700_000_000,
             caller: Caller { email: Some("ann@example.test".into()), dn: None, roles: vec!["users".into()] },
+            traceparent: None,
         };
         let json = serde_json::to_value(&inv).unwrap();
         assert_eq!(json["command"], "power");

@@ -4,6 +4,7 @@
 
 mod limits;
 pub mod metrics;
+pub mod otel;
 mod probes;
 mod server;
 
@@ -21,15 +22,22 @@ pub const DEFAULT_PORT: u16 = 8082;
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`); `LOG_FORMAT=json` for log shippers.
 /// Colours only when stderr is a terminal: a log file or a container's log stream gets plain
 /// text (no escape codes to strip, and less work per line).
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over OTLP ([`otel`]).
 pub fn init_tracing() {
     use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
-    let result =
-        if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") { builder.json().try_init() } else { builder.compact().try_init() };
+    let logs = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        fmt::layer().json().with_writer(std::io::stderr).boxed()
+    } else {
+        fmt::layer().compact().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).boxed()
+    };
+    // RUST_LOG filters the logs only: exported traces keep their info spans whatever is logged.
+    let traces = otel::layer().map(|l| l.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
 }
 
 /// Whether this process is a Lambda function instance.
@@ -51,15 +59,18 @@ pub async fn serve(router: Router) -> Result<(), Box<dyn std::error::Error + Sen
         .await
         .map_err(|e| format!("PORT: cannot listen on {port}: {e}. Choose a free port with PORT."))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    serve_with(listener, router, limits, shutdown_signal()).await?;
-    Ok(())
+    let served = serve_with(listener, router, limits, shutdown_signal()).await;
+    otel::flush();
+    Ok(served?)
 }
 
 /// Serves on an already-bound listener (tests bind port 0) within the `IAAS_HTTP_*` limits,
 /// with graceful shutdown; a bad limit is an `InvalidInput` error naming the setting.
 pub async fn serve_on(listener: TcpListener, router: Router) -> std::io::Result<()> {
     let limits = HttpLimits::from_env().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    serve_with(listener, router, limits, shutdown_signal()).await
+    let served = serve_with(listener, router, limits, shutdown_signal()).await;
+    otel::flush();
+    served
 }
 
 /// Resolves on SIGTERM (OpenFaaS, Kubernetes, systemd) or Ctrl-C.
