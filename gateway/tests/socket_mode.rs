@@ -67,8 +67,16 @@ async fn an_envelope_is_acked_and_handed_to_openfaas() {
     assert_eq!(handed[0].0, "iaas-power");
     assert!(handed[0].1.contains("app-web-01"), "{}", handed[0].1);
 
-    let ready = reqwest::get(format!("http://127.0.0.1:{port}/_/ready")).await.unwrap();
-    assert_eq!(ready.status(), 200);
+    // Socket Mode connects before the HTTP listener is bound: wait for the listener.
+    let mut ready = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/_/ready")).await {
+            ready = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready.expect("the gateway listens").status(), 200);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use iaas_config::OnFailure;
-use iaas_function::Context;
+use iaas_function::{lock, Context};
 use iaas_slack::{Message, WebApi};
 use iaas_store::{DecommissionDetail, DecommissionState, DecommissionStep, DecommissionStepState, DecommissionVmState, StoreError};
 use tokio::sync::{watch, Semaphore};
@@ -123,31 +123,44 @@ async fn run_vm(
 ) {
     let store = &sc.ctx.store;
     let id = &sc.request.id;
-    let record = |r: Result<(), StoreError>| {
-        if let Err(e) = r {
-            tracing::error!(error = %e, request = %id, "could not record decommission progress");
-        }
-    };
     // One change per VM: a delete or resize in flight waits for us, and we for it. The request
     // is the holder, so a resumed request takes its own lock back.
-    match store.lock_vm(&vm.name, id, "decommission", &sc.request.requester, lease_ms(&sc.ctx).saturating_mul(10)).await {
+    let lease = lease_ms(&sc.ctx).saturating_mul(10);
+    let steps = run_steps(sc, vm_index, vm, plan, cancel, changed);
+    match lock::with_lock_for(store, &vm.name, id, "decommission", &sc.request.requester, lease, steps).await {
         Ok(Ok(())) => {}
         Ok(Err(held)) => {
             let message = format!("{} has a change in flight (`{}` by <@{}>); none of its steps ran.", vm.name, held.command, held.actor);
             if let Some(first) = plan.iter().find(|s| s.state == DecommissionStepState::Pending) {
                 record(
+                    id,
                     store.finish_decommission_step(id, vm_index, first.step_index, DecommissionStepState::Failed, &message, now_ms()).await,
                 );
             }
-            record(store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Failed).await);
-            return;
+            record(id, store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Failed).await);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "could not lock the VM; the request is resumed later");
-            return;
-        }
+        Err(e) => tracing::error!(error = %e, "could not lock the VM; the request is resumed later"),
     }
-    record(store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Running).await);
+}
+
+fn record(id: &str, r: Result<(), StoreError>) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, request = %id, "could not record decommission progress");
+    }
+}
+
+/// The VM's steps, in order, holding its lock.
+async fn run_steps(
+    sc: &StepContext,
+    vm_index: i64,
+    vm: &VmFacts,
+    plan: &[DecommissionStep],
+    cancel: &CancellationToken,
+    changed: &watch::Sender<()>,
+) {
+    let store = &sc.ctx.store;
+    let id = &sc.request.id;
+    record(id, store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Running).await);
     let mut vm_state = DecommissionVmState::Done;
     for step in plan {
         if step.state.is_settled() {
@@ -158,7 +171,7 @@ async fn run_vm(
             break;
         }
         let settings: serde_json::Value = serde_json::from_str(&step.config_json).unwrap_or_default();
-        record(store.start_decommission_step(id, vm_index, step.step_index, now_ms()).await);
+        record(id, store.start_decommission_step(id, vm_index, step.step_index, now_ms()).await);
         changed.send_replace(());
         let result = match steps::build(step.kind, &settings) {
             Ok(s) => s.run(sc, vm, cancel).await,
@@ -178,17 +191,14 @@ async fn run_vm(
         };
         tracing::info!(request = %id, vm = %vm.name, step = %step.name, state = %state, "decommission step finished");
         metrics::counter!("iaas_decommission_steps_total", "kind" => step.kind.as_str(), "state" => state.as_str()).increment(1);
-        record(store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
+        record(id, store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
         changed.send_replace(());
         if state == DecommissionStepState::Failed {
             vm_state = if cancel.is_cancelled() { DecommissionVmState::Cancelled } else { DecommissionVmState::Failed };
             break;
         }
     }
-    record(store.set_decommission_vm_state(id, vm_index, vm_state).await);
-    if let Err(e) = store.unlock_vm(&vm.name, id).await {
-        tracing::error!(error = %e, "could not release the VM lock; it lapses by itself");
-    }
+    record(id, store.set_decommission_vm_state(id, vm_index, vm_state).await);
 }
 
 /// Renews the claim and watches for a cancel until told to stop. A lost claim (another

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use futures::Stream;
 use iaas_function::retire::{plan, VmFacts};
-use iaas_store::{AuditFilter, CancelOutcome, DecommissionFilter, DecommissionState, LeaseFilter};
+use iaas_store::{AuditFilter, DecommissionFilter, DecommissionState, LeaseFilter};
 use iaas_vsphere::VcError;
 use maud::html;
 use serde::Deserialize;
@@ -41,6 +41,15 @@ fn given(s: &Option<String>) -> Option<String> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// A search's `YYYY-MM-DD` as the start of that day (UTC) in Unix milliseconds.
+fn day_start(date: &Option<String>) -> Result<Option<i64>, Response> {
+    let Some(d) = given(date) else { return Ok(None) };
+    match chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
+        Ok(date) => Ok(date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis())),
+        Err(_) => Err(view::refusal(StatusCode::BAD_REQUEST, "The date must be written YYYY-MM-DD.")),
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub struct RequestSearch {
     vm: Option<String>,
@@ -65,12 +74,9 @@ pub async fn requests(State(console): State<Arc<Console>>, signed: Signed, Query
         Ok(s) => s,
         Err(e) => return view::refusal(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let since_ms = match given(&q.since) {
-        None => None,
-        Some(d) => match chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
-            Ok(date) => date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()),
-            Err(_) => return view::refusal(StatusCode::BAD_REQUEST, "The date must be written YYYY-MM-DD."),
-        },
+    let since_ms = match day_start(&q.since) {
+        Ok(ms) => ms,
+        Err(refused) => return refused,
     };
     let page = q.page.unwrap_or(1).max(1);
     let filter = DecommissionFilter {
@@ -141,9 +147,10 @@ pub async fn requests(State(console): State<Arc<Console>>, signed: Signed, Query
     view::page(title, Some(&nav(&console, &signed)), body).into_response()
 }
 
+/// Whether the Cancel button is shown: the rules `requests::cancel_decommission` enforces.
 fn may_cancel(console: &Console, signed: &Signed, requester: &str) -> bool {
-    signed.ids().iter().any(|id| id == requester) && may_run(&console.gw, &signed.who, "decommission cancel").is_ok()
-        || is_admin(&console.gw, &signed.who)
+    let theirs = signed.ids().iter().any(|id| id == requester) || is_admin(&console.gw, &signed.who);
+    theirs && may_run(&console.gw, &signed.who, "decommission cancel").is_ok()
 }
 
 /// One request with each VM's steps, kept current while it runs (`request_events`).
@@ -210,7 +217,8 @@ pub async fn cancel(State(console): State<Arc<Console>>, signed: Signed, Path(id
         return refused;
     }
     match requests::cancel_decommission(&console.gw, &signed.who, &id).await {
-        Ok(CancelOutcome::Cancelled | CancelOutcome::Requested) | Ok(_) => Redirect::to(&format!("/console/requests/{id}")).into_response(),
+        // Cancelled at once, or asked to stop before its next step: its page shows which.
+        Ok(_) => Redirect::to(&format!("/console/requests/{id}")).into_response(),
         Err(e) => refused(e),
     }
 }
@@ -463,12 +471,9 @@ pub async fn audit(State(console): State<Arc<Console>>, signed: Signed, Query(q)
     if let Err(e) = may_run(&console.gw, &signed.who, "audit") {
         return refused(e);
     }
-    let since_ms = match given(&q.since) {
-        None => None,
-        Some(d) => match chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
-            Ok(date) => date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()),
-            Err(_) => return view::refusal(StatusCode::BAD_REQUEST, "The date must be written YYYY-MM-DD."),
-        },
+    let since_ms = match day_start(&q.since) {
+        Ok(ms) => ms,
+        Err(refused) => return refused,
     };
     let store = match requests::store(&console.gw) {
         Ok(s) => s,
