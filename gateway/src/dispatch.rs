@@ -33,34 +33,8 @@ pub trait Dispatch: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
-/// Which backend `IAAS_DISPATCH` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DispatchTarget {
-    Local,
-    OpenFaas { gateway: String },
-    Lambda { prefix: String },
-}
-
-impl DispatchTarget {
-    pub fn parse(value: &str) -> Result<DispatchTarget, ConfigError> {
-        let bad = || {
-            ConfigError::new(
-                "IAAS_DISPATCH",
-                format!("{value:?} is not a dispatch backend"),
-                "Use local, openfaas:<gateway-url> (e.g. openfaas:http://gateway.openfaas:8080) or lambda[:<function-name-prefix>].",
-            )
-        };
-        match value.split_once(':') {
-            None if value == "local" => Ok(DispatchTarget::Local),
-            None if value == "lambda" => Ok(DispatchTarget::Lambda { prefix: String::new() }),
-            Some(("openfaas", url)) if url.starts_with("http://") || url.starts_with("https://") => {
-                Ok(DispatchTarget::OpenFaas { gateway: url.trim_end_matches('/').to_string() })
-            }
-            Some(("lambda", prefix)) => Ok(DispatchTarget::Lambda { prefix: prefix.to_string() }),
-            _ => Err(bad()),
-        }
-    }
-}
+/// Which backend `IAAS_DISPATCH` names (parsed in iaas-config, so `iaas doctor` reads it the same way).
+pub use iaas_config::DispatchTarget;
 
 /// Idle keep-alive connections kept to the OpenFaaS gateway. Enough for a burst of commands
 /// to reuse its connections (each hand-over holds one for a round trip), bounded so a burst does
