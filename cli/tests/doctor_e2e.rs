@@ -146,7 +146,7 @@ async fn doctor_checks_each_peer_and_names_what_to_fix() {
     for expected in [
         "every migration applied",
         "logged in",
-        "resolves to folder iaas, resource pool DC0_C0, datastore LocalDS_1, network VM Network",
+        "resolves to folder iaas, resource pool Resources, datastore LocalDS_1, network VM Network",
         "privilege(s) the enabled commands need on folder iaas",
         "privilege(s) the enabled commands need on datastore LocalDS_1",
         "custom attributes iaas.owner",

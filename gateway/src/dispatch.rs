@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use iaas_config::ConfigError;
 use iaas_invocation::{SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Bound on handing over one invocation, well inside Slack's 3 s for the ack.
