@@ -157,3 +157,24 @@ pub fn slack_text(checks: &[Check]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_text_puts_failures_first_with_their_fix() {
+        let checks = [
+            Check::ok("store", "reachable"),
+            Check::skip("dns", "no dns step"),
+            Check::fail("vcenter", "cannot reach vc.example.test", "Check VCENTER_URL."),
+        ];
+        let text = slack_text(&checks);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "*iaas doctor*: 1 check(s) failed.");
+        assert_eq!(lines[1], "`FAIL` *vcenter* cannot reach vc.example.test → Check VCENTER_URL.");
+        assert!(lines[2].starts_with("`ok` *store*") && lines[3].starts_with("`skip` *dns*"), "{text}");
+        assert!(failed(&checks));
+        assert_eq!(checks[2].line(), "FAIL  vcenter    cannot reach vc.example.test → Check VCENTER_URL.");
+    }
+}
