@@ -100,7 +100,7 @@ pub async fn run(opts: &Options) -> Vec<Check> {
             Policy::default()
         }
     };
-    checks.push(peers::store().await);
+    checks.push(peers::store(opts.scope).await);
     let elsewhere = |peer: &'static str, what: &str| {
         Check::skip(peer, format!("{what} is checked where the functions run: `iaas doctor` with their settings"))
     };

@@ -2,17 +2,31 @@
 
 use iaas_config::Policy;
 
-use crate::Check;
+use crate::{Check, Scope};
 
 /// The bot scopes the features need; `slack-manifest.yaml` asks for the same (a test compares).
 pub const NEEDED_SCOPES: &[&str] = &["commands", "chat:write", "chat:write.public", "users:read", "users:read.email", "im:write"];
 
-/// Reachable, every migration applied, a write read back (rolled back).
-pub(crate) async fn store() -> Check {
+/// Reachable, every migration applied, a write read back (rolled back). A SQLite file that
+/// is not there is said so, not created. A gateway without `DATABASE_URL` has no store.
+pub(crate) async fn store(scope: Scope) -> Check {
     let url = match iaas_config::secret("DATABASE_URL") {
-        Ok(url) => url.map_or_else(|| iaas_function::DEFAULT_DATABASE_URL.to_string(), |u| u.expose().to_string()),
+        Ok(Some(url)) => url.expose().to_string(),
+        Ok(None) if scope == Scope::Gateway => {
+            return Check::skip("store", "no DATABASE_URL: this gateway logs its decisions and the functions audit outcomes")
+        }
+        Ok(None) => iaas_function::DEFAULT_DATABASE_URL.to_string(),
         Err(e) => return Check::config("store", e),
     };
+    if let Some(path) = sqlite_file(&url) {
+        if !std::path::Path::new(path).exists() {
+            return Check::fail(
+                "store",
+                format!("the SQLite file {path} does not exist yet"),
+                "Start `iaas serve` or any function once with this DATABASE_URL: each creates and migrates it.",
+            );
+        }
+    }
     let timeout = match iaas_store::statement_timeout_setting() {
         Ok(t) => t,
         Err(e) => return Check::config("store", e),
@@ -26,6 +40,13 @@ pub(crate) async fn store() -> Check {
         ),
         Err(e) => Check::fail("store", e.to_string(), ""),
     }
+}
+
+/// The file a `sqlite:` URL names (None for other backends and in-memory databases).
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
 }
 
 /// A search as the service account, every group the roles name, and `--user` when given.
@@ -152,6 +173,14 @@ pub(crate) fn events() -> Check {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(super::sqlite_file("sqlite://iaas.db"), Some("iaas.db"));
+        assert_eq!(super::sqlite_file("sqlite:///var/lib/iaas/iaas.db?mode=rw"), Some("/var/lib/iaas/iaas.db"));
+        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_file("postgres://db/iaas"), None);
+    }
+
     /// The scopes the doctor demands are the ones the app manifest asks for.
     #[test]
     fn needed_scopes_match_the_manifest() {
