@@ -186,8 +186,14 @@ pub(crate) async fn run_command(gw: &Gateway, slash: SlashCommand) -> Ack {
 }
 
 /// `/iaas doctor`, once access allowed it: the gateway runs the checks itself (they take
-/// longer than Slack's 3 s for the ack) and posts them to the response_url, ephemeral.
+/// longer than Slack's 3 s for the ack) and posts them to the response_url, ephemeral. Lambda
+/// freezes a function once it has answered, so there the gateway says where to run them.
 async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: String) -> Ack {
+    if iaas_runtime::on_lambda() {
+        return Ack::told(
+            "On AWS Lambda the gateway cannot go on checking after it has answered Slack; run `iaas doctor` with the gateway's and the functions' settings instead.".into(),
+        );
+    }
     if !gw.responder.allows(&response_url) {
         return Ack::refused(
             "This request has no Slack response address, so the checks' answer could not be delivered; nothing was run.".into(),
