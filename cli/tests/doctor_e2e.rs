@@ -226,9 +226,9 @@ async fn slash_doctor_answers_admins_only_ephemeral_without_secrets() {
     assert!(id.is_none(), "a refused doctor dispatched something");
     assert!(ack.readable().contains("may not run `doctor`"), "{}", ack.readable());
 
-    let (status, ack, _) = serve.slash("U0ADMIN", "doctor").await;
+    let (status, ack, id) = serve.slash("U0ADMIN", "doctor").await;
     assert_eq!(status, 200, "{}", ack.readable());
-    assert!(ack.readable().contains("Checking"), "{}", ack.readable());
+    assert!(ack.readable().contains("Accepted `doctor`") && id.is_some(), "{}", ack.readable());
     let answer = serve.answer().await;
     assert_eq!(answer.response_type.as_deref(), Some("ephemeral"));
     let text = serde_json::to_string(&answer).unwrap();

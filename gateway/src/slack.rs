@@ -202,6 +202,7 @@ async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: Strin
     let id = uuid::Uuid::now_v7().to_string();
     audit(gw, &id, user, command, "allowed", "answered by the gateway".into()).await;
     let (responder, options) = (gw.responder.clone(), gw.doctor.clone());
+    tracing::info!(%id, user, "doctor: checking");
     tokio::spawn(async move {
         let checks = iaas_doctor::run(&options).await;
         let message = Message::ephemeral(iaas_doctor::slack_text(&checks));
@@ -209,7 +210,8 @@ async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: Strin
             tracing::error!(error = %e, "could not deliver the doctor's answer");
         }
     });
-    Ack::told("Checking every peer this process reaches; the answer comes here in a few seconds.".into())
+    // Acked like a handed-over command (its request id in the header), so `iaas slash` waits for the answer.
+    accepted(&command.describe(), id)
 }
 
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,

@@ -93,7 +93,7 @@ async fn a_deployed_gateway_checks_its_own_peers_and_says_where_to_check_the_res
     let response = router(gw).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let ack: Message = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert!(ack.text.contains("Checking"), "{}", ack.text);
+    assert!(ack.text.contains("Accepted `doctor`"), "{}", ack.text);
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let answer = loop {
