@@ -203,6 +203,32 @@ mod tests {
         assert!(checks[2].detail.contains("iaas-create is not deployed") && checks[2].fix.contains("faas-cli deploy"), "{checks:?}");
     }
 
+    /// OpenFaaS's `/system` API behind basic auth: 401 without credentials is one line that
+    /// says which settings to set; with them the functions are listed.
+    #[tokio::test]
+    async fn openfaas_basic_auth_is_asked_for_and_used() {
+        let app = axum::Router::new().route("/healthz", get(|| async { "OK" })).route(
+            "/system/function/{name}",
+            get(|headers: axum::http::HeaderMap, axum::extract::Path(name): axum::extract::Path<String>| async move {
+                // admin:pw
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Basic YWRtaW46cHc=") {
+                    return axum::http::StatusCode::UNAUTHORIZED.into_response();
+                }
+                axum::Json(serde_json::json!({"name": name, "availableReplicas": 2})).into_response()
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let checks = openfaas_functions(&url, &["iaas-power", "iaas-create"], None).await;
+        assert_eq!(checks.len(), 2, "one line for the refusal, not one per function: {checks:?}");
+        assert!(checks[1].verdict == crate::Verdict::Fail && checks[1].fix.contains("IAAS_OPENFAAS_PASSWORD"), "{checks:?}");
+        let checks = openfaas_functions(&url, &["iaas-power"], Some(("admin".into(), "pw".into()))).await;
+        assert!(checks.iter().all(|c| c.verdict == crate::Verdict::Ok), "{checks:?}");
+        assert!(checks[1].detail.contains("2 replica(s)"), "{checks:?}");
+    }
+
     #[tokio::test]
     async fn an_openfaas_gateway_that_does_not_answer_is_one_line() {
         let checks = openfaas_functions("http://127.0.0.1:1", &["iaas-power"], None).await;
