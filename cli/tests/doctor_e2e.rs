@@ -145,7 +145,7 @@ async fn doctor_checks_each_peer_and_names_what_to_fix() {
     let passed: Vec<String> = checks.iter().filter(|c| c["verdict"] == "ok").map(|c| c["detail"].as_str().unwrap().to_string()).collect();
     for expected in [
         "every migration applied",
-        "logged in",
+        "logged in and answering (vSphere API ",
         "resolves to folder iaas, resource pool Resources, datastore LocalDS_1, network VM Network",
         "privilege(s) the enabled commands need on folder iaas",
         "privilege(s) the enabled commands need on datastore LocalDS_1",

@@ -99,7 +99,8 @@ async fn against(client: &dyn Vcenter, policy: &Policy) -> Vec<Check> {
         // Nothing else can be asked without a session.
         return vec![Check::config(PEER, e)];
     }
-    let mut checks = vec![Check::ok(PEER, format!("{}: logged in and answering", client.describe()))];
+    let version = client.api_version().await.map(|v| format!(" (vSphere API {v})")).unwrap_or_default();
+    let mut checks = vec![Check::ok(PEER, format!("{}: logged in and answering{version}", client.describe()))];
 
     let placement = iaas_function::provision::placement(policy);
     let named: Vec<String> = [

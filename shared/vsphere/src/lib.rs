@@ -416,6 +416,11 @@ pub trait Vcenter: Send + Sync + 'static {
         Err(VcError::NotSupported { operation: "checking privileges".into() })
     }
 
+    /// The vSphere API version vCenter reports (`about.apiVersion`). For `iaas doctor`.
+    async fn api_version(&self) -> VcResult<String> {
+        Err(VcError::NotSupported { operation: "reading the API version".into() })
+    }
+
     /// The names of the custom attributes defined for VMs (or for every type). For `iaas doctor`.
     async fn vm_custom_fields(&self) -> VcResult<Vec<String>> {
         Err(VcError::NotSupported { operation: "listing custom attributes".into() })

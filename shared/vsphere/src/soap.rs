@@ -73,6 +73,8 @@ struct ServiceContent {
     view_manager: MoRef,
     custom_fields_manager: Option<MoRef>,
     authorization_manager: Option<MoRef>,
+    /// `about.apiVersion`, e.g. `8.0.3.0`.
+    api_version: Option<String>,
     /// Some vCenters hand out the session cookie before Login; kept as a fallback.
     cookie: Option<String>,
 }
@@ -259,6 +261,7 @@ fn parse_service_content(body: &Node, cookie: Option<String>) -> Result<ServiceC
         view_manager: required("viewManager")?,
         custom_fields_manager: content.child("customFieldsManager").and_then(Node::moref),
         authorization_manager: content.child("authorizationManager").and_then(Node::moref),
+        api_version: content.child("about").and_then(|a| a.text_of("apiVersion")).map(str::to_owned),
         cookie,
     })
 }
@@ -365,6 +368,11 @@ impl Vcenter for SoapClient {
 
     async fn vm_custom_fields(&self) -> VcResult<Vec<String>> {
         self.custom_field_names().await
+    }
+
+    async fn api_version(&self) -> VcResult<String> {
+        let content = self.content().await.map_err(|e| e.into_vc("", "reading the API version"))?;
+        content.api_version.clone().ok_or_else(|| VcError::Protocol("ServiceContent has no about.apiVersion".into()))
     }
 
     async fn logout(&self) {
