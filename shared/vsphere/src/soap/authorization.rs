@@ -1,5 +1,6 @@
 //! What the bot's own session may do: AuthorizationManager.HasPrivilegeOnEntities with the
-//! session's key (any user may ask it about their own session), for `iaas doctor`.
+//! session's key (UserSession.key from Login), for `iaas doctor`. It needs only System.Read on
+//! the entities asked about, which every vSphere role includes.
 //!
 //! govmomi's vcsim answers every privilege as granted, so the parsing of a refusal is tested
 //! here on vCenter's documented answer shape.
