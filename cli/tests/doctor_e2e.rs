@@ -28,8 +28,14 @@ fn policy(extra: &str) -> String {
 /// The peers the decommission plan and placement name: a placement vcsim has (`folder` given),
 /// a dns step on `dns` and a webhook step to `hook` (a URL template).
 fn peers(folder: &str, dns: &str, hook: &str) -> String {
+    peers_archiving_to("decommissioned", folder, dns, hook)
+}
+
+/// [`peers`] with retired VMs moved to the folder `archive` (`move_and_unregister`).
+fn peers_archiving_to(archive: &str, folder: &str, dns: &str, hook: &str) -> String {
     format!(
         "\n[placement]\ndatacenter = \"DC0\"\nfolder = \"{folder}\"\nresource_pool = \"DC0_C0\"\ndatastore = \"LocalDS_1\"\nnetwork = \"VM Network\"\n\n\
+         [decommission]\ndelete_mode = \"move_and_unregister\"\ndecommissioned_folder = \"{archive}\"\n\n\
          [decommission.plans]\nlinux = [\n  {{ kind = \"dns\", server = \"{dns}\", zone = \"example.test.\", reverse_zone = \"20.10.in-addr.arpa.\", key_name = \"iaas\", secret_env = \"IAAS_E2E_TSIG\" }},\n  \
          {{ kind = \"webhook\", url = \"{hook}\", method = \"DELETE\" }},\n]\n"
     )
@@ -148,6 +154,7 @@ async fn doctor_checks_each_peer_and_names_what_to_fix() {
         "logged in and answering (vSphere API ",
         "resolves to folder iaas, resource pool Resources, datastore LocalDS_1, network VM Network",
         "privilege(s) the enabled commands need on folder iaas",
+        "decommission.decommissioned_folder decommissioned exists",
         "privilege(s) the enabled commands need on datastore LocalDS_1",
         "custom attributes iaas.owner",
         "binds and searches",
@@ -167,6 +174,11 @@ async fn doctor_checks_each_peer_and_names_what_to_fix() {
     let other_key = "c2VjcmV0LXRoYXQtdGhlLXNlcnZlci1kb2VzLW5vdC1rbm93IQ==";
     let broken = [
         (with(&env, "IAAS_E2E_TSIG", other_key), "dns: step dns (linux)", "key_name"),
+        (
+            with_policy(&peers_archiving_to("no-such-archive", "iaas", &dns, &hook)),
+            "vcenter: decommission.decommissioned_folder: The policy's folder no-such-archive does not exist",
+            "decommission.decommissioned_folder",
+        ),
         (
             with_policy(&peers("no-such-folder", &dns, &hook)),
             "vcenter: [placement]: The policy's folder no-such-folder does not exist",

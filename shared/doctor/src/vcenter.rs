@@ -130,9 +130,30 @@ async fn against(client: &dyn Vcenter, policy: &Policy) -> Vec<Check> {
         }
     };
 
+    if !objects.is_empty() {
+        checks.extend(decommissioned_folder(client, policy, &placement).await);
+    }
     checks.extend(privileges(client, policy, &objects).await);
     checks.push(attributes(client, policy).await);
     checks
+}
+
+/// With `delete_mode = "move_and_unregister"`, the folder retired VMs go to exists (looked for
+/// in the placement's datacenter, as the runner looks in the VM's).
+async fn decommissioned_folder(client: &dyn Vcenter, policy: &Policy, placement: &iaas_vsphere::Placement) -> Option<Check> {
+    if policy.decommission.delete_mode != DeleteMode::MoveAndUnregister {
+        return None;
+    }
+    let folder = policy.decommission.decommissioned_folder.clone()?;
+    let there = iaas_vsphere::Placement { folder: Some(folder.clone()), ..placement.clone() };
+    Some(match client.placement_objects(&there).await {
+        Ok(_) => Check::ok(PEER, format!("decommission.decommissioned_folder {folder} exists")),
+        Err(e) => Check::fail(
+            PEER,
+            format!("decommission.decommissioned_folder: {}", e.to_string().trim_end_matches('.')),
+            "Create the folder under the datacenter's VM folder, or fix decommission.decommissioned_folder.",
+        ),
+    })
 }
 
 /// One line per object placement resolved to: every privilege the enabled commands need there.
