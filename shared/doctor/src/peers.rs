@@ -18,11 +18,11 @@ pub(crate) async fn store(scope: Scope) -> Check {
         Ok(None) => iaas_function::DEFAULT_DATABASE_URL.to_string(),
         Err(e) => return Check::config("store", e),
     };
-    if let Some(path) = sqlite_file(&url) {
-        if !std::path::Path::new(path).exists() {
+    if let Some(path) = iaas_function::sqlite_file(&url) {
+        if !path.exists() {
             return Check::fail(
                 "store",
-                format!("the SQLite file {path} does not exist yet"),
+                format!("the SQLite file {} does not exist yet", path.display()),
                 "Start `iaas serve` or any function once with this DATABASE_URL: each creates and migrates it.",
             );
         }
@@ -40,13 +40,6 @@ pub(crate) async fn store(scope: Scope) -> Check {
         ),
         Err(e) => Check::fail("store", e.to_string(), ""),
     }
-}
-
-/// The file a `sqlite:` URL names (None for other backends and in-memory databases).
-fn sqlite_file(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
 }
 
 /// A search as the service account, every group the roles name, and `--user` when given.
@@ -173,15 +166,6 @@ pub(crate) fn events() -> Check {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn sqlite_urls_name_their_file() {
-        assert_eq!(super::sqlite_file("sqlite://iaas.db"), Some("iaas.db"));
-        assert_eq!(super::sqlite_file("sqlite:///var/lib/iaas/iaas.db?mode=rw"), Some("/var/lib/iaas/iaas.db"));
-        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
-        assert_eq!(super::sqlite_file("postgres://db/iaas"), None);
-    }
-
-    /// The scopes the doctor demands are the ones the app manifest asks for.
     #[test]
     fn needed_scopes_match_the_manifest() {
         let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../slack-manifest.yaml")).unwrap();
