@@ -202,10 +202,11 @@ async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: Strin
     let id = uuid::Uuid::now_v7().to_string();
     audit(gw, &id, user, command, "allowed", "answered by the gateway".into()).await;
     let (responder, options) = (gw.responder.clone(), gw.doctor.clone());
+    let context = format!("request {}", iaas_invocation::short_id(&id));
     tracing::info!(%id, user, "doctor: checking");
     tokio::spawn(async move {
         let checks = iaas_doctor::run(&options).await;
-        let message = Message::ephemeral(iaas_doctor::slack_text(&checks));
+        let message = Message::ephemeral(iaas_doctor::slack_text(&checks)).with_context(&context);
         if let Err(e) = responder.post(&response_url, &message).await {
             tracing::error!(error = %e, "could not deliver the doctor's answer");
         }

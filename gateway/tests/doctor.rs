@@ -92,6 +92,8 @@ async fn a_deployed_gateway_checks_its_own_peers_and_says_where_to_check_the_res
         .unwrap();
     let response = router(gw).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let request_id =
+        response.headers().get(iaas_gateway::REQUEST_ID_HEADER).expect("the ack carries the request id").to_str().unwrap().to_string();
     let ack: Message = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert!(ack.text.contains("Accepted `doctor`"), "{}", ack.text);
 
@@ -104,6 +106,8 @@ async fn a_deployed_gateway_checks_its_own_peers_and_says_where_to_check_the_res
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(answer["response_type"], "ephemeral");
+    let short = format!("request {}", iaas_invocation::short_id(&request_id));
+    assert!(answer.to_string().contains(&short), "the answer carries the ack's request id ({short}): {answer}");
     let text = answer.to_string();
     for expected in [
         "*vcenter* vCenter is checked where the functions run: `iaas doctor` with their settings",
