@@ -32,7 +32,7 @@ enum Cmd {
     Expire(expire::ExpireCmd),
     /// Run a scheduled function now, signed with IAAS_SHARED_SECRET (for cron and OpenFaaS).
     Trigger(trigger::TriggerArgs),
-    /// Check every configured peer (store, vCenter, directory, Slack, events) and say what to fix.
+    /// Check every configured peer (store, vCenter, directory, Slack, events, DNS, webhooks, dispatch) and say what to fix.
     Doctor(doctor::DoctorArgs),
 }
 

@@ -22,7 +22,9 @@ const FUNCTIONS: [&str; 8] = [
 #[test]
 fn every_declared_function_exists_and_every_function_runs_a_command() {
     for spec in COMMANDS {
-        assert!(FUNCTIONS.contains(&spec.function), "`{}` names the unknown function {}", spec.name, spec.function);
+        // The gateway answers `doctor` itself (iaas_invocation::commands::GATEWAY).
+        let known = FUNCTIONS.contains(&spec.function) || spec.function == iaas_invocation::commands::GATEWAY;
+        assert!(known, "`{}` names the unknown function {}", spec.name, spec.function);
     }
     for name in FUNCTIONS {
         assert!(COMMANDS.iter().any(|s| s.function == name), "no command runs in {name}");

@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use iaas_config::ConfigError;
 use iaas_invocation::{SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Bound on handing over one invocation, well inside Slack's 3 s for the ack.
@@ -57,34 +56,8 @@ pub trait Dispatch: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
-/// Which backend `IAAS_DISPATCH` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DispatchTarget {
-    Local,
-    OpenFaas { gateway: String },
-    Lambda { prefix: String },
-}
-
-impl DispatchTarget {
-    pub fn parse(value: &str) -> Result<DispatchTarget, ConfigError> {
-        let bad = || {
-            ConfigError::new(
-                "IAAS_DISPATCH",
-                format!("{value:?} is not a dispatch backend"),
-                "Use local, openfaas:<gateway-url> (e.g. openfaas:http://gateway.openfaas:8080) or lambda[:<function-name-prefix>].",
-            )
-        };
-        match value.split_once(':') {
-            None if value == "local" => Ok(DispatchTarget::Local),
-            None if value == "lambda" => Ok(DispatchTarget::Lambda { prefix: String::new() }),
-            Some(("openfaas", url)) if url.starts_with("http://") || url.starts_with("https://") => {
-                Ok(DispatchTarget::OpenFaas { gateway: url.trim_end_matches('/').to_string() })
-            }
-            Some(("lambda", prefix)) => Ok(DispatchTarget::Lambda { prefix: prefix.to_string() }),
-            _ => Err(bad()),
-        }
-    }
-}
+/// Which backend `IAAS_DISPATCH` names (parsed in iaas-config, so `iaas doctor` reads it the same way).
+pub use iaas_config::DispatchTarget;
 
 /// Idle keep-alive connections kept to the OpenFaaS gateway. Enough for a burst of commands
 /// to reuse its connections (each hand-over holds one for a round trip), bounded so a burst does

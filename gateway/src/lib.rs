@@ -58,6 +58,9 @@ pub struct Gateway {
     pub replays: replay::Replays,
     /// Socket Mode connections open (when `SLACK_APP_TOKEN` turned it on), for `/_/ready`.
     pub socket: socket::SocketStatus,
+    /// What `/iaas doctor` checks from here: everything with local dispatch (`iaas serve`),
+    /// the gateway's own peers otherwise.
+    pub doctor: iaas_doctor::Options,
 }
 
 impl Gateway {

@@ -96,6 +96,9 @@ impl GatewaySettings {
 
     pub fn with_dispatcher(self, dispatcher: Arc<dyn Dispatch>) -> Gateway {
         tracing::info!(dispatch = %dispatcher.describe(), "gateway ready");
+        // Local dispatch means every function runs in this process, with its settings.
+        let scope = if self.dispatch == DispatchTarget::Local { iaas_doctor::Scope::Everything } else { iaas_doctor::Scope::Gateway };
+        let doctor = iaas_doctor::Options { scope, user: None, dispatch: Some(self.dispatch.clone()) };
         Gateway {
             signing_secret: self.signing_secret,
             shared_secret: self.shared_secret,
@@ -107,6 +110,7 @@ impl GatewaySettings {
             audit: self.audit.map(crate::audit::AuditLog::new),
             api: Some(Arc::new(self.api)),
             socket: crate::socket::SocketStatus::default(),
+            doctor,
         }
     }
 }

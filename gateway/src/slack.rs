@@ -176,10 +176,43 @@ pub(crate) async fn run_command(gw: &Gateway, slash: SlashCommand) -> Ack {
         Ok(caller) => caller,
         Err(sentence) => return Ack::refused(sentence),
     };
+    if command == Command::Doctor {
+        return doctor(gw, &user.id, &command, response_url).await;
+    }
     match hand_over(gw, command, &what, user, channel, caller, response_url).await {
         Ok(id) => accepted(&what, id),
         Err(sentence) => Ack::refused(sentence),
     }
+}
+
+/// `/iaas doctor`, once access allowed it: the gateway runs the checks itself (they take
+/// longer than Slack's 3 s for the ack) and posts them to the response_url, ephemeral. Lambda
+/// freezes a function once it has answered, so there the gateway says where to run them.
+async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: String) -> Ack {
+    if iaas_runtime::on_lambda() {
+        return Ack::told(
+            "On AWS Lambda the gateway cannot go on checking after it has answered Slack; run `iaas doctor` with the gateway's and the functions' settings instead.".into(),
+        );
+    }
+    if !gw.responder.allows(&response_url) {
+        return Ack::refused(
+            "This request has no Slack response address, so the checks' answer could not be delivered; nothing was run.".into(),
+        );
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    audit(gw, &id, user, command, "allowed", "answered by the gateway".into()).await;
+    let (responder, options) = (gw.responder.clone(), gw.doctor.clone());
+    let context = format!("request {}", iaas_invocation::short_id(&id));
+    tracing::info!(%id, user, "doctor: checking");
+    tokio::spawn(async move {
+        let checks = iaas_doctor::run(&options).await;
+        let message = Message::ephemeral(iaas_doctor::slack_text(&checks)).with_context(&context);
+        if let Err(e) = responder.post(&response_url, &message).await {
+            tracing::error!(error = %e, "could not deliver the doctor's answer");
+        }
+    });
+    // Acked like a handed-over command (its request id in the header), so `iaas slash` waits for the answer.
+    accepted(&command.describe(), id)
 }
 
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,

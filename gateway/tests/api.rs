@@ -84,6 +84,7 @@ async fn gateway() -> (Arc<Gateway>, Arc<FakeFunction>) {
         audit: Some(iaas_gateway::audit::AuditLog::new(store.clone())),
         replays: iaas_gateway::replay::Replays::new(Some(store)),
         socket: Default::default(),
+        doctor: Default::default(),
         api: Some(Arc::new(ApiAuth::new(&policy, None))),
     });
     (gw, fake)

@@ -32,6 +32,7 @@ async fn ready_asks_the_store() {
         audit: Some(iaas_gateway::audit::AuditLog::write_through(store)),
         replays: iaas_gateway::replay::Replays::new(None),
         socket: Default::default(),
+        doctor: Default::default(),
     });
     let (status, body) = get(gw.clone(), "/_/ready").await;
     assert_eq!(status, 200, "{body}");

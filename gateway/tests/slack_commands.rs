@@ -50,6 +50,7 @@ fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
         audit: None,
         replays: iaas_gateway::replay::Replays::new(None),
         socket: Default::default(),
+        doctor: Default::default(),
     })
 }
 
@@ -335,6 +336,7 @@ async fn handed_over_commands_are_audited_after_the_flush() {
         audit: None,
         replays: iaas_gateway::replay::Replays::new(None),
         socket: Default::default(),
+        doctor: Default::default(),
     };
     gw.audit = Some(iaas_gateway::audit::AuditLog::queued(store.clone()));
     let gw = Arc::new(gw);
@@ -411,6 +413,7 @@ async fn a_replayed_command_or_press_is_refused_and_dispatches_nothing() {
             audit: audit.then(|| iaas_gateway::audit::AuditLog::write_through(store.clone())),
             replays: iaas_gateway::replay::Replays::new(Some(store.clone())),
             socket: Default::default(),
+            doctor: Default::default(),
         })
     };
     let (one, two) = (replica(true), replica(false));

@@ -9,9 +9,11 @@ use std::str::FromStr;
 use std::{env, fmt, fs};
 
 mod decommission;
+mod dispatch;
 mod policy;
 mod text_enum;
 pub use decommission::{DecommissionPlans, DecommissionPolicy, DecommissionState, DeleteMode, OnFailure, PlanStep, StepKind};
+pub use dispatch::DispatchTarget;
 pub use policy::{LeaseAction, Policy, ResponseType};
 pub use policy::{ScaleLimits, ScaleOverride, ScalePolicy, StorageMovePolicy, WhenCold};
 #[doc(hidden)]

@@ -193,12 +193,18 @@ async fn owners_from_env(policy: &Policy) -> Result<Option<iaas_access::Access>,
 /// that VMs and their records (leases, decommissions, audit) survive a restart together. With
 /// PostgreSQL or an in-memory database there is no such place, and the demo starts from its seed.
 pub fn demo_file_for(database_url: &str) -> Option<PathBuf> {
+    let path = sqlite_file(database_url)?;
+    Some(PathBuf::from(format!("{}-demo.json", path.display())))
+}
+
+/// The file a `sqlite:` URL names; `None` for PostgreSQL and in-memory databases.
+pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
     let path = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path.contains(":memory:") || database_url.contains("mode=memory") {
         return None;
     }
-    Some(PathBuf::from(format!("{path}-demo.json")))
+    Some(PathBuf::from(path))
 }
 
 /// `VCENTER_URL`, `VCENTER_USER` and `VCENTER_PASSWORD`, or `None` for the demo inventory. The

@@ -18,7 +18,7 @@ mod scheduled;
 mod scope;
 mod vm;
 
-pub use context::{check_vcenter, vcenter_from_env, Context, StartupError, DEFAULT_CLAIM_LEASE, DEFAULT_DATABASE_URL};
+pub use context::{check_vcenter, sqlite_file, vcenter_from_env, Context, StartupError, DEFAULT_CLAIM_LEASE, DEFAULT_DATABASE_URL};
 pub use endpoint::{locked, progress, router};
 pub use protection::protected;
 pub use reply::{Reply, ReplyKind};

@@ -57,6 +57,9 @@ pub enum Command {
     },
     /// The caller's quota: usage and limits.
     Quota,
+    /// Every peer this deployment reaches checked live (`iaas doctor`), answered to the
+    /// caller only; run by the gateway itself.
+    Doctor,
     ExpireShow {
         vm: String,
     },
@@ -245,6 +248,7 @@ impl Command {
             Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => &commands::RESIZE,
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => &commands::DELETE,
             Command::Quota => &commands::QUOTA,
+            Command::Doctor => &commands::DOCTOR,
             Command::Audit { .. } => &commands::AUDIT,
             Command::ExpireShow { .. } => &commands::EXPIRE_SHOW,
             Command::ExpireList { .. } => &commands::EXPIRE_LIST,
@@ -284,6 +288,7 @@ impl Command {
             | Command::Delete { .. }
             | Command::Confirm { .. }
             | Command::Quota
+            | Command::Doctor
             | Command::ExpireShow { .. }
             | Command::ExpireList { .. }
             | Command::ExpireExtend { .. }
@@ -332,6 +337,7 @@ impl Command {
             Command::Delete { vm } => format!("delete {vm}"),
             Command::Confirm { of, confirmed, .. } => format!("{} {}", of.as_str(), if *confirmed { "confirmed" } else { "cancelled" }),
             Command::Quota => "quota".to_string(),
+            Command::Doctor => "doctor".to_string(),
             Command::ExpireShow { vm } => format!("expire show {vm}"),
             Command::ExpireList { mine, days } => {
                 let mut out = "expire list".to_string();

@@ -304,6 +304,21 @@ pub static AUDIT: Spec = Spec {
     parse: parse_audit,
 };
 
+/// Where [`DOCTOR`] runs: the gateway answers it itself instead of dispatching it.
+pub const GATEWAY: &str = "iaas-gateway";
+
+pub static DOCTOR: Spec = Spec {
+    name: "doctor",
+    function: GATEWAY,
+    aliases: &[],
+    args: "",
+    summary: "Check every peer the bot uses (as `iaas doctor` does) and show what to fix; for IT.",
+    help: "Only roles that grant `doctor` (or `*`) may run it; the answer is shown to you only and holds no secrets. A deployed gateway checks what it reaches (policy, database, directory, Slack, dispatch) and says where to run `iaas doctor` for the rest.",
+    effect: Effect::Reads,
+    examples: &[""],
+    parse: parse_doctor,
+};
+
 /// Every command, in lookup order: sub-commands before the command whose arguments they would
 /// otherwise be taken as (`decommission cancel` before `decommission`).
 pub static COMMANDS: &[&Spec] = &[
@@ -326,6 +341,7 @@ pub static COMMANDS: &[&Spec] = &[
     &EXPIRE_REMOVE,
     &QUOTA,
     &AUDIT,
+    &DOCTOR,
 ];
 
 /// What the gateway does with a line of `/iaas` text.
@@ -652,6 +668,11 @@ fn parse_quota(raw: &[String]) -> Result<Command, String> {
     Ok(Command::Quota)
 }
 
+fn parse_doctor(raw: &[String]) -> Result<Command, String> {
+    Args::parse(raw, &[])?.exactly([])?;
+    Ok(Command::Doctor)
+}
+
 fn parse_audit(raw: &[String]) -> Result<Command, String> {
     let args = Args::parse(raw, &[("user", true), ("vm", true), ("since", true)])?;
     args.exactly([])?;
@@ -760,6 +781,7 @@ mod tests {
     #[test]
     fn quota_and_audit() {
         assert_eq!(run("quota"), Command::Quota);
+        assert_eq!(run("doctor"), Command::Doctor);
         assert!(invalid("quota now").contains("Unexpected `now`"));
         let Command::Audit { user, vm, since } = run("audit --user <@U123|ann> --vm app-web-01 --since 2026-11-01") else { panic!() };
         assert_eq!((user.as_deref(), vm.as_deref(), since), (Some("U123"), Some("app-web-01"), Some(1_793_491_200)));

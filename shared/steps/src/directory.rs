@@ -22,6 +22,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::settings::Settings;
 use crate::{StepError, StepOutcome, VmFacts};
 
 /// Deletes a VM's computer object. `Debug` never prints the bind password.
@@ -43,7 +44,25 @@ impl fmt::Debug for ComputerStep {
     }
 }
 
+/// The keys a `directory_computer` plan entry may have.
+const KEYS: [&str; 8] = ["url", "bind_dn", "secret_env", "base_dn", "object_class", "ca_file", "starttls", "timeout_secs"];
+
 impl ComputerStep {
+    /// The step a plan entry describes: `url`, `bind_dn`, `secret_env` (the bind password's
+    /// variable), `base_dn`, `object_class` (default `computer`), `ca_file`, `starttls`
+    /// (default false), `timeout_secs` (default 10). The error is a sentence naming the key.
+    pub fn from_settings(settings: &serde_json::Value) -> Result<ComputerStep, String> {
+        let s = Settings::new("directory_computer", settings, &KEYS)?;
+        let password = s.secret(true)?.ok_or_else(|| "The directory_computer step needs secret_env".to_string())?;
+        let mut cfg = DirectoryConfig::new(s.required("url")?, s.required("bind_dn")?, password.expose(), s.required("base_dn")?);
+        cfg.ca_file = s.text("ca_file")?.map(Into::into);
+        cfg.starttls = s.bool("starttls", false)?;
+        let timeout = s.timeout(10)?;
+        cfg.connect_timeout = timeout;
+        cfg.op_timeout = timeout;
+        Ok(ComputerStep { directory: cfg, object_class: s.text("object_class")?.unwrap_or_else(|| "computer".into()) })
+    }
+
     /// For Active Directory (`objectClass=computer`).
     pub fn new(directory: DirectoryConfig) -> ComputerStep {
         ComputerStep { directory, object_class: "computer".into() }

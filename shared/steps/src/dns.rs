@@ -20,14 +20,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_net::client::{Client, ClientHandle};
-use hickory_net::proto::op::{DnsResponse, ResponseCode};
+use hickory_net::proto::op::{DnsRequest, DnsResponse, Message, OpCode, Query, ResponseCode, UpdateMessage};
 use hickory_net::proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_net::proto::rr::rdata::PTR;
 use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
-use hickory_net::{DnsError, NetError};
+use hickory_net::xfer::FirstAnswer;
+use hickory_net::{DnsError, DnsHandle, NetError};
 
+use base64::Engine;
+
+use crate::settings::Settings;
 use crate::{StepError, StepOutcome, VmFacts};
 
 /// Allowed clock difference (seconds) between us and the server for TSIG.
@@ -63,7 +67,34 @@ impl fmt::Debug for DnsStep {
     }
 }
 
+/// The keys a `dns` plan entry may have.
+const KEYS: [&str; 6] = ["server", "zone", "reverse_zone", "key_name", "secret_env", "timeout_secs"];
+
 impl DnsStep {
+    /// The step a plan entry describes: `server` (`ip[:port]`, port 53 by default), `zone`,
+    /// `reverse_zone`, `key_name`, `secret_env` (the variable holding the base64 TSIG
+    /// secret), `timeout_secs` (default 5). The error is a sentence naming the key at fault.
+    pub fn from_settings(settings: &serde_json::Value) -> Result<DnsStep, String> {
+        let s = Settings::new("dns", settings, &KEYS)?;
+        let server_text = s.required("server")?;
+        let server = server_text
+            .parse::<SocketAddr>()
+            .or_else(|_| server_text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .map_err(|_| format!("The dns step's server {server_text:?} is not an IP address (with an optional :port)"))?;
+        let secret = s.secret(true)?.ok_or_else(|| "The dns step needs secret_env".to_string())?;
+        let key_secret = base64::engine::general_purpose::STANDARD
+            .decode(secret.expose().trim())
+            .map_err(|_| "The dns step's TSIG secret is not base64 (use the secret tsig-keygen prints)".to_string())?;
+        Ok(DnsStep {
+            server,
+            zone: s.required("zone")?,
+            reverse_zone: s.text("reverse_zone")?,
+            key_name: s.required("key_name")?,
+            key_secret,
+            timeout: s.timeout(5)?,
+        })
+    }
+
     pub async fn run(&self, vm: &VmFacts) -> Result<StepOutcome, StepError> {
         let zone = parse_zone(&self.zone, "forward zone")?;
         let reverse_zone = match &self.reverse_zone {
@@ -136,6 +167,39 @@ impl DnsStep {
             done.push(format!("the PTR record {rname}"));
         }
         Ok(StepOutcome::Done(format!("Removed {} from DNS on {server}.", done.join(" and "))))
+    }
+
+    /// Proves the key without changing anything: per zone (the forward zone, and the reverse
+    /// zone when set) one TSIG-signed RFC 2136 update whose only content is the prerequisite
+    /// "the zone's SOA exists" (RFC 2136 2.4.1) and no update records. The server checks the
+    /// signature and its `allow-update` rule before the prerequisite, so a wrong key name or
+    /// secret is refused, and a zone it does not serve is NOTAUTH. `Ok` is one sentence per
+    /// zone. (A plain query would not be signed: hickory signs updates and transfers only.)
+    pub async fn probe(&self) -> Result<Vec<String>, StepError> {
+        if self.timeout.is_zero() {
+            return Err(StepError::new("The DNS step's timeout is zero; set it to a few seconds."));
+        }
+        let mut zones = vec![parse_zone(&self.zone, "forward zone")?];
+        if let Some(z) = &self.reverse_zone {
+            zones.push(parse_zone(z, "reverse zone")?);
+        }
+        let client = self.client()?;
+        let mut said = Vec::new();
+        for zone in zones {
+            let mut soa = Query::new();
+            soa.set_name(zone.clone()).set_query_class(DNSClass::IN).set_query_type(RecordType::SOA);
+            let mut message = Message::query();
+            message.metadata.op_code = OpCode::Update;
+            message.metadata.recursion_desired = false;
+            message.add_zone(soa);
+            let mut exists = Record::update0(zone.clone(), 0, RecordType::SOA);
+            exists.dns_class = DNSClass::ANY;
+            message.add_pre_requisite(exists);
+            let resp = self.call("accept a signed update for", &zone, client.send(DnsRequest::from(message)).first_answer()).await?;
+            self.check_update(&resp, &zone)?;
+            said.push(format!("{} accepts updates for {zone} signed with key {:?}", self.server, self.key_name));
+        }
+        Ok(said)
     }
 
     /// `<name>.<zone>`, checked to lie inside the zone (hickory asserts it when updating).

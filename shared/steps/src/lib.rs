@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod directory;
 pub mod dns;
+pub mod settings;
 pub mod webhook;
 
 /// What every step gets to work with: the VM's facts.

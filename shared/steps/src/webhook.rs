@@ -20,6 +20,7 @@ use iaas_config::Secret;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
+use crate::settings::Settings;
 use crate::{StepError, StepOutcome, VmFacts};
 
 /// Longest wait between two attempts from our own backoff.
@@ -72,7 +73,41 @@ impl fmt::Debug for WebhookStep {
     }
 }
 
+/// The keys a `webhook` plan entry may have.
+const KEYS: [&str; 10] = [
+    "url",
+    "method",
+    "headers",
+    "body",
+    "secret_env",
+    "expected_statuses",
+    "already_done_statuses",
+    "timeout_secs",
+    "retries",
+    "backoff_ms",
+];
+
 impl WebhookStep {
+    /// The step a plan entry describes (keys as in [`KEYS`]; method POST, timeout 10 s,
+    /// 3 retries from 500 ms unless set). The error is a sentence naming the key at fault.
+    pub fn from_settings(settings: &serde_json::Value) -> Result<WebhookStep, String> {
+        let s = Settings::new("webhook", settings, &KEYS)?;
+        let mut w = WebhookStep::new(s.text("method")?.unwrap_or_else(|| "POST".into()), s.required("url")?);
+        w.headers = s.string_table("headers")?;
+        w.body_template = s.text("body")?;
+        w.secret = s.secret(false)?;
+        if let Some(v) = s.statuses("expected_statuses")? {
+            w.expected_statuses = v;
+        }
+        if let Some(v) = s.statuses("already_done_statuses")? {
+            w.already_done_statuses = v;
+        }
+        w.timeout = s.timeout(10)?;
+        w.retries = u32::try_from(s.number("retries", 3)?).map_err(|_| "The webhook step's retries is too large".to_string())?;
+        w.backoff = Duration::from_millis(s.number("backoff_ms", 500)?);
+        Ok(w)
+    }
+
     /// Defaults: no headers, body or secret; 2xx = done, 404 = already done; 10 s timeout,
     /// 3 retries from 500 ms.
     pub fn new(method: impl Into<String>, url: impl Into<String>) -> WebhookStep {
@@ -180,6 +215,51 @@ impl WebhookStep {
             };
             tracing::info!(url = %shown, attempt, delay_ms = delay.as_millis() as u64, "webhook attempt failed; retrying");
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Whether the webhook's host resolves and answers, sending nothing a run would: one
+    /// `HEAD` of the URL (placeholders filled in for a VM named `iaas-doctor-probe`), no body,
+    /// no credentials, no retries, redirects not followed. Any HTTP answer counts as reachable;
+    /// `Ok` says which status came back.
+    pub async fn probe(&self) -> Result<String, StepError> {
+        let probe = VmFacts {
+            name: "iaas-doctor-probe".into(),
+            moref: String::new(),
+            uuid: None,
+            ip: None,
+            os_family: "other".into(),
+            owner: None,
+            ticket: None,
+            reason: None,
+        };
+        let url = render(&self.url, &probe, Escape::Url)?;
+        let shown = redact_url(&url);
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|_| StepError::new(format!("The webhook URL {shown} is not a valid URL; check the step's url.")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(StepError::new(format!("The webhook URL {shown} must start with http:// or https://.")));
+        }
+        let host = parsed.host_str().unwrap_or_default().to_string();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let timeout = if self.timeout.is_zero() { Duration::from_secs(10) } else { self.timeout };
+        let resolved = tokio::time::timeout(timeout, tokio::net::lookup_host((host.trim_matches(['[', ']']), port))).await;
+        match resolved.map(|r| r.map(|mut addrs| addrs.next().is_some())) {
+            Ok(Ok(true)) => {}
+            Ok(_) => return Err(StepError::new(format!("The webhook host {host} does not resolve; check the step's url and DNS."))),
+            Err(_) => return Err(StepError::new(format!("Resolving the webhook host {host} took longer than {timeout:?}."))),
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StepError::new(format!("The HTTP client could not be set up ({e}).")))?;
+        match client.head(parsed).send().await {
+            Ok(resp) => Ok(format!("HEAD {shown} answered {}", resp.status())),
+            Err(e) if e.is_timeout() => Err(StepError::new(format!("HEAD {shown} did not answer within {timeout:?}."))),
+            Err(e) if e.is_connect() => Err(StepError::new(format!("HEAD {shown} could not connect: nothing answers at {host}:{port}."))),
+            Err(e) => Err(StepError::new(format!("HEAD {shown} failed ({}).", e.without_url()))),
         }
     }
 

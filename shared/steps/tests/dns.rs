@@ -105,3 +105,25 @@ async fn bad_names_are_errors_not_panics() {
         assert!(r.is_err() || matches!(r, Ok(StepOutcome::AlreadyDone(_))), "{name:?}: {r:?}");
     }
 }
+
+/// `probe` proves the key on both zones and changes nothing; a wrong key or an unknown key
+/// name fails it.
+#[tokio::test]
+async fn probe_proves_the_key_and_changes_nothing() {
+    let bind = Bind::start().await.expect("named starts");
+    let soa_before = bind.query("example.test.", "SOA").await;
+    assert_eq!(soa_before.len(), 1, "{soa_before:?}");
+    let said = step(&bind).probe().await.expect("the right key is accepted");
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[0].contains("example.test.") && said[1].contains("20.10.in-addr.arpa."), "{said:?}");
+    assert_eq!(bind.query("app-web-01.example.test.", "A").await, ["10.20.0.11"]);
+    assert_eq!(bind.query("example.test.", "SOA").await, soa_before, "the zone's serial did not move: nothing was changed");
+
+    let mut wrong = step(&bind);
+    wrong.key_secret = b"this is not the key named knows!".to_vec();
+    let e = wrong.probe().await.expect_err("a wrong secret is refused");
+    assert!(e.0.contains("TSIG") || e.0.contains("key"), "{e}");
+    let mut unknown = step(&bind);
+    unknown.key_name = "someone-else".into();
+    assert!(unknown.probe().await.is_err(), "an unknown key name is refused");
+}

@@ -112,6 +112,16 @@ pub struct Placement {
     pub network: Option<String>,
 }
 
+/// An object a [`Placement`] resolves to, for `iaas doctor`: what it is to placement
+/// (`folder`, `resource pool`, `datastore`, `network`), its name, and its moref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedObject {
+    pub what: &'static str,
+    pub name: String,
+    pub moref_type: String,
+    pub moref: String,
+}
+
 /// A blank VM: CPU, memory, one thin disk, and a NIC when the placement names a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateSpec {
@@ -390,6 +400,30 @@ pub trait Vcenter: Send + Sync + 'static {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(WAIT_MAX_PAUSE);
         }
+    }
+
+    /// The objects `placement` resolves to (folder, resource pool, datastore, network when
+    /// named), by the resolver creates and clones use; a name vCenter does not have is
+    /// [`VcError::PlacementNotFound`]. For `iaas doctor`.
+    async fn placement_objects(&self, _placement: &Placement) -> VcResult<Vec<PlacedObject>> {
+        Err(VcError::NotSupported { operation: "checking placement".into() })
+    }
+
+    /// Which of `privileges` (vSphere privilege ids, e.g. `VirtualMachine.Inventory.Create`)
+    /// the bot's own session does not hold on `on` (None: the root folder, for global
+    /// privileges). For `iaas doctor`.
+    async fn missing_privileges(&self, _on: Option<&PlacedObject>, _privileges: &[&str]) -> VcResult<Vec<String>> {
+        Err(VcError::NotSupported { operation: "checking privileges".into() })
+    }
+
+    /// The vSphere API version vCenter reports (`about.apiVersion`). For `iaas doctor`.
+    async fn api_version(&self) -> VcResult<String> {
+        Err(VcError::NotSupported { operation: "reading the API version".into() })
+    }
+
+    /// The names of the custom attributes defined for VMs (or for every type). For `iaas doctor`.
+    async fn vm_custom_fields(&self) -> VcResult<Vec<String>> {
+        Err(VcError::NotSupported { operation: "listing custom attributes".into() })
     }
 
     /// Ends the session (called on shutdown). Never fails loudly.

@@ -98,6 +98,19 @@ pub(crate) struct Target {
     pub network: Option<Network>,
 }
 
+impl Target {
+    /// What `iaas doctor` checks privileges on: the folder, pool, datastore and network.
+    pub fn objects(&self) -> Vec<crate::PlacedObject> {
+        let placed =
+            |what: &'static str, o: &Obj| crate::PlacedObject { what, name: o.name.clone(), moref_type: o.ty.clone(), moref: o.id.clone() };
+        let mut out = vec![placed("folder", &self.folder), placed("resource pool", &self.pool), placed("datastore", &self.datastore)];
+        if let Some(n) = &self.network {
+            out.push(placed("network", &n.obj));
+        }
+        out
+    }
+}
+
 fn not_found(what: &str, name: &str) -> VcError {
     VcError::PlacementNotFound { what: what.into(), name: name.into() }
 }

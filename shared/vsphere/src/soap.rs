@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 
 mod attributes;
+mod authorization;
 mod envelope;
 mod fault;
 mod index;
@@ -71,6 +72,9 @@ struct ServiceContent {
     session_manager: MoRef,
     view_manager: MoRef,
     custom_fields_manager: Option<MoRef>,
+    authorization_manager: Option<MoRef>,
+    /// `about.apiVersion`, e.g. `8.0.3.0`.
+    api_version: Option<String>,
     /// Some vCenters hand out the session cookie before Login; kept as a fallback.
     cookie: Option<String>,
 }
@@ -78,6 +82,8 @@ struct ServiceContent {
 /// One logged-in session and the objects that live only as long as it does.
 pub(crate) struct Session {
     cookie: String,
+    /// The UserSession key Login returned (HasPrivilegeOnEntities asks for it).
+    key: Option<String>,
     /// ContainerView over all VMs; views are per session, so a new session makes a new one.
     vm_view: OnceCell<MoRef>,
 }
@@ -188,10 +194,11 @@ impl Core {
         self.logins.fetch_add(1, Ordering::Relaxed);
         let body = envelope::login(&content.session_manager, &self.cfg.user, &self.cfg.password);
         let reply = self.post(body, None).await?;
+        let key = reply.body.child("returnval").and_then(|r| r.text_of("key")).map(str::to_owned);
         let cookie =
             reply.cookie.or_else(|| content.cookie.clone()).ok_or_else(|| VcError::Protocol("Login set no session cookie".into()))?;
         tracing::debug!(url = %self.cfg.url, "logged in to vCenter");
-        Ok(Arc::new(Session { cookie, vm_view: OnceCell::new() }))
+        Ok(Arc::new(Session { cookie, key, vm_view: OnceCell::new() }))
     }
 
     /// Runs `op` with the session; if vCenter says the session is gone, logs in again and
@@ -253,6 +260,8 @@ fn parse_service_content(body: &Node, cookie: Option<String>) -> Result<ServiceC
         session_manager: required("sessionManager")?,
         view_manager: required("viewManager")?,
         custom_fields_manager: content.child("customFieldsManager").and_then(Node::moref),
+        authorization_manager: content.child("authorizationManager").and_then(Node::moref),
+        api_version: content.child("about").and_then(|a| a.text_of("apiVersion")).map(str::to_owned),
         cookie,
     })
 }
@@ -347,6 +356,23 @@ impl Vcenter for SoapClient {
 
     async fn move_and_unregister(&self, vm: &VmRef, folder: &str) -> VcResult<()> {
         self.retire(vm, folder).await
+    }
+
+    async fn placement_objects(&self, placement: &Placement) -> VcResult<Vec<PlacedObject>> {
+        Ok(self.topology().await?.resolve(placement)?.objects())
+    }
+
+    async fn missing_privileges(&self, on: Option<&PlacedObject>, privileges: &[&str]) -> VcResult<Vec<String>> {
+        self.privileges_missing(on, privileges).await
+    }
+
+    async fn vm_custom_fields(&self) -> VcResult<Vec<String>> {
+        self.custom_field_names().await
+    }
+
+    async fn api_version(&self) -> VcResult<String> {
+        let content = self.content().await.map_err(|e| e.into_vc("", "reading the API version"))?;
+        content.api_version.clone().ok_or_else(|| VcError::Protocol("ServiceContent has no about.apiVersion".into()))
     }
 
     async fn logout(&self) {

@@ -8,28 +8,18 @@
 
 use async_trait::async_trait;
 use iaas_config::StepKind;
-use iaas_directory::DirectoryConfig;
 use iaas_steps::directory::ComputerStep;
 use tokio_util::sync::CancellationToken;
 
-use super::external::{self, Settings};
+use super::external;
 use super::{Step, StepContext, StepError, StepOutcome};
 use crate::VmFacts;
 
 pub struct DirectoryComputer(ComputerStep);
 
-const KEYS: [&str; 8] = ["url", "bind_dn", "secret_env", "base_dn", "object_class", "ca_file", "starttls", "timeout_secs"];
-
+/// The step for a plan entry; its keys are read by [`ComputerStep::from_settings`].
 pub fn build(settings: &serde_json::Value) -> Result<DirectoryComputer, String> {
-    let s = Settings::new("directory_computer", settings, &KEYS)?;
-    let password = s.secret(true)?.expect("required");
-    let mut cfg = DirectoryConfig::new(s.required("url")?, s.required("bind_dn")?, password.expose(), s.required("base_dn")?);
-    cfg.ca_file = s.text("ca_file")?.map(Into::into);
-    cfg.starttls = s.bool("starttls", false)?;
-    let timeout = s.timeout(10)?;
-    cfg.connect_timeout = timeout;
-    cfg.op_timeout = timeout;
-    Ok(DirectoryComputer(ComputerStep { directory: cfg, object_class: s.text("object_class")?.unwrap_or_else(|| "computer".into()) }))
+    ComputerStep::from_settings(settings).map(DirectoryComputer)
 }
 
 #[async_trait]

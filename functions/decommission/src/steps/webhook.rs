@@ -6,48 +6,20 @@
 //! `expected_statuses` (default any 2xx), `already_done_statuses` (default [404]),
 //! `timeout_secs` (default 10), `retries` (default 3), `backoff_ms` (default 500).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use iaas_config::StepKind;
 use iaas_steps::webhook::WebhookStep;
 use tokio_util::sync::CancellationToken;
 
-use super::external::{self, Settings};
+use super::external;
 use super::{Step, StepContext, StepError, StepOutcome};
 use crate::VmFacts;
 
 pub struct Webhook(WebhookStep);
 
-const KEYS: [&str; 10] = [
-    "url",
-    "method",
-    "headers",
-    "body",
-    "secret_env",
-    "expected_statuses",
-    "already_done_statuses",
-    "timeout_secs",
-    "retries",
-    "backoff_ms",
-];
-
+/// The step for a plan entry; its keys are read by [`WebhookStep::from_settings`].
 pub fn build(settings: &serde_json::Value) -> Result<Webhook, String> {
-    let s = Settings::new("webhook", settings, &KEYS)?;
-    let mut w = WebhookStep::new(s.text("method")?.unwrap_or_else(|| "POST".into()), s.required("url")?);
-    w.headers = s.string_table("headers")?;
-    w.body_template = s.text("body")?;
-    w.secret = s.secret(false)?;
-    if let Some(v) = s.statuses("expected_statuses")? {
-        w.expected_statuses = v;
-    }
-    if let Some(v) = s.statuses("already_done_statuses")? {
-        w.already_done_statuses = v;
-    }
-    w.timeout = s.timeout(10)?;
-    w.retries = u32::try_from(s.number("retries", 3)?).map_err(|_| "The webhook step's retries is too large".to_string())?;
-    w.backoff = Duration::from_millis(s.number("backoff_ms", 500)?);
-    Ok(Webhook(w))
+    WebhookStep::from_settings(settings).map(Webhook)
 }
 
 #[async_trait]

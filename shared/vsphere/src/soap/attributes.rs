@@ -45,6 +45,26 @@ impl Core {
         Ok(())
     }
 
+    /// The names of the custom fields that apply to VMs (defined for VMs or for every type).
+    pub(crate) async fn custom_field_names(&self) -> VcResult<Vec<String>> {
+        let fail = |e: Error| e.into_vc("", OPERATION);
+        let manager = self
+            .content()
+            .await
+            .map_err(fail)?
+            .custom_fields_manager
+            .clone()
+            .ok_or_else(|| VcError::NotSupported { operation: OPERATION.into() })?;
+        let objects = self.read_fields(&manager, None).await.map_err(fail)?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| o.props.get("field"))
+            .flat_map(|f| f.children.iter())
+            .filter(|def| matches!(def.text_of("managedObjectType"), None | Some("") | Some("VirtualMachine")))
+            .filter_map(|def| def.text_of("name").map(str::to_owned))
+            .collect())
+    }
+
     async fn read_fields(&self, manager: &MoRef, vm: Option<&MoRef>) -> Result<Vec<ObjectContent>, Error> {
         let mut objects = vec![manager.clone()];
         objects.extend(vm.cloned());
