@@ -70,6 +70,7 @@ contract!(
     destroy_removes_only_a_vm_that_is_not_running,
     set_attribute_adds_and_replaces,
     datastores_a_vm_can_reach_with_their_space,
+    placement_storage_is_the_target_and_what_the_cluster_reaches,
     relocate_moves_a_vm_between_datastores,
     vm_by_moref_and_its_storage_use,
     move_and_unregister_takes_a_vm_out_of_the_inventory,
@@ -950,6 +951,27 @@ async fn datastores_a_vm_can_reach_with_their_space(vc: &dyn Vcenter) {
         .collect();
     assert_eq!(seen, [("LocalDS_0".to_string(), 500, 60, false, true), ("LocalDS_1".to_string(), 1000, 700, false, true)]);
     assert_eq!(vc.datastores_for(&ghost()).await, Err(not_found("ghost")));
+}
+
+async fn placement_storage_is_the_target_and_what_the_cluster_reaches(vc: &dyn Vcenter) {
+    let space = |d: &iaas_vsphere::DatastoreInfo| (d.name.clone(), d.capacity_bytes / GIB, d.free_bytes / GIB);
+    let all = [("LocalDS_0".to_string(), 500, 60), ("LocalDS_1".to_string(), 1000, 700)];
+    let default = vc.placement_storage(&Placement::default()).await.expect("default placement");
+    assert_eq!(space(&default.target), all[0], "the default placement takes the first datastore by name");
+    assert_eq!(default.reachable.iter().map(space).collect::<Vec<_>>(), all);
+    let named = vc.placement_storage(&place("iaas", "DC0_C0", "LocalDS_1", None)).await.expect("named datastore");
+    assert_eq!(space(&named.target), all[1]);
+    assert_eq!(named.reachable, default.reachable);
+    let ds1 = datastore_moref(vc, "app-web-01", "LocalDS_1").await;
+    assert_eq!(named.target.moref, ds1, "the same morefs as the VM's host sees");
+    assert_eq!(
+        vc.placement_storage(&place("iaas", "DC0_C0", "NoSuchDS", None)).await,
+        Err(VcError::PlacementNotFound { what: "datastore".into(), name: "NoSuchDS".into() })
+    );
+    assert_eq!(
+        vc.placement_storage(&place("iaas", "DC0_C9", "LocalDS_0", None)).await,
+        Err(VcError::PlacementNotFound { what: "resource pool".into(), name: "DC0_C9".into() })
+    );
 }
 
 async fn relocate_moves_a_vm_between_datastores(vc: &dyn Vcenter) {

@@ -466,6 +466,14 @@ impl Vcenter for DemoInventory {
         Ok(out)
     }
 
+    async fn placement_storage(&self, placement: &Placement) -> VcResult<PlacementStorage> {
+        let (target, reachable) = self.topology.storage(placement)?;
+        let target = self.datastore_info(&target).ok_or_else(|| VcError::Protocol(format!("datastore {target} has no summary")))?;
+        let mut reachable: Vec<DatastoreInfo> = reachable.iter().filter_map(|id| self.datastore_info(id)).collect();
+        reachable.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(PlacementStorage { target, reachable })
+    }
+
     async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
         let Some(ds) = self.datastore_info(datastore) else {
             return Ok(Vec::new());
