@@ -101,8 +101,14 @@ pub async fn weigh(ctx: &Context) -> Result<(Placement, Vec<Weighed>), Reply> {
 /// Where a new VM needing `need` bytes goes: the datastore the policy names (or the default
 /// one), or with `"auto"` or a list the allowed one with the most room; its space is reserved
 /// for `inv` before this returns. Refused with a sentence when no datastore keeps its headroom.
+///
+/// A policy with neither headroom setting and a single (or default) datastore checks nothing
+/// here, as before there was a headroom: vCenter's own task refuses disks that do not fit.
 pub async fn reserve(ctx: &Context, inv: &Invocation, need: u64) -> Result<Placement, Reply> {
     let policy = &ctx.policy.placement;
+    if policy.describe_headroom().is_none() && !policy.datastore.picks() {
+        return Ok(crate::provision::placement(&ctx.policy));
+    }
     let (mut placement, rows) = weigh(ctx).await?;
     let mut candidates: Vec<&Weighed> = rows.iter().filter(|r| r.allowed).collect();
     // Most room first; by name among equals, so the choice does not depend on listing order.

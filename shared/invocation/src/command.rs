@@ -57,6 +57,8 @@ pub enum Command {
     },
     /// The caller's quota: usage and limits.
     Quota,
+    /// Admins: the datastores new VMs may go to, with free space, reservations and headroom.
+    Capacity,
     ExpireShow {
         vm: String,
     },
@@ -245,6 +247,7 @@ impl Command {
             Command::Resize { .. } | Command::Confirm { of: Confirmable::Resize, .. } => &commands::RESIZE,
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => &commands::DELETE,
             Command::Quota => &commands::QUOTA,
+            Command::Capacity => &commands::CAPACITY,
             Command::Audit { .. } => &commands::AUDIT,
             Command::ExpireShow { .. } => &commands::EXPIRE_SHOW,
             Command::ExpireList { .. } => &commands::EXPIRE_LIST,
@@ -284,6 +287,7 @@ impl Command {
             | Command::Delete { .. }
             | Command::Confirm { .. }
             | Command::Quota
+            | Command::Capacity
             | Command::ExpireShow { .. }
             | Command::ExpireList { .. }
             | Command::ExpireExtend { .. }
@@ -332,6 +336,7 @@ impl Command {
             Command::Delete { vm } => format!("delete {vm}"),
             Command::Confirm { of, confirmed, .. } => format!("{} {}", of.as_str(), if *confirmed { "confirmed" } else { "cancelled" }),
             Command::Quota => "quota".to_string(),
+            Command::Capacity => "capacity".to_string(),
             Command::ExpireShow { vm } => format!("expire show {vm}"),
             Command::ExpireList { mine, days } => {
                 let mut out = "expire list".to_string();
