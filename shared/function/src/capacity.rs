@@ -109,12 +109,13 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, need: u64) -> Result<Place
     if policy.describe_headroom().is_none() && !policy.datastore.picks() {
         return Ok(crate::provision::placement(&ctx.policy));
     }
-    let (mut placement, rows) = weigh(ctx).await?;
-    let mut candidates: Vec<&Weighed> = rows.iter().filter(|r| r.allowed).collect();
+    let (mut placement, mut rows) = weigh(ctx).await?;
+    let mut order: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].allowed).collect();
     // Most room first; by name among equals, so the choice does not depend on listing order.
-    candidates.sort_by(|a, b| b.room().cmp(&a.room()).then(a.info.name.cmp(&b.info.name)));
+    order.sort_by(|a, b| rows[*b].room().cmp(&rows[*a].room()).then(rows[*a].info.name.cmp(&rows[*b].info.name)));
     let lease_ms = lease(ctx).as_millis() as i64;
-    for c in &candidates {
+    let mut raced = false;
+    for c in order.iter().map(|i| &rows[*i]) {
         if c.room() < i64::try_from(need).unwrap_or(i64::MAX) {
             continue;
         }
@@ -126,7 +127,7 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, need: u64) -> Result<Place
                 return Ok(placement);
             }
             // Another request took the space since it was read: the next candidate, if any.
-            Ok(false) => continue,
+            Ok(false) => raced = true,
             Err(e) => {
                 tracing::error!(error = %e, "could not reserve datastore space");
                 return Err(Reply::error(
@@ -135,6 +136,15 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, need: u64) -> Result<Place
             }
         }
     }
+    if raced {
+        // Say what the store counted, not what was read before another request reserved.
+        if let Ok(reserved) = ctx.store.space_reserved().await {
+            for r in &mut rows {
+                r.reserved = reserved.get(&r.info.moref).copied().unwrap_or(0);
+            }
+        }
+    }
+    let candidates: Vec<&Weighed> = order.iter().map(|i| &rows[*i]).collect();
     Err(refusal(policy, &rows, &candidates, need))
 }
 
