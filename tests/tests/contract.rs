@@ -71,6 +71,7 @@ contract!(
     set_attribute_adds_and_replaces,
     datastores_a_vm_can_reach_with_their_space,
     placement_storage_is_the_target_and_what_the_cluster_reaches,
+    a_created_disk_takes_free_space_until_destroyed,
     relocate_moves_a_vm_between_datastores,
     vm_by_moref_and_its_storage_use,
     move_and_unregister_takes_a_vm_out_of_the_inventory,
@@ -972,6 +973,24 @@ async fn placement_storage_is_the_target_and_what_the_cluster_reaches(vc: &dyn V
         vc.placement_storage(&place("iaas", "DC0_C9", "LocalDS_0", None)).await,
         Err(VcError::PlacementNotFound { what: "resource pool".into(), name: "DC0_C9".into() })
     );
+}
+
+/// vcsim 0.24 takes a created VM's disk (its full size, thin or not) off its datastore's free
+/// space and gives it back on destroy; a clone copies no disk and takes nothing.
+async fn a_created_disk_takes_free_space_until_destroyed(vc: &dyn Vcenter) {
+    let free = || async {
+        let storage = vc.placement_storage(&Placement::default()).await.expect("storage");
+        storage.reachable.iter().map(|d| (d.name.clone(), d.free_bytes / GIB)).collect::<Vec<_>>()
+    };
+    let disk = create(vc, &create_spec("disk-01", "otherGuest64", place("iaas", "DC0_C0", "LocalDS_0", None))).await;
+    assert_eq!(free().await, [("LocalDS_0".to_string(), 40), ("LocalDS_1".to_string(), 700)], "20 GB taken");
+    let source = vm(vc, "app-web-01").await;
+    let spec = CloneSpec { name: "disk-02".into(), placement: place("iaas", "DC0_C0", "LocalDS_1", None) };
+    let task = vc.begin_clone(&source, &spec).await.expect("clone");
+    made(vc, &task).await;
+    assert_eq!(free().await, [("LocalDS_0".to_string(), 40), ("LocalDS_1".to_string(), 700)], "a clone takes nothing");
+    vc.destroy(&disk).await.expect("destroy");
+    assert_eq!(free().await, [("LocalDS_0".to_string(), 60), ("LocalDS_1".to_string(), 700)], "given back");
 }
 
 async fn relocate_moves_a_vm_between_datastores(vc: &dyn Vcenter) {
