@@ -70,6 +70,8 @@ contract!(
     destroy_removes_only_a_vm_that_is_not_running,
     set_attribute_adds_and_replaces,
     datastores_a_vm_can_reach_with_their_space,
+    placement_storage_is_the_target_and_what_the_cluster_reaches,
+    a_created_disk_takes_free_space_until_destroyed,
     relocate_moves_a_vm_between_datastores,
     vm_by_moref_and_its_storage_use,
     move_and_unregister_takes_a_vm_out_of_the_inventory,
@@ -950,6 +952,45 @@ async fn datastores_a_vm_can_reach_with_their_space(vc: &dyn Vcenter) {
         .collect();
     assert_eq!(seen, [("LocalDS_0".to_string(), 500, 60, false, true), ("LocalDS_1".to_string(), 1000, 700, false, true)]);
     assert_eq!(vc.datastores_for(&ghost()).await, Err(not_found("ghost")));
+}
+
+async fn placement_storage_is_the_target_and_what_the_cluster_reaches(vc: &dyn Vcenter) {
+    let space = |d: &iaas_vsphere::DatastoreInfo| (d.name.clone(), d.capacity_bytes / GIB, d.free_bytes / GIB);
+    let all = [("LocalDS_0".to_string(), 500, 60), ("LocalDS_1".to_string(), 1000, 700)];
+    let default = vc.placement_storage(&Placement::default()).await.expect("default placement");
+    assert_eq!(space(&default.target), all[0], "the default placement takes the first datastore by name");
+    assert_eq!(default.reachable.iter().map(space).collect::<Vec<_>>(), all);
+    let named = vc.placement_storage(&place("iaas", "DC0_C0", "LocalDS_1", None)).await.expect("named datastore");
+    assert_eq!(space(&named.target), all[1]);
+    assert_eq!(named.reachable, default.reachable);
+    let ds1 = datastore_moref(vc, "app-web-01", "LocalDS_1").await;
+    assert_eq!(named.target.moref, ds1, "the same morefs as the VM's host sees");
+    assert_eq!(
+        vc.placement_storage(&place("iaas", "DC0_C0", "NoSuchDS", None)).await,
+        Err(VcError::PlacementNotFound { what: "datastore".into(), name: "NoSuchDS".into() })
+    );
+    assert_eq!(
+        vc.placement_storage(&place("iaas", "DC0_C9", "LocalDS_0", None)).await,
+        Err(VcError::PlacementNotFound { what: "resource pool".into(), name: "DC0_C9".into() })
+    );
+}
+
+/// vcsim 0.24 takes a created VM's disk (its full size, thin or not) off its datastore's free
+/// space and gives it back on destroy; a clone copies no disk and takes nothing.
+async fn a_created_disk_takes_free_space_until_destroyed(vc: &dyn Vcenter) {
+    let free = || async {
+        let storage = vc.placement_storage(&Placement::default()).await.expect("storage");
+        storage.reachable.iter().map(|d| (d.name.clone(), d.free_bytes / GIB)).collect::<Vec<_>>()
+    };
+    let disk = create(vc, &create_spec("disk-01", "otherGuest64", place("iaas", "DC0_C0", "LocalDS_0", None))).await;
+    assert_eq!(free().await, [("LocalDS_0".to_string(), 40), ("LocalDS_1".to_string(), 700)], "20 GB taken");
+    let source = vm(vc, "app-web-01").await;
+    let spec = CloneSpec { name: "disk-02".into(), placement: place("iaas", "DC0_C0", "LocalDS_1", None) };
+    let task = vc.begin_clone(&source, &spec).await.expect("clone");
+    made(vc, &task).await;
+    assert_eq!(free().await, [("LocalDS_0".to_string(), 40), ("LocalDS_1".to_string(), 700)], "a clone takes nothing");
+    vc.destroy(&disk).await.expect("destroy");
+    assert_eq!(free().await, [("LocalDS_0".to_string(), 60), ("LocalDS_1".to_string(), 700)], "given back");
 }
 
 async fn relocate_moves_a_vm_between_datastores(vc: &dyn Vcenter) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::provision::{self, NewVm};
-use iaas_function::{find_vm, quota, Context, Reply};
+use iaas_function::{capacity, find_vm, quota, Context, Reply};
 use iaas_invocation::{Command, Invocation};
 use iaas_store::Usage;
 use iaas_vsphere::{CloneSpec, VcError, VmRef};
@@ -32,15 +32,27 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
         return reply;
     }
     let lease_days = ctx.policy.lease.default_days;
-    let spec = CloneSpec { name: name.clone(), placement: provision::placement(&ctx.policy) };
     // The new VM is the source's size: that is what counts against the quota.
     let size = match ctx.vcenter.vm_details(&source).await {
         Ok(d) => Usage { vms: 1, cpus: i64::from(d.summary.cpus), memory_mb: d.summary.memory_mb as i64 },
         Err(e) => return e.into(),
     };
+    // Its disks take what the source's files take (vCenter's committed storage).
+    let disks = match ctx.vcenter.vm_used_bytes(&source).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into(),
+    };
     if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, size).await {
         return reply;
     }
+    let placement = match capacity::reserve(&ctx, &inv, disks).await {
+        Ok(placement) => placement,
+        Err(reply) => {
+            quota::release(&ctx, &inv.user.id, size).await;
+            return reply;
+        }
+    };
+    let spec = CloneSpec { name: name.clone(), placement };
     let doing = match kind {
         "clone" => format!("Cloning {} into {name}", source.name),
         _ => format!("Deploying {name} from {}", source.name),

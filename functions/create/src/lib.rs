@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::provision::{self, NewVm};
-use iaas_function::{quota, Context, Reply};
+use iaas_function::{capacity, quota, Context, Reply};
 use iaas_invocation::{Command, Invocation};
 use iaas_store::Usage;
 use iaas_vsphere::CreateSpec;
@@ -41,18 +41,27 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     if let Err(reply) = provision::check_new_name(&ctx, name).await {
         return reply;
     }
+    let reserved = Usage { vms: 1, cpus: i64::from(size.cpus), memory_mb: i64::from(size.memory_gb) * 1024 };
+    if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, reserved).await {
+        return reply;
+    }
+    // The size's disk goes on a datastore that keeps IT's headroom; its space is held until
+    // the VM exists or the create fails.
+    let placement = match capacity::reserve(&ctx, &inv, u64::from(size.disk_gb) << 30).await {
+        Ok(placement) => placement,
+        Err(reply) => {
+            quota::release(&ctx, &inv.user.id, reserved).await;
+            return reply;
+        }
+    };
     let spec = CreateSpec {
         name: name.clone(),
         guest_id: family.guest_id.clone(),
         cpus: size.cpus,
         memory_mb: u64::from(size.memory_gb) * 1024,
         disk_gb: u64::from(size.disk_gb),
-        placement: provision::placement(policy),
+        placement,
     };
-    let reserved = Usage { vms: 1, cpus: i64::from(spec.cpus), memory_mb: spec.memory_mb as i64 };
-    if let Err(reply) = quota::reserve(&ctx, &inv, &inv.user.id, reserved).await {
-        return reply;
-    }
     let doing = format!("Creating {name} ({size_name}, {os_name})");
     let new = NewVm { name: name.clone(), source: "create".into(), doing, lease_days, reserved };
     provision::started(&ctx, &inv, new, ctx.vcenter.begin_create(&spec).await).await

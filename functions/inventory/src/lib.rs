@@ -1,8 +1,10 @@
-//! `iaas-inventory`: `/iaas vm list [pattern]` and `/iaas vm info <vm>`.
+//! `iaas-inventory`: `/iaas vm list [pattern]`, `/iaas vm info <vm>`, `/iaas quota`, `/iaas audit`
+//! and `/iaas capacity` — the reads, none of which changes anything.
 
 use std::sync::Arc;
 
 use axum::Router;
+use iaas_function::capacity::{self, Weighed};
 use iaas_function::{find_vm, quota, Context, Reply};
 use iaas_invocation::{Command, Invocation};
 use iaas_slack::message::{fields, section};
@@ -21,6 +23,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
         Command::VmList { pattern } => list(&ctx, pattern.as_deref()).await,
         Command::VmInfo { vm } => info(&ctx, &vm).await,
         Command::Audit { user, vm, since } => audit(&ctx, user, vm, since).await,
+        Command::Capacity => capacity_rows(&ctx).await,
         Command::Quota => match ctx.store.quota_usage(&inv.user.id).await {
             Ok(used) => Reply::query(Message::new(format!("Your quota: {}.", quota::describe(used, quota::limits(&ctx, &inv))))),
             Err(e) => {
@@ -136,6 +139,50 @@ async fn audit(ctx: &Context, user: Option<String>, vm: Option<String>, since: O
         message = message.with_block(section(&chunk.join("\n")));
     }
     Reply::query(message)
+}
+
+/// Each datastore the placement reaches: capacity, free, reserved in flight, headroom, and
+/// whether new VMs may go there (and why not).
+async fn capacity_rows(ctx: &Context) -> Reply {
+    let (_, rows) = match capacity::weigh(ctx).await {
+        Ok(weighed) => weighed,
+        Err(reply) => return reply,
+    };
+    if rows.is_empty() {
+        return Reply::query(Message::new("The placement reaches no datastore."));
+    }
+    let policy = &ctx.policy.placement;
+    let headroom = policy.describe_headroom().map_or_else(|| "none set".to_string(), |h| format!("{h} free"));
+    let heading = format!("Datastores for new VMs (headroom: {headroom})");
+    let lines: Vec<String> = rows.iter().map(capacity_row).collect();
+    let mut message = Message { text: format!("{heading}:\n{}", lines.join("\n")), ..Message::new(format!("*{heading}*")) };
+    for chunk in lines.chunks(15) {
+        message = message.with_block(section(&chunk.join("\n")));
+    }
+    Reply::query(message)
+}
+
+fn capacity_row(r: &Weighed) -> String {
+    let d = &r.info;
+    let verdict = if !d.accessible {
+        "no: not accessible".to_string()
+    } else if d.maintenance {
+        "no: in maintenance".to_string()
+    } else if !r.allowed {
+        "no: not a datastore the placement policy picks".to_string()
+    } else if r.room() <= 0 {
+        "no: at or below its headroom".to_string()
+    } else {
+        format!("yes, up to {} more", capacity::gb(r.room() as u64))
+    };
+    format!(
+        "• *{}* — {} capacity · {} free · {} reserved · headroom {} · new VMs: {verdict}",
+        d.name,
+        capacity::gb(d.capacity_bytes),
+        capacity::gb(d.free_bytes),
+        capacity::gb(r.reserved),
+        capacity::gb(r.headroom),
+    )
 }
 
 /// `app-*` style globs when the pattern has glob characters, else a case-insensitive substring.

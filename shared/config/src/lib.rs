@@ -14,7 +14,7 @@ mod policy;
 mod text_enum;
 pub use decommission::{DecommissionPlans, DecommissionPolicy, DecommissionState, DeleteMode, OnFailure, PlanStep, StepKind};
 pub use dispatch::DispatchTarget;
-pub use policy::{LeaseAction, Policy, ResponseType};
+pub use policy::{DatastoreChoice, LeaseAction, PlacementPolicy, Policy, ResponseType};
 pub use policy::{ScaleLimits, ScaleOverride, ScalePolicy, StorageMovePolicy, WhenCold};
 #[doc(hidden)]
 pub use serde as __serde;

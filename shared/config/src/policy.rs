@@ -124,8 +124,88 @@ pub struct PlacementPolicy {
     pub folder: Option<String>,
     /// A cluster name or `cluster/pool`.
     pub resource_pool: Option<String>,
-    pub datastore: Option<String>,
+    /// A datastore name, `"auto"`, or a list of names (see [`DatastoreChoice`]).
+    pub datastore: DatastoreChoice,
     pub network: Option<String>,
+    /// Free space a datastore keeps after a new VM's disks: at least this share of its capacity …
+    pub min_free_percent: Option<u8>,
+    /// … and at least this many GiB. Each one set must hold; none set means the disks must only fit.
+    pub min_free_gb: Option<u64>,
+}
+
+/// Where a new VM's files go (`[placement] datastore`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DatastoreChoice {
+    /// Unset: the one vCenter's default placement takes (first datastore of the first usable host).
+    #[default]
+    Default,
+    /// This datastore, and no other.
+    Named(String),
+    /// `"auto"`: the roomiest datastore the target cluster or host reaches that keeps the headroom.
+    Auto,
+    /// A list: the roomiest of these that the target reaches and that keeps the headroom.
+    AnyOf(Vec<String>),
+}
+
+impl DatastoreChoice {
+    /// Whether the choice picks among several datastores by free space.
+    pub fn picks(&self) -> bool {
+        matches!(self, DatastoreChoice::Auto | DatastoreChoice::AnyOf(_))
+    }
+
+    /// Whether a datastore of this name may take new VMs under this choice (`default` is the
+    /// one the default placement takes).
+    pub fn allows(&self, name: &str, default: &str) -> bool {
+        match self {
+            DatastoreChoice::Default => name == default,
+            DatastoreChoice::Named(n) => n == name,
+            DatastoreChoice::Auto => true,
+            DatastoreChoice::AnyOf(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DatastoreChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let raw = Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a datastore name, \"auto\", or a list of datastore names"))?;
+        match raw {
+            Raw::One(s) if s.trim().is_empty() => Err(serde::de::Error::custom("a datastore name cannot be empty")),
+            Raw::One(s) if s == "auto" => Ok(DatastoreChoice::Auto),
+            Raw::One(s) => Ok(DatastoreChoice::Named(s)),
+            Raw::Many(v) if v.is_empty() => Err(serde::de::Error::custom("a list of datastores needs at least one name")),
+            Raw::Many(v) if v.iter().any(|s| s.trim().is_empty()) => Err(serde::de::Error::custom("a datastore name cannot be empty")),
+            Raw::Many(v) => Ok(DatastoreChoice::AnyOf(v)),
+        }
+    }
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+impl PlacementPolicy {
+    /// The free bytes a datastore of `capacity_bytes` must keep after a new VM: the larger of
+    /// the headroom settings that are set (0 when none is).
+    pub fn headroom_bytes(&self, capacity_bytes: u64) -> u64 {
+        let by_percent = self.min_free_percent.map_or(0, |p| (u128::from(capacity_bytes) * u128::from(p) / 100) as u64);
+        let by_size = self.min_free_gb.map_or(0, |gb| gb.saturating_mul(GIB));
+        by_percent.max(by_size)
+    }
+
+    /// How the headroom reads in a sentence: "10% of its capacity and 30 GB", or None when unset.
+    pub fn describe_headroom(&self) -> Option<String> {
+        let parts: Vec<String> =
+            [self.min_free_percent.map(|p| format!("{p}% of its capacity")), self.min_free_gb.map(|g| format!("{g} GB"))]
+                .into_iter()
+                .flatten()
+                .collect();
+        (!parts.is_empty()).then(|| parts.join(" and "))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -511,6 +591,12 @@ impl Policy {
         if policy.storage_move.headroom_percent > 95 {
             return Err("storage_move.headroom_percent must be at most 95".into());
         }
+        if policy.placement.min_free_percent.is_some_and(|p| p > 95) {
+            return Err("placement.min_free_percent must be at most 95".into());
+        }
+        if policy.placement.min_free_gb.is_some_and(|gb| gb > 1024 * 1024) {
+            return Err("placement.min_free_gb must be at most 1048576 (1 PB)".into());
+        }
         if policy.storage_move.max_moves == 0 {
             return Err("storage_move.max_moves must be at least 1".into());
         }
@@ -602,5 +688,34 @@ mod tests {
         assert!(Policy::parse("[storage_move]\nheadroom_percent = 99").is_err());
         assert!(Policy::parse("[storage_move]\nexclude_datastores = [\"[x\"]").is_err());
         assert_eq!(Policy::default().storage_move.datastore_alarms, ["Datastore usage on disk"]);
+    }
+
+    #[test]
+    fn placement_datastore_choice_and_headroom() {
+        let p = Policy::parse("[placement]\ndatastore = \"auto\"\nmin_free_percent = 10\nmin_free_gb = 30").unwrap();
+        assert_eq!(p.placement.datastore, DatastoreChoice::Auto);
+        // 10% of 500 GiB is 50 GiB, more than 30 GiB: the larger holds.
+        assert_eq!(p.placement.headroom_bytes(500 * GIB), 50 * GIB);
+        assert_eq!(p.placement.headroom_bytes(100 * GIB), 30 * GIB);
+        assert_eq!(p.placement.describe_headroom().unwrap(), "10% of its capacity and 30 GB");
+        let p = Policy::parse("[placement]\ndatastore = [\"a\", \"b\"]").unwrap();
+        assert_eq!(p.placement.datastore, DatastoreChoice::AnyOf(vec!["a".into(), "b".into()]));
+        assert!(p.placement.datastore.allows("b", "a") && !p.placement.datastore.allows("c", "a"));
+        assert_eq!(p.placement.headroom_bytes(500 * GIB), 0);
+        assert_eq!(p.placement.describe_headroom(), None);
+        let p = Policy::parse("[placement]\ndatastore = \"LocalDS_0\"").unwrap();
+        assert_eq!(p.placement.datastore, DatastoreChoice::Named("LocalDS_0".into()));
+        assert_eq!(Policy::default().placement.datastore, DatastoreChoice::Default);
+        for bad in [
+            "[placement]\nmin_free_percent = 96",
+            "[placement]\nmin_free_percent = -1",
+            "[placement]\nmin_free_gb = \"lots\"",
+            "[placement]\ndatastore = []",
+            "[placement]\ndatastore = \"\"",
+            "[placement]\ndatastore = 3",
+        ] {
+            let err = Policy::parse(bad).unwrap_err();
+            assert!(err.contains("placement") && !err.contains('\n'), "{bad}: {err}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! `Router` that verifies the gateway's signature, acts once per invocation id (at-least-once
 //! delivery), answers in Slack, and records the outcome.
 
+pub mod capacity;
 pub mod confirm;
 mod context;
 mod endpoint;

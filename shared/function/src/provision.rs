@@ -75,13 +75,18 @@ pub async fn owner_excluded(ctx: &Context, owner: &str) -> Result<Option<String>
     Ok(groups.iter().find(|g| who.member_of(g)).cloned())
 }
 
+/// The policy's placement as vCenter takes it: a named datastore is passed on; unset,
+/// `"auto"` and lists leave it to [`crate::capacity::reserve`], which picks one.
 pub fn placement(policy: &Policy) -> Placement {
     let p = &policy.placement;
     Placement {
         datacenter: p.datacenter.clone(),
         folder: p.folder.clone(),
         resource_pool: p.resource_pool.clone(),
-        datastore: p.datastore.clone(),
+        datastore: match &p.datastore {
+            iaas_config::DatastoreChoice::Named(name) => Some(name.clone()),
+            _ => None,
+        },
         network: p.network.clone(),
     }
 }
@@ -113,6 +118,7 @@ pub async fn started(ctx: &Context, inv: &Invocation, new: NewVm, begun: VcResul
         }
         Err(e) => {
             crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+            crate::capacity::release(ctx, inv).await;
             e.into()
         }
     }
@@ -134,6 +140,7 @@ async fn adopt(ctx: &Context, inv: &Invocation, new: NewVm) -> Reply {
             }
             Err(e) if started.elapsed() >= bound => {
                 crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+                crate::capacity::release(ctx, inv).await;
                 let text = format!(
                     "vCenter did not answer, and {} has not appeared in {} s, so it was not created; nothing is charged to your quota. Check with `/iaas vm info {}` later; IT has been told.",
                     new.name,
@@ -167,6 +174,7 @@ pub async fn finish(ctx: &Context, inv: &Invocation, new: NewVm, task: TaskRef) 
         Waited::Done(vm) => complete(ctx, inv, &vm, &new).await,
         Waited::Failed(reply) => {
             crate::quota::release(ctx, &inv.user.id, new.reserved).await;
+            crate::capacity::release(ctx, inv).await;
             reply
         }
         Waited::StillRunning(reply) => {
@@ -184,6 +192,8 @@ const FOLLOW_UP_LIMIT: Duration = Duration::from_secs(60 * 60);
 /// and answers in Slack. (On Lambda a frozen instance cannot wait: there the answer points the
 /// user at `/iaas vm info`, and the lease sweep still finds the VM through vCenter's events.)
 async fn follow_up(ctx: Context, inv: Invocation, new: NewVm, task: TaskRef) {
+    // The space stays reserved while the task runs (a wait past this lets it lapse).
+    crate::capacity::extend(&ctx, &inv, FOLLOW_UP_LIMIT + Duration::from_secs(60)).await;
     let reply = match ctx.vcenter.wait_task(&task, FOLLOW_UP_LIMIT).await {
         Ok(TaskStatus::Succeeded { vm }) => {
             let vm = match vm {
@@ -197,6 +207,7 @@ async fn follow_up(ctx: Context, inv: Invocation, new: NewVm, task: TaskRef) {
         }
         Ok(TaskStatus::Failed(e)) => {
             crate::quota::release(&ctx, &inv.user.id, new.reserved).await;
+            crate::capacity::release(&ctx, &inv).await;
             Reply::error(format!("{} failed: {e}", new.doing))
         }
         Ok(TaskStatus::Running { .. }) => {
@@ -216,6 +227,8 @@ enum Waited {
 
 /// Records ownership and the lease, powers on per policy, and says what exists now.
 async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> Reply {
+    // The VM exists: vCenter counts its disks against the datastore from now on.
+    crate::capacity::release(ctx, inv).await;
     let vm = vm.clone();
     let now = chrono::Utc::now();
     let expires = now + chrono::Duration::days(i64::from(new.lease_days));

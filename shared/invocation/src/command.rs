@@ -60,6 +60,8 @@ pub enum Command {
     /// Every peer this deployment reaches checked live (`iaas doctor`), answered to the
     /// caller only; run by the gateway itself.
     Doctor,
+    /// Admins: the datastores new VMs may go to, with free space, reservations and headroom.
+    Capacity,
     ExpireShow {
         vm: String,
     },
@@ -249,6 +251,7 @@ impl Command {
             Command::Delete { .. } | Command::Confirm { of: Confirmable::Delete, .. } => &commands::DELETE,
             Command::Quota => &commands::QUOTA,
             Command::Doctor => &commands::DOCTOR,
+            Command::Capacity => &commands::CAPACITY,
             Command::Audit { .. } => &commands::AUDIT,
             Command::ExpireShow { .. } => &commands::EXPIRE_SHOW,
             Command::ExpireList { .. } => &commands::EXPIRE_LIST,
@@ -289,6 +292,7 @@ impl Command {
             | Command::Confirm { .. }
             | Command::Quota
             | Command::Doctor
+            | Command::Capacity
             | Command::ExpireShow { .. }
             | Command::ExpireList { .. }
             | Command::ExpireExtend { .. }
@@ -338,6 +342,7 @@ impl Command {
             Command::Confirm { of, confirmed, .. } => format!("{} {}", of.as_str(), if *confirmed { "confirmed" } else { "cancelled" }),
             Command::Quota => "quota".to_string(),
             Command::Doctor => "doctor".to_string(),
+            Command::Capacity => "capacity".to_string(),
             Command::ExpireShow { vm } => format!("expire show {vm}"),
             Command::ExpireList { mine, days } => {
                 let mut out = "expire list".to_string();

@@ -292,6 +292,21 @@ pub static QUOTA: Spec = Spec {
     parse: parse_quota,
 };
 
+pub static CAPACITY: Spec = Spec {
+    name: "capacity",
+    function: "iaas-inventory",
+    aliases: &[],
+    args: "",
+    summary: "Show the datastores new VMs may go to: capacity, free, reserved, headroom (admins).",
+    help: "Each datastore the placement reaches, the space reserved for VMs being made, IT's headroom, and whether new VMs may go there.",
+    effect: Effect::Reads,
+    examples: &[""],
+    parse: |raw| {
+        Args::parse(raw, &[])?.exactly([])?;
+        Ok(Command::Capacity)
+    },
+};
+
 pub static AUDIT: Spec = Spec {
     name: "audit",
     function: "iaas-inventory",
@@ -340,6 +355,7 @@ pub static COMMANDS: &[&Spec] = &[
     &EXPIRE_SET,
     &EXPIRE_REMOVE,
     &QUOTA,
+    &CAPACITY,
     &AUDIT,
     &DOCTOR,
 ];
@@ -782,6 +798,8 @@ mod tests {
     fn quota_and_audit() {
         assert_eq!(run("quota"), Command::Quota);
         assert_eq!(run("doctor"), Command::Doctor);
+        assert_eq!(run("capacity"), Command::Capacity);
+        assert!(invalid("capacity now").contains("Unexpected `now`"));
         assert!(invalid("quota now").contains("Unexpected `now`"));
         let Command::Audit { user, vm, since } = run("audit --user <@U123|ann> --vm app-web-01 --since 2026-11-01") else { panic!() };
         assert_eq!((user.as_deref(), vm.as_deref(), since), (Some("U123"), Some("app-web-01"), Some(1_793_491_200)));

@@ -6,6 +6,7 @@
 //! `migrations/sqlite` and `migrations/postgres`.
 
 mod alarms;
+mod capacity;
 mod confirmations;
 mod decommissions;
 mod dispatches;
@@ -24,6 +25,7 @@ use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 pub use alarms::PendingChange;
+pub use capacity::SpaceRequest;
 pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
 pub use decommissions::{
     CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionStepState, DecommissionVm,

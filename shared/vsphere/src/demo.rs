@@ -32,7 +32,9 @@
 //!   folder its datacenter lacks → PlacementNotFound* (shared resolver). Suspended is fine.
 //! - set_attribute: replaces the value (vcsim appends; the reader takes the last one).
 //! - relocate: the VM's files move to the datastore (an unknown one is refused before any
-//!   task*); like vcsim, the datastores' free space does not change. Capacity, free space and
+//!   task*); like vcsim, the datastores' free space does not change. A create takes its disk's
+//!   full size off its datastore's free space and a destroy gives it back, as vcsim does; a
+//!   clone takes nothing (vcsim copies no disk). Capacity, free space and
 //!   each VM's committed storage are the launcher's seed (vcsim itself reports the temp
 //!   directory's file system for every datastore).
 
@@ -67,6 +69,10 @@ struct DemoVm {
     uuid: String,
     /// `summary.storage.committed`.
     used_bytes: u64,
+    /// What a VM made by a create takes off its datastore's free space: its disk's full size,
+    /// as vcsim 0.24 charges it (a clone's copy it does not charge).
+    #[serde(default)]
+    disk_bytes: u64,
 }
 
 impl DemoVm {
@@ -138,6 +144,7 @@ impl State {
             memory_hot_add: false,
             uuid: seed::uuid_for(n),
             used_bytes: 0,
+            disk_bytes: 0,
         };
         let r = vm.vm_ref();
         self.vms.push(vm);
@@ -233,11 +240,12 @@ impl DemoInventory {
     fn datastore_info(&self, moref: &str) -> Option<DatastoreInfo> {
         let ds = self.topology.datastores.iter().find(|d| d.id == moref)?;
         let (capacity_gb, free_gb) = seed::datastore_space(&ds.name);
+        let taken: u64 = self.state().vms.iter().filter(|v| v.datastore == ds.name).map(|v| v.disk_bytes).sum();
         Some(DatastoreInfo {
             moref: ds.id.clone(),
             name: ds.name.clone(),
             capacity_bytes: capacity_gb * seed::GIB,
-            free_bytes: free_gb * seed::GIB,
+            free_bytes: (free_gb * seed::GIB).saturating_sub(taken),
             maintenance: false,
             accessible: true,
         })
@@ -354,6 +362,9 @@ impl Vcenter for DemoInventory {
         let mut state = self.state();
         state.check_unique(&spec.name)?;
         let vm = state.add_vm(&spec.name, &spec.guest_id, spec.cpus, spec.memory_mb, &target);
+        if let Some(made) = state.vms.iter_mut().find(|v| v.moref == vm.moref) {
+            made.disk_bytes = spec.disk_gb.saturating_mul(seed::GIB);
+        }
         self.saved(&state);
         Ok(state.finished_task(TaskStatus::Succeeded { vm: Some(vm) }))
     }
@@ -464,6 +475,14 @@ impl Vcenter for DemoInventory {
         let mut out: Vec<DatastoreInfo> = ids.iter().filter_map(|id| self.datastore_info(id)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    async fn placement_storage(&self, placement: &Placement) -> VcResult<PlacementStorage> {
+        let (target, reachable) = self.topology.storage(placement)?;
+        let target = self.datastore_info(&target).ok_or_else(|| VcError::Protocol(format!("datastore {target} has no summary")))?;
+        let mut reachable: Vec<DatastoreInfo> = reachable.iter().filter_map(|id| self.datastore_info(id)).collect();
+        reachable.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(PlacementStorage { target, reachable })
     }
 
     async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {

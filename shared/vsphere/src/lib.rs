@@ -96,6 +96,17 @@ pub struct DatastoreInfo {
     pub accessible: bool,
 }
 
+/// The datastores a [`Placement`] reaches, as create, clone, deploy and `/iaas capacity` weigh them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementStorage {
+    /// Where a create or clone with this placement puts the VM's files: the datastore the
+    /// placement names, or the one the default placement takes when it names none.
+    pub target: DatastoreInfo,
+    /// Every datastore of the placement's datacenter that a usable host (connected, not in
+    /// maintenance) of its cluster or host mounts, sorted by name; the target among them.
+    pub reachable: Vec<DatastoreInfo>,
+}
+
 /// Where a new VM goes. Each is a name (or a path for folder/pool) resolved by the client;
 /// None = the datacenter's default (first datacenter, its vm folder root, the first cluster's
 /// root resource pool, the first datastore of that cluster's first host, no NIC change).
@@ -363,6 +374,12 @@ pub trait Vcenter: Send + Sync + 'static {
     /// The datastores the VM's host mounts, sorted by name (the VM's own included).
     async fn datastores_for(&self, _vm: &VmRef) -> VcResult<Vec<DatastoreInfo>> {
         Err(VcError::NotSupported { operation: "listing datastores".into() })
+    }
+
+    /// The datastores `placement` reaches, with capacity and free space (`Datastore.summary`).
+    /// Refused as [`Vcenter::begin_create`] refuses the placement (`PlacementNotFound`, …).
+    async fn placement_storage(&self, _placement: &Placement) -> VcResult<PlacementStorage> {
+        Err(VcError::NotSupported { operation: "reading datastores' free space".into() })
     }
 
     /// The VMs (templates excluded) with files on the datastore, sorted by name. Read from

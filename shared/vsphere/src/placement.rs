@@ -183,6 +183,26 @@ impl Topology {
         })
     }
 
+    /// Where a placement puts a VM's files and what else it could: the datastore
+    /// [`Topology::resolve`] picks (refused the same way), and the moref values of every
+    /// datastore of the placement's datacenter that a usable host of its cluster or host mounts.
+    pub fn storage(&self, p: &Placement) -> VcResult<(String, Vec<String>)> {
+        let target = self.resolve(p)?;
+        let dc = self.datacenter(p.datacenter.as_deref())?;
+        let (compute, _) = self.pool(dc, p.resource_pool.as_deref())?;
+        let mut reachable: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|h| h.usable && compute.hosts.contains(&h.obj.id))
+            .flat_map(|h| h.datastores.iter())
+            .filter(|d| dc.datastores.contains(d))
+            .cloned()
+            .collect();
+        reachable.sort();
+        reachable.dedup();
+        Ok((target.datastore.id, reachable))
+    }
+
     fn datacenter(&self, name: Option<&str>) -> VcResult<&Datacenter> {
         match name {
             Some(name) => self.datacenters.iter().find(|d| d.name == name).ok_or_else(|| not_found("datacenter", name)),
@@ -420,6 +440,20 @@ mod tests {
             }))
             .unwrap_err();
         assert!(err.to_string().contains("solo is not mounted on any usable host of B"), "{err}");
+    }
+
+    #[test]
+    fn storage_is_every_datastore_a_usable_host_of_the_cluster_mounts() {
+        let t = topology();
+        assert_eq!(t.storage(&Placement::default()), Ok(("ds-a".into(), vec!["ds-a".into(), "ds-b".into()])));
+        // B's host b0 (the only one mounting solo) is in maintenance.
+        assert_eq!(t.storage(&placement(|p| p.resource_pool = Some("B".into()))), Ok(("ds-a".into(), vec!["ds-a".into()])));
+        assert_eq!(
+            t.storage(&placement(|p| p.datastore = Some("beta".into()))).map(|(target, _)| target),
+            Ok("ds-b".into()),
+            "a named datastore is the target"
+        );
+        assert!(t.storage(&placement(|p| p.datastore = Some("other-dc".into()))).is_err());
     }
 
     #[test]

@@ -346,6 +346,10 @@ impl Vcenter for SoapClient {
         self.host_datastores(vm).await
     }
 
+    async fn placement_storage(&self, placement: &Placement) -> VcResult<PlacementStorage> {
+        self.storage_for_placement(placement).await
+    }
+
     async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
         self.vms_with_files_on(datastore).await
     }

@@ -125,6 +125,7 @@ pub(super) fn vms() -> Vec<DemoVm> {
                 memory_hot_add: hot_add,
                 uuid: uuid_for(n),
                 used_bytes: used_gb(name) * GIB,
+                disk_bytes: 0,
             },
         )
         .collect()

@@ -10,7 +10,7 @@ use super::envelope::{moref, PropSpec};
 use super::inventory::ObjectContent;
 use super::xml::{MoRef, Node};
 use super::Core;
-use crate::{DatastoreInfo, VcError, VcResult, VmRef};
+use crate::{DatastoreInfo, Placement, PlacementStorage, VcError, VcResult, VmRef};
 
 /// A storage vMotion copies every disk; it may take far longer than one SOAP call.
 const RELOCATE_WAIT: Duration = Duration::from_secs(30 * 60);
@@ -59,6 +59,24 @@ impl Core {
         let mut out = self.datastore_infos(&refs).await?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// One topology read resolves the placement; one read of the reachable datastores' summaries.
+    pub(crate) async fn storage_for_placement(&self, placement: &Placement) -> VcResult<PlacementStorage> {
+        let (target, reachable) = self.topology().await?.storage(placement)?;
+        let mut refs: Vec<MoRef> = reachable.iter().map(|id| MoRef::new("Datastore", id)).collect();
+        if !reachable.contains(&target) {
+            refs.push(MoRef::new("Datastore", &target));
+        }
+        let mut infos = self.datastore_infos(&refs).await?;
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        let target = infos
+            .iter()
+            .find(|d| d.moref == target)
+            .cloned()
+            .ok_or_else(|| VcError::Protocol(format!("datastore {target} has no readable summary")))?;
+        infos.retain(|d| reachable.contains(&d.moref));
+        Ok(PlacementStorage { target, reachable: infos })
     }
 
     async fn datastore_infos(&self, refs: &[MoRef]) -> VcResult<Vec<DatastoreInfo>> {
