@@ -13,15 +13,19 @@ use crate::{VcError, VcResult, VmRef};
 const OPERATION: &str = "custom attributes";
 
 impl Core {
-    pub(crate) async fn set_custom_value(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
-        let fail = |e: Error| e.into_vc(&vm.name, OPERATION);
-        let manager = self
-            .content()
+    /// The CustomFieldsManager; a vCenter without one cannot keep attributes.
+    async fn fields_manager(&self, fail: impl FnOnce(Error) -> VcError) -> VcResult<MoRef> {
+        self.content()
             .await
             .map_err(fail)?
             .custom_fields_manager
             .clone()
-            .ok_or_else(|| VcError::NotSupported { operation: OPERATION.into() })?;
+            .ok_or_else(|| VcError::NotSupported { operation: OPERATION.into() })
+    }
+
+    pub(crate) async fn set_custom_value(&self, vm: &VmRef, name: &str, value: &str) -> VcResult<()> {
+        let fail = |e: Error| e.into_vc(&vm.name, OPERATION);
+        let manager = self.fields_manager(fail).await?;
         let target = MoRef::new("VirtualMachine", &vm.moref);
 
         // One read for the definitions and the VM: a VM that is gone is NotFound here,
@@ -48,13 +52,7 @@ impl Core {
     /// The names of the custom fields that apply to VMs (defined for VMs or for every type).
     pub(crate) async fn custom_field_names(&self) -> VcResult<Vec<String>> {
         let fail = |e: Error| e.into_vc("", OPERATION);
-        let manager = self
-            .content()
-            .await
-            .map_err(fail)?
-            .custom_fields_manager
-            .clone()
-            .ok_or_else(|| VcError::NotSupported { operation: OPERATION.into() })?;
+        let manager = self.fields_manager(fail).await?;
         let objects = self.read_fields(&manager, None).await.map_err(fail)?;
         Ok(objects
             .iter()
