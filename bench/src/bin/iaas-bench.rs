@@ -167,6 +167,8 @@ struct Startup {
     /// Bytes of the binary in the page cache right after a cold start's first ack: what the
     /// start read from disk (with the kernel's read-ahead).
     cold_read: Vec<u64>,
+    /// Major page faults of the process up to a cold start's first ack.
+    cold_majflt: Vec<u64>,
     /// The binary's size on disk.
     binary_bytes: u64,
 }
@@ -174,7 +176,15 @@ struct Startup {
 impl Startup {
     fn new(bin: &std::path::Path) -> Startup {
         let binary_bytes = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
-        Startup { ms: vec![], listen_ms: vec![], cold_ms: vec![], cold_listen_ms: vec![], cold_read: vec![], binary_bytes }
+        Startup {
+            ms: vec![],
+            listen_ms: vec![],
+            cold_ms: vec![],
+            cold_listen_ms: vec![],
+            cold_read: vec![],
+            cold_majflt: vec![],
+            binary_bytes,
+        }
     }
 
     fn record(&mut self, cold: bool, listen_ms: f64, ms: f64) {
@@ -409,6 +419,7 @@ async fn run(args: Args) -> Result<()> {
             let (listen_ms, ms, child, answer) = first_ack(server, bin, &env, port, &req, log).await?;
             if cold {
                 start.cold_read.push(cached_bytes(bin).unwrap_or(0));
+                start.cold_majflt.push(proc::major_faults(child.pid).unwrap_or(0));
             }
             start.record(cold, listen_ms, ms);
             eprintln!(
@@ -910,26 +921,28 @@ impl Report<'_> {
              host or container (shared libraries such as libc stay cached for both). \"Read from disk\" is how much of the binary was in the \
              page cache right after the cold start's first ack (mincore): what the start paged in, read-ahead included.\n"
         );
-        println!("| server | binary | start | milestone | min ms | median ms | max ms | read from disk (median) |");
-        println!("|---|---:|---|---|---:|---:|---:|---:|");
+        println!("| server | binary | start | milestone | min ms | median ms | max ms | read from disk (median) | major faults (median) |");
+        println!("|---|---:|---|---|---:|---:|---:|---:|---:|");
         for (name, s) in [("gateway", &self.gateway_start), ("bare axum", &self.bare_start)] {
             for (kind, listen, ack) in [("cold", &s.cold_listen_ms, &s.cold_ms), ("warm", &s.listen_ms, &s.ms)] {
                 if ack.is_empty() {
                     continue;
                 }
-                let read = if kind == "cold" && !s.cold_read.is_empty() {
-                    let mut r = s.cold_read.clone();
-                    r.sort_unstable();
-                    format!("{:.1} MB", r[(r.len() - 1) / 2] as f64 / 1e6)
-                } else {
-                    "—".into()
+                let median = |v: &[u64]| {
+                    let mut v = v.to_vec();
+                    v.sort_unstable();
+                    v.get(v.len().saturating_sub(1) / 2).copied()
+                };
+                let (read, faults) = match (kind, median(&s.cold_read), median(&s.cold_majflt)) {
+                    ("cold", Some(r), Some(f)) => (format!("{:.1} MB", r as f64 / 1e6), f.to_string()),
+                    _ => ("—".into(), "—".into()),
                 };
                 let size = format!("{:.1} MB", s.binary_bytes as f64 / 1e6);
                 let (a, b, c) = spread(listen);
-                println!("| {name} | {size} | {kind} | accepts a TCP connection | {a:.1} | {b:.1} | {c:.1} | |");
+                println!("| {name} | {size} | {kind} | accepts a TCP connection | {a:.1} | {b:.1} | {c:.1} | | |");
                 let (a, b, c) = spread(ack);
                 println!(
-                    "| {name} | {size} | {kind} | first 200 ack{} | {a:.1} | {b:.1} | {c:.1} | {read} |",
+                    "| {name} | {size} | {kind} | first 200 ack{} | {a:.1} | {b:.1} | {c:.1} | {read} | {faults} |",
                     if name == "gateway" { " (after its first hand-over)" } else { "" }
                 );
             }
