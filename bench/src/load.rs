@@ -2,7 +2,8 @@
 //! connection (hyper), each sending the next pre-signed request as soon as the previous answer
 //! is read. A request counts when it was sent after the warm-up and answered before the end,
 //! with 200 and the `x-iaas-request-id` header (the gateway sets it only when the work was
-//! dispatched; the bare ceiling sends it too).
+//! dispatched; the bare ceiling sends it too), or, for commands answered at the edge, with 200
+//! and without it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use crate::slack::{Pool, Signed};
 
 pub const PATH: &str = "/slack/commands";
 pub const REQUEST_ID_HEADER: &str = "x-iaas-request-id";
+/// Which of the bare ceiling's answers a request gets (the gateway ignores it).
+pub const ANSWER_HEADER: &str = "x-bench-answer";
 const SLACK_USER_AGENT: &str = "Slackbot 1.0 (+https://api.slack.com/robots)";
 
 /// One answer read in full.
@@ -39,6 +42,7 @@ fn build(host: &HeaderValue, req: &Signed) -> Request<Full<Bytes>> {
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
     h.insert(iaas_slack::TIMESTAMP_HEADER, req.timestamp.clone());
     h.insert(iaas_slack::SIGNATURE_HEADER, req.signature.clone());
+    h.insert(ANSWER_HEADER, req.answer.clone());
     r
 }
 
@@ -82,6 +86,9 @@ pub struct PhaseSpec {
     pub duration: Duration,
     /// Processes whose CPU time is read at the start and end of the measured window.
     pub cpu_pids: Vec<u32>,
+    /// Whether a counted answer must carry the request id (a dispatched command) or must not
+    /// (a command answered at the edge).
+    pub dispatched: bool,
 }
 
 #[derive(Default)]
@@ -192,7 +199,7 @@ pub async fn run_phase(spec: &PhaseSpec, pool: Arc<Pool>) -> Result<PhaseResult>
             let pool = pool.clone();
             let host = host.clone();
             let addr = spec.addr;
-            tokio::spawn(worker(addr, host, sender, pool, warm_end, end, expected.min(1 << 20)))
+            tokio::spawn(worker(addr, host, sender, pool, spec.dispatched, warm_end, end, expected.min(1 << 20)))
         })
         .collect();
 
@@ -252,6 +259,7 @@ async fn worker(
     host: HeaderValue,
     sender: SendRequest<Full<Bytes>>,
     pool: Arc<Pool>,
+    expect_dispatched: bool,
     warm_end: Instant,
     end: Instant,
     capacity: usize,
@@ -283,7 +291,7 @@ async fn worker(
                 let body = resp.into_body().collect().await.map(|b| b.to_bytes());
                 let done = Instant::now();
                 match body {
-                    Ok(_) if status == StatusCode::OK && dispatched => {
+                    Ok(_) if status == StatusCode::OK && dispatched == expect_dispatched => {
                         out.acked += 1;
                         if sent >= warm_end && done <= end {
                             out.latencies_us.push(done.duration_since(sent).as_micros().min(u32::MAX as u128) as u32);

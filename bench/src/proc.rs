@@ -113,6 +113,14 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
+/// Major page faults of a process so far (pages it had to wait for the disk for).
+pub fn major_faults(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    // majflt is field 12 of the whole line.
+    rest.split_whitespace().nth(9)?.parse().ok()
+}
+
 /// Machine-wide CPU time from `/proc/stat`, in clock ticks summed over all cores.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SysCpu {

@@ -16,23 +16,48 @@ pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// One ready-to-send request: the raw form body and its two Slack headers.
+/// One ready-to-send request: the raw form body and its two Slack headers, and which of the
+/// bare ceiling's answers corresponds to the gateway's (`x-bench-answer`, ignored by the gateway).
 #[derive(Clone)]
 pub struct Signed {
     pub body: Bytes,
     pub timestamp: HeaderValue,
     pub signature: HeaderValue,
+    pub answer: HeaderValue,
 }
 
 impl Signed {
     pub fn new(form: String, now: i64) -> Signed {
+        Signed::answered_by(form, now, 0)
+    }
+
+    /// A request whose bare-ceiling counterpart is answer `answer` (see `bare-ack`).
+    pub fn answered_by(form: String, now: i64, answer: usize) -> Signed {
         let signature = iaas_slack::sign(SIGNING_SECRET.as_bytes(), now, form.as_bytes());
         Signed {
             timestamp: HeaderValue::from_str(&now.to_string()).expect("digits are a header value"),
             signature: HeaderValue::from_str(&signature).expect("hex is a header value"),
             body: Bytes::from(form),
+            answer: HeaderValue::from(answer),
         }
     }
+}
+
+/// Kinds of command the gateway answers at the edge, without a hand-over (bare answers 1–4).
+pub const EDGE_KINDS: [&str; 4] = ["help", "usage", "did you mean", "refusal (response_url not Slack's)"];
+
+/// Edge request `n`: help, a usage error, an unknown command with a did-you-mean, or a command
+/// refused before its hand-over (its response_url is not Slack's). Its bare answer is `n % 4 + 1`.
+pub fn edge_request_at(n: u64, now: i64) -> Signed {
+    let vm = format!("bench-vm-{n:07}");
+    let kind = (n % 4) as usize;
+    let (text, url) = match kind {
+        0 => ("help".to_string(), hooks_url(n)),
+        1 => ("power on".to_string(), hooks_url(n)),
+        2 => (format!("powr status {vm}"), hooks_url(n)),
+        _ => (format!("power status {vm}"), format!("https://hooks.example.com/commands/T0BENCH01/{n}")),
+    };
+    Signed::answered_by(form(n, &text, &url), now, kind + 1)
 }
 
 /// The form Slack posts for `/iaas <text>`, with a unique trigger_id per `n`.
@@ -92,6 +117,13 @@ impl Pool {
     pub fn generate(first: u64, len: usize) -> Pool {
         let now = unix_now();
         let requests = (first..first + len as u64).map(|n| Signed::new(form(n, &text(n), &hooks_url(n)), now)).collect();
+        Pool { requests, next: AtomicUsize::new(0) }
+    }
+
+    /// `len` edge requests ([`edge_request_at`]) numbered from `first`.
+    pub fn generate_edge(first: u64, len: usize) -> Pool {
+        let now = unix_now();
+        let requests = (first..first + len as u64).map(|n| edge_request_at(n, now)).collect();
         Pool { requests, next: AtomicUsize::new(0) }
     }
 

@@ -91,15 +91,27 @@ pub async fn measure(iaas_bin: &Path, workdir: &Path, passes: usize) -> Result<V
     measure_with(iaas_bin, workdir, passes, 0, COMMANDS).await
 }
 
+/// A command's text in pass `pass`: `{pass}` is replaced (a `create` needs a new name each time).
+pub fn command_text(text: &str, pass: usize) -> String {
+    text.replace("{pass}", &pass.to_string())
+}
+
 /// [`measure`] with `extra_vms` more VMs in vcsim (`bench-vm-001`…) and these commands.
 pub async fn measure_with(iaas_bin: &Path, workdir: &Path, passes: usize, extra_vms: usize, commands: &[&str]) -> Result<VcenterReport> {
     let opts = VcsimOptions { extra_vms, ..VcsimOptions::default() };
     let vcsim = Vcsim::start_with(opts).await.context("starting vcsim (tests/vcsim)")?;
-    measure_on(&vcsim, iaas_bin, workdir, passes, commands).await
+    measure_on(&vcsim, iaas_bin, workdir, passes, commands, &[]).await
 }
 
-/// [`measure`] against a running vcsim.
-pub async fn measure_on(vcsim: &Vcsim, iaas_bin: &Path, workdir: &Path, passes: usize, commands: &[&str]) -> Result<VcenterReport> {
+/// [`measure`] against a running vcsim, with `extra_env` for `iaas serve` (e.g. `IAAS_CONFIG`).
+pub async fn measure_on(
+    vcsim: &Vcsim,
+    iaas_bin: &Path,
+    workdir: &Path,
+    passes: usize,
+    commands: &[&str],
+    extra_env: &[(&str, String)],
+) -> Result<VcenterReport> {
     let initial = vcsim.stats().await?;
 
     // Slack's response_url stand-in on loopback; SLACK_API_URL's host (127.0.0.1) is allowed.
@@ -110,7 +122,7 @@ pub async fn measure_on(vcsim: &Vcsim, iaas_bin: &Path, workdir: &Path, passes: 
 
     let dir = workdir.join("serve");
     std::fs::create_dir_all(&dir)?;
-    let env = [
+    let mut env = vec![
         ("IAAS_STATE_DIR", dir.display().to_string()),
         ("DATABASE_URL", format!("sqlite://{}/iaas.db", dir.display())),
         ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_string()),
@@ -124,6 +136,7 @@ pub async fn measure_on(vcsim: &Vcsim, iaas_bin: &Path, workdir: &Path, passes: 
         ("IAAS_ALLOW_EVERYONE", "true".to_string()),
         ("RUST_LOG", "warn".to_string()),
     ];
+    env.extend(extra_env.iter().cloned());
     let mut serve = Proc::spawn("iaas serve", iaas_bin, &["serve", "--listen", "127.0.0.1:0"], &env, workdir.join("iaas-serve.log"), true)?;
     let stdout = serve.child_mut().stdout.take().ok_or_else(|| anyhow!("iaas serve has no stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
@@ -149,6 +162,7 @@ pub async fn measure_on(vcsim: &Vcsim, iaas_bin: &Path, workdir: &Path, passes: 
     let mut n = 0u64;
     for pass in 1..=passes {
         for text in commands {
+            let text = &command_text(text, pass);
             serve.check_alive()?;
             n += 1;
             let before = vcsim.stats().await?;

@@ -163,6 +163,9 @@ pub async fn interaction(State(gw): State<Arc<Gateway>>, body: Bytes) -> Respons
 /// A slash command from either ingress, once its origin is established (signature or Socket
 /// Mode): parse → access check → audit → signed dispatch.
 pub(crate) async fn run_command(gw: &Gateway, slash: SlashCommand) -> Ack {
+    if is_plain_help(&slash.text) {
+        return Ack::Told(plain_help_json().to_vec());
+    }
     let command = match commands::parse(&slash.text) {
         Parsed::Help(text) => return Ack::told(text),
         Parsed::Invalid(text) => return Ack::refused(text),
@@ -213,6 +216,21 @@ async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: Strin
     });
     // Acked like a handed-over command (its request id in the header), so `iaas slash` waits for the answer.
     accepted(&command.describe(), id)
+}
+
+/// `/iaas` or `/iaas help`: the answer `commands::parse` gives them (`Parsed::Help` of the whole
+/// command list), recognised without tokenizing.
+fn is_plain_help(text: &str) -> bool {
+    let text = text.trim_matches(' ');
+    text.is_empty() || text.eq_ignore_ascii_case("help")
+}
+
+/// The help answer's JSON, built once per process: it never changes, and building it (the whole
+/// command list, neutralized, then serialized) was most of the cost of an answer at the edge
+/// (callgrind, bench/README.md).
+fn plain_help_json() -> &'static [u8] {
+    static HELP: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    HELP.get_or_init(|| message_json(&Message::ephemeral(commands::help(&[]))))
 }
 
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,
@@ -357,6 +375,24 @@ async fn hand_over(
         Err(HandOver::TimedOut) => {
             tracing::error!(id = %inv.id, %function, "dispatch timed out");
             Err(format!("{function} did not accept `{what}` in time; it may or may not run. Check with `/iaas vm info` before retrying. (request {short})"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cached help is exactly what the parser's answer would be.
+    #[test]
+    fn plain_help_is_the_parsers_help() {
+        for text in ["", "help", "  HELP ", "Help"] {
+            assert!(is_plain_help(text), "{text:?}");
+            let Parsed::Help(parsed) = commands::parse(text) else { panic!("{text:?} is not help") };
+            assert_eq!(plain_help_json(), message_json(&Message::ephemeral(parsed)).as_slice());
+        }
+        for text in ["help power", "helpx", "power status x"] {
+            assert!(!is_plain_help(text), "{text:?}");
         }
     }
 }

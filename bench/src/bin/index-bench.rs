@@ -16,7 +16,23 @@ use iaas_tests::vcsim::{Vcsim, VcsimOptions};
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::Vcenter;
 
-const COMMANDS: &[&str] = &["vm info app-web-01", "power off app-web-01", "power on app-web-01", "vm list app-web-*"];
+/// `{pass}` is the pass number: each pass creates a VM of its own name.
+const COMMANDS: &[&str] =
+    &["vm info app-web-01", "power off app-web-01", "power on app-web-01", "vm list app-web-*", "create idx-new-{pass}"];
+
+/// The policy `iaas serve` runs with: what `create` needs (the lifecycle e2e test's, a template
+/// pattern, the bot's folder, a lease), nothing else.
+const POLICY: &str = r#"
+[templates]
+allowed = ["tmpl-ubuntu-*"]
+
+[placement]
+folder = "iaas"
+
+[lease]
+default_days = 30
+max_days = 60
+"#;
 
 #[derive(Parser)]
 struct Args {
@@ -58,7 +74,10 @@ async fn main() -> Result<()> {
         let start_secs = started.elapsed().as_secs_f64();
         let dir = workdir.join(size.to_string());
         std::fs::create_dir_all(&dir)?;
-        let report = vcenter::measure_on(&vcsim, &args.iaas, &dir, args.passes, COMMANDS).await?;
+        let policy = dir.join("policy.toml");
+        std::fs::write(&policy, POLICY)?;
+        let env = [("IAAS_CONFIG", policy.display().to_string())];
+        let report = vcenter::measure_on(&vcsim, &args.iaas, &dir, args.passes, COMMANDS, &env).await?;
         eprintln!("index-bench: {size} VMs: index in process");
         let (build_ms, entries, approx_bytes, rss_delta) = index_in_process(&vcsim).await?;
         runs.push(Run { size, start_secs, commands: report.commands, build_ms, entries, approx_bytes, rss_delta });
@@ -137,8 +156,10 @@ fn report(runs: &[Run]) -> String {
         small.size, large.size
     ));
     let last = |run: &Run, text: &str| run.commands.iter().rev().find(|c| c.text == text).map(|c| c.total_bytes());
+    let passes = runs.iter().flat_map(|r| r.commands.iter().map(|c| c.pass)).max().unwrap_or(1);
     for text in COMMANDS {
-        if let (Some(a), Some(b)) = (last(small, text), last(large, text)) {
+        let text = vcenter::command_text(text, passes);
+        if let (Some(a), Some(b)) = (last(small, &text), last(large, &text)) {
             out.push_str(&format!("| `{text}` | {} | {} | {:.2}× |\n", kb(a), kb(b), b as f64 / a.max(1) as f64));
         }
     }
