@@ -12,7 +12,8 @@ use crate::api::ApiError;
 pub struct Nav<'a> {
     pub login: &'a str,
     pub csrf: &'a str,
-    pub admin: bool,
+    /// Whether their roles allow the audit trail (the `audit` command).
+    pub audit: bool,
 }
 
 pub fn page(title: &str, nav: Option<&Nav>, body: Markup) -> Html<String> {
@@ -36,7 +37,7 @@ pub fn page(title: &str, nav: Option<&Nav>, body: Markup) -> Html<String> {
                                 a href="/console/requests" { "Requests" }
                                 a href="/console/new" { "New request" }
                                 a href="/console/leases" { "Leases" }
-                                @if nav.admin { a href="/console/audit" { "Audit" } }
+                                @if nav.audit { a href="/console/audit" { "Audit" } }
                             }
                             form.signout method="post" action="/console/signout" {
                                 span { "Signed in as " (nav.login) }

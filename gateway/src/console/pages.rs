@@ -29,7 +29,7 @@ const LIVE_EVERY: Duration = Duration::from_secs(1);
 const SEARCH_ROWS: usize = 20;
 
 fn nav<'a>(console: &Console, s: &'a Signed) -> Nav<'a> {
-    Nav { login: s.who.email.as_deref().unwrap_or(&s.who.slack_user), csrf: &s.csrf, admin: is_admin(&console.gw, &s.who) }
+    Nav { login: s.who.email.as_deref().unwrap_or(&s.who.slack_user), csrf: &s.csrf, audit: may_run(&console.gw, &s.who, "audit").is_ok() }
 }
 
 fn refused(e: crate::api::ApiError) -> Response {
