@@ -126,7 +126,48 @@ async fn run_vm(
     // One change per VM: a delete or resize in flight waits for us, and we for it. The request
     // is the holder, so a resumed request takes its own lock back.
     let lease = lease_ms(&sc.ctx).saturating_mul(10);
-    let steps = run_steps(sc, vm_index, vm, plan, cancel, changed);
+    // The VM's steps, in order, run while the lock is held.
+    let steps = async {
+        record(id, store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Running).await);
+        let mut vm_state = DecommissionVmState::Done;
+        for step in plan {
+            if step.state.is_settled() {
+                continue;
+            }
+            if cancel.is_cancelled() {
+                vm_state = DecommissionVmState::Cancelled;
+                break;
+            }
+            let settings: serde_json::Value = serde_json::from_str(&step.config_json).unwrap_or_default();
+            record(id, store.start_decommission_step(id, vm_index, step.step_index, now_ms()).await);
+            changed.send_replace(());
+            let result = match steps::build(step.kind, &settings) {
+                Ok(s) => s.run(sc, vm, cancel).await,
+                Err(why) => Err(StepError::Failed(format!("{why}; tell IT."))),
+            };
+            let (state, message) = match result {
+                Ok(StepOutcome::Done(m)) => (DecommissionStepState::Done, m),
+                Ok(StepOutcome::AlreadyDone(m)) => (DecommissionStepState::Done, m),
+                Ok(StepOutcome::Skipped(m)) => (DecommissionStepState::Skipped, m),
+                Err(StepError::Cancelled) => {
+                    (DecommissionStepState::Failed, "Interrupted by a cancel; vCenter may still finish what it was asked.".to_string())
+                }
+                Err(StepError::Failed(m)) => match step.on_failure {
+                    OnFailure::Warn => (DecommissionStepState::Warning, m),
+                    OnFailure::Stop => (DecommissionStepState::Failed, m),
+                },
+            };
+            tracing::info!(request = %id, vm = %vm.name, step = %step.name, state = %state, "decommission step finished");
+            metrics::counter!("iaas_decommission_steps_total", "kind" => step.kind.as_str(), "state" => state.as_str()).increment(1);
+            record(id, store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
+            changed.send_replace(());
+            if state == DecommissionStepState::Failed {
+                vm_state = if cancel.is_cancelled() { DecommissionVmState::Cancelled } else { DecommissionVmState::Failed };
+                break;
+            }
+        }
+        record(id, store.set_decommission_vm_state(id, vm_index, vm_state).await);
+    };
     match lock::with_lock_for(store, &vm.name, id, "decommission", &sc.request.requester, lease, steps).await {
         Ok(Ok(())) => {}
         Ok(Err(held)) => {
@@ -147,58 +188,6 @@ fn record(id: &str, r: Result<(), StoreError>) {
     if let Err(e) = r {
         tracing::error!(error = %e, request = %id, "could not record decommission progress");
     }
-}
-
-/// The VM's steps, in order, holding its lock.
-async fn run_steps(
-    sc: &StepContext,
-    vm_index: i64,
-    vm: &VmFacts,
-    plan: &[DecommissionStep],
-    cancel: &CancellationToken,
-    changed: &watch::Sender<()>,
-) {
-    let store = &sc.ctx.store;
-    let id = &sc.request.id;
-    record(id, store.set_decommission_vm_state(id, vm_index, DecommissionVmState::Running).await);
-    let mut vm_state = DecommissionVmState::Done;
-    for step in plan {
-        if step.state.is_settled() {
-            continue;
-        }
-        if cancel.is_cancelled() {
-            vm_state = DecommissionVmState::Cancelled;
-            break;
-        }
-        let settings: serde_json::Value = serde_json::from_str(&step.config_json).unwrap_or_default();
-        record(id, store.start_decommission_step(id, vm_index, step.step_index, now_ms()).await);
-        changed.send_replace(());
-        let result = match steps::build(step.kind, &settings) {
-            Ok(s) => s.run(sc, vm, cancel).await,
-            Err(why) => Err(StepError::Failed(format!("{why}; tell IT."))),
-        };
-        let (state, message) = match result {
-            Ok(StepOutcome::Done(m)) => (DecommissionStepState::Done, m),
-            Ok(StepOutcome::AlreadyDone(m)) => (DecommissionStepState::Done, m),
-            Ok(StepOutcome::Skipped(m)) => (DecommissionStepState::Skipped, m),
-            Err(StepError::Cancelled) => {
-                (DecommissionStepState::Failed, "Interrupted by a cancel; vCenter may still finish what it was asked.".to_string())
-            }
-            Err(StepError::Failed(m)) => match step.on_failure {
-                OnFailure::Warn => (DecommissionStepState::Warning, m),
-                OnFailure::Stop => (DecommissionStepState::Failed, m),
-            },
-        };
-        tracing::info!(request = %id, vm = %vm.name, step = %step.name, state = %state, "decommission step finished");
-        metrics::counter!("iaas_decommission_steps_total", "kind" => step.kind.as_str(), "state" => state.as_str()).increment(1);
-        record(id, store.finish_decommission_step(id, vm_index, step.step_index, state, &message, now_ms()).await);
-        changed.send_replace(());
-        if state == DecommissionStepState::Failed {
-            vm_state = if cancel.is_cancelled() { DecommissionVmState::Cancelled } else { DecommissionVmState::Failed };
-            break;
-        }
-    }
-    record(id, store.set_decommission_vm_state(id, vm_index, vm_state).await);
 }
 
 /// Renews the claim and watches for a cancel until told to stop. A lost claim (another
