@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use iaas_config::{Policy, Secret};
 use iaas_function::Context;
-use iaas_slack::{Responder, WebApi};
 use iaas_store::{LeaseState, Store};
 use iaas_vsphere::demo::DemoInventory;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt};
@@ -54,18 +53,7 @@ async fn main() -> anyhow::Result<()> {
         for i in 0..LEASES {
             store.open_lease(&format!("vm-{i}"), &format!("bench-{i:05}"), "U0BENCH", 0, far + i as i64, LeaseState::Active).await?;
         }
-        let ctx = Context {
-            claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
-            slack: WebApi::new(None, None),
-            console_url: None,
-            vcenter: Arc::new(DemoInventory::new()),
-            store: store.clone(),
-            responder: Responder::new(None),
-            shared_secret: Secret::new("bench"),
-            policy: Arc::new(Policy::default()),
-            access: None,
-            owners: None,
-        };
+        let ctx = Context::new(Arc::new(DemoInventory::new()), store.clone(), Policy::default(), Secret::new("bench"));
         let mut times = Vec::new();
         statements.store(0, Ordering::Relaxed);
         for _ in 0..SWEEPS {

@@ -39,18 +39,12 @@ async fn setup(policy: &str) -> (Router, Arc<DemoInventory>, Posts) {
     tokio::spawn(async move { axum::serve(listener, slack).await });
 
     let demo = Arc::new(DemoInventory::new());
-    let ctx = Context {
-        claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
-        slack: iaas_slack::WebApi::new(None, None),
-        console_url: None,
-        vcenter: demo.clone(),
-        store: iaas_store::Store::connect("sqlite::memory:").await.unwrap(),
-        responder: iaas_slack::Responder::new(None),
-        shared_secret: Secret::new("unused"),
-        policy: Arc::new(Policy::parse(policy).unwrap()),
-        access: None,
-        owners: None,
-    };
+    let ctx = Context::new(
+        demo.clone(),
+        iaas_store::Store::connect("sqlite::memory:").await.unwrap(),
+        Policy::parse(policy).unwrap(),
+        Secret::new("unused"),
+    );
     let settings = EventSettings { auth: EventAuth::token("t0ken"), notifier: Some(Notifier::new(Some(&api), "xoxb-test", "C0OPS")) };
     (iaas_scale::router_with(Arc::new(ctx), settings), demo, posts)
 }

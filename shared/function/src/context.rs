@@ -67,6 +67,24 @@ impl From<iaas_access::AccessError> for StartupError {
 }
 
 impl Context {
+    /// A context over these peers with everything else off: no roles, no owner look-ups, no
+    /// Slack token, no console, answers only to Slack's own origin. For tests and benchmarks;
+    /// set fields afterwards for more.
+    pub fn new(vcenter: Arc<dyn Vcenter>, store: Store, policy: Policy, shared_secret: Secret) -> Context {
+        Context {
+            vcenter,
+            store,
+            responder: Responder::new(None),
+            shared_secret,
+            policy: Arc::new(policy),
+            access: None,
+            owners: None,
+            claim_lease: DEFAULT_CLAIM_LEASE,
+            slack: WebApi::new(None, None),
+            console_url: None,
+        }
+    }
+
     /// Reads every setting a function uses. `shared_secret` is passed in when the caller already
     /// has it (the all-in-one generates one); otherwise `IAAS_SHARED_SECRET` is required.
     pub async fn from_env(shared_secret: Option<Secret>) -> Result<Context, StartupError> {

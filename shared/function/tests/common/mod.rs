@@ -26,17 +26,7 @@ pub async fn context(vcenter: Arc<dyn Vcenter>, policy: Policy) -> (Context, Str
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let ctx = Context {
-        claim_lease: iaas_function::DEFAULT_CLAIM_LEASE,
-        slack: iaas_slack::WebApi::new(None, None),
-        console_url: None,
-        vcenter,
-        store: Store::connect("sqlite::memory:").await.unwrap(),
-        responder: Responder::new(Some(&response_url)),
-        shared_secret: Secret::new("s"),
-        policy: Arc::new(policy),
-        access: None,
-        owners: None,
-    };
+    let mut ctx = Context::new(vcenter, Store::connect("sqlite::memory:").await.unwrap(), policy, Secret::new("s"));
+    ctx.responder = Responder::new(Some(&response_url));
     (ctx, response_url, rx)
 }
