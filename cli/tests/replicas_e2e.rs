@@ -8,7 +8,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
-use common::{start_on, Database};
+use common::start_on;
+use iaas_tests::postgres::Database;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::{VcError, Vcenter};
 

@@ -24,12 +24,8 @@ fn entry(i: usize) -> AuditEntry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_audit_table_does_not_hold_decisions() {
-    let admin_url = std::env::var("IAAS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the tests");
-    let name = format!("iaas_audit_stall_{}", std::process::id());
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = iaas_tests::postgres::Database::create("audit_stall").await;
+    let url = db.url.clone();
     // A long statement time-out: the writer task stays stuck behind the lock.
     let store = Store::connect_with(&url, Duration::from_secs(120)).await.unwrap();
     let log = Arc::new(AuditLog::with_queue(store.clone(), 2));
@@ -59,5 +55,5 @@ async fn a_locked_audit_table_does_not_hold_decisions() {
     let written = store.audit_entries(&iaas_store::AuditFilter::default(), 100).await.unwrap();
     assert!(!written.is_empty(), "the queued decisions are written once the table is free");
     drop((log, store, locker));
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+    db.drop().await;
 }

@@ -1,4 +1,5 @@
 pub mod bind;
+pub mod postgres;
 pub mod slack;
 pub mod slapd;
 pub mod socket_mode;
