@@ -157,13 +157,11 @@ async fn until(c: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
     panic!("the page never showed {what}: {}", body(c).await);
 }
 
-/// The states of the steps shown, in page order.
+/// The states of the steps shown, in page order, read in one go inside the page (the live part
+/// may be replaced between two WebDriver calls).
 async fn step_states(c: &Client) -> Vec<String> {
-    let mut out = Vec::new();
-    for row in c.find_all(Locator::Css("tr[data-step]")).await.unwrap() {
-        out.push(row.attr("data-state").await.unwrap().unwrap_or_default());
-    }
-    out
+    let states = c.execute("return [...document.querySelectorAll('tr[data-step]')].map(r => r.dataset.state);", vec![]).await.unwrap();
+    serde_json::from_value(states).unwrap()
 }
 
 async fn request_id(c: &Client) -> String {
@@ -176,10 +174,22 @@ async fn add_vms(c: &Client, typed: &str, names: &[&str]) {
     c.find(Locator::Id("vm-search")).await.unwrap().send_keys(typed).await.unwrap();
     for name in names {
         let css = format!("#vm-results button[data-add='{name}']");
-        let Ok(button) = c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&css)).await else {
-            panic!("the search for {typed:?} never offered {name}: {}", text(c, "#vm-results").await);
-        };
-        button.click().await.unwrap();
+        // The results are replaced while the answers to earlier keystrokes arrive: find again.
+        let mut added = false;
+        for _ in 0..20 {
+            let Ok(button) = c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&css)).await else {
+                panic!("the search for {typed:?} never offered {name}: {}", text(c, "#vm-results").await);
+            };
+            if button.click().await.is_ok() {
+                added = true;
+                break;
+            }
+        }
+        assert!(added, "could not press Add for {name}");
+    }
+    let chosen = c.execute("return document.getElementById('vms').value;", vec![]).await.unwrap();
+    for name in names {
+        assert!(chosen.as_str().unwrap_or_default().lines().any(|l| l == *name), "{name} not added: {chosen}");
     }
 }
 
