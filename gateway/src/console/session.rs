@@ -110,7 +110,7 @@ impl FromRequestParts<Arc<Console>> for Signed {
             Redirect::to(&format!("/console/signin?next={}", urlencode(next))).into_response()
         };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_signin()) };
-        let store = crate::requests::store(&console.gw).map_err(|e| html::api_refusal(e))?;
+        let store = crate::requests::store(&console.gw).map_err(html::api_refusal)?;
         let hash = sha256_hex(&token);
         let idle_ms = console.settings.idle.as_millis() as i64;
         let session = store.console_session(&hash, now_ms(console), idle_ms).await.map_err(|_| {
