@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use iaas_config::Secret;
 use iaas_expire::lease;
 use iaas_function::Context;
-use iaas_store::{LeaseFilter, LeaseState};
+use iaas_store::{LeaseFilter, LeaseState, UserId};
 use iaas_vsphere::{VmRef, ATTR_EXPIRES};
 
 #[derive(clap::Subcommand)]
@@ -65,7 +65,7 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         ExpireCmd::List { owner, days, all } => {
             let filter = LeaseFilter {
-                owner,
+                owner: owner.map(UserId::from),
                 expiring_before_ms: days.map(|d| (Utc::now() + chrono::Duration::days(d)).timestamp_millis()),
                 include_finished: all,
             };
@@ -96,7 +96,7 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
         ExpireCmd::Remove { vm } => {
             let l = lease::find(store, vc, &vm).await.map_err(|e| anyhow!(e))?;
             store.set_lease_state(&l.vm_moref, LeaseState::Excluded, "removed with the CLI", Utc::now().timestamp_millis()).await?;
-            vc.set_attribute(&VmRef { moref: l.vm_moref.clone(), name: l.vm_name.clone() }, ATTR_EXPIRES, "").await?;
+            vc.set_attribute(&VmRef::new(l.vm_moref.clone(), l.vm_name.clone()), ATTR_EXPIRES, "").await?;
             println!("{} no longer expires.", l.vm_name);
         }
         ExpireCmd::Sweep { dry_run, as_of, yes: _ } => {

@@ -163,7 +163,7 @@ async fn a_vm_without_hot_add_gets_its_change_when_powered_off() {
     assert_eq!(body["status"].as_str(), Some("ignored"), "{body}");
 }
 
-async fn local_ds0(vc: &SoapClient) -> String {
+async fn local_ds0(vc: &SoapClient) -> iaas_vsphere::Moref {
     let agent = vc.find_vm("build-agent-07").await.unwrap();
     vc.datastores_for(&agent).await.unwrap().into_iter().find(|d| d.name == "LocalDS_0").unwrap().moref
 }

@@ -53,7 +53,7 @@ async fn start(placement: &str, opts: VcsimOptions) -> (Vcsim, Serve, SoapClient
 }
 
 async fn names(reader: &SoapClient) -> Vec<String> {
-    reader.list_vms().await.unwrap().into_iter().map(|v| v.vm.name).collect()
+    reader.list_vms().await.unwrap().into_iter().map(|v| v.vm.name.into_string()).collect()
 }
 
 async fn datastores_of(reader: &SoapClient, name: &str) -> Vec<String> {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use iaas_store::InvocationId;
 use std::time::Duration;
 
 use common::decommission::{gone, record, request_id, step, store, until};
@@ -154,7 +155,7 @@ async fn cancel_stops_mid_run_and_says_what_ran() {
     let again = again.expect("dispatched");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let outcome = loop {
-        if let Some(outcome) = store.invocation(&again).await.unwrap().and_then(|r| r.outcome) {
+        if let Some(outcome) = store.invocation(&InvocationId::from(&*again)).await.unwrap().and_then(|r| r.outcome) {
             break outcome;
         }
         assert!(std::time::Instant::now() < deadline, "the second cancel never finished");

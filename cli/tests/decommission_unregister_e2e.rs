@@ -7,6 +7,7 @@ mod common;
 
 use common::decommission::{record, request_id, step, store, until};
 use common::{button_token, start_on, Serve};
+use iaas_store::UserId;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, VcError, Vcenter};
@@ -45,15 +46,15 @@ async fn the_vms_are_moved_to_the_folder_and_unregistered() {
     assert!(made.contains("*web-09* is ready"), "{made}");
     let web09 = reader.find_vm("web-09").await.unwrap();
     let store = store(&serve).await;
-    assert_eq!(store.quota_usage("U1").await.unwrap().vms, 1);
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap().vms, 1);
 
     let (id, _) = decommission(&serve, "app-web-02 web-09", "Decommissioned 2 of 2 VMs.").await;
     for name in ["app-web-02", "web-09"] {
         assert_eq!(reader.find_vm(name).await, Err(VcError::NotFound { name: name.into() }));
     }
-    let left: Vec<String> = reader.list_vms().await.unwrap().into_iter().map(|v| v.vm.name).collect();
+    let left: Vec<String> = reader.list_vms().await.unwrap().into_iter().map(|v| v.vm.name.into_string()).collect();
     assert_eq!(left, ["app-db-01", "app-web-01", "build-agent-07", "dc-01", "win-app-01"], "only those VMs left the inventory");
-    let usage = store.quota_usage("U1").await.unwrap();
+    let usage = store.quota_usage(&UserId::from("U1")).await.unwrap();
     assert_eq!((usage.vms, usage.cpus, usage.memory_mb), (0, 0, 0), "the quota is given back as by a delete");
     assert!(store.vm_record(&web09.moref).await.unwrap().unwrap().deleted_at_ms.is_some());
 
@@ -104,19 +105,19 @@ async fn a_vm_gone_before_its_delete_step_gives_its_quota_back() {
     let made = serve.run("U1", "create web-10 --size small").await.readable();
     assert!(made.contains("*web-10* is ready"), "{made}");
     let store = store(&serve).await;
-    assert_eq!(store.quota_usage("U1").await.unwrap().vms, 1);
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap().vms, 1);
 
     let prompt = serve.run("U1", "decommission web-10").await;
     let id = request_id(&prompt.readable());
     let vm = reader.find_vm("web-10").await.unwrap();
     reader.destroy(&vm).await.unwrap();
-    assert_eq!(store.quota_usage("U1").await.unwrap().vms, 1, "still charged");
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap().vms, 1, "still charged");
     assert_eq!(serve.press("U1", "decommission.confirm", &button_token(&prompt)).await, 200);
     until(&serve, &["Decommissioned 1 of 1 VMs."]).await;
 
     let d = record(&store, &id).await;
     assert_eq!(step(&d, "web-10", "delete_vm").message, "web-10 was already gone.");
-    let usage = store.quota_usage("U1").await.unwrap();
+    let usage = store.quota_usage(&UserId::from("U1")).await.unwrap();
     assert_eq!((usage.vms, usage.cpus, usage.memory_mb), (0, 0, 0), "the share is given back");
     assert!(store.vm_record(&vm.moref).await.unwrap().unwrap().deleted_at_ms.is_some());
 }

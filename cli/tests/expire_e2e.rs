@@ -6,6 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{ldap_env, start_on, Serve};
+use iaas_store::UserId;
 use iaas_store::{AuditFilter, DecommissionFilter, Lease, LeaseFilter, LeaseState, Store, Usage};
 use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
@@ -77,12 +78,12 @@ async fn snapshot(serve: &Serve, reader: &SoapClient) -> Snapshot {
         let first = store.first_reminder(&l.vm_moref, l.expires_at_ms).await.unwrap();
         let seven = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 7).await.unwrap();
         let one = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 1).await.unwrap();
-        let vm = reader.vm_details(&VmRef { moref: l.vm_moref.clone(), name: l.vm_name.clone() }).await.map_err(|e| e.to_string());
+        let vm = reader.vm_details(&VmRef::new(l.vm_moref.clone(), l.vm_name.clone())).await.map_err(|e| e.to_string());
         leases.push(LeaseSeen { lease: l, first_reminder: first, reminded: (seven, one), vm });
     }
     Snapshot {
         leases,
-        usage: store.quota_usage("U1").await.unwrap(),
+        usage: store.quota_usage(&UserId::from("U1")).await.unwrap(),
         audit: store.audit_entries(&AuditFilter::default(), 100_000).await.unwrap().len(),
         decommissions: store.decommissions(&DecommissionFilter::default(), 1000, 0).await.unwrap().len(),
         posts: serve.posts.lock().unwrap().len(),
@@ -109,7 +110,7 @@ async fn expired_and_powered_off(serve: &Serve, name: &str, created: DateTime<Ut
     assert!(serve.run("U1", &format!("create {name}")).await.readable().contains("expires"));
     assert!(serve.run("U1", &format!("create keep-{name}")).await.readable().contains("excluded by policy"));
     serve.run("U1", &format!("power on {name}")).await;
-    let usage = store(serve).await.quota_usage("U1").await.unwrap();
+    let usage = store(serve).await.quota_usage(&UserId::from("U1")).await.unwrap();
     assert_eq!(usage.vms, 2, "{usage:?}");
     assert!(sweep_at(serve, created, Duration::days(4)).await.contains("1 reminded"));
     assert!(sweep_at(serve, created, Duration::days(10) + Duration::hours(1)).await.contains("1 powered off"));
@@ -410,7 +411,7 @@ async fn a_vm_deleted_by_the_sweep_gives_its_quota_back_once() {
     assert!(report.contains("1 deleted"), "{report}");
     assert!(matches!(state(&reader, "lease-08").await, Err(VcError::NotFound { .. })));
     let store = store(&serve).await;
-    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "only keep-lease-08 counts");
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), half(both), "only keep-lease-08 counts");
 
     // The same lease swept again (as a replayed sweep would): nothing more is given back.
     let vm_moref = store
@@ -424,7 +425,7 @@ async fn a_vm_deleted_by_the_sweep_gives_its_quota_back_once() {
     store.set_lease_state(&vm_moref, LeaseState::Deleting, "replayed", 0).await.unwrap();
     sweep_at(&serve, created, Duration::days(14)).await;
     assert_eq!(store.lease(&vm_moref).await.unwrap().unwrap().state, LeaseState::Deleted);
-    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "given back once");
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), half(both), "given back once");
 }
 
 /// A VM with another change in flight is left alone by the sweep (power-off and delete alike)
@@ -471,16 +472,16 @@ async fn a_delete_interrupted_after_the_destroy_is_settled_once() {
     let vm = reader.find_vm("lease-10").await.unwrap();
     assert!(store.begin_lease_delete(&vm.moref, half(both), 0).await.unwrap());
     reader.destroy(&vm).await.unwrap();
-    assert_eq!(store.quota_usage("U1").await.unwrap(), both, "still charged: the worker died");
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), both, "still charged: the worker died");
 
     let report = sweep_at(&serve, created, Duration::days(13) + Duration::hours(2)).await;
     assert!(report.contains("1 deleted"), "{report}");
     assert_eq!(store.lease(&vm.moref).await.unwrap().unwrap().state, LeaseState::Deleted);
-    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both));
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), half(both));
     assert!(store.vm_record(&vm.moref).await.unwrap().unwrap().deleted_at_ms.is_some());
     let report = sweep_at(&serve, created, Duration::days(14)).await;
     assert!(report.contains("0 deleted"), "{report}");
-    assert_eq!(store.quota_usage("U1").await.unwrap(), half(both), "given back once");
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), half(both), "given back once");
 }
 
 /// Each stage of a lease's end, dry-run first: the dry run prints what the real sweep then

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::Router;
 use iaas_config::Secret;
-use iaas_invocation::{Invocation, SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_invocation::{Invocation, InvocationId, SignedBody, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_slack::{Message, Responder};
 use iaas_store::{AuditEntry, ClaimState, Outcome, Store};
 use tower::ServiceExt;
@@ -43,7 +43,7 @@ impl LocalDispatch {
 
     /// Runs the invocation on a task of its own; the record is forgotten once the function has
     /// answered (whatever it answered: a refusal would be refused again).
-    fn spawn(&self, router: Router, function: &str, id: String, signed: SignedBody) -> Result<(), DispatchError> {
+    fn spawn(&self, router: Router, function: &str, id: InvocationId, signed: SignedBody) -> Result<(), DispatchError> {
         let request = http::Request::post("/")
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
@@ -131,10 +131,10 @@ async fn cut_short(
     tracing::warn!(id = %inv.id, %function, command = %what, "an invocation was cut short by a restart; told the user");
     let entry = AuditEntry {
         at_ms: chrono::Utc::now().timestamp_millis(),
-        request_id: inv.id.clone(),
-        actor: inv.user.id.clone(),
+        request_id: inv.id.to_string(),
+        actor: inv.user.id.to_string(),
         command: what.clone(),
-        vm: inv.command.target_vm().map(str::to_string),
+        vm: inv.command.target_vm().map(ToString::to_string),
         stage: function.to_string(),
         decision: "failed".into(),
         reason: text.clone(),
@@ -156,16 +156,17 @@ async fn cut_short(
     Ok(true)
 }
 
+/// Just the id of an invocation's JSON, read without parsing the rest.
 #[derive(serde::Deserialize)]
-struct InvocationId {
-    id: String,
+struct IdOnly {
+    id: InvocationId,
 }
 
 #[async_trait]
 impl Dispatch for LocalDispatch {
     async fn dispatch(&self, function: &str, signed: SignedBody) -> Result<(), DispatchError> {
         let router = self.router(function)?;
-        let id = serde_json::from_slice::<InvocationId>(&signed.body).map(|i| i.id).unwrap_or_default();
+        let id = serde_json::from_slice::<IdOnly>(&signed.body).map(|i| i.id).unwrap_or_default();
         if let Some(store) = &self.store {
             let body = std::str::from_utf8(&signed.body).map_err(|e| DispatchError(e.to_string()))?;
             store.record_dispatch(&id, function, body).await.map_err(|e| {

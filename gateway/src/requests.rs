@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use iaas_access::Identity;
-use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
+use iaas_invocation::{Caller, Command, Invocation, InvocationId, RequestId, SlackChannel, SlackUser, UserId, VmName};
 use iaas_store::{CancelOutcome, DecommissionDetail, InvocationRecord, Outcome, Store};
 
 use crate::api::ApiError;
@@ -48,19 +48,19 @@ pub(crate) fn is_admin(gw: &Gateway, who: &Identity) -> bool {
 
 /// The ids a person's requests and leases may carry: their Slack id (or the e-mail address an
 /// API or console caller acts under) and their e-mail address.
-pub(crate) fn ids(who: &Identity) -> Vec<String> {
+pub(crate) fn ids(who: &Identity) -> Vec<UserId> {
     let mut ids = vec![who.slack_user.clone()];
-    ids.extend(who.email.clone().filter(|m| *m != who.slack_user));
+    ids.extend(who.email.as_deref().filter(|m| *m != who.slack_user).map(UserId::from));
     ids
 }
 
 /// Signs and dispatches `command` for `who`; `Ok` is the invocation's id.
-pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Result<String, ApiError> {
+pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Result<InvocationId, ApiError> {
     let function = command.function();
     let inv = Invocation {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: InvocationId::generate(),
         command,
-        user: SlackUser { id: who.slack_user.clone(), name: who.slack_user.clone(), team_id: String::new() },
+        user: SlackUser { id: who.slack_user.clone(), name: who.slack_user.to_string(), team_id: String::new() },
         channel: SlackChannel::default(),
         response_url: None,
         issued_at: (gw.clock)(),
@@ -88,7 +88,7 @@ pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Resu
 
 /// The function's recorded verdict on invocation `id`, waited for; a refusal is an error
 /// (403 when access was denied, else 422).
-pub(crate) async fn verdict(gw: &Gateway, id: &str) -> Result<Outcome, ApiError> {
+pub(crate) async fn verdict(gw: &Gateway, id: &InvocationId) -> Result<Outcome, ApiError> {
     let store = store(gw)?;
     let deadline = tokio::time::Instant::now() + VERDICT_WAIT;
     loop {
@@ -122,15 +122,15 @@ pub(crate) async fn start_decommission(
     reason: Option<String>,
 ) -> Result<DecommissionDetail, ApiError> {
     may_run(gw, who, "decommission")?;
-    let vms: Vec<String> = vms.iter().map(|v| v.trim().to_string()).collect();
-    if vms.is_empty() || vms.iter().any(String::is_empty) {
+    let vms: Vec<VmName> = vms.iter().map(|v| VmName::from(v.trim())).collect();
+    if vms.is_empty() || vms.iter().any(|v| v.is_empty()) {
         return Err(ApiError::bad_request("Name at least one VM, and no empty names."));
     }
     if vms.len() > MAX_VMS {
         return Err(ApiError::bad_request(format!("At most {MAX_VMS} VMs per request.")));
     }
     let store = store(gw)?;
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let id = RequestId::generate();
     let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let command = Command::DecommissionStart { id: id.clone(), vms, ticket: clean(ticket), reason: clean(reason) };
     let inv_id = send(gw, command, who).await?;
@@ -161,7 +161,7 @@ pub(crate) async fn start_decommission(
 }
 
 /// Request `id`, for someone allowed to see it: its requester or an admin.
-pub(crate) async fn decommission_for(gw: &Gateway, who: &Identity, id: &str) -> Result<DecommissionDetail, ApiError> {
+pub(crate) async fn decommission_for(gw: &Gateway, who: &Identity, id: &RequestId) -> Result<DecommissionDetail, ApiError> {
     let detail = store(gw)?.decommission(id).await.map_err(|_| ApiError::store_down())?;
     let detail = detail.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`.")))?;
     if !ids(who).contains(&detail.request.requester) && !is_admin(gw, who) {
@@ -175,7 +175,7 @@ pub(crate) async fn decommission_for(gw: &Gateway, who: &Identity, id: &str) -> 
 
 /// Cancels request `id` for `who` (its requester or an admin): at once if it has not started,
 /// else before its next step (nothing is rolled back).
-pub(crate) async fn cancel_decommission(gw: &Gateway, who: &Identity, id: &str) -> Result<CancelOutcome, ApiError> {
+pub(crate) async fn cancel_decommission(gw: &Gateway, who: &Identity, id: &RequestId) -> Result<CancelOutcome, ApiError> {
     may_run(gw, who, "decommission cancel")?;
     let store = store(gw)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("There is no decommission request `{id}`."));

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iaas_invocation::{Caller, Command, Invocation, SlackChannel, SlackUser};
+use iaas_invocation::{Caller, Command, Invocation, InvocationId, SlackChannel, SlackUser, UserId};
 use iaas_slack::{Interaction, Message, SlashCommand, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_store::AuditEntry;
 
@@ -83,7 +83,7 @@ pub enum Ack {
     /// Nothing will run (bad usage, access denied, not handed over): an ephemeral sentence.
     Refused(Vec<u8>),
     /// Handed over: "Accepted …" with the request id.
-    Accepted { body: Vec<u8>, request_id: String },
+    Accepted { body: Vec<u8>, request_id: InvocationId },
     /// Not a request Slack sends; HTTP answers 400, Socket Mode acks bare.
     Malformed(&'static str),
 }
@@ -130,7 +130,7 @@ impl IntoResponse for Ack {
             Ack::Accepted { body, request_id } => {
                 let mut response = json(body);
                 // The id header tells `iaas slash` (and logs) that work was handed over; Slack ignores it.
-                if let Ok(id) = HeaderValue::try_from(request_id) {
+                if let Ok(id) = HeaderValue::try_from(request_id.into_string()) {
                     response.headers_mut().insert(REQUEST_ID_HEADER, id);
                 }
                 response
@@ -172,7 +172,7 @@ pub(crate) async fn run_command(gw: &Gateway, slash: SlashCommand) -> Ack {
         Parsed::Run(command) => command,
     };
     let SlashCommand { user_id, user_name, team_id, channel_id, channel_name, response_url, .. } = slash;
-    let user = SlackUser { id: user_id, name: user_name, team_id };
+    let user = SlackUser { id: user_id.into(), name: user_name, team_id };
     let channel = SlackChannel { id: channel_id, name: channel_name };
     let what = command.describe();
     let caller = match check_access(gw, &user.id, &command).await {
@@ -191,7 +191,7 @@ pub(crate) async fn run_command(gw: &Gateway, slash: SlashCommand) -> Ack {
 /// `/iaas doctor`, once access allowed it: the gateway runs the checks itself (they take
 /// longer than Slack's 3 s for the ack) and posts them to the response_url, ephemeral. Lambda
 /// freezes a function once it has answered, so there the gateway says where to run them.
-async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: String) -> Ack {
+async fn doctor(gw: &Gateway, user: &UserId, command: &Command, response_url: String) -> Ack {
     if iaas_runtime::on_lambda() {
         return Ack::told(
             "On AWS Lambda the gateway cannot go on checking after it has answered Slack; run `iaas doctor` with the gateway's and the functions' settings instead.".into(),
@@ -202,11 +202,11 @@ async fn doctor(gw: &Gateway, user: &str, command: &Command, response_url: Strin
             "This request has no Slack response address, so the checks' answer could not be delivered; nothing was run.".into(),
         );
     }
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = InvocationId::generate();
     audit(gw, &id, user, command, "allowed", "answered by the gateway".into()).await;
     let (responder, options) = (gw.responder.clone(), gw.doctor.clone());
     let context = format!("request {}", iaas_invocation::short_id(&id));
-    tracing::info!(%id, user, "doctor: checking");
+    tracing::info!(%id, %user, "doctor: checking");
     tokio::spawn(async move {
         let checks = iaas_doctor::run(&options).await;
         let message = Message::ephemeral(iaas_doctor::slack_text(&checks)).with_context(&context);
@@ -235,7 +235,7 @@ fn plain_help_json() -> &'static [u8] {
 
 /// The ack of a handed-over command: `Message::ephemeral("Accepted …").with_context("request …")`,
 /// serialized directly (see `iaas_slack::message::ephemeral_with_context_json`).
-fn accepted(what: &str, id: String) -> Ack {
+fn accepted(what: &str, id: InvocationId) -> Ack {
     let text = format!("Accepted `{}`. I'll answer here when it's done.", iaas_slack::UserText(what));
     let context = format!("request {}", iaas_invocation::short_id(&id));
     Ack::Accepted { body: iaas_slack::message::ephemeral_with_context_json(&text, &context), request_id: id }
@@ -255,7 +255,8 @@ pub(crate) async fn run_interaction(gw: &Gateway, interaction: Interaction) -> A
         tracing::info!("ignored a press with no action of ours");
         return Ack::Empty;
     };
-    let user = SlackUser { id: payload.user.id.0.clone(), name: payload.user_name().to_string(), team_id: payload.team_id().to_string() };
+    let user =
+        SlackUser { id: payload.user.id.0.as_str().into(), name: payload.user_name().to_string(), team_id: payload.team_id().to_string() };
     let channel = SlackChannel { id: payload.channel_id().to_string(), name: payload.channel_name().to_string() };
     let response_url = payload.response_url.unwrap_or_default();
     let what = command.describe();
@@ -280,12 +281,12 @@ pub(crate) async fn run_interaction(gw: &Gateway, interaction: Interaction) -> A
 
 /// The access check before the ack (when the policy has roles). A denial is audited and
 /// answered with a sentence; nothing is dispatched.
-async fn check_access(gw: &Gateway, user: &str, command: &Command) -> Result<Caller, String> {
+async fn check_access(gw: &Gateway, user: &UserId, command: &Command) -> Result<Caller, String> {
     let Some(access) = &gw.access else { return Ok(Caller::default()) };
     let decision = crate::access::authorize(access, user, command).await;
     if let Err(reason) = &decision {
-        tracing::info!(user, command = %command.describe(), %reason, "denied");
-        audit(gw, &uuid::Uuid::now_v7().to_string(), user, command, "denied", reason.clone()).await;
+        tracing::info!(%user, command = %command.describe(), %reason, "denied");
+        audit(gw, &InvocationId::generate(), user, command, "denied", reason.clone()).await;
     }
     decision
 }
@@ -296,7 +297,7 @@ pub(crate) async fn audit_repeat(gw: &Gateway, actor: String, what: &str, reason
     let Some(log) = &gw.audit else { return };
     log.record(AuditEntry {
         at_ms: (gw.clock)() * 1000,
-        request_id: uuid::Uuid::now_v7().to_string(),
+        request_id: InvocationId::generate().to_string(),
         actor,
         command: what.into(),
         vm: None,
@@ -314,14 +315,14 @@ pub(crate) const STORE_DOWN: &str =
 
 /// Appends a gateway decision to the audit trail, when one is configured. Queued for the
 /// audit writer (see `crate::audit` for why, and what keeps it durable), not written here.
-async fn audit(gw: &Gateway, request_id: &str, user: &str, command: &Command, decision: &str, reason: String) {
+async fn audit(gw: &Gateway, request_id: &InvocationId, user: &UserId, command: &Command, decision: &str, reason: String) {
     let Some(log) = &gw.audit else { return };
     let entry = AuditEntry {
         at_ms: (gw.clock)() * 1000,
         request_id: request_id.to_string(),
         actor: user.to_string(),
         command: command.describe(),
-        vm: command.target_vm().map(str::to_string),
+        vm: command.target_vm().map(ToString::to_string),
         stage: "gateway".into(),
         decision: decision.into(),
         reason,
@@ -340,13 +341,13 @@ async fn hand_over(
     channel: SlackChannel,
     caller: Caller,
     response_url: String,
-) -> Result<String, String> {
+) -> Result<InvocationId, String> {
     if !gw.responder.allows(&response_url) {
         tracing::warn!(host = %iaas_slack::host_of(&response_url), "refused a request whose response_url is not Slack's");
         return Err("This request has no Slack response address, so its answer could not be delivered; nothing was done.".into());
     }
     let inv = Invocation {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: InvocationId::generate(),
         command,
         user,
         channel,

@@ -47,7 +47,7 @@ impl Dispatch for FakeFunction {
                 vms: vms
                     .iter()
                     .map(|v| NewDecommissionVm {
-                        vm_moref: format!("vm-{v}"),
+                        vm_moref: format!("vm-{v}").into(),
                         vm_name: v.clone(),
                         os_family: "linux".into(),
                         facts_json: "{}".into(),

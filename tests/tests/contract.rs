@@ -12,7 +12,7 @@ use iaas_tests::vcsim::{Vcsim, VcsimOptions};
 use iaas_vsphere::demo::DemoInventory;
 use iaas_vsphere::soap::{SoapClient, SoapConfig};
 use iaas_vsphere::{
-    CloneSpec, CreateSpec, Placement, PowerOp, PowerState, TaskRef, TaskStatus, VcError, Vcenter, VmRef, VmSummary, ATTR_CREATED,
+    CloneSpec, CreateSpec, Moref, Placement, PowerOp, PowerState, TaskRef, TaskStatus, VcError, Vcenter, VmRef, VmSummary, ATTR_CREATED,
     ATTR_EXPIRES, ATTR_OWNER,
 };
 
@@ -161,11 +161,11 @@ async fn row(vc: &dyn Vcenter, name: &str) -> VmSummary {
 }
 
 async fn names(vc: &dyn Vcenter) -> Vec<String> {
-    vc.list_vms().await.expect("list").into_iter().map(|s| s.vm.name).collect()
+    vc.list_vms().await.expect("list").into_iter().map(|s| s.vm.name.into_string()).collect()
 }
 
 async fn template_names(vc: &dyn Vcenter) -> Vec<String> {
-    vc.list_templates().await.expect("templates").into_iter().map(|t| t.name).collect()
+    vc.list_templates().await.expect("templates").into_iter().map(|t| t.name.into_string()).collect()
 }
 
 fn not_found(name: &str) -> VcError {
@@ -173,13 +173,13 @@ fn not_found(name: &str) -> VcError {
 }
 
 fn ghost() -> VmRef {
-    VmRef { moref: "vm-424242".into(), name: "ghost".into() }
+    VmRef::new("vm-424242", "ghost")
 }
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
 /// The moref of the datastore with this name, from the datastores `vm`'s host reaches.
-async fn datastore_moref(vc: &dyn Vcenter, vm_name: &str, ds_name: &str) -> String {
+async fn datastore_moref(vc: &dyn Vcenter, vm_name: &str, ds_name: &str) -> Moref {
     vc.datastores_for(&vm(vc, vm_name).await)
         .await
         .expect("datastores")
@@ -190,7 +190,7 @@ async fn datastore_moref(vc: &dyn Vcenter, vm_name: &str, ds_name: &str) -> Stri
 }
 
 async fn names_on(vc: &dyn Vcenter, datastore: &str) -> Vec<String> {
-    vc.vms_on_datastore(datastore).await.expect("VMs on datastore").into_iter().map(|v| v.name).collect()
+    vc.vms_on_datastore(&datastore.into()).await.expect("VMs on datastore").into_iter().map(|v| v.name.into_string()).collect()
 }
 
 // ---- the contract ----------------------------------------------------------------------------
@@ -434,7 +434,7 @@ async fn nonsense_sizes_are_refused_before_any_task(vc: &dyn Vcenter) {
     spec.memory_mb = 1024;
     spec.name = " padded".into();
     invalid(vc.begin_create(&spec).await);
-    spec.name = "x".repeat(81);
+    spec.name = "x".repeat(81).into();
     invalid(vc.begin_create(&spec).await);
     let web = vm(vc, "app-web-02").await;
     assert!(matches!(vc.reconfigure(&web, Some(0), None).await, Err(VcError::Fault { .. })));
@@ -1007,7 +1007,7 @@ async fn relocate_moves_a_vm_between_datastores(vc: &dyn Vcenter) {
     assert_eq!(names_on(vc, &ds0).await, ["app-web-01", "app-web-02"]);
     assert_eq!(names_on(vc, &ds1).await, ["app-db-01", "build-agent-07", "dc-01", "win-app-01"]);
 
-    match vc.relocate(&agent, "datastore-424242").await {
+    match vc.relocate(&agent, &"datastore-424242".into()).await {
         Err(VcError::Fault { fault, .. }) => assert_eq!(fault, "ManagedObjectNotFound"),
         other => panic!("an unknown datastore was accepted: {other:?}"),
     }
@@ -1018,7 +1018,7 @@ async fn relocate_moves_a_vm_between_datastores(vc: &dyn Vcenter) {
 async fn vm_by_moref_and_its_storage_use(vc: &dyn Vcenter) {
     let db = vm(vc, "app-db-01").await;
     assert_eq!(vc.vm_by_moref(&db.moref).await, Ok(db.clone()));
-    assert_eq!(vc.vm_by_moref("vm-424242").await, Err(not_found("vm-424242")));
+    assert_eq!(vc.vm_by_moref(&"vm-424242".into()).await, Err(not_found("vm-424242")));
     assert_eq!(vc.vm_used_bytes(&db).await, Ok(120 * GIB));
     vc.reconfigure(&db, Some(6), None).await.expect("reconfigure");
     assert_eq!(vc.vm_used_bytes(&db).await, Ok(120 * GIB), "a reconfigure does not change storage use");

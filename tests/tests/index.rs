@@ -101,7 +101,7 @@ async fn a_vm_renamed_away_and_replaced_is_never_acted_on() {
     assert_ne!(new.moref, old.moref, "the renamed VM was taken for the new one");
     vc.power(&new, PowerOp::Off).await.unwrap();
     assert_eq!(power_state(&vc, &new).await, PowerState::PoweredOff);
-    let renamed = VmRef { moref: old.moref.clone(), name: "app-web-01-old".into() };
+    let renamed = VmRef::new(old.moref.clone(), "app-web-01-old");
     assert_eq!(power_state(&vc, &renamed).await, PowerState::PoweredOn, "the renamed VM was touched");
 }
 

@@ -478,7 +478,8 @@ async fn one_run(args: &Args, iaas: &Path, dir: &Path, workers: usize, run: usiz
 
     // Every bench VM is gone from vCenter; the seed VMs are still there.
     let reader = SoapClient::new(vcsim.config())?;
-    let left: Vec<String> = reader.list_vms().await?.into_iter().map(|v| v.vm.name).filter(|n| n.starts_with("bench-vm-")).collect();
+    let left: Vec<String> =
+        reader.list_vms().await?.into_iter().map(|v| v.vm.name.into_string()).filter(|n| n.starts_with("bench-vm-")).collect();
     if !left.is_empty() {
         bail!("{} bench VMs are still in vcsim: {left:?}", left.len());
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use iaas_config::{Policy, Secret};
 use iaas_function::Context;
-use iaas_store::{LeaseState, Store};
+use iaas_store::{LeaseState, Store, VmRef};
 use iaas_vsphere::demo::DemoInventory;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 
@@ -51,7 +51,15 @@ async fn main() -> anyhow::Result<()> {
         let store = Store::connect(&url).await?;
         let far = (Utc::now() + chrono::Duration::days(60)).timestamp_millis();
         for i in 0..LEASES {
-            store.open_lease(&format!("vm-{i}"), &format!("bench-{i:05}"), "U0BENCH", 0, far + i as i64, LeaseState::Active).await?;
+            store
+                .open_lease(
+                    &VmRef::new(format!("vm-{i}"), format!("bench-{i:05}")),
+                    &"U0BENCH".into(),
+                    0,
+                    far + i as i64,
+                    LeaseState::Active,
+                )
+                .await?;
         }
         let ctx = Context::new(Arc::new(DemoInventory::new()), store.clone(), Policy::default(), Secret::new("bench"));
         let mut times = Vec::new();

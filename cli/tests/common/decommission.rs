@@ -1,6 +1,7 @@
 //! What the decommission end-to-end tests share: the request a prompt names, the answers until
 //! a sentence, the request as the store recorded it, and whether a VM has left vCenter.
 
+use iaas_store::RequestId;
 use iaas_store::{DecommissionDetail, DecommissionStep, Store};
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{VcError, Vcenter};
@@ -35,7 +36,7 @@ pub async fn store(serve: &Serve) -> Store {
 
 /// The request as recorded, with its VMs and steps.
 pub async fn record(store: &Store, id: &str) -> DecommissionDetail {
-    store.decommission(id).await.unwrap().expect("the request is recorded")
+    store.decommission(&RequestId::from(id)).await.unwrap().expect("the request is recorded")
 }
 
 /// The step called `name` of the VM called `vm`.

@@ -21,8 +21,8 @@ use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm, identity, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::{Message, UserText, WebApi};
-use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState, NewDecommission, NewDecommissionVm};
-use iaas_vsphere::VmRef;
+use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState, NewDecommission, NewDecommissionVm, RequestId};
+use iaas_vsphere::{VmName, VmRef};
 
 pub use iaas_function::retire::{os_family, VmFacts};
 
@@ -93,8 +93,8 @@ fn store_down() -> Reply {
 async fn record(
     ctx: &Context,
     inv: &Invocation,
-    id: &str,
-    names: &[String],
+    id: &RequestId,
+    names: &[VmName],
     ticket: &Option<String>,
     reason: &Option<String>,
 ) -> Result<(NewDecommission, Vec<String>), Reply> {
@@ -148,7 +148,7 @@ async fn record(
         vms.push(planned);
     }
     let request = NewDecommission {
-        id: id.to_string(),
+        id: id.clone(),
         requester: inv.user.id.clone(),
         ticket: ticket.clone().unwrap_or_default(),
         reason: reason.clone().unwrap_or_default(),
@@ -163,8 +163,8 @@ async fn record(
     Ok((request, lines))
 }
 
-async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<String>, reason: Option<String>) -> Reply {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+async fn ask(ctx: &Context, inv: &Invocation, names: &[VmName], ticket: Option<String>, reason: Option<String>) -> Reply {
+    let id = RequestId::generate();
     let (request, lines) = match record(ctx, inv, &id, names, &ticket, &reason).await {
         Ok(r) => r,
         Err(reply) => return reply,
@@ -180,7 +180,7 @@ async fn ask(ctx: &Context, inv: &Invocation, names: &[String], ticket: Option<S
     text.push('\n');
     text.push_str(&lines.join("\n"));
     // One request covers several VMs, so the press is bound to the request.
-    let subject = VmRef { moref: format!("decommission:{id}"), name: format!("decommission {id}") };
+    let subject = VmRef::new(format!("decommission:{id}"), format!("decommission {id}"));
     confirm::ask(
         ctx,
         inv,
@@ -210,7 +210,7 @@ async fn pressed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, token: &str
         Err(reply) => return reply,
     };
     let args: serde_json::Value = serde_json::from_str(&confirmation.args_json).unwrap_or_default();
-    let Some(id) = args["request"].as_str().map(str::to_string) else {
+    let Some(id) = args["request"].as_str().map(RequestId::from) else {
         return Reply::error("That confirmation names no decommission request; nothing was changed. Run the command again.");
     };
     if !confirmed {
@@ -228,19 +228,19 @@ async fn start_now(
     ctx: Arc<Context>,
     inv: &Invocation,
     slack: WebApi,
-    id: &str,
-    names: &[String],
+    id: &RequestId,
+    names: &[VmName],
     ticket: Option<String>,
     reason: Option<String>,
 ) -> Reply {
     if let Err(reply) = record(&ctx, inv, id, names, &ticket, &reason).await {
         return reply;
     }
-    run_confirmed(ctx, inv, slack, id.to_string()).await
+    run_confirmed(ctx, inv, slack, id.clone()).await
 }
 
 /// What a Confirm press does: start, claim and run the request.
-async fn run_confirmed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: String) -> Reply {
+async fn run_confirmed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: RequestId) -> Reply {
     match ctx.store.start_decommission(&id).await {
         Ok(true) => {}
         Ok(false) => return Reply::error(format!("Decommission request `{id}` was cancelled before you confirmed; nothing was changed.")),
@@ -269,7 +269,7 @@ async fn run_confirmed(ctx: Arc<Context>, inv: &Invocation, slack: WebApi, id: S
     }
 }
 
-async fn cancel(ctx: &Context, inv: &Invocation, id: &str) -> Reply {
+async fn cancel(ctx: &Context, inv: &Invocation, id: &RequestId) -> Reply {
     let detail = match ctx.store.decommission(id).await {
         Ok(Some(d)) => d,
         Ok(None) => return Reply::error(format!("There is no decommission request `{id}`. `/iaas decommission list --mine` shows yours.")),
@@ -309,7 +309,7 @@ async fn list(ctx: &Context, filter: &DecommissionFilter) -> Reply {
     Reply::query(Message::new(format!("*Decommission requests*\n{}", lines.join("\n"))))
 }
 
-async fn status(ctx: &Context, id: &str) -> Reply {
+async fn status(ctx: &Context, id: &RequestId) -> Reply {
     match ctx.store.decommission(id).await {
         Ok(Some(d)) => Reply::query(Message::new(report::detail_text(&d))),
         Ok(None) => Reply::error(format!("There is no decommission request `{id}`. `/iaas decommission list` shows the requests.")),

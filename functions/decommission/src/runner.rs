@@ -10,7 +10,9 @@ use std::time::Duration;
 use iaas_config::OnFailure;
 use iaas_function::{lock, Context};
 use iaas_slack::{Message, WebApi};
-use iaas_store::{DecommissionDetail, DecommissionState, DecommissionStep, DecommissionStepState, DecommissionVmState, StoreError};
+use iaas_store::{
+    DecommissionDetail, DecommissionState, DecommissionStep, DecommissionStepState, DecommissionVmState, RequestId, StoreError,
+};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +39,7 @@ fn lease_ms(ctx: &Context) -> i64 {
 }
 
 /// Claims a running request for this worker; false when another holds it.
-pub async fn claim(ctx: &Context, id: &str) -> Result<bool, StoreError> {
+pub async fn claim(ctx: &Context, id: &RequestId) -> Result<bool, StoreError> {
     let now = now_ms();
     ctx.store.claim_decommission(id, worker_id(), now, now.saturating_add(lease_ms(ctx))).await
 }
@@ -45,7 +47,7 @@ pub async fn claim(ctx: &Context, id: &str) -> Result<bool, StoreError> {
 /// Runs the claimed request to its end (or until the claim is lost) and returns its record.
 /// `progress` is the message updated in place as steps advance; a progress message of its own
 /// (not a response_url) also gets the summary at the end.
-pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Progress>) -> Result<DecommissionDetail, StoreError> {
+pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &RequestId, progress: Option<Progress>) -> Result<DecommissionDetail, StoreError> {
     let Some(detail) = ctx.store.decommission(id).await? else {
         return Err(StoreError::Query { doing: "running a decommission request", reason: format!("request {id} does not exist") });
     };
@@ -56,11 +58,11 @@ pub async fn run(ctx: Arc<Context>, slack: WebApi, id: &str, progress: Option<Pr
     }
     let lost = CancellationToken::new();
     let stop_heartbeat = CancellationToken::new();
-    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), id.to_string(), cancel.clone(), lost.clone(), stop_heartbeat.clone()));
+    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), id.clone(), cancel.clone(), lost.clone(), stop_heartbeat.clone()));
     let (changed, watcher) = watch::channel(());
     let work_done = CancellationToken::new();
     let poster =
-        progress.clone().map(|to| tokio::spawn(post_progress(ctx.clone(), slack.clone(), id.to_string(), to, watcher, work_done.clone())));
+        progress.clone().map(|to| tokio::spawn(post_progress(ctx.clone(), slack.clone(), id.clone(), to, watcher, work_done.clone())));
 
     let sc = StepContext { ctx: ctx.clone(), slack: slack.clone(), request: detail.request.clone() };
     let workers = Arc::new(Semaphore::new(ctx.policy.decommission.workers.max(1)));
@@ -168,7 +170,7 @@ async fn run_vm(
         }
         record(id, store.set_decommission_vm_state(id, vm_index, vm_state).await);
     };
-    match lock::with_lock_for(store, &vm.name, id, "decommission", &sc.request.requester, lease, steps).await {
+    match lock::with_lock_for(store, lock::Lockable::Vm(&vm.name), id, "decommission", &sc.request.requester, lease, steps).await {
         Ok(Ok(())) => {}
         Ok(Err(held)) => {
             let message = format!("{} has a change in flight (`{}` by <@{}>); none of its steps ran.", vm.name, held.command, held.actor);
@@ -184,7 +186,7 @@ async fn run_vm(
     }
 }
 
-fn record(id: &str, r: Result<(), StoreError>) {
+fn record(id: &RequestId, r: Result<(), StoreError>) {
     if let Err(e) = r {
         tracing::error!(error = %e, request = %id, "could not record decommission progress");
     }
@@ -192,7 +194,7 @@ fn record(id: &str, r: Result<(), StoreError>) {
 
 /// Renews the claim and watches for a cancel until told to stop. A lost claim (another
 /// worker took the request after a stall) cancels too, so two workers never run one request.
-async fn heartbeat(ctx: Arc<Context>, id: String, cancel: CancellationToken, lost: CancellationToken, stop: CancellationToken) {
+async fn heartbeat(ctx: Arc<Context>, id: RequestId, cancel: CancellationToken, lost: CancellationToken, stop: CancellationToken) {
     let poll = Duration::from_millis(ctx.policy.decommission.cancel_poll_ms);
     let renew_every = Duration::from_millis(u64::try_from(lease_ms(&ctx) / 3).unwrap_or(1000).max(1));
     let mut last_renewal = tokio::time::Instant::now();
@@ -225,7 +227,7 @@ async fn heartbeat(ctx: Arc<Context>, id: String, cancel: CancellationToken, los
 async fn post_progress(
     ctx: Arc<Context>,
     slack: WebApi,
-    id: String,
+    id: RequestId,
     to: Progress,
     mut changes: watch::Receiver<()>,
     work_done: CancellationToken,
@@ -268,7 +270,7 @@ pub async fn resume(ctx: Arc<Context>, slack: WebApi) -> Result<usize, StoreErro
     Ok(taken)
 }
 
-async fn resume_one(ctx: Arc<Context>, slack: WebApi, id: String) {
+async fn resume_one(ctx: Arc<Context>, slack: WebApi, id: RequestId) {
     let stored = match ctx.store.decommission(&id).await {
         Ok(Some(detail)) => progress::stored(&detail),
         _ => None,

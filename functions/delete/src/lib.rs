@@ -75,7 +75,7 @@ async fn pressed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) 
     };
     let name = confirmation.vm_name;
     // The VM the user saw, by managed-object id: a VM with the same name created since is not it.
-    let vm = VmRef { moref: confirmation.vm_moref, name: name.clone() };
+    let vm = VmRef::new(confirmation.vm_moref, name.clone());
     locked(ctx, inv, &name, delete(ctx, inv, vm)).await
 }
 

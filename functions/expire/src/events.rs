@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use iaas_events::{Outcome, VcEvent};
 use iaas_function::provision::lease_excluded;
 use iaas_function::Context;
-use iaas_store::LeaseState;
+use iaas_store::{LeaseState, UserId};
 use iaas_vsphere::{VcError, VmRef, ATTR_EXPIRES, ATTR_OWNER};
 
 pub const NAME: &str = "iaas-expire-events";
@@ -22,7 +22,7 @@ async fn handle(ctx: Arc<Context>, event: VcEvent) -> Outcome {
     let Some(vm) = event.vm() else {
         return Outcome::ignored(format!("{} names no VM.", event.class));
     };
-    let vm = VmRef { moref: vm.moref, name: vm.name };
+    let vm = VmRef::new(vm.moref, vm.name);
     match event.class.as_str() {
         "VmCreatedEvent" | "VmClonedEvent" | "VmDeployedEvent" | "VmRegisteredEvent" => open(&ctx, &vm).await,
         "VmRemovedEvent" => {
@@ -46,10 +46,10 @@ async fn open(ctx: &Context, vm: &VmRef) -> Outcome {
     }
     // A VM the bot made carries its owner; one made in vCenter has none, and its reminders
     // will alert the admins until someone owns it.
-    let owner = details.attributes.get(ATTR_OWNER).cloned().unwrap_or_default();
+    let owner: UserId = details.attributes.get(ATTR_OWNER).map(UserId::from).unwrap_or_default();
     let now = Utc::now();
     let expires = now + Duration::days(i64::from(ctx.policy.lease.default_days));
-    match ctx.store.open_lease(&vm.moref, &vm.name, &owner, now.timestamp_millis(), expires.timestamp_millis(), LeaseState::Active).await {
+    match ctx.store.open_lease(vm, &owner, now.timestamp_millis(), expires.timestamp_millis(), LeaseState::Active).await {
         Ok(false) => return Outcome::ignored(format!("{} already has a lease.", vm.name)),
         Ok(true) => {}
         Err(e) => return Outcome::retry(e.to_string()),

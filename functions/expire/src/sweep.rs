@@ -21,7 +21,7 @@ use iaas_function::retire::{self, VmFacts};
 use iaas_function::Context;
 use iaas_invocation::EXTEND_ACTION;
 use iaas_slack::{Message, WebApi};
-use iaas_store::{Lease, LeaseState, NewDecommission, NewDecommissionVm, StoreError, Usage};
+use iaas_store::{Lease, LeaseState, NewDecommission, NewDecommissionVm, RequestId, StoreError, Usage};
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef, ATTR_EXPIRES};
 use serde_json::json;
 
@@ -261,7 +261,7 @@ pub async fn plan(ctx: &Context, lease: &Lease, now: DateTime<Utc>) -> Result<Ac
         Ok(None) => {}
         Err(e) => return Ok(Action::Defer { why: e.to_string() }),
     }
-    let vm = VmRef { moref: lease.vm_moref.clone(), name: lease.vm_name.clone() };
+    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
     match lease.state {
         LeaseState::Active if lease.expires_at_ms > now_ms => reminder(ctx, lease, now).await,
         LeaseState::Active => {
@@ -389,7 +389,7 @@ async fn execute(
     report: &mut SweepReport,
 ) -> Result<(), StoreError> {
     let now_ms = now.timestamp_millis();
-    let vm = VmRef { moref: lease.vm_moref.clone(), name: lease.vm_name.clone() };
+    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
     match action {
         Action::Nothing => Ok(()),
         Action::Exclude { group } => exclude(ctx, slack, lease, &group, now_ms, report).await,
@@ -516,10 +516,10 @@ async fn hand_to_decommission(
     now_ms: i64,
     report: &mut SweepReport,
 ) -> Result<(), StoreError> {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let id = RequestId::generate();
     // The request's Slack notices go to the owner, or to the admins when it has none.
     let channel =
-        if lease.owner_user.is_empty() { ctx.policy.lease.alert_channel.clone().unwrap_or_default() } else { lease.owner_user.clone() };
+        if lease.owner_user.is_empty() { ctx.policy.lease.alert_channel.clone().unwrap_or_default() } else { lease.owner_user.to_string() };
     let request = NewDecommission {
         id: id.clone(),
         requester: DECOMMISSION_REQUESTER.into(),
@@ -559,7 +559,7 @@ async fn exclude(
     let reason = format!("its owner is in the group {group}, which IT excludes from leases");
     ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Excluded, &reason, now_ms).await?;
     report.excluded += 1;
-    let vm = VmRef { moref: lease.vm_moref.clone(), name: lease.vm_name.clone() };
+    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
     if let Err(e) = ctx.vcenter.set_attribute(&vm, ATTR_EXPIRES, "").await {
         tracing::warn!(vm = %lease.vm_name, error = %e, "could not clear the expiry attribute of an excluded VM");
     }

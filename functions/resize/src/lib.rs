@@ -202,7 +202,7 @@ async fn pressed(ctx: &Context, inv: &Invocation, token: &str, confirmed: bool) 
     let name = confirmation.vm_name;
     let args: serde_json::Value = serde_json::from_str(&confirmation.args_json).unwrap_or_default();
     let target = Target { cpus: args["cpus"].as_u64().and_then(|c| u32::try_from(c).ok()), memory_mb: args["memory_mb"].as_u64() };
-    let vm = VmRef { moref: confirmation.vm_moref, name: name.clone() };
+    let vm = VmRef::new(confirmation.vm_moref, name.clone());
     match ctx.vcenter.vm_details(&vm).await {
         Ok(d) if d.summary.vm.name == name => {
             if let Err(reply) = authorize_vm(ctx, inv, &d) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_config::WhenCold;
 use iaas_events::{AlarmStatus, EventSettings, Outcome, VcEvent};
-use iaas_function::lock::with_lock_for;
+use iaas_function::lock::{with_lock_for, Lockable};
 use iaas_function::Context;
 use iaas_store::PendingChange;
 use iaas_vsphere::{PowerState, VcError, VmDetails, VmRef};
@@ -228,7 +228,7 @@ async fn apply(ctx: &Context, event: &VcEvent, vm: &VmRef, steps: &[Step]) -> Re
     let cpus = steps.iter().find(|s| s.resource == Resource::Cpu).map(|s| s.target as u32);
     let memory_mb = steps.iter().find(|s| s.resource == Resource::Memory).map(|s| s.target);
     let reconfigure = ctx.vcenter.reconfigure(vm, cpus, memory_mb);
-    match with_lock_for(&ctx.store, &vm.name, &holder, &event.describe(), "veba", LOCK_LEASE_MS, reconfigure).await {
+    match with_lock_for(&ctx.store, Lockable::Vm(&vm.name), &holder, &event.describe(), "veba", LOCK_LEASE_MS, reconfigure).await {
         Ok(Ok(result)) => result.map_err(Outcome::from),
         Ok(Err(held)) => {
             Err(Outcome::skipped(format!("{} has a change in flight (`{}`), so the alarm's change was not made.", vm.name, held.command)))

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_events::{AlarmStatus, EntityRef, EventSettings, Outcome, VcEvent};
-use iaas_function::lock::with_lock_for;
+use iaas_function::lock::{with_lock_for, Lockable};
 use iaas_function::Context;
-use iaas_vsphere::{DatastoreInfo, PowerState, VcError, VmRef};
+use iaas_vsphere::{DatastoreInfo, Moref, PowerState, VcError, VmName, VmRef};
 
 pub const NAME: &str = "iaas-storage-move";
 
@@ -57,10 +57,9 @@ async fn handle(ctx: Arc<Context>, event: VcEvent) -> Outcome {
     };
 
     // One move at a time per datastore, across replicas.
-    let lock = format!("ds:{}", source.moref);
     let holder = event.claim_key(NAME);
     let moving = move_off(&ctx, &alarm, &source, &holder);
-    match with_lock_for(&ctx.store, &lock, &holder, &event.describe(), "veba", LOCK_LEASE_MS, moving).await {
+    match with_lock_for(&ctx.store, Lockable::Datastore(&source.moref), &holder, &event.describe(), "veba", LOCK_LEASE_MS, moving).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => Outcome::skipped(format!(
             "Alarm '{alarm}' is red on {}, but a move off it is already in flight; nothing more was started.",
@@ -142,9 +141,9 @@ async fn move_off(ctx: &Context, alarm: &str, source: &EntityRef, holder: &str) 
     }
 
     let mut moved: Vec<String> = Vec::new();
-    let mut first_vm: Option<String> = None;
+    let mut first_vm: Option<VmName> = None;
     // Space taken by this run's moves, per target moref.
-    let mut taken: Vec<(String, u64)> = Vec::new();
+    let mut taken: Vec<(Moref, u64)> = Vec::new();
     for c in candidates {
         if moved.len() >= policy.max_moves {
             break;
@@ -198,7 +197,7 @@ fn pick_target(
     source: &EntityRef,
     reachable: &[DatastoreInfo],
     used: u64,
-    taken: &[(String, u64)],
+    taken: &[(Moref, u64)],
 ) -> Result<DatastoreInfo, String> {
     let policy = &ctx.policy.storage_move;
     let excluded = |name: &str| policy.exclude_datastores.iter().any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(name)));
@@ -231,7 +230,9 @@ fn pick_target(
 /// Relocates under the VM's change lock. `Err(Ok(sentence))` when another change holds it.
 async fn relocate_locked(ctx: &Context, vm: &VmRef, target: &DatastoreInfo, holder: &str) -> Result<(), Result<String, VcError>> {
     let relocate = ctx.vcenter.relocate(vm, &target.moref);
-    match with_lock_for(&ctx.store, &vm.name, holder, &format!("move to {}", target.name), "veba", LOCK_LEASE_MS, relocate).await {
+    match with_lock_for(&ctx.store, Lockable::Vm(&vm.name), holder, &format!("move to {}", target.name), "veba", LOCK_LEASE_MS, relocate)
+        .await
+    {
         Ok(Ok(result)) => result.map_err(Err),
         Ok(Err(held)) => Err(Ok(format!("{} has a change in flight (`{}`)", vm.name, held.command))),
         Err(e) => Err(Ok(format!("{} could not be locked ({e})", vm.name))),

@@ -75,7 +75,7 @@ impl ApiAuth {
         for (name, want, roles) in &self.tokens {
             if bool::from(want.ct_eq(&digest)) && found.is_none() {
                 found = Some(Identity {
-                    slack_user: format!("api:{name}"),
+                    slack_user: format!("api:{name}").into(),
                     email: None,
                     dn: None,
                     roles: roles.iter().cloned().collect(),
@@ -149,7 +149,7 @@ impl ApiAuth {
                 roles.extend(rs.iter().cloned());
             }
         }
-        Ok(Identity { slack_user: user.mail.clone(), email: Some(user.mail), dn: Some(user.dn), roles, groups: Default::default() })
+        Ok(Identity { slack_user: user.mail.as_str().into(), email: Some(user.mail), dn: Some(user.dn), roles, groups: Default::default() })
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState};
+use iaas_store::{CancelOutcome, DecommissionFilter, DecommissionState, RequestId, UserId};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -90,8 +90,13 @@ pub(super) async fn list(State(gw): State<Arc<Gateway>>, caller: ApiCaller, RawQ
         return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_LIMIT}.")));
     }
     let offset = params.offset.unwrap_or(0);
-    let filter =
-        DecommissionFilter { requester: params.requester, state: params.state, vm_name: params.vm, since_ms, ..Default::default() };
+    let filter = DecommissionFilter {
+        requester: params.requester.map(UserId::from),
+        state: params.state,
+        vm_name: params.vm,
+        since_ms,
+        ..Default::default()
+    };
     let rows = requests::store(&gw)?.decommissions(&filter, limit + 1, offset).await.map_err(|_| ApiError::store_down())?;
     let more = rows.len() > limit as usize;
     let items = rows.iter().take(limit as usize).map(summary).collect();
@@ -107,7 +112,7 @@ pub(super) async fn list(State(gw): State<Arc<Gateway>>, caller: ApiCaller, RawQ
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such request", body = ErrorBody),
     ))]
-pub(super) async fn show(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn show(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<RequestId>) -> Result<Response, ApiError> {
     caller.may_run(&gw, "decommission status")?;
     match requests::store(&gw)?.decommission(&id).await {
         Ok(Some(d)) => Ok(Json(view(&d)).into_response()),
@@ -128,12 +133,12 @@ pub(super) async fn show(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path
         (status = 404, description = "No such request", body = ErrorBody),
         (status = 409, description = "It has already ended", body = ErrorBody),
     ))]
-pub(super) async fn cancel(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn cancel(State(gw): State<Arc<Gateway>>, caller: ApiCaller, Path(id): Path<RequestId>) -> Result<Response, ApiError> {
     let (status, outcome) = match requests::cancel_decommission(&gw, &caller.who, &id).await? {
         CancelOutcome::Cancelled => (StatusCode::OK, "cancelled"),
         _ => (StatusCode::ACCEPTED, "cancel_requested"),
     };
-    Ok((status, Json(CancelResult { id, outcome: outcome.into() })).into_response())
+    Ok((status, Json(CancelResult { id: id.to_string(), outcome: outcome.into() })).into_response())
 }
 
 /// This document.

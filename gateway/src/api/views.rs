@@ -113,8 +113,8 @@ fn on_failure_schema() -> utoipa::openapi::Object {
 
 pub(crate) fn summary(d: &iaas_store::Decommission) -> DecommissionSummary {
     DecommissionSummary {
-        id: d.id.clone(),
-        requester: d.requester.clone(),
+        id: d.id.to_string(),
+        requester: d.requester.to_string(),
         ticket: d.ticket.clone(),
         reason: d.reason.clone(),
         state: d.state,
@@ -122,7 +122,7 @@ pub(crate) fn summary(d: &iaas_store::Decommission) -> DecommissionSummary {
         created_at_ms: d.created_at_ms,
         updated_at_ms: d.updated_at_ms,
         finished_at_ms: d.finished_at_ms,
-        vms: d.vm_names.clone(),
+        vms: d.vm_names.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -133,8 +133,8 @@ pub(crate) fn view(d: &DecommissionDetail) -> DecommissionView {
             .vms
             .iter()
             .map(|v| VmView {
-                name: v.vm_name.clone(),
-                moref: v.vm_moref.clone(),
+                name: v.vm_name.to_string(),
+                moref: v.vm_moref.to_string(),
                 os_family: v.os_family.clone(),
                 state: v.state,
                 steps: d

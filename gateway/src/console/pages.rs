@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use futures::Stream;
 use iaas_function::retire::{plan, VmFacts};
-use iaas_store::{AuditFilter, DecommissionFilter, DecommissionState, LeaseFilter};
+use iaas_store::{AuditFilter, DecommissionFilter, DecommissionState, LeaseFilter, RequestId, UserId};
 use iaas_vsphere::VcError;
 use maud::html;
 use serde::Deserialize;
@@ -80,7 +80,7 @@ pub async fn requests(State(console): State<Arc<Console>>, signed: Signed, Query
     };
     let page = q.page.unwrap_or(1).max(1);
     let filter = DecommissionFilter {
-        requester: if all { given(&q.requester) } else { None },
+        requester: if all { given(&q.requester).map(UserId::from) } else { None },
         requesters: if all { Vec::new() } else { signed.ids() },
         state,
         vm_name: given(&q.vm),
@@ -154,7 +154,7 @@ fn may_cancel(console: &Console, signed: &Signed, requester: &str) -> bool {
 }
 
 /// One request with each VM's steps, kept current while it runs (`request_events`).
-pub async fn request(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<String>) -> Response {
+pub async fn request(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<RequestId>) -> Response {
     let detail = match requests::decommission_for(&console.gw, &signed.who, &id).await {
         Ok(d) => d,
         Err(e) => return refused(e),
@@ -171,18 +171,18 @@ pub async fn request(State(console): State<Arc<Console>>, signed: Signed, Path(i
 
 /// Server-Sent Events: the changing part of a request's page each time the runner records a
 /// step, then `end` once the request is over.
-pub async fn request_events(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<String>) -> Response {
+pub async fn request_events(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<RequestId>) -> Response {
     if let Err(e) = requests::decommission_for(&console.gw, &signed.who, &id).await {
         return refused(e);
     }
     Sse::new(live(console, signed, id)).keep_alive(KeepAlive::default()).into_response()
 }
 
-fn live(console: Arc<Console>, signed: Signed, id: String) -> impl Stream<Item = Result<Event, Infallible>> {
+fn live(console: Arc<Console>, signed: Signed, id: RequestId) -> impl Stream<Item = Result<Event, Infallible>> {
     struct Watch {
         console: Arc<Console>,
         signed: Signed,
-        id: String,
+        id: RequestId,
         last: String,
         over: bool,
     }
@@ -212,7 +212,12 @@ fn live(console: Arc<Console>, signed: Signed, id: String) -> impl Stream<Item =
 }
 
 /// Cancels a request (its requester or an admin), then shows it.
-pub async fn cancel(State(console): State<Arc<Console>>, signed: Signed, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+pub async fn cancel(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Path(id): Path<RequestId>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if let Err(refused) = signed.check_csrf(&form.csrf) {
         return refused;
     }
@@ -408,7 +413,7 @@ async fn leases_page(console: &Console, signed: &Signed, all: bool, notice: Opti
         Err(e) => return refused(e),
     };
     let mut leases = Vec::new();
-    let owners: Vec<Option<String>> = if all { vec![None] } else { signed.ids().into_iter().map(Some).collect() };
+    let owners: Vec<Option<UserId>> = if all { vec![None] } else { signed.ids().into_iter().map(Some).collect() };
     for owner in owners {
         match store.leases(&LeaseFilter { owner, ..Default::default() }, 500).await {
             Ok(found) => leases.extend(found),
@@ -442,7 +447,7 @@ pub async fn extend(State(console): State<Arc<Console>>, signed: Signed, Form(fo
     if let Err(e) = may_run(&console.gw, &signed.who, "expire extend") {
         return refused(e);
     }
-    let command = iaas_invocation::Command::ExpireExtend { vm: form.vm.trim().to_string() };
+    let command = iaas_invocation::Command::ExpireExtend { vm: form.vm.trim().into() };
     let outcome = match requests::send(&console.gw, command, &signed.who).await {
         Ok(id) => requests::verdict(&console.gw, &id).await,
         Err(e) => Err(e),

@@ -36,7 +36,7 @@ pub struct Signed {
 impl Signed {
     /// The ids their requests and leases carry: the e-mail they signed in with (and, for the
     /// same person in Slack, the Slack user id once known).
-    pub fn ids(&self) -> Vec<String> {
+    pub fn ids(&self) -> Vec<iaas_access::UserId> {
         crate::requests::ids(&self.who)
     }
 
@@ -231,7 +231,7 @@ pub async fn signin(
     // carry their Slack id. Without it they act under their e-mail address.
     if let (Some(access), Some(mail)) = (&console.gw.access, who.email.clone()) {
         match access.slack_user_by_email(&mail).await {
-            Ok(Some(id)) => who.slack_user = id,
+            Ok(Some(id)) => who.slack_user = id.into(),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not find the console user in Slack; they act under their e-mail address"),
         }
@@ -243,7 +243,7 @@ pub async fn signin(
     let now = now_ms(&console);
     let session = ConsoleSession {
         token_sha256: sha256_hex(&token),
-        login: who.email.clone().unwrap_or_else(|| who.slack_user.clone()),
+        login: who.email.clone().unwrap_or_else(|| who.slack_user.to_string()),
         identity_json: serde_json::to_string(&who).unwrap_or_default(),
         csrf: random_token(),
         created_at_ms: now,

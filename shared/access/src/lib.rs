@@ -54,11 +54,14 @@ use cache::Cache;
 use limit::Limiter;
 use policy::normalize_command;
 
+pub use iaas_ids::UserId;
+
 /// Who a Slack user is, as far as iaas is concerned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
-    /// The Slack user id (`U…`/`W…`) the request came from.
-    pub slack_user: String,
+    /// The Slack user id (`U…`/`W…`) the request came from (an API or console caller's
+    /// e-mail address or `api:<token>`).
+    pub slack_user: UserId,
     /// Their e-mail address: the directory's value when a directory is configured, else the
     /// static map's (or `None`).
     pub email: Option<String>,
@@ -396,7 +399,7 @@ impl Access {
         let mut roles: BTreeSet<String> = inner.roles.values().filter(|r| r.slack_users.contains(id)).map(|r| r.name.clone()).collect();
         let static_mail = inner.static_mail.get(id).cloned();
         let Some(dir) = &inner.directory else {
-            return Ok((Identity { slack_user: id.to_owned(), email: static_mail, dn: None, roles, groups: BTreeSet::new() }, None));
+            return Ok((Identity { slack_user: id.into(), email: static_mail, dn: None, roles, groups: BTreeSet::new() }, None));
         };
         let email = match static_mail {
             Some(m) => m,
@@ -421,7 +424,7 @@ impl Access {
             }
         }
         let groups = groups.iter().map(|g| dn_key(g)).collect();
-        Ok((Identity { slack_user: id.to_owned(), email: Some(user.mail), dn: Some(user.dn), roles, groups }, user.expires))
+        Ok((Identity { slack_user: id.into(), email: Some(user.mail), dn: Some(user.dn), roles, groups }, user.expires))
     }
 
     /// Forgets what the cache knows about `slack_user` (e.g. after an admin changed their groups).

@@ -17,7 +17,7 @@ use iaas_config::ConfigError;
 use iaas_function::once::{audit, not_run_response, once, Once, Settle};
 use iaas_function::Context;
 use iaas_slack::{Message, WebApi};
-use iaas_store::{AuditEntry, NewInvocation};
+use iaas_store::{AuditEntry, NewInvocation, UserId};
 use iaas_vsphere::VcError;
 use serde_json::json;
 use tracing::Instrument;
@@ -198,7 +198,7 @@ where
         function: name.to_string(),
         command: event.describe(),
         args_json: event.data.to_string(),
-        slack_user: String::new(),
+        slack_user: UserId::default(),
         channel: settings.notifier.as_ref().map(|n| n.channel.clone()).unwrap_or_default(),
         issued_at_ms: chrono::Utc::now().timestamp_millis(),
     };
@@ -239,7 +239,7 @@ where
 
     let entry = AuditEntry {
         at_ms: chrono::Utc::now().timestamp_millis(),
-        request_id: key.clone(),
+        request_id: key.to_string(),
         actor: ACTOR.to_string(),
         command: event.describe(),
         vm: outcome.vm.clone(),

@@ -4,6 +4,8 @@
 //! Knative-based VEBA). `data` is the vCenter event with vSphere's PascalCase field names.
 
 use axum::http::HeaderMap;
+use iaas_store::InvocationId;
+use iaas_vsphere::Moref;
 use serde_json::Value;
 
 /// One vCenter event, whatever shape it arrived in.
@@ -31,7 +33,7 @@ pub enum ParseError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityRef {
     pub ty: String,
-    pub moref: String,
+    pub moref: Moref,
     pub name: String,
 }
 
@@ -101,8 +103,8 @@ impl VcEvent {
 
     /// What deduplicates deliveries to `function`: VEBA sends each event to every function
     /// subscribed to its class, and may send it to one more than once.
-    pub fn claim_key(&self, function: &str) -> String {
-        format!("{function}:{}#{}", self.source, self.id)
+    pub fn claim_key(&self, function: &str) -> InvocationId {
+        format!("{function}:{}#{}", self.source, self.id).into()
     }
 
     fn text(&self, path: &[&str]) -> Option<&str> {
@@ -116,7 +118,7 @@ impl VcEvent {
     fn entity_at(&self, holder: &str, inner: &str) -> Option<EntityRef> {
         Some(EntityRef {
             ty: self.text(&[holder, inner, "Type"])?.to_owned(),
-            moref: self.text(&[holder, inner, "Value"])?.to_owned(),
+            moref: self.text(&[holder, inner, "Value"])?.into(),
             name: self.text(&[holder, "Name"]).unwrap_or("").to_owned(),
         })
     }

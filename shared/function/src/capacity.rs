@@ -77,7 +77,7 @@ pub async fn weigh(ctx: &Context) -> Result<(Placement, Vec<Weighed>), Reply> {
         .iter()
         .map(|d| Weighed {
             info: d.clone(),
-            reserved: reserved.get(&d.moref).copied().unwrap_or(0),
+            reserved: reserved.get(d.moref.as_str()).copied().unwrap_or(0),
             headroom: p.headroom_bytes(d.capacity_bytes),
             allowed: false,
         })
@@ -86,7 +86,7 @@ pub async fn weigh(ctx: &Context) -> Result<(Placement, Vec<Weighed>), Reply> {
         let d = &storage.target;
         rows.push(Weighed {
             info: d.clone(),
-            reserved: reserved.get(&d.moref).copied().unwrap_or(0),
+            reserved: reserved.get(d.moref.as_str()).copied().unwrap_or(0),
             headroom: p.headroom_bytes(d.capacity_bytes),
             allowed: false,
         });
@@ -140,7 +140,7 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, need: u64) -> Result<Place
         // Say what the store counted, not what was read before another request reserved.
         if let Ok(reserved) = ctx.store.space_reserved().await {
             for r in &mut rows {
-                r.reserved = reserved.get(&r.info.moref).copied().unwrap_or(0);
+                r.reserved = reserved.get(r.info.moref.as_str()).copied().unwrap_or(0);
             }
         }
     }

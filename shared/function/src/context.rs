@@ -184,7 +184,7 @@ pub async fn check_vcenter(vcenter: &dyn Vcenter) -> Result<(), ConfigError> {
 /// grow with the inventory. Found, not found or any vSphere fault means vCenter answered and let
 /// the bot in; the errors are those that mean it did not.
 pub async fn vcenter_answers(vcenter: &dyn Vcenter) -> Result<(), VcError> {
-    match vcenter.vm_by_moref("vm-iaas-startup-probe").await {
+    match vcenter.vm_by_moref(&"vm-iaas-startup-probe".into()).await {
         Err(e @ (VcError::Unreachable { .. } | VcError::Timeout { .. } | VcError::InvalidLogin | VcError::Protocol(_))) => Err(e),
         _ => Ok(()),
     }

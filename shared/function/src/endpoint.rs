@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use iaas_invocation::{Command, Invocation, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_invocation::{Command, Invocation, VmName, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_slack::{Answer, Message, UserText};
 use iaas_store::{NewInvocation, Outcome};
 use tracing::Instrument;
@@ -125,7 +125,7 @@ async fn follow_through(ctx: &Context, inv: &Invocation, work: impl Future<Outpu
 
 /// Runs `work` holding the VM's change lock, or refuses with a sentence naming the change in
 /// flight. The lock lapses after a while, so a crashed worker cannot block a VM for good.
-pub async fn locked(ctx: &Context, inv: &Invocation, vm: &str, work: impl Future<Output = Reply>) -> Reply {
+pub async fn locked(ctx: &Context, inv: &Invocation, vm: &VmName, work: impl Future<Output = Reply>) -> Reply {
     match crate::lock::with_vm_lock(&ctx.store, vm, &inv.id, &inv.command.describe(), &inv.user.id, work).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(held)) => Reply::error(format!(

@@ -4,41 +4,62 @@
 use std::future::Future;
 
 use iaas_store::{LockHeld, Store, StoreError};
+use iaas_vsphere::{Moref, VmName};
 
 /// A lock lapses after this long, so a crashed holder cannot block its VM for good.
 pub const LOCK_LEASE_MS: i64 = 30 * 60 * 1000;
+
+/// What a change lock guards; each has its own key space, so a VM named like a datastore's
+/// moref cannot collide with it.
+#[derive(Clone, Copy, Debug)]
+pub enum Lockable<'a> {
+    /// One change per VM at a time, by name (case-insensitive, as vCenter's lookups).
+    Vm(&'a VmName),
+    /// One storage move off a datastore at a time.
+    Datastore(&'a Moref),
+}
+
+impl Lockable<'_> {
+    fn key(self) -> String {
+        match self {
+            Lockable::Vm(name) => name.to_lowercase(),
+            Lockable::Datastore(moref) => format!("ds:{moref}"),
+        }
+    }
+}
 
 /// Runs `work` holding `vm`'s change lock as `holder` (`what` and `actor` tell others who has
 /// it), then releases it. `Ok(Err(held))` when another change holds it: `work` did not run.
 /// The lock lapses after [`LOCK_LEASE_MS`].
 pub async fn with_vm_lock<T>(
     store: &Store,
-    vm: &str,
+    vm: &VmName,
     holder: &str,
     what: &str,
     actor: &str,
     work: impl Future<Output = T>,
 ) -> Result<Result<T, LockHeld>, StoreError> {
-    with_lock_for(store, vm, holder, what, actor, LOCK_LEASE_MS, work).await
+    with_lock_for(store, Lockable::Vm(vm), holder, what, actor, LOCK_LEASE_MS, work).await
 }
 
 /// [`with_vm_lock`] with a lease of its own, for work whose longest run is known (an alarm's
-/// reconfigure, a storage move) and for locks on other objects (a datastore's `ds:<moref>`).
+/// reconfigure, a storage move) and for locks on other objects (a datastore).
 pub async fn with_lock_for<T>(
     store: &Store,
-    key: &str,
+    what_is_locked: Lockable<'_>,
     holder: &str,
     what: &str,
     actor: &str,
     lease_ms: i64,
     work: impl Future<Output = T>,
 ) -> Result<Result<T, LockHeld>, StoreError> {
-    if let Err(held) = store.lock_vm(key, holder, what, actor, lease_ms).await? {
+    let key = what_is_locked.key();
+    if let Err(held) = store.lock_vm(&key, holder, what, actor, lease_ms).await? {
         return Ok(Err(held));
     }
     let out = work.await;
-    if let Err(e) = store.unlock_vm(key, holder).await {
-        tracing::error!(error = %e, key, "could not release the lock; it lapses by itself");
+    if let Err(e) = store.unlock_vm(&key, holder).await {
+        tracing::error!(error = %e, %key, "could not release the lock; it lapses by itself");
     }
     Ok(Ok(out))
 }

@@ -104,10 +104,10 @@ pub fn invocation_entry(
 ) -> AuditEntry {
     AuditEntry {
         at_ms: chrono::Utc::now().timestamp_millis(),
-        request_id: inv.id.clone(),
-        actor: inv.user.id.clone(),
+        request_id: inv.id.to_string(),
+        actor: inv.user.id.to_string(),
         command: inv.command.describe(),
-        vm: inv.command.target_vm().map(str::to_string),
+        vm: inv.command.target_vm().map(|vm| vm.to_string()),
         stage: stage.to_string(),
         decision: decision.to_string(),
         reason,

@@ -8,7 +8,7 @@ use iaas_config::Policy;
 use iaas_invocation::Invocation;
 use iaas_slack::Message;
 use iaas_store::VmRecord;
-use iaas_vsphere::{Placement, PowerOp, TaskRef, TaskStatus, VcError, VcResult, VmRef, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
+use iaas_vsphere::{Placement, PowerOp, TaskRef, TaskStatus, VcError, VcResult, VmName, VmRef, ATTR_CREATED, ATTR_EXPIRES, ATTR_OWNER};
 
 use crate::{progress, Context, Reply};
 
@@ -94,7 +94,7 @@ pub fn placement(policy: &Policy) -> Placement {
 /// A VM being made by a vCenter task.
 #[derive(Clone)]
 pub struct NewVm {
-    pub name: String,
+    pub name: VmName,
     /// What the VM came from, for the store: `create`, `clone:<vm>`, `deploy:<template>`.
     pub source: String,
     /// What the user sees while waiting, e.g. "Cloning app-web-01 into app-web-03".
@@ -150,10 +150,10 @@ async fn adopt(ctx: &Context, inv: &Invocation, new: NewVm) -> Reply {
                 tracing::error!(vm = %new.name, error = ?e, "a VM whose start got no answer did not appear; admins told through the audit trail");
                 let entry = iaas_store::AuditEntry {
                     at_ms: chrono::Utc::now().timestamp_millis(),
-                    request_id: inv.id.clone(),
-                    actor: inv.user.id.clone(),
+                    request_id: inv.id.to_string(),
+                    actor: inv.user.id.to_string(),
                     command: inv.command.describe(),
-                    vm: Some(new.name.clone()),
+                    vm: Some(new.name.to_string()),
                     stage: "vcenter".into(),
                     decision: "failed".into(),
                     reason: format!("Unknown whether {} was created: if it appears, it has no owner or lease.", new.name),
@@ -243,14 +243,7 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     if leased {
         if let Err(e) = ctx
             .store
-            .open_lease(
-                &vm.moref,
-                &vm.name,
-                &inv.user.id,
-                now.timestamp_millis(),
-                expires.timestamp_millis(),
-                iaas_store::LeaseState::Active,
-            )
+            .open_lease(&vm, &inv.user.id, now.timestamp_millis(), expires.timestamp_millis(), iaas_store::LeaseState::Active)
             .await
         {
             tracing::error!(error = %e, "could not record the lease");
@@ -259,7 +252,7 @@ async fn complete(ctx: &Context, inv: &Invocation, vm: &VmRef, new: &NewVm) -> R
     }
     let expires_attr = if leased { expires.format("%Y-%m-%d").to_string() } else { String::new() };
     for (attr, value) in [
-        (ATTR_OWNER, inv.user.id.clone()),
+        (ATTR_OWNER, inv.user.id.to_string()),
         (ATTR_CREATED, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         (ATTR_EXPIRES, expires_attr),
     ] {

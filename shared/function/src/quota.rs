@@ -2,7 +2,7 @@
 //! asked, given back if the request fails, and when the bot deletes the VM. Usage counts the
 //! VMs the bot made; limits are the caller's roles' (none when the policy has no roles).
 
-use iaas_invocation::Invocation;
+use iaas_invocation::{Invocation, UserId};
 use iaas_store::Usage;
 
 use crate::{identity, Context, Reply};
@@ -16,7 +16,7 @@ pub fn limits(ctx: &Context, inv: &Invocation) -> Usage {
 }
 
 /// Reserves `add` against `user`'s quota, or refuses with a sentence showing usage and limits.
-pub async fn reserve(ctx: &Context, inv: &Invocation, user: &str, add: Usage) -> Result<(), Reply> {
+pub async fn reserve(ctx: &Context, inv: &Invocation, user: &UserId, add: Usage) -> Result<(), Reply> {
     let limit = limits(ctx, inv);
     match ctx.store.reserve_quota(user, add, limit).await {
         Ok(true) => Ok(()),
@@ -39,9 +39,9 @@ pub async fn reserve(ctx: &Context, inv: &Invocation, user: &str, add: Usage) ->
 
 /// Gives back a reservation (failure) or a deleted VM's share. Errors are logged: usage is
 /// then too high, which refuses too much rather than too little.
-pub async fn release(ctx: &Context, user: &str, usage: Usage) {
+pub async fn release(ctx: &Context, user: &UserId, usage: Usage) {
     if let Err(e) = ctx.store.release_quota(user, usage).await {
-        tracing::error!(error = %e, user, "could not release quota");
+        tracing::error!(error = %e, %user, "could not release quota");
     }
 }
 

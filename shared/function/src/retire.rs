@@ -4,14 +4,14 @@
 
 use iaas_config::Policy;
 use iaas_store::{NewDecommissionStep, NewDecommissionVm};
-use iaas_vsphere::{VmDetails, ATTR_OWNER};
+use iaas_vsphere::{Moref, VmDetails, VmName, ATTR_OWNER};
 use serde::{Deserialize, Serialize};
 
 /// A superset of `iaas_steps::VmFacts`, so the external step kinds adapt field by field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VmFacts {
-    pub name: String,
-    pub moref: String,
+    pub name: VmName,
+    pub moref: Moref,
     pub uuid: Option<String>,
     pub ip: Option<String>,
     /// `linux`, `windows` or `other`: which plan the VM gets.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use iaas_invocation::InvocationId;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +46,7 @@ async fn the_handlers_logs_and_the_answer_carry_the_request_id() {
     let id = uuid::Uuid::now_v7().to_string();
     let short = iaas_invocation::short_id(&id).to_string();
     let inv = Invocation {
-        id: id.clone(),
+        id: InvocationId::from(id.clone()),
         command: Command::Power { action: PowerAction::Status, vm: "app-web-01".into() },
         user: SlackUser { id: "U1".into(), ..Default::default() },
         channel: SlackChannel { id: "C1".into(), ..Default::default() },

@@ -1,6 +1,7 @@
 //! The typed commands functions receive. The gateway's command table parses Slack text into
 //! these; each variant names the function that runs it.
 
+use iaas_ids::{RequestId, VmName};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{self, Spec};
@@ -10,17 +11,17 @@ use crate::commands::{self, Spec};
 pub enum Command {
     Power {
         action: PowerAction,
-        vm: String,
+        vm: VmName,
     },
     VmList {
         #[serde(default)]
         pattern: Option<String>,
     },
     VmInfo {
-        vm: String,
+        vm: VmName,
     },
     Create {
-        name: String,
+        name: VmName,
         #[serde(default)]
         size: Option<String>,
         #[serde(default)]
@@ -29,15 +30,15 @@ pub enum Command {
         days: Option<u32>,
     },
     Clone {
-        source: String,
-        name: String,
+        source: VmName,
+        name: VmName,
     },
     Deploy {
         template: String,
-        name: String,
+        name: VmName,
     },
     Resize {
-        vm: String,
+        vm: VmName,
         #[serde(default)]
         cpus: Option<u32>,
         #[serde(default)]
@@ -47,7 +48,7 @@ pub enum Command {
     },
     /// Asks for confirmation; the deletion itself runs on a [`Command::Confirm`] press.
     Delete {
-        vm: String,
+        vm: VmName,
     },
     /// A Confirm or Cancel button press on a confirmation a function asked for.
     Confirm {
@@ -63,7 +64,7 @@ pub enum Command {
     /// Admins: the datastores new VMs may go to, with free space, reservations and headroom.
     Capacity,
     ExpireShow {
-        vm: String,
+        vm: VmName,
     },
     ExpireList {
         #[serde(default)]
@@ -73,16 +74,16 @@ pub enum Command {
     },
     /// Also what the Extend button on a reminder sends.
     ExpireExtend {
-        vm: String,
+        vm: VmName,
     },
     /// Admins: a new expiry date (YYYY-MM-DD), which may shorten the lease.
     ExpireSet {
-        vm: String,
+        vm: VmName,
         date: String,
     },
     /// Admins: the VM no longer expires.
     ExpireRemove {
-        vm: String,
+        vm: VmName,
     },
     /// The audit trail, for admins.
     Audit {
@@ -96,7 +97,7 @@ pub enum Command {
     },
     /// Asks to confirm retiring these VMs (one request); the work runs on a [`Command::Confirm`] press.
     Decommission {
-        vms: Vec<String>,
+        vms: Vec<VmName>,
         #[serde(default)]
         ticket: Option<String>,
         #[serde(default)]
@@ -104,7 +105,7 @@ pub enum Command {
     },
     /// Stops a decommission request before its next step (the requester or an admin).
     DecommissionCancel {
-        id: String,
+        id: RequestId,
     },
     DecommissionList {
         #[serde(default)]
@@ -119,13 +120,13 @@ pub enum Command {
     },
     /// One request: each VM's steps, their states, messages and timings.
     DecommissionStatus {
-        id: String,
+        id: RequestId,
     },
     /// Records and runs a decommission at once, with no button: the REST API caller's POST is
     /// the confirmation. `id` is chosen by the gateway so it can answer with it.
     DecommissionStart {
-        id: String,
-        vms: Vec<String>,
+        id: RequestId,
+        vms: Vec<VmName>,
         #[serde(default)]
         ticket: Option<String>,
         #[serde(default)]
@@ -228,10 +229,10 @@ impl Command {
     /// a reminder's Extend (value = VM name), or a running decommission's Cancel (value = id).
     pub fn from_action(action_id: &str, value: &str) -> Option<Command> {
         if action_id == EXTEND_ACTION {
-            return Some(Command::ExpireExtend { vm: value.to_string() });
+            return Some(Command::ExpireExtend { vm: value.into() });
         }
         if action_id == STOP_DECOMMISSION_ACTION {
-            return Some(Command::DecommissionCancel { id: value.to_string() });
+            return Some(Command::DecommissionCancel { id: value.into() });
         }
         let (of, confirmed) = Confirmable::from_action_id(action_id)?;
         Some(Command::Confirm { of, token: value.to_string(), confirmed })
@@ -281,9 +282,9 @@ impl Command {
     /// and `Effect::CreatesVm` declarations must name one (a test checks it). Every variant is
     /// listed, so a new one has to say. A press names its VM only through its confirmation,
     /// so its function locks that itself.
-    pub fn target_vm(&self) -> Option<&str> {
+    pub fn target_vm(&self) -> Option<&VmName> {
         match self {
-            Command::Power { action, vm } => action.mutates().then_some(vm.as_str()),
+            Command::Power { action, vm } => action.mutates().then_some(vm),
             Command::Resize { vm, .. } => Some(vm),
             Command::Create { name, .. } | Command::Clone { name, .. } | Command::Deploy { name, .. } => Some(name),
             Command::VmList { .. }

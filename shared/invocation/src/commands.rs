@@ -5,6 +5,7 @@
 //! [`COMMANDS`]; what cannot derive is checked by the tests at the end of this file.
 
 use crate::command::{Command, Confirmable, PowerAction};
+use iaas_ids::{RequestId, VmName};
 
 /// What running a command does. [`Command::target_vm`] (the one-change-per-VM lock) and the
 /// confirmation buttons are checked against it by tests; help shows it.
@@ -515,7 +516,7 @@ fn parse_power(args: &[String]) -> Result<Command, String> {
     };
     let action = PowerAction::parse(action).ok_or_else(|| format!("`{action}` is not a power action."))?;
     only(args, 2)?;
-    Ok(Command::Power { action, vm: vm.clone() })
+    Ok(Command::Power { action, vm: vm.into() })
 }
 
 fn parse_vm_list(args: &[String]) -> Result<Command, String> {
@@ -526,7 +527,7 @@ fn parse_vm_list(args: &[String]) -> Result<Command, String> {
 fn parse_vm_info(args: &[String]) -> Result<Command, String> {
     let vm = args.first().ok_or("Say which VM.")?;
     only(args, 1)?;
-    Ok(Command::VmInfo { vm: vm.clone() })
+    Ok(Command::VmInfo { vm: vm.into() })
 }
 
 /// Positional arguments and `--flag [value]` options, checked against what a command takes.
@@ -598,17 +599,17 @@ impl Args {
 fn parse_create(raw: &[String]) -> Result<Command, String> {
     let args = Args::parse(raw, &[("size", true), ("os", true), ("days", true)])?;
     let [name] = args.exactly(["the new VM's name"])?;
-    Ok(Command::Create { name, size: args.value("size"), os: args.value("os"), days: args.number("days")? })
+    Ok(Command::Create { name: name.into(), size: args.value("size"), os: args.value("os"), days: args.number("days")? })
 }
 
 fn parse_clone(raw: &[String]) -> Result<Command, String> {
     let [source, name] = Args::parse(raw, &[])?.exactly(["the source VM", "the new VM's name"])?;
-    Ok(Command::Clone { source, name })
+    Ok(Command::Clone { source: source.into(), name: name.into() })
 }
 
 fn parse_deploy(raw: &[String]) -> Result<Command, String> {
     let [template, name] = Args::parse(raw, &[])?.exactly(["the template", "the new VM's name"])?;
-    Ok(Command::Deploy { template, name })
+    Ok(Command::Deploy { template, name: name.into() })
 }
 
 fn parse_resize(raw: &[String]) -> Result<Command, String> {
@@ -618,12 +619,12 @@ fn parse_resize(raw: &[String]) -> Result<Command, String> {
     if cpus.is_none() && memory_gb.is_none() {
         return Err("Say the new size with --cpu and/or --memory.".into());
     }
-    Ok(Command::Resize { vm, cpus, memory_gb, restart: args.has("restart") })
+    Ok(Command::Resize { vm: vm.into(), cpus, memory_gb, restart: args.has("restart") })
 }
 
 fn parse_delete(raw: &[String]) -> Result<Command, String> {
     let [vm] = Args::parse(raw, &[])?.exactly(["the VM"])?;
-    Ok(Command::Delete { vm })
+    Ok(Command::Delete { vm: vm.into() })
 }
 
 /// The most VMs one decommission request may name.
@@ -634,10 +635,10 @@ fn parse_decommission(raw: &[String]) -> Result<Command, String> {
     if args.positional.is_empty() {
         return Err("Say which VMs to decommission.".into());
     }
-    let mut vms: Vec<String> = Vec::new();
+    let mut vms: Vec<VmName> = Vec::new();
     for vm in &args.positional {
         if !vms.iter().any(|v| v.eq_ignore_ascii_case(vm)) {
-            vms.push(vm.clone());
+            vms.push(vm.into());
         }
     }
     if vms.len() > MAX_DECOMMISSION_VMS {
@@ -657,14 +658,14 @@ fn parse_decommission_list(raw: &[String]) -> Result<Command, String> {
     Ok(Command::DecommissionList { mine: args.has("mine"), state, vm: args.value("vm"), since })
 }
 
-fn one_id(raw: &[String]) -> Result<String, String> {
+fn one_id(raw: &[String]) -> Result<RequestId, String> {
     let [id] = Args::parse(raw, &[])?.exactly(["the request id"])?;
-    Ok(id)
+    Ok(id.into())
 }
 
-fn one_vm(raw: &[String]) -> Result<String, String> {
+fn one_vm(raw: &[String]) -> Result<VmName, String> {
     let [vm] = Args::parse(raw, &[])?.exactly(["the VM"])?;
-    Ok(vm)
+    Ok(vm.into())
 }
 
 fn parse_expire_list(raw: &[String]) -> Result<Command, String> {
@@ -676,7 +677,7 @@ fn parse_expire_list(raw: &[String]) -> Result<Command, String> {
 fn parse_expire_set(raw: &[String]) -> Result<Command, String> {
     let [vm, date] = Args::parse(raw, &[])?.exactly(["the VM", "the date"])?;
     chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| format!("`{date}` is not a date like 2026-12-31."))?;
-    Ok(Command::ExpireSet { vm, date })
+    Ok(Command::ExpireSet { vm: vm.into(), date })
 }
 
 fn parse_quota(raw: &[String]) -> Result<Command, String> {

@@ -2,6 +2,7 @@
 //! where to answer) and its signature, `X-Iaas-Signature: v1=hex(HMAC-SHA256(secret,
 //! "v1:<timestamp>:<body>"))` with `X-Iaas-Timestamp`. Functions trust nothing unsigned.
 
+pub use iaas_ids::{InvocationId, RequestId, UserId, VmName};
 use serde::{Deserialize, Serialize};
 
 mod command;
@@ -15,7 +16,7 @@ pub use signing::{sign, verify, InvocationAuthError, SignedBody, MAX_SKEW_SECS, 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invocation {
     /// Unique per request; also the idempotency key for at-least-once delivery.
-    pub id: String,
+    pub id: InvocationId,
     #[serde(flatten)]
     pub command: Command,
     pub user: SlackUser,
@@ -48,7 +49,7 @@ pub struct Caller {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlackUser {
-    pub id: String,
+    pub id: UserId,
     #[serde(default)]
     pub name: String,
     #[serde(default)]

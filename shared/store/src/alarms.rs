@@ -3,13 +3,15 @@
 
 use sqlx::Row;
 
+use iaas_ids::{InvocationId, Moref, VmName};
+
 use crate::{now_ms, query_err, Store, StoreError};
 
 /// A CPU/memory change waiting for the VM to be powered off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingChange {
-    pub vm_moref: String,
-    pub vm_name: String,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
     pub cpus: Option<i64>,
     pub memory_mb: Option<i64>,
     pub reason: String,
@@ -39,7 +41,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn pending_change(&self, vm_moref: &str) -> Result<Option<PendingChange>, StoreError> {
+    pub async fn pending_change(&self, vm_moref: &Moref) -> Result<Option<PendingChange>, StoreError> {
         let row = sqlx::query("SELECT vm_moref, vm_name, cpus, memory_mb, reason, created_at_ms FROM pending_changes WHERE vm_moref = $1")
             .bind(vm_moref)
             .fetch_optional(&self.pool)
@@ -111,7 +113,7 @@ impl Store {
 
     /// Gives up an unfinished claim so a redelivery runs the invocation again: for work that
     /// failed in a way a retry can fix (vCenter unreachable). A finished one is kept.
-    pub async fn release_invocation(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn release_invocation(&self, id: &InvocationId) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM invocations WHERE id = $1 AND state = 'running'")
             .bind(id)
             .execute(&self.pool)

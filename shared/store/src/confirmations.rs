@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+use iaas_ids::{Moref, UserId, VmName};
+
 use crate::{now_ms, query_err, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -11,9 +13,9 @@ pub struct NewConfirmation {
     pub function: String,
     /// What the press will do (`delete`, `resize`, `decommission`): a press of another kind is refused.
     pub action: String,
-    pub slack_user: String,
-    pub vm_moref: String,
-    pub vm_name: String,
+    pub slack_user: UserId,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
     pub args_json: String,
     pub expires_at_ms: i64,
 }
@@ -23,9 +25,9 @@ pub struct Confirmation {
     pub token: String,
     pub function: String,
     pub action: String,
-    pub slack_user: String,
-    pub vm_moref: String,
-    pub vm_name: String,
+    pub slack_user: UserId,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
     pub args_json: String,
     pub expires_at_ms: i64,
 }
@@ -127,7 +129,7 @@ impl Store {
         Ok(Err(if c.function != press.function || c.action != press.action {
             ConfirmRefusal::OtherAction { action: c.action }
         } else if c.slack_user != press.user {
-            ConfirmRefusal::OtherUser { owner: c.slack_user }
+            ConfirmRefusal::OtherUser { owner: c.slack_user.into_string() }
         } else if let Some(used_as) = row.get::<Option<String>, _>("used_as") {
             ConfirmRefusal::AlreadyUsed { used_as }
         } else {

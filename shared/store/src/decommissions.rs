@@ -6,6 +6,8 @@ use iaas_config::{DecommissionState, OnFailure, StepKind};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use iaas_ids::{Moref, RequestId, UserId, VmName};
+
 use crate::{now_ms, query_err, text_col, Backend, LeaseState, Store, StoreError};
 
 iaas_config::text_enum! {
@@ -55,8 +57,8 @@ impl DecommissionStepState {
 /// A request as listed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decommission {
-    pub id: String,
-    pub requester: String,
+    pub id: RequestId,
+    pub requester: UserId,
     pub ticket: String,
     pub reason: String,
     pub state: DecommissionState,
@@ -70,14 +72,14 @@ pub struct Decommission {
     pub progress_channel: String,
     pub progress_ts: String,
     /// The VMs' names, in request order.
-    pub vm_names: Vec<String>,
+    pub vm_names: Vec<VmName>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecommissionVm {
     pub vm_index: i64,
-    pub vm_moref: String,
-    pub vm_name: String,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
     pub os_family: String,
     pub facts_json: String,
     pub state: DecommissionVmState,
@@ -116,8 +118,8 @@ impl DecommissionDetail {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewDecommission {
-    pub id: String,
-    pub requester: String,
+    pub id: RequestId,
+    pub requester: UserId,
     pub ticket: String,
     pub reason: String,
     pub channel: String,
@@ -127,8 +129,8 @@ pub struct NewDecommission {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewDecommissionVm {
-    pub vm_moref: String,
-    pub vm_name: String,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
     pub os_family: String,
     pub facts_json: String,
     pub steps: Vec<NewDecommissionStep>,
@@ -144,7 +146,7 @@ pub struct NewDecommissionStep {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DecommissionFilter {
-    pub requester: Option<String>,
+    pub requester: Option<UserId>,
     pub state: Option<DecommissionState>,
     /// Requests covering a VM with exactly this name (case-insensitive).
     pub vm_name: Option<String>,
@@ -152,7 +154,7 @@ pub struct DecommissionFilter {
     /// Requests whose ticket contains this text (case-insensitive).
     pub ticket: Option<String>,
     /// Requests by any of these requesters (a person's Slack id and e-mail); empty = anyone.
-    pub requesters: Vec<String>,
+    pub requesters: Vec<UserId>,
 }
 
 /// `text` matched literally by `LIKE … ESCAPE '\'`.
@@ -208,7 +210,7 @@ impl Store {
     /// becomes `decommissioning` with the request's id as its reason, in one transaction, so a
     /// crash never leaves two requests for one lease. False (and nothing recorded) when the
     /// lease is no longer active or powered off.
-    pub async fn hand_lease_to_decommission(&self, d: &NewDecommission, vm_moref: &str, at_ms: i64) -> Result<bool, StoreError> {
+    pub async fn hand_lease_to_decommission(&self, d: &NewDecommission, vm_moref: &Moref, at_ms: i64) -> Result<bool, StoreError> {
         let err = query_err("handing a lease to decommission");
         let mut tx = self.write_tx().await.map_err(query_err("handing a lease to decommission"))?;
         let moved = sqlx::query(&format!(
@@ -231,7 +233,7 @@ impl Store {
     }
 
     /// The request with its VMs and steps.
-    pub async fn decommission(&self, id: &str) -> Result<Option<DecommissionDetail>, StoreError> {
+    pub async fn decommission(&self, id: &RequestId) -> Result<Option<DecommissionDetail>, StoreError> {
         let Some(row) = sqlx::query(&format!("SELECT {COLUMNS} FROM decommissions WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -333,7 +335,7 @@ impl Store {
 
     /// A confirmed request starts running; false when it was not awaiting confirmation
     /// (cancelled meanwhile, or already confirmed).
-    pub async fn start_decommission(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn start_decommission(&self, id: &RequestId) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE decommissions SET state = $3, updated_at_ms = $1 WHERE id = $2 AND state = $4")
             .bind(now_ms())
             .bind(id)
@@ -347,7 +349,7 @@ impl Store {
 
     /// Claims a running request for `holder` until `until_ms`: of concurrent claimers exactly one
     /// wins while a claim is live; the holder may renew its own claim.
-    pub async fn claim_decommission(&self, id: &str, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+    pub async fn claim_decommission(&self, id: &RequestId, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 \
              WHERE id = $3 AND state = $5 AND (claimed_until_ms < $4 OR claimed_by = $1)",
@@ -366,7 +368,7 @@ impl Store {
     /// Claims the oldest running request whose claim has lapsed (a crashed or stopped worker's),
     /// if any. On PostgreSQL the candidate row is locked with `FOR UPDATE SKIP LOCKED`, so
     /// concurrent sweeps pick different requests instead of queueing on one.
-    pub async fn claim_unfinished_decommission(&self, holder: &str, now_ms: i64, until_ms: i64) -> Result<Option<String>, StoreError> {
+    pub async fn claim_unfinished_decommission(&self, holder: &str, now_ms: i64, until_ms: i64) -> Result<Option<RequestId>, StoreError> {
         match self.backend {
             Backend::Postgres => {
                 let mut tx = self.write_tx().await.map_err(query_err("claiming an unfinished decommission request"))?;
@@ -380,7 +382,7 @@ impl Store {
                 .await
                 .map_err(query_err("finding unfinished decommission requests"))?;
                 let Some(row) = row else { return Ok(None) };
-                let id: String = row.get("id");
+                let id: RequestId = row.get("id");
                 sqlx::query("UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 WHERE id = $3")
                     .bind(holder)
                     .bind(until_ms)
@@ -401,7 +403,7 @@ impl Store {
                         .await
                         .map_err(query_err("finding unfinished decommission requests"))?;
                 for row in candidates {
-                    let id: String = row.get("id");
+                    let id: RequestId = row.get("id");
                     if self.claim_decommission(&id, holder, now_ms, until_ms).await? {
                         return Ok(Some(id));
                     }
@@ -412,7 +414,7 @@ impl Store {
     }
 
     /// Remembers the Slack message that shows the request's progress.
-    pub async fn set_decommission_progress(&self, id: &str, channel: &str, ts: &str) -> Result<(), StoreError> {
+    pub async fn set_decommission_progress(&self, id: &RequestId, channel: &str, ts: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE decommissions SET progress_channel = $1, progress_ts = $2 WHERE id = $3")
             .bind(channel)
             .bind(ts)
@@ -424,7 +426,7 @@ impl Store {
     }
 
     /// Gives the claim up (the request ended, or the worker stops cleanly).
-    pub async fn release_decommission(&self, id: &str, holder: &str) -> Result<(), StoreError> {
+    pub async fn release_decommission(&self, id: &RequestId, holder: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE decommissions SET claimed_by = NULL, claimed_until_ms = 0 WHERE id = $1 AND claimed_by = $2")
             .bind(id)
             .bind(holder)
@@ -435,7 +437,7 @@ impl Store {
     }
 
     /// Cancels a request awaiting confirmation at once, or asks a running one to stop.
-    pub async fn cancel_decommission(&self, id: &str) -> Result<CancelOutcome, StoreError> {
+    pub async fn cancel_decommission(&self, id: &RequestId) -> Result<CancelOutcome, StoreError> {
         let now = now_ms();
         let pending = sqlx::query(
             "UPDATE decommissions SET state = $3, cancel_requested = 1, updated_at_ms = $1, finished_at_ms = $1 WHERE id = $2 AND state = $4",
@@ -471,7 +473,7 @@ impl Store {
         }
     }
 
-    pub async fn decommission_cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn decommission_cancel_requested(&self, id: &RequestId) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT cancel_requested FROM decommissions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -481,7 +483,7 @@ impl Store {
     }
 
     /// Ends a running request in `state` (done, failed or cancelled) and drops its claim.
-    pub async fn finish_decommission(&self, id: &str, state: DecommissionState) -> Result<(), StoreError> {
+    pub async fn finish_decommission(&self, id: &RequestId, state: DecommissionState) -> Result<(), StoreError> {
         let now = now_ms();
         sqlx::query(
             "UPDATE decommissions SET state = $1, updated_at_ms = $2, finished_at_ms = $2, claimed_by = NULL, claimed_until_ms = 0 \
@@ -497,7 +499,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_decommission_vm_state(&self, id: &str, vm_index: i64, state: DecommissionVmState) -> Result<(), StoreError> {
+    pub async fn set_decommission_vm_state(&self, id: &RequestId, vm_index: i64, state: DecommissionVmState) -> Result<(), StoreError> {
         sqlx::query("UPDATE decommission_vms SET state = $1 WHERE request_id = $2 AND vm_index = $3")
             .bind(state.as_str())
             .bind(id)
@@ -509,7 +511,7 @@ impl Store {
     }
 
     /// Marks a step running (counting the attempt).
-    pub async fn start_decommission_step(&self, id: &str, vm_index: i64, step_index: i64, at_ms: i64) -> Result<(), StoreError> {
+    pub async fn start_decommission_step(&self, id: &RequestId, vm_index: i64, step_index: i64, at_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE decommission_steps SET state = $5, message = '', started_at_ms = $1, finished_at_ms = NULL, attempts = attempts + 1 \
              WHERE request_id = $2 AND vm_index = $3 AND step_index = $4",
@@ -528,7 +530,7 @@ impl Store {
     /// Records how a step ended (done, skipped, warning or failed), with its sentence.
     pub async fn finish_decommission_step(
         &self,
-        id: &str,
+        id: &RequestId,
         vm_index: i64,
         step_index: i64,
         state: DecommissionStepState,
@@ -550,7 +552,7 @@ impl Store {
         self.touch_decommission(id).await
     }
 
-    async fn touch_decommission(&self, id: &str) -> Result<(), StoreError> {
+    async fn touch_decommission(&self, id: &RequestId) -> Result<(), StoreError> {
         sqlx::query("UPDATE decommissions SET updated_at_ms = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)

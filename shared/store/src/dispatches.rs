@@ -2,11 +2,13 @@
 
 use sqlx::Row;
 
+use iaas_ids::InvocationId;
+
 use crate::{now_ms, query_err, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PendingDispatch {
-    pub id: String,
+    pub id: InvocationId,
     pub function: String,
     /// The invocation's JSON.
     pub body: String,
@@ -27,7 +29,7 @@ pub enum ClaimState {
 
 impl Store {
     /// Records a hand-over before it is acknowledged.
-    pub async fn record_dispatch(&self, id: &str, function: &str, body: &str) -> Result<(), StoreError> {
+    pub async fn record_dispatch(&self, id: &InvocationId, function: &str, body: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO pending_dispatches (id, function, body, accepted_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
         )
@@ -42,7 +44,7 @@ impl Store {
     }
 
     /// Forgets a hand-over the function has run (or refused for good).
-    pub async fn forget_dispatch(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn forget_dispatch(&self, id: &InvocationId) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM pending_dispatches WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -72,7 +74,7 @@ impl Store {
     }
 
     /// Where the invocation `id` stands.
-    pub async fn claim_state(&self, id: &str) -> Result<ClaimState, StoreError> {
+    pub async fn claim_state(&self, id: &InvocationId) -> Result<ClaimState, StoreError> {
         let row = sqlx::query("SELECT state, claimed_at_ms FROM invocations WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)

@@ -4,6 +4,8 @@
 
 use sqlx::Row;
 
+use iaas_ids::{Moref, UserId};
+
 use crate::{now_ms, query_err, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +148,7 @@ impl Store {
 
     /// Adds `add` to the user's usage if the result stays within `limit`; `false` (and no change)
     /// otherwise. One conditional UPDATE: concurrent requests cannot both pass.
-    pub async fn reserve_quota(&self, user: &str, add: Usage, limit: Usage) -> Result<bool, StoreError> {
+    pub async fn reserve_quota(&self, user: &UserId, add: Usage, limit: Usage) -> Result<bool, StoreError> {
         sqlx::query("INSERT INTO quota_usage (slack_user) VALUES ($1) ON CONFLICT (slack_user) DO NOTHING")
             .bind(user)
             .execute(&self.pool)
@@ -170,7 +172,7 @@ impl Store {
     }
 
     /// Gives back what a failed request or a deleted VM held (never below zero).
-    pub async fn release_quota(&self, user: &str, give_back: Usage) -> Result<(), StoreError> {
+    pub async fn release_quota(&self, user: &UserId, give_back: Usage) -> Result<(), StoreError> {
         sqlx::query(RELEASE_QUOTA)
             .bind(give_back.vms)
             .bind(give_back.cpus)
@@ -185,7 +187,7 @@ impl Store {
     /// A VM the bot made was deleted: its record is marked deleted and `share` given back to its
     /// owner, in one transaction and only once (true when this call did it). VMs the bot did
     /// not make hold no quota and change nothing.
-    pub async fn vm_deleted(&self, vm_moref: &str, share: Usage) -> Result<bool, StoreError> {
+    pub async fn vm_deleted(&self, vm_moref: &Moref, share: Usage) -> Result<bool, StoreError> {
         let err = || query_err("recording a deleted VM");
         let mut tx = self.write_tx().await.map_err(err())?;
         let settled = settle_deleted_vm(&mut tx, vm_moref, share, now_ms()).await?;
@@ -193,7 +195,7 @@ impl Store {
         Ok(settled)
     }
 
-    pub async fn quota_usage(&self, user: &str) -> Result<Usage, StoreError> {
+    pub async fn quota_usage(&self, user: &UserId) -> Result<Usage, StoreError> {
         let row = sqlx::query("SELECT vms, cpus, memory_mb FROM quota_usage WHERE slack_user = $1")
             .bind(user)
             .fetch_optional(&self.pool)
@@ -274,7 +276,7 @@ impl Store {
 /// two concurrent settlements exactly one gives back.
 pub(crate) async fn settle_deleted_vm(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    vm_moref: &str,
+    vm_moref: &Moref,
     share: Usage,
     at_ms: i64,
 ) -> Result<bool, StoreError> {

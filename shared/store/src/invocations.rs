@@ -7,15 +7,17 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
+use iaas_ids::{InvocationId, UserId};
+
 use crate::{now_ms, query_err, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewInvocation {
-    pub id: String,
+    pub id: InvocationId,
     pub function: String,
     pub command: String,
     pub args_json: String,
-    pub slack_user: String,
+    pub slack_user: UserId,
     pub channel: String,
     pub issued_at_ms: i64,
 }
@@ -49,11 +51,11 @@ pub enum Begin {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvocationRecord {
-    pub id: String,
+    pub id: InvocationId,
     pub function: String,
     pub command: String,
     pub args_json: String,
-    pub slack_user: String,
+    pub slack_user: UserId,
     pub channel: String,
     pub issued_at_ms: i64,
     /// When the first claim was made.
@@ -134,8 +136,8 @@ impl Store {
     }
 
     /// Records the outcome; later `begin_invocation` calls for this id return `Begin::Done`.
-    pub async fn finish_invocation(&self, id: &str, outcome: &Outcome) -> Result<(), StoreError> {
-        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.to_owned(), reason: e.to_string() })?;
+    pub async fn finish_invocation(&self, id: &InvocationId, outcome: &Outcome) -> Result<(), StoreError> {
+        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.clone(), reason: e.to_string() })?;
         let done = sqlx::query("UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2 WHERE id = $3")
             .bind(now_ms())
             .bind(json)
@@ -144,13 +146,13 @@ impl Store {
             .await
             .map_err(query_err("recording an outcome"))?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::UnknownInvocation { id: id.to_owned() });
+            return Err(StoreError::UnknownInvocation { id: id.clone() });
         }
         Ok(())
     }
 
     /// Renews a running claim's lease: the worker holding it is alive.
-    pub async fn renew_invocation(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn renew_invocation(&self, id: &InvocationId) -> Result<(), StoreError> {
         sqlx::query("UPDATE invocations SET claimed_at_ms = $1 WHERE id = $2 AND state = 'running'")
             .bind(now_ms())
             .bind(id)
@@ -163,8 +165,8 @@ impl Store {
     /// Ends a claim whose worker died (its lease lapsed unrenewed) with `outcome`, and releases
     /// the VM locks it held, in one transaction. `false` when the claim is not (or no longer)
     /// abandoned: renewed, finished, or ended by another caller first.
-    pub async fn abandon_invocation(&self, id: &str, outcome: &Outcome, lease: Duration) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.to_owned(), reason: e.to_string() })?;
+    pub async fn abandon_invocation(&self, id: &InvocationId, outcome: &Outcome, lease: Duration) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.clone(), reason: e.to_string() })?;
         let now = now_ms();
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let err = || query_err("ending an abandoned invocation");
@@ -186,7 +188,7 @@ impl Store {
         Ok(ended.rows_affected() == 1)
     }
 
-    pub async fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>, StoreError> {
+    pub async fn invocation(&self, id: &InvocationId) -> Result<Option<InvocationRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM invocations WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -215,7 +217,7 @@ impl Store {
 }
 
 fn record(row: &AnyRow) -> Result<InvocationRecord, StoreError> {
-    let id: String = get(row, "id")?;
+    let id: InvocationId = get(row, "id")?;
     let outcome = parse_outcome(&id, get(row, "outcome_json")?)?;
     Ok(InvocationRecord {
         function: get(row, "function")?,
@@ -236,6 +238,6 @@ fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(row: &'r AnyRow, column: 
     row.try_get(column).map_err(query_err("reading an invocation"))
 }
 
-fn parse_outcome(id: &str, json: Option<String>) -> Result<Option<Outcome>, StoreError> {
-    json.map(|j| serde_json::from_str(&j)).transpose().map_err(|e| StoreError::BadOutcome { id: id.to_owned(), reason: e.to_string() })
+fn parse_outcome(id: &InvocationId, json: Option<String>) -> Result<Option<Outcome>, StoreError> {
+    json.map(|j| serde_json::from_str(&j)).transpose().map_err(|e| StoreError::BadOutcome { id: id.clone(), reason: e.to_string() })
 }

@@ -4,14 +4,16 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use iaas_ids::{Moref, UserId, VmName, VmRef};
+
 use crate::guard_rails::settle_deleted_vm;
 use crate::{now_ms, query_err, text_col, Store, StoreError, Usage};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lease {
-    pub vm_moref: String,
-    pub vm_name: String,
-    pub owner_user: String,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
+    pub owner_user: UserId,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     pub state: LeaseState,
@@ -36,6 +38,12 @@ iaas_config::text_enum! {
         /// The sweep is deleting the VM; its quota share is recorded with the lease until the
         /// change to deleted gives it back (a sweep that died midway is finished by the next).
         Deleting = "deleting",
+    }
+}
+
+impl Lease {
+    pub fn vm(&self) -> VmRef {
+        VmRef { moref: self.vm_moref.clone(), name: self.vm_name.clone() }
     }
 }
 
@@ -85,7 +93,7 @@ impl LeaseState {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LeaseFilter {
-    pub owner: Option<String>,
+    pub owner: Option<UserId>,
     /// Only leases expiring before this time.
     pub expiring_before_ms: Option<i64>,
     /// Include deleted, closed and excluded leases.
@@ -113,9 +121,8 @@ impl Store {
     /// create) takes the owner given now. Returns whether anything changed.
     pub async fn open_lease(
         &self,
-        vm_moref: &str,
-        vm_name: &str,
-        owner: &str,
+        vm: &VmRef,
+        owner: &UserId,
         created_at_ms: i64,
         expires_at_ms: i64,
         state: LeaseState,
@@ -125,8 +132,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (vm_moref) DO UPDATE SET owner_user = excluded.owner_user WHERE leases.owner_user = '' AND excluded.owner_user <> ''",
         )
-        .bind(vm_moref)
-        .bind(vm_name)
+        .bind(&vm.moref)
+        .bind(&vm.name)
         .bind(owner)
         .bind(created_at_ms)
         .bind(expires_at_ms)
@@ -138,7 +145,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn lease(&self, vm_moref: &str) -> Result<Option<Lease>, StoreError> {
+    pub async fn lease(&self, vm_moref: &Moref) -> Result<Option<Lease>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM leases WHERE vm_moref = $1"))
             .bind(vm_moref)
             .fetch_optional(&self.pool)
@@ -182,7 +189,7 @@ impl Store {
     }
 
     /// Claims a lease for one sweep until `until_ms`; of concurrent sweeps exactly one wins.
-    pub async fn claim_lease(&self, vm_moref: &str, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+    pub async fn claim_lease(&self, vm_moref: &Moref, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE leases SET claimed_by = $1, claimed_until_ms = $2 WHERE vm_moref = $3 AND claimed_until_ms < $4")
             .bind(holder)
             .bind(until_ms)
@@ -194,7 +201,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn release_lease(&self, vm_moref: &str, holder: &str) -> Result<(), StoreError> {
+    pub async fn release_lease(&self, vm_moref: &Moref, holder: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE leases SET claimed_by = NULL, claimed_until_ms = 0 WHERE vm_moref = $1 AND claimed_by = $2")
             .bind(vm_moref)
             .bind(holder)
@@ -204,7 +211,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_lease_expiry(&self, vm_moref: &str, expires_at_ms: i64) -> Result<(), StoreError> {
+    pub async fn set_lease_expiry(&self, vm_moref: &Moref, expires_at_ms: i64) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN {} THEN $4 ELSE state END, state_reason = '', \
              updated_at_ms = $2 WHERE vm_moref = $3",
@@ -220,7 +227,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_lease_state(&self, vm_moref: &str, state: LeaseState, reason: &str, at_ms: i64) -> Result<(), StoreError> {
+    pub async fn set_lease_state(&self, vm_moref: &Moref, state: LeaseState, reason: &str, at_ms: i64) -> Result<(), StoreError> {
         let powered_off = (state == LeaseState::PoweredOff).then_some(at_ms);
         sqlx::query(
             "UPDATE leases SET state = $1, state_reason = $2, powered_off_at_ms = COALESCE($3, powered_off_at_ms), updated_at_ms = $4 WHERE vm_moref = $5",
@@ -238,7 +245,7 @@ impl Store {
 
     /// The sweep is about to delete the lease's VM: powered_off → deleting, with the VM's quota
     /// share recorded. False (nothing changed) when the lease is no longer powered off.
-    pub async fn begin_lease_delete(&self, vm_moref: &str, share: Usage, at_ms: i64) -> Result<bool, StoreError> {
+    pub async fn begin_lease_delete(&self, vm_moref: &Moref, share: Usage, at_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE leases SET state = $1, share_cpus = $2, share_memory_mb = $3, updated_at_ms = $4 WHERE vm_moref = $5 AND state = $6",
         )
@@ -257,7 +264,7 @@ impl Store {
     /// The VM is gone: deleting → deleted and, in the same transaction, the bot's record of the
     /// VM marked deleted and its owner's quota share given back. Only the call that moves the
     /// lease does this, so a repeated or resumed sweep never gives the share back twice.
-    pub async fn finish_lease_delete(&self, vm_moref: &str, reason: &str, at_ms: i64) -> Result<bool, StoreError> {
+    pub async fn finish_lease_delete(&self, vm_moref: &Moref, reason: &str, at_ms: i64) -> Result<bool, StoreError> {
         let err = || query_err("recording a lease's deletion");
         let mut tx = self.write_tx().await.map_err(err())?;
         let Some(row) = sqlx::query("SELECT share_cpus, share_memory_mb FROM leases WHERE vm_moref = $1 AND state = $2")
@@ -295,7 +302,7 @@ impl Store {
     }
 
     /// Whether this reminder (days before this term's expiry) was already sent.
-    pub async fn reminder_sent(&self, vm_moref: &str, expires_at_ms: i64, days_before: i64) -> Result<bool, StoreError> {
+    pub async fn reminder_sent(&self, vm_moref: &Moref, expires_at_ms: i64, days_before: i64) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 AS one FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2 AND days_before = $3")
             .bind(vm_moref)
             .bind(expires_at_ms)
@@ -307,7 +314,7 @@ impl Store {
     }
 
     /// Records a delivered reminder (the first one of a term starts the notice period).
-    pub async fn record_reminder(&self, vm_moref: &str, expires_at_ms: i64, days_before: i64, sent_at_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_reminder(&self, vm_moref: &Moref, expires_at_ms: i64, days_before: i64, sent_at_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO lease_reminders (vm_moref, expires_at_ms, days_before, sent_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
@@ -322,7 +329,7 @@ impl Store {
     }
 
     /// The earliest reminder delivered for this term, if any.
-    pub async fn first_reminder(&self, vm_moref: &str, expires_at_ms: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn first_reminder(&self, vm_moref: &Moref, expires_at_ms: i64) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT MIN(sent_at_ms) AS first FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2")
             .bind(vm_moref)
             .bind(expires_at_ms)

@@ -35,6 +35,7 @@ pub use dispatches::{ClaimState, PendingDispatch};
 pub use guard_rails::{AuditEntry, AuditFilter, LockHeld, Usage};
 /// Declared beside the decommission policy (the command grammar needs it too).
 pub use iaas_config::DecommissionState;
+pub use iaas_ids::{InvocationId, Moref, RequestId, UserId, VmName, VmRef};
 pub use invocations::{Begin, InvocationFilter, InvocationRecord, NewInvocation, Outcome};
 pub use leases::{Lease, LeaseFilter, LeaseState};
 pub use sessions::ConsoleSession;
@@ -92,9 +93,9 @@ pub enum StoreError {
     #[error("The state database failed while {doing}: {reason}. Retry; if it persists, check the database server.")]
     Query { doing: &'static str, reason: String },
     #[error("Invocation {id} was never begun, so its outcome cannot be recorded.")]
-    UnknownInvocation { id: String },
+    UnknownInvocation { id: iaas_ids::InvocationId },
     #[error("The stored outcome of invocation {id} is unreadable: {reason}.")]
-    BadOutcome { id: String, reason: String },
+    BadOutcome { id: iaas_ids::InvocationId, reason: String },
     #[error("The state database holds a {column} this version cannot read ({reason}); is a newer iaas version writing to it?")]
     Unreadable { column: &'static str, reason: String },
 }

@@ -2,18 +2,20 @@
 
 use sqlx::Row;
 
+use iaas_ids::{InvocationId, Moref, UserId, VmName};
+
 use crate::{now_ms, query_err, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VmRecord {
-    pub vm_moref: String,
-    pub vm_name: String,
-    pub owner_user: String,
+    pub vm_moref: Moref,
+    pub vm_name: VmName,
+    pub owner_user: UserId,
     pub owner_email: Option<String>,
     pub created_at_ms: i64,
     pub expires_at_ms: Option<i64>,
     pub source: String,
-    pub invocation_id: String,
+    pub invocation_id: InvocationId,
     pub deleted_at_ms: Option<i64>,
 }
 
@@ -38,7 +40,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn mark_vm_deleted(&self, vm_moref: &str) -> Result<(), StoreError> {
+    pub async fn mark_vm_deleted(&self, vm_moref: &Moref) -> Result<(), StoreError> {
         sqlx::query("UPDATE vms SET deleted_at_ms = $1 WHERE vm_moref = $2 AND deleted_at_ms IS NULL")
             .bind(now_ms())
             .bind(vm_moref)
@@ -48,7 +50,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn vm_record(&self, vm_moref: &str) -> Result<Option<VmRecord>, StoreError> {
+    pub async fn vm_record(&self, vm_moref: &Moref) -> Result<Option<VmRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT vm_moref, vm_name, owner_user, owner_email, created_at_ms, expires_at_ms, source, invocation_id, deleted_at_ms \
              FROM vms WHERE vm_moref = $1",

@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+use iaas_store::{Moref, UserId};
 use std::time::Duration;
 
 use common::Db;
@@ -16,16 +17,16 @@ fn change(cpus: Option<i64>, memory_mb: Option<i64>, at: i64) -> PendingChange {
 
 async fn pending_changes_merge_and_clear(db: Db) {
     let s = &db.store;
-    assert_eq!(s.pending_change("vm-7").await.unwrap(), None);
+    assert_eq!(s.pending_change(&Moref::from("vm-7")).await.unwrap(), None);
     s.put_pending_change(&change(Some(3), None, 1)).await.unwrap();
     s.put_pending_change(&change(None, Some(6144), 2)).await.unwrap();
-    let merged = s.pending_change("vm-7").await.unwrap().unwrap();
+    let merged = s.pending_change(&Moref::from("vm-7")).await.unwrap().unwrap();
     assert_eq!((merged.cpus, merged.memory_mb, merged.created_at_ms), (Some(3), Some(6144), 2));
     // An older read does not clear a newer change.
     s.clear_pending_change(&change(Some(3), None, 1)).await.unwrap();
-    assert!(s.pending_change("vm-7").await.unwrap().is_some());
+    assert!(s.pending_change(&Moref::from("vm-7")).await.unwrap().is_some());
     s.clear_pending_change(&merged).await.unwrap();
-    assert_eq!(s.pending_change("vm-7").await.unwrap(), None);
+    assert_eq!(s.pending_change(&Moref::from("vm-7")).await.unwrap(), None);
 }
 
 async fn cooldowns_are_exclusive_until_they_lapse(db: Db) {
@@ -48,7 +49,7 @@ async fn released_claims_run_again(db: Db) {
         function: "iaas-scale".into(),
         command: "event".into(),
         args_json: "{}".into(),
-        slack_user: String::new(),
+        slack_user: UserId::from(String::new()),
         channel: String::new(),
         issued_at_ms: 1,
     };

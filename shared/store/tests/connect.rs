@@ -4,6 +4,7 @@
 mod common;
 
 use common::{invocation, Db};
+use iaas_store::InvocationId;
 use iaas_store::{Backend, Begin, Outcome, Store, StoreError};
 use sqlx::{Connection, Row};
 
@@ -15,7 +16,7 @@ async fn migrations_are_idempotent(db: Db) {
     // Connecting again re-runs the migrator against an up-to-date schema.
     let second = Store::connect(&db.url).await.expect("second connect");
     let third = Store::connect(&db.url).await.expect("third connect");
-    assert!(third.invocation("m-1").await.unwrap().is_some());
+    assert!(third.invocation(&InvocationId::from("m-1")).await.unwrap().is_some());
     assert_eq!(second.backend(), first.backend());
     let expected = if db.url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
     assert_eq!(first.backend(), expected);
@@ -35,7 +36,7 @@ async fn in_memory_sqlite_works() {
     let lease = std::time::Duration::from_secs(60);
     assert_eq!(store.begin_invocation(&inv, lease).await.unwrap(), Begin::Fresh);
     let outcome = Outcome::new(true, "2 VMs");
-    store.finish_invocation("mem-1", &outcome).await.unwrap();
+    store.finish_invocation(&InvocationId::from("mem-1"), &outcome).await.unwrap();
     // Another pooled call must see the same in-memory database.
     assert_eq!(store.begin_invocation(&inv, lease).await.unwrap(), Begin::Done(outcome));
 }

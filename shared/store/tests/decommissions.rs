@@ -4,6 +4,8 @@
 #[macro_use]
 mod common;
 
+use iaas_store::UserId;
+use iaas_store::{Moref, RequestId, VmName, VmRef};
 use std::sync::Arc;
 
 use common::Db;
@@ -42,8 +44,8 @@ fn request(id: &str, requester: &str, vms: &[&str]) -> NewDecommission {
             .iter()
             .enumerate()
             .map(|(i, name)| NewDecommissionVm {
-                vm_moref: format!("vm-{i}"),
-                vm_name: name.to_string(),
+                vm_moref: format!("vm-{i}").into(),
+                vm_name: VmName::from(name.to_string()),
                 os_family: "linux".into(),
                 facts_json: "{\"ip\":\"10.0.0.1\"}".into(),
                 steps: vec![step("guest_shutdown", "stop"), step("delete_vm", "stop"), step("slack_notify", "warn")],
@@ -55,21 +57,21 @@ fn request(id: &str, requester: &str, vms: &[&str]) -> NewDecommission {
 async fn request_round_trips_with_steps(db: Db) {
     let s = &db.store;
     s.create_decommission(&request("d1", "U1", &["web-1", "web-2"])).await.unwrap();
-    let d = s.decommission("d1").await.unwrap().unwrap();
+    let d = s.decommission(&RequestId::from("d1")).await.unwrap().unwrap();
     assert_eq!(d.request.state, "pending_confirmation");
     assert_eq!(d.request.vm_names, ["web-1", "web-2"]);
     assert_eq!(d.vms.len(), 2);
     assert_eq!(d.steps.len(), 6);
     assert_eq!(d.steps_of(1).map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["guest_shutdown", "delete_vm", "slack_notify"]);
-    assert!(s.decommission("nope").await.unwrap().is_none());
+    assert!(s.decommission(&RequestId::from("nope")).await.unwrap().is_none());
 
-    assert!(s.start_decommission("d1").await.unwrap());
-    assert!(!s.start_decommission("d1").await.unwrap(), "a second confirmation does not start it again");
-    s.start_decommission_step("d1", 0, 0, 100).await.unwrap();
-    s.finish_decommission_step("d1", 0, 0, DecommissionStepState::Done, "Shut down.", 200).await.unwrap();
-    s.start_decommission_step("d1", 0, 1, 300).await.unwrap();
-    s.set_decommission_vm_state("d1", 0, DecommissionVmState::Running).await.unwrap();
-    let d = s.decommission("d1").await.unwrap().unwrap();
+    assert!(s.start_decommission(&RequestId::from("d1")).await.unwrap());
+    assert!(!s.start_decommission(&RequestId::from("d1")).await.unwrap(), "a second confirmation does not start it again");
+    s.start_decommission_step(&RequestId::from("d1"), 0, 0, 100).await.unwrap();
+    s.finish_decommission_step(&RequestId::from("d1"), 0, 0, DecommissionStepState::Done, "Shut down.", 200).await.unwrap();
+    s.start_decommission_step(&RequestId::from("d1"), 0, 1, 300).await.unwrap();
+    s.set_decommission_vm_state(&RequestId::from("d1"), 0, DecommissionVmState::Running).await.unwrap();
+    let d = s.decommission(&RequestId::from("d1")).await.unwrap().unwrap();
     let first = &d.steps[0];
     assert_eq!(
         (first.state.as_str(), first.message.as_str(), first.started_at_ms, first.finished_at_ms, first.attempts),
@@ -77,8 +79,8 @@ async fn request_round_trips_with_steps(db: Db) {
     );
     assert_eq!((d.steps[1].state.as_str(), d.steps[1].finished_at_ms), ("running", None));
     assert_eq!(d.vms[0].state, "running");
-    s.finish_decommission("d1", DecommissionState::Done).await.unwrap();
-    let d = s.decommission("d1").await.unwrap().unwrap();
+    s.finish_decommission(&RequestId::from("d1"), DecommissionState::Done).await.unwrap();
+    let d = s.decommission(&RequestId::from("d1")).await.unwrap().unwrap();
     assert_eq!(d.request.state, "done");
     assert!(d.request.finished_at_ms.is_some());
 }
@@ -88,11 +90,11 @@ async fn list_filters_and_pages(db: Db) {
     s.create_decommission(&request("a", "U1", &["web-1"])).await.unwrap();
     s.create_decommission(&request("b", "U2", &["db-1", "Web-2"])).await.unwrap();
     s.create_decommission(&request("c", "U1", &["web-2"])).await.unwrap();
-    s.start_decommission("c").await.unwrap();
+    s.start_decommission(&RequestId::from("c")).await.unwrap();
     let all = DecommissionFilter::default();
     assert_eq!(s.decommissions(&all, 10, 0).await.unwrap().len(), 3);
     let mine = DecommissionFilter { requester: Some("U1".into()), ..Default::default() };
-    let ids: Vec<String> = s.decommissions(&mine, 10, 0).await.unwrap().into_iter().map(|d| d.id).collect();
+    let ids: Vec<String> = s.decommissions(&mine, 10, 0).await.unwrap().into_iter().map(|d| d.id.into_string()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"a".to_string()) && ids.contains(&"c".to_string()));
     let running = DecommissionFilter { state: Some(DecommissionState::Running), ..Default::default() };
@@ -118,33 +120,33 @@ async fn list_filters_and_pages(db: Db) {
 async fn cancel_before_and_during_run(db: Db) {
     let s = &db.store;
     s.create_decommission(&request("p", "U1", &["x"])).await.unwrap();
-    assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Cancelled);
-    assert!(!s.start_decommission("p").await.unwrap(), "a cancelled request cannot be confirmed");
-    assert_eq!(s.cancel_decommission("p").await.unwrap(), CancelOutcome::Finished(DecommissionState::Cancelled));
+    assert_eq!(s.cancel_decommission(&RequestId::from("p")).await.unwrap(), CancelOutcome::Cancelled);
+    assert!(!s.start_decommission(&RequestId::from("p")).await.unwrap(), "a cancelled request cannot be confirmed");
+    assert_eq!(s.cancel_decommission(&RequestId::from("p")).await.unwrap(), CancelOutcome::Finished(DecommissionState::Cancelled));
 
     s.create_decommission(&request("r", "U1", &["y"])).await.unwrap();
-    s.start_decommission("r").await.unwrap();
-    assert!(!s.decommission_cancel_requested("r").await.unwrap());
-    assert_eq!(s.cancel_decommission("r").await.unwrap(), CancelOutcome::Requested);
-    assert!(s.decommission_cancel_requested("r").await.unwrap());
-    assert_eq!(s.decommission("r").await.unwrap().unwrap().request.state, "running", "the runner ends it");
-    assert_eq!(s.cancel_decommission("zzz").await.unwrap(), CancelOutcome::Unknown);
+    s.start_decommission(&RequestId::from("r")).await.unwrap();
+    assert!(!s.decommission_cancel_requested(&RequestId::from("r")).await.unwrap());
+    assert_eq!(s.cancel_decommission(&RequestId::from("r")).await.unwrap(), CancelOutcome::Requested);
+    assert!(s.decommission_cancel_requested(&RequestId::from("r")).await.unwrap());
+    assert_eq!(s.decommission(&RequestId::from("r")).await.unwrap().unwrap().request.state, "running", "the runner ends it");
+    assert_eq!(s.cancel_decommission(&RequestId::from("zzz")).await.unwrap(), CancelOutcome::Unknown);
 }
 
 async fn claims_are_exclusive_and_lapse(db: Db) {
     let s = &db.store;
     s.create_decommission(&request("c1", "U1", &["x"])).await.unwrap();
-    assert!(!s.claim_decommission("c1", "w1", 1_000, 2_000).await.unwrap(), "only running requests are claimed");
-    s.start_decommission("c1").await.unwrap();
-    assert!(s.claim_decommission("c1", "w1", 1_000, 2_000).await.unwrap());
-    assert!(!s.claim_decommission("c1", "w2", 1_500, 2_500).await.unwrap(), "a live claim is exclusive");
-    assert!(s.claim_decommission("c1", "w1", 1_500, 3_000).await.unwrap(), "the holder renews");
+    assert!(!s.claim_decommission(&RequestId::from("c1"), "w1", 1_000, 2_000).await.unwrap(), "only running requests are claimed");
+    s.start_decommission(&RequestId::from("c1")).await.unwrap();
+    assert!(s.claim_decommission(&RequestId::from("c1"), "w1", 1_000, 2_000).await.unwrap());
+    assert!(!s.claim_decommission(&RequestId::from("c1"), "w2", 1_500, 2_500).await.unwrap(), "a live claim is exclusive");
+    assert!(s.claim_decommission(&RequestId::from("c1"), "w1", 1_500, 3_000).await.unwrap(), "the holder renews");
     assert_eq!(s.claim_unfinished_decommission("w2", 2_000, 4_000).await.unwrap(), None);
     // w1 crashed: once its lease lapses a sweep resumes the request.
     assert_eq!(s.claim_unfinished_decommission("w2", 3_001, 5_000).await.unwrap().as_deref(), Some("c1"));
-    assert!(!s.claim_decommission("c1", "w1", 3_002, 6_000).await.unwrap(), "the old holder lost it");
-    s.release_decommission("c1", "w2").await.unwrap();
-    s.finish_decommission("c1", DecommissionState::Done).await.unwrap();
+    assert!(!s.claim_decommission(&RequestId::from("c1"), "w1", 3_002, 6_000).await.unwrap(), "the old holder lost it");
+    s.release_decommission(&RequestId::from("c1"), "w2").await.unwrap();
+    s.finish_decommission(&RequestId::from("c1"), DecommissionState::Done).await.unwrap();
     assert_eq!(s.claim_unfinished_decommission("w3", i64::MAX - 1, i64::MAX).await.unwrap(), None, "finished requests are not resumed");
 }
 
@@ -153,7 +155,7 @@ async fn concurrent_sweeps_claim_once(db: Db) {
     for i in 0..3 {
         let id = format!("r{i}");
         store.create_decommission(&request(&id, "U1", &["x"])).await.unwrap();
-        store.start_decommission(&id).await.unwrap();
+        store.start_decommission(&RequestId::from(&*id)).await.unwrap();
     }
     let sweeps = (0..12).map(|w| {
         let s = store.clone();
@@ -171,19 +173,19 @@ async fn concurrent_sweeps_claim_once(db: Db) {
 
 async fn an_expired_lease_is_handed_over_once(db: Db) {
     let s = &db.store;
-    s.open_lease("vm-0", "web-1", "U1", 0, 1000, LeaseState::Active).await.unwrap();
-    s.set_lease_state("vm-0", LeaseState::PoweredOff, "expired", 2000).await.unwrap();
-    assert!(s.hand_lease_to_decommission(&request("x1", "iaas-expire", &["web-1"]), "vm-0", 3000).await.unwrap());
-    let d = s.decommission("x1").await.unwrap().unwrap();
+    s.open_lease(&VmRef::new("vm-0", "web-1"), &UserId::from("U1"), 0, 1000, LeaseState::Active).await.unwrap();
+    s.set_lease_state(&Moref::from("vm-0"), LeaseState::PoweredOff, "expired", 2000).await.unwrap();
+    assert!(s.hand_lease_to_decommission(&request("x1", "iaas-expire", &["web-1"]), &Moref::from("vm-0"), 3000).await.unwrap());
+    let d = s.decommission(&RequestId::from("x1")).await.unwrap().unwrap();
     assert_eq!((d.request.state.as_str(), d.steps.len()), ("running", 3), "no confirmation: the resume sweep runs it");
-    let lease = s.lease("vm-0").await.unwrap().unwrap();
+    let lease = s.lease(&Moref::from("vm-0")).await.unwrap().unwrap();
     assert_eq!((lease.state, lease.state_reason.as_str()), (LeaseState::Decommissioning, "x1"));
     // A second sweep (or a racing one) makes no second request, and records nothing.
-    assert!(!s.hand_lease_to_decommission(&request("x2", "iaas-expire", &["web-1"]), "vm-0", 4000).await.unwrap());
-    assert!(s.decommission("x2").await.unwrap().is_none());
+    assert!(!s.hand_lease_to_decommission(&request("x2", "iaas-expire", &["web-1"]), &Moref::from("vm-0"), 4000).await.unwrap());
+    assert!(s.decommission(&RequestId::from("x2")).await.unwrap().is_none());
     // Nor one whose lease was removed meanwhile.
-    s.open_lease("vm-9", "web-9", "U1", 0, 1000, LeaseState::Active).await.unwrap();
-    s.set_lease_state("vm-9", LeaseState::Excluded, "removed", 2000).await.unwrap();
-    assert!(!s.hand_lease_to_decommission(&request("x3", "iaas-expire", &["web-9"]), "vm-9", 3000).await.unwrap());
-    assert!(s.decommission("x3").await.unwrap().is_none());
+    s.open_lease(&VmRef::new("vm-9", "web-9"), &UserId::from("U1"), 0, 1000, LeaseState::Active).await.unwrap();
+    s.set_lease_state(&Moref::from("vm-9"), LeaseState::Excluded, "removed", 2000).await.unwrap();
+    assert!(!s.hand_lease_to_decommission(&request("x3", "iaas-expire", &["web-9"]), &Moref::from("vm-9"), 3000).await.unwrap());
+    assert!(s.decommission(&RequestId::from("x3")).await.unwrap().is_none());
 }

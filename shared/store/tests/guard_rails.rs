@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+use iaas_store::UserId;
 use std::sync::Arc;
 
 use common::Db;
@@ -46,21 +47,21 @@ async fn concurrent_reservations_never_exceed_the_limit(db: Db) {
     let one = Usage { vms: 1, cpus: 2, memory_mb: 4096 };
     let tries = (0..12).map(|_| {
         let s = store.clone();
-        tokio::spawn(async move { s.reserve_quota("U1", one, limit).await.unwrap() })
+        tokio::spawn(async move { s.reserve_quota(&UserId::from("U1"), one, limit).await.unwrap() })
     });
     let mut granted = 0;
     for t in tries {
         granted += t.await.unwrap() as i64;
     }
     assert_eq!(granted, 3);
-    assert_eq!(store.quota_usage("U1").await.unwrap(), Usage { vms: 3, cpus: 6, memory_mb: 12288 });
-    store.release_quota("U1", one).await.unwrap();
-    assert!(store.reserve_quota("U1", one, limit).await.unwrap());
-    assert!(!store.reserve_quota("U1", one, limit).await.unwrap());
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), Usage { vms: 3, cpus: 6, memory_mb: 12288 });
+    store.release_quota(&UserId::from("U1"), one).await.unwrap();
+    assert!(store.reserve_quota(&UserId::from("U1"), one, limit).await.unwrap());
+    assert!(!store.reserve_quota(&UserId::from("U1"), one, limit).await.unwrap());
     // Other users are not affected; releasing more than held floors at zero.
-    assert_eq!(store.quota_usage("U2").await.unwrap(), Usage::default());
-    store.release_quota("U1", Usage { vms: 10, cpus: 10, memory_mb: 100_000 }).await.unwrap();
-    assert_eq!(store.quota_usage("U1").await.unwrap(), Usage::default());
+    assert_eq!(store.quota_usage(&UserId::from("U2")).await.unwrap(), Usage::default());
+    store.release_quota(&UserId::from("U1"), Usage { vms: 10, cpus: 10, memory_mb: 100_000 }).await.unwrap();
+    assert_eq!(store.quota_usage(&UserId::from("U1")).await.unwrap(), Usage::default());
 }
 
 async fn vm_lock_is_exclusive_and_lapses(db: Db) {

@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+use iaas_store::InvocationId;
 use std::time::Duration;
 
 use common::{invocation, now_ms, Db};
@@ -28,16 +29,16 @@ async fn fresh_then_in_progress_then_done(db: Db) {
         Begin::InProgress { claimed_at_ms } => assert!((before..=after).contains(&claimed_at_ms)),
         other => panic!("expected InProgress, got {other:?}"),
     }
-    let running = db.store.invocation("inv-1").await.unwrap().expect("row exists");
+    let running = db.store.invocation(&InvocationId::from("inv-1")).await.unwrap().expect("row exists");
     assert_eq!((running.finished_at_ms, running.outcome, running.attempts), (None, None, 1));
 
     let outcome = Outcome::new(true, "web-01 is powered on ✅");
-    db.store.finish_invocation("inv-1", &outcome).await.unwrap();
+    db.store.finish_invocation(&InvocationId::from("inv-1"), &outcome).await.unwrap();
     assert_eq!(db.store.begin_invocation(&inv, LONG_LEASE).await.unwrap(), Begin::Done(outcome.clone()));
     // A finished invocation stays done even after its lease would have expired.
     assert_eq!(db.store.begin_invocation(&inv, Duration::ZERO).await.unwrap(), Begin::Done(outcome.clone()));
 
-    let rec = db.store.invocation("inv-1").await.unwrap().expect("row exists");
+    let rec = db.store.invocation(&InvocationId::from("inv-1")).await.unwrap().expect("row exists");
     assert_eq!(
         (rec.id.as_str(), rec.function.as_str(), rec.command.as_str(), rec.args_json.as_str()),
         ("inv-1", "power", "power on", r#"{"vm":"web-01"}"#)
@@ -52,7 +53,7 @@ async fn concurrent_first_claims_have_one_winner(db: Db) {
     let results = claim_concurrently(&db, "inv-race", LONG_LEASE).await;
     assert_eq!(results.iter().filter(|b| **b == Begin::Fresh).count(), 1, "{results:?}");
     assert!(results.iter().all(|b| matches!(b, Begin::Fresh | Begin::InProgress { .. })));
-    assert_eq!(db.store.invocation("inv-race").await.unwrap().unwrap().attempts, 1);
+    assert_eq!(db.store.invocation(&InvocationId::from("inv-race")).await.unwrap().unwrap().attempts, 1);
 }
 
 async fn expired_lease_is_reclaimed_by_one_caller(db: Db) {
@@ -63,7 +64,7 @@ async fn expired_lease_is_reclaimed_by_one_caller(db: Db) {
 
     let results = claim_concurrently(&db, "inv-crash", Duration::from_millis(20)).await;
     assert_eq!(results.iter().filter(|b| **b == Begin::Fresh).count(), 1, "{results:?}");
-    let rec = db.store.invocation("inv-crash").await.unwrap().unwrap();
+    let rec = db.store.invocation(&InvocationId::from("inv-crash")).await.unwrap().unwrap();
     assert_eq!(rec.attempts, 2);
     assert!(rec.started_at_ms < now_ms() - 20, "started_at keeps the first claim");
     // The new claim is fresh, so a caller with a long lease waits for it.
@@ -82,7 +83,7 @@ async fn recent_invocations_filter_and_order(db: Db) {
         let begin = db.store.begin_invocation(&invocation(id, user, command, issued), LONG_LEASE).await;
         assert_eq!(begin.unwrap(), Begin::Fresh);
     }
-    db.store.finish_invocation("c", &Outcome::new(false, "no such VM")).await.unwrap();
+    db.store.finish_invocation(&InvocationId::from("c"), &Outcome::new(false, "no such VM")).await.unwrap();
 
     let ids = |filter: InvocationFilter, limit| {
         let store = db.store.clone();
@@ -107,8 +108,8 @@ async fn recent_invocations_filter_and_order(db: Db) {
 }
 
 async fn unknown_invocation(db: Db) {
-    assert_eq!(db.store.invocation("nope").await.unwrap(), None);
-    let err = db.store.finish_invocation("nope", &Outcome::new(true, String::new())).await.unwrap_err();
+    assert_eq!(db.store.invocation(&InvocationId::from("nope")).await.unwrap(), None);
+    let err = db.store.finish_invocation(&InvocationId::from("nope"), &Outcome::new(true, String::new())).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownInvocation { .. }), "{err}");
 }
 

@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+use iaas_store::Moref;
 use std::sync::Arc;
 
 use common::Db;
@@ -84,8 +85,8 @@ async fn vm_records_are_idempotent(db: Db) {
     };
     s.record_vm(&rec).await.unwrap();
     s.record_vm(&VmRecord { owner_user: "U2".into(), ..rec.clone() }).await.unwrap();
-    assert_eq!(s.vm_record("vm-7").await.unwrap(), Some(rec));
-    s.mark_vm_deleted("vm-7").await.unwrap();
-    assert!(s.vm_record("vm-7").await.unwrap().unwrap().deleted_at_ms.is_some());
-    assert_eq!(s.vm_record("vm-8").await.unwrap(), None);
+    assert_eq!(s.vm_record(&Moref::from("vm-7")).await.unwrap(), Some(rec));
+    s.mark_vm_deleted(&Moref::from("vm-7")).await.unwrap();
+    assert!(s.vm_record(&Moref::from("vm-7")).await.unwrap().unwrap().deleted_at_ms.is_some());
+    assert_eq!(s.vm_record(&Moref::from("vm-8")).await.unwrap(), None);
 }

@@ -4,6 +4,8 @@
 #[macro_use]
 mod common;
 
+use iaas_store::UserId;
+use iaas_store::{Moref, RequestId, VmRef};
 use std::borrow::Cow;
 
 use common::{unique, Db};
@@ -34,7 +36,7 @@ async fn every_declared_state_is_accepted_and_others_are_refused(db: Db) {
         .execute(&pool)
         .await
         .unwrap();
-    db.store.open_lease("vm-1", "web", "U1", 0, 1000, LeaseState::Active).await.unwrap();
+    db.store.open_lease(&VmRef::new("vm-1", "web"), &UserId::from("U1"), 0, 1000, LeaseState::Active).await.unwrap();
 
     let set = |table: &'static str, column: &'static str, value: &'static str| {
         let pool = pool.clone();
@@ -57,8 +59,8 @@ async fn every_declared_state_is_accepted_and_others_are_refused(db: Db) {
     }
     // What is stored reads back as the enum, through the store.
     for state in LeaseState::ALL {
-        db.store.set_lease_state("vm-1", *state, "", 1).await.unwrap();
-        assert_eq!(db.store.lease("vm-1").await.unwrap().unwrap().state, *state);
+        db.store.set_lease_state(&Moref::from("vm-1"), *state, "", 1).await.unwrap();
+        assert_eq!(db.store.lease(&Moref::from("vm-1")).await.unwrap().unwrap().state, *state);
     }
     let refused = sqlx::query("INSERT INTO leases (vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, updated_at_ms) VALUES ('vm-3', 'x', 'U1', 0, 0, 'gone', 0)")
         .execute(&pool)
@@ -92,14 +94,14 @@ async fn the_sqlite_rebuild_keeps_rows_and_indexes() {
         pool.close().await;
     }
     let store = Store::connect(&url).await.unwrap();
-    let d = store.decommission("d1").await.unwrap().expect("the request survived");
+    let d = store.decommission(&RequestId::from("d1")).await.unwrap().expect("the request survived");
     assert_eq!((d.request.state, d.request.progress_ts.as_str()), (DecommissionState::Running, "123.4"));
     assert_eq!(d.vms.len(), 1);
     assert_eq!(d.vms[0].state, DecommissionVmState::Running);
     assert_eq!(d.steps.len(), 1);
     let s = &d.steps[0];
     assert_eq!((s.on_failure, s.state, s.message.as_str(), s.attempts), (OnFailure::Warn, DecommissionStepState::Done, "Powered off.", 2));
-    let lease = store.lease("vm-1").await.unwrap().expect("the lease survived");
+    let lease = store.lease(&Moref::from("vm-1")).await.unwrap().expect("the lease survived");
     assert_eq!((lease.state, lease.state_reason.as_str(), lease.powered_off_at_ms), (LeaseState::PoweredOff, "expired", Some(3)));
 
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();

@@ -88,7 +88,7 @@ impl DemoVm {
     }
 
     fn vm_ref(&self) -> VmRef {
-        VmRef { moref: self.moref.clone(), name: self.name.clone() }
+        VmRef::new(self.moref.clone(), self.name.clone())
     }
 }
 
@@ -242,7 +242,7 @@ impl DemoInventory {
         let (capacity_gb, free_gb) = seed::datastore_space(&ds.name);
         let taken: u64 = self.state().vms.iter().filter(|v| v.datastore == ds.name).map(|v| v.disk_bytes).sum();
         Some(DatastoreInfo {
-            moref: ds.id.clone(),
+            moref: ds.id.clone().into(),
             name: ds.name.clone(),
             capacity_bytes: capacity_gb * seed::GIB,
             free_bytes: (free_gb * seed::GIB).saturating_sub(taken),
@@ -274,7 +274,7 @@ impl DemoInventory {
     fn apply<T>(&self, vm: &VmRef, save: bool, f: impl FnOnce(&mut DemoVm) -> VcResult<T>) -> VcResult<T> {
         self.apply_any(vm, save, |v| {
             if v.template {
-                return Err(VcError::NotFound { name: vm.name.clone() });
+                return Err(VcError::NotFound { name: vm.name.to_string() });
             }
             f(v)
         })
@@ -284,7 +284,7 @@ impl DemoInventory {
         let mut state = self.state();
         let result = match state.vms.iter_mut().find(|v| v.moref == vm.moref) {
             Some(found) => f(found),
-            None => Err(VcError::NotFound { name: vm.name.clone() }),
+            None => Err(VcError::NotFound { name: vm.name.to_string() }),
         };
         if save && result.is_ok() {
             self.saved(&state);
@@ -375,7 +375,7 @@ impl Vcenter for DemoInventory {
         let mut state = self.state();
         state.check_unique(&spec.name)?;
         let Some(src) = state.vms.iter().find(|v| v.moref == source.moref) else {
-            return Err(VcError::NotFound { name: source.name.clone() });
+            return Err(VcError::NotFound { name: source.name.to_string() });
         };
         // vcsim copies CPU, memory and guest id only (not hot-add, attributes or Tools).
         let (guest_id, cpus, memory_mb) = (src.guest_id.clone(), src.cpus, src.memory_mb);
@@ -420,11 +420,11 @@ impl Vcenter for DemoInventory {
     async fn destroy(&self, vm: &VmRef) -> VcResult<()> {
         let mut state = self.state();
         let Some(i) = state.vms.iter().position(|v| v.moref == vm.moref) else {
-            return Err(VcError::NotFound { name: vm.name.clone() });
+            return Err(VcError::NotFound { name: vm.name.to_string() });
         };
         // vcsim (like vCenter) refuses only a powered-on VM; a suspended one is deleted.
         if state.vms[i].power == PowerState::PoweredOn {
-            return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: PowerState::PoweredOn });
+            return Err(VcError::InvalidPowerState { vm: vm.name.to_string(), current: PowerState::PoweredOn });
         }
         state.vms.remove(i);
         self.saved(&state);
@@ -434,11 +434,11 @@ impl Vcenter for DemoInventory {
     async fn move_and_unregister(&self, vm: &VmRef, folder: &str) -> VcResult<()> {
         let mut state = self.state();
         let Some(i) = state.vms.iter().position(|v| v.moref == vm.moref) else {
-            return Err(VcError::NotFound { name: vm.name.clone() });
+            return Err(VcError::NotFound { name: vm.name.to_string() });
         };
         let v = &state.vms[i];
         if v.power == PowerState::PoweredOn {
-            return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: PowerState::PoweredOn });
+            return Err(VcError::InvalidPowerState { vm: vm.name.to_string(), current: PowerState::PoweredOn });
         }
         // The demo keeps a VM's folder by name; its folder names are unique.
         let parent = self
@@ -485,7 +485,7 @@ impl Vcenter for DemoInventory {
         Ok(PlacementStorage { target, reachable })
     }
 
-    async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
+    async fn vms_on_datastore(&self, datastore: &Moref) -> VcResult<Vec<VmRef>> {
         let Some(ds) = self.datastore_info(datastore) else {
             return Ok(Vec::new());
         };
@@ -495,7 +495,7 @@ impl Vcenter for DemoInventory {
         Ok(out)
     }
 
-    async fn relocate(&self, vm: &VmRef, datastore: &str) -> VcResult<()> {
+    async fn relocate(&self, vm: &VmRef, datastore: &Moref) -> VcResult<()> {
         let Some(ds) = self.datastore_info(datastore) else {
             return Err(VcError::Fault {
                 fault: "ManagedObjectNotFound".into(),
@@ -512,7 +512,7 @@ impl Vcenter for DemoInventory {
 /// The state `op` leaves the VM in, or the fault vcsim answers (see the table above).
 fn next_state(vm: &DemoVm, op: PowerOp) -> VcResult<PowerState> {
     use PowerState::*;
-    let refuse = || VcError::InvalidPowerState { vm: vm.name.clone(), current: vm.power };
+    let refuse = || VcError::InvalidPowerState { vm: vm.name.to_string(), current: vm.power };
     match (op, vm.power) {
         (PowerOp::Reboot, PoweredOn) if !vm.tools_running => Err(VcError::ToolsUnavailable { vm: vm.name.clone() }),
         (PowerOp::Reboot, PoweredOn) => Ok(PoweredOn),
@@ -540,7 +540,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_moref_is_not_found_by_name() {
         let demo = DemoInventory::new();
-        let ghost = VmRef { moref: "vm-999".into(), name: "ghost".into() };
+        let ghost = VmRef::new("vm-999", "ghost");
         assert_eq!(demo.power(&ghost, PowerOp::On).await, Err(VcError::NotFound { name: "ghost".into() }));
         assert_eq!(demo.vm_details(&ghost).await, Err(VcError::NotFound { name: "ghost".into() }));
     }
@@ -548,7 +548,7 @@ mod tests {
     #[tokio::test]
     async fn reboot_is_vcenters_reboot_guest() {
         let demo = DemoInventory::new();
-        let vm = |name: &str| VmRef { moref: seed::vms().into_iter().find(|v| v.name == name).unwrap().moref, name: name.into() };
+        let vm = |name: &str| VmRef::new(seed::vms().into_iter().find(|v| v.name == name).unwrap().moref, name);
         // Running with Tools: rebooted, still on.
         assert_eq!(demo.power(&vm("app-web-01"), PowerOp::Reboot).await, Ok(()));
         assert_eq!(demo.vm_details(&vm("app-web-01")).await.unwrap().summary.power_state, PowerState::PoweredOn);

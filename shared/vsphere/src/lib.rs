@@ -19,12 +19,7 @@ pub const ATTR_OWNER: &str = "iaas.owner";
 pub const ATTR_CREATED: &str = "iaas.created";
 pub const ATTR_EXPIRES: &str = "iaas.expires";
 
-/// A VM as vCenter identifies it: the managed-object id (e.g. `vm-42`) plus its display name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VmRef {
-    pub moref: String,
-    pub name: String,
-}
+pub use iaas_ids::{Moref, VmName, VmRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,7 +82,7 @@ pub struct VmDetails {
 /// A datastore as the storage-move function weighs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatastoreInfo {
-    pub moref: String,
+    pub moref: Moref,
     pub name: String,
     pub capacity_bytes: u64,
     pub free_bytes: u64,
@@ -136,7 +131,7 @@ pub struct PlacedObject {
 /// A blank VM: CPU, memory, one thin disk, and a NIC when the placement names a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateSpec {
-    pub name: String,
+    pub name: VmName,
     /// vSphere's guest OS identifier, e.g. `ubuntu64Guest`.
     pub guest_id: String,
     pub cpus: u32,
@@ -149,7 +144,7 @@ pub struct CreateSpec {
 /// A copy of a VM or template; CPU and memory come from the source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneSpec {
-    pub name: String,
+    pub name: VmName,
     pub placement: Placement,
 }
 
@@ -320,7 +315,7 @@ pub trait Vcenter: Send + Sync + 'static {
 
     /// Every VM's name (templates excluded), sorted: what "did you mean" chooses from.
     async fn vm_names(&self) -> VcResult<Vec<String>> {
-        Ok(self.list_vms().await?.into_iter().map(|s| s.vm.name).collect())
+        Ok(self.list_vms().await?.into_iter().map(|s| s.vm.name.into_string()).collect())
     }
 
     async fn vm_details(&self, vm: &VmRef) -> VcResult<VmDetails>;
@@ -361,8 +356,9 @@ pub trait Vcenter: Send + Sync + 'static {
 
     /// The VM with this managed-object id, or `VcError::NotFound` naming
     /// the moref. Works through [`Vcenter::vm_details`], which reads by moref only.
-    async fn vm_by_moref(&self, moref: &str) -> VcResult<VmRef> {
-        let probe = VmRef { moref: moref.to_owned(), name: moref.to_owned() };
+    async fn vm_by_moref(&self, moref: &Moref) -> VcResult<VmRef> {
+        // The name is not known yet; vm_details reads by moref and answers the real one.
+        let probe = VmRef::new(moref.clone(), moref.as_str());
         Ok(self.vm_details(&probe).await?.summary.vm)
     }
 
@@ -385,12 +381,12 @@ pub trait Vcenter: Send + Sync + 'static {
     /// The VMs (templates excluded) with files on the datastore, sorted by name. Read from
     /// each VM's `datastore` property, which vcsim keeps right after a relocation (its
     /// `Datastore.vm` list it does not).
-    async fn vms_on_datastore(&self, _datastore: &str) -> VcResult<Vec<VmRef>> {
+    async fn vms_on_datastore(&self, _datastore: &Moref) -> VcResult<Vec<VmRef>> {
         Err(VcError::NotSupported { operation: "listing a datastore's VMs".into() })
     }
 
     /// Moves the VM's files to the datastore (RelocateVM_Task, host unchanged) and waits.
-    async fn relocate(&self, _vm: &VmRef, _datastore: &str) -> VcResult<()> {
+    async fn relocate(&self, _vm: &VmRef, _datastore: &Moref) -> VcResult<()> {
         Err(VcError::NotSupported { operation: "moving a VM to another datastore".into() })
     }
 

@@ -350,11 +350,11 @@ impl Vcenter for SoapClient {
         self.storage_for_placement(placement).await
     }
 
-    async fn vms_on_datastore(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
+    async fn vms_on_datastore(&self, datastore: &Moref) -> VcResult<Vec<VmRef>> {
         self.vms_with_files_on(datastore).await
     }
 
-    async fn relocate(&self, vm: &VmRef, datastore: &str) -> VcResult<()> {
+    async fn relocate(&self, vm: &VmRef, datastore: &Moref) -> VcResult<()> {
         self.relocate_to(vm, datastore).await
     }
 

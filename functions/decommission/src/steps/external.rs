@@ -10,8 +10,8 @@ use crate::VmFacts;
 /// The VM's recorded facts as `iaas-steps` knows them.
 pub(super) fn facts(vm: &VmFacts) -> iaas_steps::VmFacts {
     iaas_steps::VmFacts {
-        name: vm.name.clone(),
-        moref: vm.moref.clone(),
+        name: vm.name.to_string(),
+        moref: vm.moref.to_string(),
         uuid: vm.uuid.clone(),
         ip: vm.ip.clone(),
         os_family: vm.os_family.clone(),

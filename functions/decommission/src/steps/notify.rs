@@ -26,7 +26,7 @@ impl Step for SlackNotify {
         let to_requester = is_slack_user(&r.requester);
         let channel = match (&self.channel, to_requester) {
             (Some(c), _) => c.clone(),
-            (None, true) => r.requester.clone(),
+            (None, true) => r.requester.to_string(),
             (None, false) if !r.channel.is_empty() => r.channel.clone(),
             (None, false) => {
                 return Ok(StepOutcome::Skipped(format!(

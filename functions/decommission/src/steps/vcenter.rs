@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use iaas_config::{DeleteMode, StepKind};
 use iaas_store::Usage;
-use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
+use iaas_vsphere::{Moref, PowerOp, PowerState, VcError, VmDetails, VmRef};
 use tokio_util::sync::CancellationToken;
 
 use super::{cancellable, Step, StepContext, StepError, StepOutcome};
@@ -16,7 +16,7 @@ use crate::VmFacts;
 const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
 
 fn vm_ref(vm: &VmFacts) -> VmRef {
-    VmRef { moref: vm.moref.clone(), name: vm.name.clone() }
+    VmRef::new(vm.moref.clone(), vm.name.clone())
 }
 
 /// The VM now, or None when it is gone.
@@ -162,7 +162,7 @@ async fn gone(sc: &StepContext, vm: &VmFacts) -> StepOutcome {
 
 /// A VM the bot made gives its share of its owner's quota back, once, with its record (as
 /// `/iaas delete` and the lease sweep do).
-async fn forget(sc: &StepContext, moref: &str, share: Usage) {
+async fn forget(sc: &StepContext, moref: &Moref, share: Usage) {
     if let Err(e) = sc.ctx.store.vm_deleted(moref, share).await {
         tracing::error!(error = %e, "could not record the deletion and give the quota back");
     }

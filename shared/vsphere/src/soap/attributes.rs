@@ -32,7 +32,7 @@ impl Core {
         // rather than a fault (or, on vcsim, a dropped connection) from SetField.
         let objects = self.read_fields(&manager, Some(&target)).await.map_err(fail)?;
         if !objects.iter().any(|o| o.obj == target) {
-            return Err(VcError::NotFound { name: vm.name.clone() });
+            return Err(VcError::NotFound { name: vm.name.to_string() });
         }
         let key = match field_key(&objects, name) {
             Some(key) => key,

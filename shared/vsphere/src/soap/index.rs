@@ -102,7 +102,7 @@ impl VmIndex {
                 morefs
                     .iter()
                     .filter(|m| self.by_moref.get(*m).is_some_and(|e| !e.template))
-                    .map(move |m| VmRef { moref: m.clone(), name: name.clone() })
+                    .map(move |m| VmRef::new(m.clone(), name.clone()))
             })
             .collect()
     }
@@ -204,7 +204,8 @@ mod tests {
         for (m, n) in [("vm-3", "b"), ("vm-1", "a"), ("vm-2", "a")] {
             ix.apply(set(m, n, false));
         }
-        let all: Vec<(String, String)> = ix.matching(&|n| n != "z").into_iter().map(|v| (v.name, v.moref)).collect();
+        let all: Vec<(String, String)> =
+            ix.matching(&|n| n != "z").into_iter().map(|v| (v.name.into_string(), v.moref.into_string())).collect();
         assert_eq!(all, [("a", "vm-1"), ("a", "vm-2"), ("b", "vm-3")].map(|(a, b)| (a.to_owned(), b.to_owned())));
         ix.apply(Update::Gone { moref: "vm-1".into() });
         assert_eq!(ix.lookup("a", false).as_deref(), Some("vm-2"));

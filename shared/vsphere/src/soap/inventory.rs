@@ -79,7 +79,7 @@ impl Core {
         let mut out: Vec<VmRef> = objects
             .iter()
             .filter(|o| o.is_template())
-            .filter_map(|o| Some(VmRef { moref: o.obj.value.clone(), name: o.text("name")?.to_owned() }))
+            .filter_map(|o| Some(VmRef::new(o.obj.value.clone(), o.text("name")?.to_owned())))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -109,7 +109,7 @@ impl Core {
         objects
             .iter()
             .filter(|o| !o.is_template() && o.text("name") == Some(name))
-            .map(|o| VmRef { moref: o.obj.value.clone(), name: name.to_owned() })
+            .map(|o| VmRef::new(o.obj.value.clone(), name.to_owned()))
             .next()
             .ok_or_else(|| VcError::NotFound { name: name.to_owned() })
     }
@@ -151,8 +151,8 @@ impl Core {
             .map_err(fail)?
             .into_iter()
             .next()
-            .ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
-        let summary = summary(&this).ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
+            .ok_or_else(|| VcError::NotFound { name: vm.name.to_string() })?;
+        let summary = summary(&this).ok_or_else(|| VcError::NotFound { name: vm.name.to_string() })?;
 
         let host = this.props.get("runtime.host").and_then(Node::moref);
         let datastores: Vec<MoRef> =
@@ -295,7 +295,7 @@ fn summary(o: &ObjectContent) -> Option<VmSummary> {
     let power_state = o.text("runtime.powerState").and_then(super::fault::parse_power_state)?;
     let guest_os = o.text("guest.guestFullName").or_else(|| o.text("config.guestFullName"));
     Some(VmSummary {
-        vm: VmRef { moref: o.obj.value.clone(), name: name.to_owned() },
+        vm: VmRef::new(o.obj.value.clone(), name.to_owned()),
         power_state,
         ip: o.text("guest.ipAddress").map(str::to_owned),
         guest_os: guest_os.map(str::to_owned),

@@ -52,7 +52,7 @@ impl Core {
             })
             .await
             .map_err(|e| e.into_vc(&source.name, "reading a VM's devices"))?;
-        let o = objects.into_iter().next().ok_or_else(|| VcError::NotFound { name: source.name.clone() })?;
+        let o = objects.into_iter().next().ok_or_else(|| VcError::NotFound { name: source.name.to_string() })?;
         let guest_id = o.text("config.guestId").unwrap_or("").to_owned();
         Ok((o.props.get("config.hardware.device").cloned(), guest_id))
     }
@@ -89,12 +89,12 @@ impl Core {
         let this = self
             .read_one(&target, &["parent", "runtime.powerState"], RETIRE_LABEL)
             .await?
-            .ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
+            .ok_or_else(|| VcError::NotFound { name: vm.name.to_string() })?;
         let power = this.text("runtime.powerState").and_then(parse_power_state);
         // Every VM has a power state; an object without one is not a VM vCenter still has.
-        let Some(power) = power else { return Err(VcError::NotFound { name: vm.name.clone() }) };
+        let Some(power) = power else { return Err(VcError::NotFound { name: vm.name.to_string() }) };
         if power == PowerState::PoweredOn {
-            return Err(VcError::InvalidPowerState { vm: vm.name.clone(), current: power });
+            return Err(VcError::InvalidPowerState { vm: vm.name.to_string(), current: power });
         }
         let parent = this.props.get("parent").and_then(Node::moref);
         let Some(parent) = parent else {

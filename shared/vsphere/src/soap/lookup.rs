@@ -73,7 +73,7 @@ impl Core {
         };
         match names {
             Some(names) => Ok(names),
-            None => Ok(self.list_summaries().await?.into_iter().map(|s| s.vm.name).collect()),
+            None => Ok(self.list_summaries().await?.into_iter().map(|s| s.vm.name.into_string()).collect()),
         }
     }
 
@@ -107,7 +107,7 @@ impl Core {
                 Err(e) => return Ok(Err(e)),
             };
             if seen.as_ref().is_some_and(|(n, t)| n == name && *t == template) {
-                return Ok(Ok(VmRef { moref, name: name.to_owned() }));
+                return Ok(Ok(VmRef::new(moref, name)));
             }
             tracing::info!(name, moref = %moref, now = ?seen, "VM index was behind vCenter; corrected");
             self.with_index_mut(|ix| ix.correct(&moref, seen));

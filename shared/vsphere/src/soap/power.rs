@@ -35,7 +35,7 @@ impl Core {
         if let Some(fault) = e.fault() {
             if fault.is("InvalidPowerState") && fault.existing_state().is_none() {
                 if let Ok(Some(current)) = self.power_state(target).await {
-                    return VcError::InvalidPowerState { vm: vm.name.clone(), current };
+                    return VcError::InvalidPowerState { vm: vm.name.to_string(), current };
                 }
             }
         }

@@ -10,6 +10,7 @@ use super::envelope::{moref, PropSpec};
 use super::inventory::ObjectContent;
 use super::xml::{MoRef, Node};
 use super::Core;
+use crate::Moref;
 use crate::{DatastoreInfo, Placement, PlacementStorage, VcError, VcResult, VmRef};
 
 /// A storage vMotion copies every disk; it may take far longer than one SOAP call.
@@ -35,7 +36,7 @@ impl Core {
         let o = self
             .read_one(&obj, &["summary.storage"], "reading a VM's storage use")
             .await?
-            .ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
+            .ok_or_else(|| VcError::NotFound { name: vm.name.to_string() })?;
         // vCenter fills summary.storage a little after a VM appears; until then it uses nothing.
         Ok(o.props
             .get("summary.storage")
@@ -49,7 +50,7 @@ impl Core {
         let this = self
             .read_one(&obj, &["runtime.host"], "reading a VM's host")
             .await?
-            .ok_or_else(|| VcError::NotFound { name: vm.name.clone() })?;
+            .ok_or_else(|| VcError::NotFound { name: vm.name.to_string() })?;
         let Some(host) = this.props.get("runtime.host").and_then(Node::moref) else {
             return Ok(Vec::new());
         };
@@ -75,7 +76,7 @@ impl Core {
             .find(|d| d.moref == target)
             .cloned()
             .ok_or_else(|| VcError::Protocol(format!("datastore {target} has no readable summary")))?;
-        infos.retain(|d| reachable.contains(&d.moref));
+        infos.retain(|d| reachable.iter().any(|r| *r == d.moref));
         Ok(PlacementStorage { target, reachable: infos })
     }
 
@@ -93,7 +94,7 @@ impl Core {
         Ok(objects.iter().filter_map(datastore_info).collect())
     }
 
-    pub(crate) async fn vms_with_files_on(&self, datastore: &str) -> VcResult<Vec<VmRef>> {
+    pub(crate) async fn vms_with_files_on(&self, datastore: &Moref) -> VcResult<Vec<VmRef>> {
         let objects = self
             .with_session(|s| async move { self.retrieve_vm_view(&s, &["name", "config.template", "datastore"]).await })
             .await
@@ -101,14 +102,14 @@ impl Core {
         let mut out: Vec<VmRef> = objects
             .iter()
             .filter(|o| o.text("config.template") != Some("true"))
-            .filter(|o| o.props.get("datastore").is_some_and(|d| d.children.iter().filter_map(Node::moref).any(|r| r.value == datastore)))
-            .filter_map(|o| Some(VmRef { moref: o.obj.value.clone(), name: o.text("name")?.to_owned() }))
+            .filter(|o| o.props.get("datastore").is_some_and(|d| d.children.iter().filter_map(Node::moref).any(|r| r.value == *datastore)))
+            .filter_map(|o| Some(VmRef::new(o.obj.value.clone(), o.text("name")?.to_owned())))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
-    pub(crate) async fn relocate_to(&self, vm: &VmRef, datastore: &str) -> VcResult<()> {
+    pub(crate) async fn relocate_to(&self, vm: &VmRef, datastore: &Moref) -> VcResult<()> {
         const LABEL: &str = "moving a VM to another datastore";
         let ds = MoRef::new("Datastore", datastore);
         // vcsim 0.24 crashes on a RelocateSpec naming an unknown datastore; vCenter faults.
@@ -134,7 +135,7 @@ impl Core {
         };
         match run.await {
             Ok(_) => {
-                tracing::info!(vm = %vm.name, moref = %vm.moref, datastore, "VM relocated");
+                tracing::info!(vm = %vm.name, moref = %vm.moref, %datastore, "VM relocated");
                 Ok(())
             }
             Err(e) => Err(self.vm_error(vm, &target, LABEL, e).await),
@@ -147,7 +148,7 @@ fn datastore_info(o: &ObjectContent) -> Option<DatastoreInfo> {
     let s = o.props.get("summary")?;
     let bytes = |field: &str| s.text_of(field).and_then(|v| v.parse::<i64>().ok()).map(|v| v.max(0) as u64);
     Some(DatastoreInfo {
-        moref: o.obj.value.clone(),
+        moref: o.obj.value.clone().into(),
         name: s.text_of("name")?.to_owned(),
         capacity_bytes: bytes("capacity")?,
         free_bytes: bytes("freeSpace")?,

@@ -122,7 +122,7 @@ impl Core {
             Err(e) if e.fault().is_some_and(|f| f.is("ManagedObjectNotFound")) => return Ok(None),
             other => other.map_err(|e| e.into_vc(&vm.value, "reading a new VM"))?,
         };
-        Ok(objects.first().and_then(|o| Some(VmRef { moref: o.obj.value.clone(), name: o.text("name")?.to_owned() })))
+        Ok(objects.first().and_then(|o| Some(VmRef::new(o.obj.value.clone(), o.text("name")?.to_owned()))))
     }
 }
 
