@@ -132,16 +132,26 @@ fn settled(outcome: Outcome) -> Result<Outcome, ApiError> {
     Err(ApiError::new(status, outcome.text))
 }
 
+/// A person whose roles allow `decommission`, checked once: [`start_decommission`] takes one,
+/// so no caller can skip the check, and the API can make it before it reads the body.
+pub(crate) struct Decommissioner<'a>(&'a Identity);
+
+impl<'a> Decommissioner<'a> {
+    pub(crate) fn check(gw: &Gateway, who: &'a Identity) -> Result<Decommissioner<'a>, ApiError> {
+        may_run(gw, who, "decommission")?;
+        Ok(Decommissioner(who))
+    }
+}
+
 /// Records a decommission request for `who` and starts it at once (the caller's confirmation
 /// came before); `Ok` once the function recorded it, with its plan.
 pub(crate) async fn start_decommission(
     gw: &Gateway,
-    who: &Identity,
+    Decommissioner(who): Decommissioner<'_>,
     vms: Vec<String>,
     ticket: Option<String>,
     reason: Option<String>,
 ) -> Result<DecommissionDetail, ApiError> {
-    may_run(gw, who, "decommission")?;
     let vms: Vec<String> = vms.iter().map(|v| v.trim().to_string()).collect();
     if vms.is_empty() || vms.iter().any(String::is_empty) {
         return Err(ApiError::bad_request("Name at least one VM, and no empty names."));
