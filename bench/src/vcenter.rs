@@ -56,9 +56,11 @@ pub struct VcenterReport {
     pub logins: u64,
 }
 
-type Stats = HashMap<String, u64>;
+/// vcsim's SOAP counts by method (`GET /_stats`).
+pub type Stats = HashMap<String, u64>;
 
-fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
+/// What grew from `before` to `after`, by method.
+pub fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
     after
         .iter()
         .filter_map(|(k, v)| {
@@ -69,7 +71,7 @@ fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
 }
 
 /// Stats once they stop changing (a function may still be finishing after its answer).
-async fn settled(vcsim: &Vcsim) -> Result<Stats> {
+pub async fn settled(vcsim: &Vcsim) -> Result<Stats> {
     let mut last = vcsim.stats().await?;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -16,7 +16,7 @@
 //! `--delay-ms 0` (the bot's own cost alone), `--bot-token` (progress as a message of its own,
 //! edited with chat.update, instead of response_url posts); `--help` lists the rest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use clap::Parser;
 use iaas_bench::proc::{clock_ticks_per_sec, cpu_ticks, log_tail, machine, sibling_binary, wait_quiet, Proc, SysCpu};
+use iaas_bench::vcenter::{diff, settled};
 use iaas_slack::{Message, SlashCommand};
 use iaas_tests::vcsim::{Vcsim, VcsimOptions, PASSWORD, USER};
 use iaas_vsphere::soap::SoapClient;
@@ -211,32 +212,6 @@ async fn post_message(State(calls): State<Arc<AtomicUsize>>, Json(mut body): Jso
 async fn update_message(State(calls): State<Arc<AtomicUsize>>, Json(body): Json<Value>) -> Json<Value> {
     calls.fetch_add(1, Ordering::Relaxed);
     Json(iaas_tests::slack::updated(&body))
-}
-
-type Stats = HashMap<String, u64>;
-
-fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .filter_map(|(k, v)| {
-            let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
-            (d > 0).then(|| (k.clone(), d))
-        })
-        .collect()
-}
-
-/// vcsim's counts once they stop changing.
-async fn settled(vcsim: &Vcsim) -> Result<Stats> {
-    let mut last = vcsim.stats().await?;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = vcsim.stats().await?;
-        if now == last {
-            return Ok(now);
-        }
-        last = now;
-    }
-    Ok(last)
 }
 
 fn unix_ms() -> i64 {
