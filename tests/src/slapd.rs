@@ -38,6 +38,8 @@ pub const SVC_PASSWORD: &str = "svc-iaas-Secret-1";
 /// The seed directory: see the comments in `tests/slapd/seed.ldif` for who is who. A user's
 /// password is their uid followed by `-password` (e.g. `ann-password`).
 pub const SEED_LDIF: &str = include_str!("../slapd/seed.ldif");
+/// Where [`Slapd::add_computers`] puts computer accounts.
+pub const COMPUTERS_DN: &str = "ou=computers,dc=example,dc=test";
 
 const SLAPD_CONF_IN: &str = include_str!("../slapd/slapd.conf.in");
 const AD_SCHEMA: &str = include_str!("../slapd/ad.schema");
@@ -96,6 +98,16 @@ impl Slapd {
     /// `ldapadd` as the rootdn; records with an explicit `changetype` are honoured.
     pub fn ldapadd(&self, ldif: &str) -> Result<()> {
         self.ldap_tool("ldapadd", ldif)
+    }
+
+    /// The [`COMPUTERS_DN`] OU with a computer account (a `device`) for each of `names`, as a
+    /// decommission's directory step finds them.
+    pub fn add_computers(&self, names: &[&str]) -> Result<()> {
+        let mut ldif = format!("dn: {COMPUTERS_DN}\nobjectClass: organizationalUnit\nou: computers\n");
+        for name in names {
+            ldif.push_str(&format!("\ndn: cn={name},{COMPUTERS_DN}\nobjectClass: device\ncn: {name}\n"));
+        }
+        self.ldapadd(&ldif)
     }
 
     /// `ldapmodify` as the rootdn.
