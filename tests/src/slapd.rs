@@ -238,6 +238,9 @@ async fn answers(url: &str, ldaps_addr: Option<&str>) -> Result<bool> {
     Ok(whoami.success() && ldaps_ok)
 }
 
+/// `openssl req`'s arguments for a new P-256 key, unencrypted, written to the file named next.
+const NEW_KEY: [&str; 6] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"];
+
 /// A self-signed CA (`ca.pem`, `ca.key`) in `dir`.
 fn make_ca(dir: &Path, cn: &str) -> Result<()> {
     std::fs::write(
@@ -248,27 +251,7 @@ fn make_ca(dir: &Path, cn: &str) -> Result<()> {
              subjectKeyIdentifier = hash\n"
         ),
     )?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-config",
-            "ca.cnf",
-        ],
-    )
+    openssl(dir, &[&["req", "-x509", "-new"][..], &NEW_KEY, &["ca.key", "-out", "ca.pem", "-days", "2", "-config", "ca.cnf"]].concat())
 }
 
 /// `server.pem`/`server.key` for 127.0.0.1 and localhost, signed by `ca.pem` in `dir`.
@@ -280,24 +263,7 @@ fn make_server_cert(dir: &Path) -> Result<()> {
          extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n\
          subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
     )?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-config",
-            "server.cnf",
-        ],
-    )?;
+    openssl(dir, &[&["req", "-new"][..], &NEW_KEY, &["server.key", "-out", "server.csr", "-config", "server.cnf"]].concat())?;
     let serial = format!("0x{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
     openssl(
         dir,
