@@ -84,6 +84,25 @@ pub async fn settled(vcsim: &Vcsim) -> Result<Stats> {
     Ok(last)
 }
 
+/// The URL `iaas serve` (spawned with its stdout piped) says it listens on, within 30 s; its
+/// stdout is drained after, so it never blocks on a full pipe.
+pub async fn listening_url(serve: &mut Proc) -> Result<String> {
+    let stdout = serve.child_mut().stdout.take().ok_or_else(|| anyhow!("iaas serve has no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
+                return Ok(url.trim().to_string());
+            }
+        }
+        bail!("iaas serve exited before listening")
+    })
+    .await
+    .map_err(|_| anyhow!("iaas serve did not listen within 30 s"))??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(url)
+}
+
 async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>) -> &'static str {
     let _ = tx.send(m).await;
     "ok"
@@ -140,18 +159,7 @@ pub async fn measure_on(
     ];
     env.extend(extra_env.iter().cloned());
     let mut serve = Proc::spawn("iaas serve", iaas_bin, &["serve", "--listen", "127.0.0.1:0"], &env, workdir.join("iaas-serve.log"), true)?;
-    let stdout = serve.child_mut().stdout.take().ok_or_else(|| anyhow!("iaas serve has no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
-                return Ok(url.trim().to_string());
-            }
-        }
-        bail!("iaas serve exited before listening")
-    })
-    .await
-    .map_err(|_| anyhow!("iaas serve did not listen within 30 s"))??;
+    let url = listening_url(&mut serve).await?;
     let addr: SocketAddr = url.trim_start_matches("http://").parse().with_context(|| format!("iaas serve printed {url:?}"))?;
     if !addr.ip().is_loopback() {
         bail!("iaas serve listens on {addr}, not loopback");
