@@ -56,9 +56,11 @@ pub struct VcenterReport {
     pub logins: u64,
 }
 
-type Stats = HashMap<String, u64>;
+/// vcsim's SOAP counts by method (`GET /_stats`).
+pub type Stats = HashMap<String, u64>;
 
-fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
+/// What grew from `before` to `after`, by method.
+pub fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
     after
         .iter()
         .filter_map(|(k, v)| {
@@ -69,7 +71,7 @@ fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
 }
 
 /// Stats once they stop changing (a function may still be finishing after its answer).
-async fn settled(vcsim: &Vcsim) -> Result<Stats> {
+pub async fn settled(vcsim: &Vcsim) -> Result<Stats> {
     let mut last = vcsim.stats().await?;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -80,6 +82,25 @@ async fn settled(vcsim: &Vcsim) -> Result<Stats> {
         last = now;
     }
     Ok(last)
+}
+
+/// The URL `iaas serve` (spawned with its stdout piped) says it listens on, within 30 s; its
+/// stdout is drained after, so it never blocks on a full pipe.
+pub async fn listening_url(serve: &mut Proc) -> Result<String> {
+    let stdout = serve.child_mut().stdout.take().ok_or_else(|| anyhow!("iaas serve has no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
+                return Ok(url.trim().to_string());
+            }
+        }
+        bail!("iaas serve exited before listening")
+    })
+    .await
+    .map_err(|_| anyhow!("iaas serve did not listen within 30 s"))??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(url)
 }
 
 async fn receive(State(tx): State<mpsc::Sender<Message>>, Json(m): Json<Message>) -> &'static str {
@@ -138,18 +159,7 @@ pub async fn measure_on(
     ];
     env.extend(extra_env.iter().cloned());
     let mut serve = Proc::spawn("iaas serve", iaas_bin, &["serve", "--listen", "127.0.0.1:0"], &env, workdir.join("iaas-serve.log"), true)?;
-    let stdout = serve.child_mut().stdout.take().ok_or_else(|| anyhow!("iaas serve has no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
-                return Ok(url.trim().to_string());
-            }
-        }
-        bail!("iaas serve exited before listening")
-    })
-    .await
-    .map_err(|_| anyhow!("iaas serve did not listen within 30 s"))??;
+    let url = listening_url(&mut serve).await?;
     let addr: SocketAddr = url.trim_start_matches("http://").parse().with_context(|| format!("iaas serve printed {url:?}"))?;
     if !addr.ip().is_loopback() {
         bail!("iaas serve listens on {addr}, not loopback");

@@ -13,11 +13,10 @@ use common::decommission::{gone, record, request_id, step, store, until};
 use common::{button_token, start_on, Serve};
 use iaas_store::DecommissionDetail;
 use iaas_tests::bind::Bind;
-use iaas_tests::slapd::Slapd;
+use iaas_tests::slapd::{Slapd, COMPUTERS_DN};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 
-const COMPUTERS: &str = "ou=computers,dc=example,dc=test";
 const CMDB_TOKEN: &str = "cmdb-e2e-token";
 
 /// (path, authorization header, body) of each call the receiver got.
@@ -80,7 +79,7 @@ fn computers(slapd: &Slapd) -> Vec<String> {
             "-w",
             &slapd.admin_password,
             "-b",
-            COMPUTERS,
+            COMPUTERS_DN,
             "(objectClass=device)",
             "cn",
         ])
@@ -99,14 +98,7 @@ async fn every_step_kind_retires_linux_and_windows_vms() {
     let vcsim = Vcsim::start().await.unwrap();
     let bind = Bind::start().await.expect("named starts");
     let slapd = Slapd::start_seeded().await.expect("slapd starts");
-    slapd
-        .ldapadd(&format!(
-            "dn: {COMPUTERS}\nobjectClass: organizationalUnit\nou: computers\n\n\
-             dn: cn=app-web-01,{COMPUTERS}\nobjectClass: device\ncn: app-web-01\n\n\
-             dn: cn=win-app-01,{COMPUTERS}\nobjectClass: device\ncn: win-app-01\n\n\
-             dn: cn=app-db-01,{COMPUTERS}\nobjectClass: device\ncn: app-db-01\n"
-        ))
-        .expect("computers load");
+    slapd.add_computers(&["app-web-01", "win-app-01", "app-db-01"]).expect("computers load");
     let (hook, calls) = receiver().await;
     let dns = format!(
         r#"{{ kind = "dns", server = "{}", zone = "{}", reverse_zone = "{}", key_name = "{}", secret_env = "IAAS_E2E_TSIG", timeout_secs = 5 }}"#,
@@ -116,7 +108,7 @@ async fn every_step_kind_retires_linux_and_windows_vms() {
         bind.key_name
     );
     let dir = format!(
-        r#"{{ kind = "directory_computer", url = "{}", bind_dn = "{}", secret_env = "IAAS_E2E_LDAP_PASSWORD", base_dn = "{COMPUTERS}", object_class = "device", timeout_secs = 5 }}"#,
+        r#"{{ kind = "directory_computer", url = "{}", bind_dn = "{}", secret_env = "IAAS_E2E_LDAP_PASSWORD", base_dn = "{COMPUTERS_DN}", object_class = "device", timeout_secs = 5 }}"#,
         slapd.url, slapd.admin_dn
     );
     let plan = format!(r#"[{{ kind = "power_off" }}, {dns}, {dir}, {}, {{ kind = "delete_vm" }}]"#, webhook("cmdb", &hook, "stop"));

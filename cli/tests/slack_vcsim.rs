@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Serve, SHARED_SECRET};
-use iaas_invocation::{Command, Invocation, PowerAction, SlackChannel, SlackUser};
+use iaas_invocation::{Command, PowerAction};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{PowerState, Vcenter};
@@ -117,17 +117,7 @@ async fn unreachable_vcenter_is_told_and_nothing_crashes() {
 }
 
 fn invocation(id: &str, action: PowerAction, response_url: &str) -> Vec<u8> {
-    serde_json::to_vec(&Invocation {
-        id: id.into(),
-        command: Command::Power { action, vm: "app-web-01".into() },
-        user: SlackUser { id: "U1".into(), ..Default::default() },
-        channel: SlackChannel { id: "C1".into(), ..Default::default() },
-        response_url: Some(response_url.into()),
-        issued_at: chrono::Utc::now().timestamp(),
-        caller: Default::default(),
-        traceparent: None,
-    })
-    .unwrap()
+    iaas_tests::invocation::encoded(id, Command::Power { action, vm: "app-web-01".into() }, Some(response_url))
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! one (the requester or an admin). Errors are a status and a sentence ([`ApiError`]); the API
 //! answers them as JSON, the console as a page.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -90,15 +91,34 @@ pub(crate) async fn send(gw: &Gateway, command: Command, who: &Identity) -> Resu
 /// (403 when access was denied, else 422).
 pub(crate) async fn verdict(gw: &Gateway, id: &InvocationId) -> Result<Outcome, ApiError> {
     let store = store(gw)?;
+    wait_for("The function did not answer in time; it may still do it.", || async move {
+        recorded_outcome(store, id).await?.map(settled).transpose()
+    })
+    .await
+}
+
+/// The outcome recorded for invocation `id`, if it has one yet.
+async fn recorded_outcome(store: &Store, id: &InvocationId) -> Result<Option<Outcome>, ApiError> {
+    match store.invocation(id).await {
+        Ok(Some(InvocationRecord { outcome, .. })) => Ok(outcome),
+        Ok(None) => Ok(None),
+        Err(_) => Err(ApiError::store_down()),
+    }
+}
+
+/// Asks `probe` every [`POLL`] until it has an answer or an error; a 504 saying `late` when it
+/// has none after [`VERDICT_WAIT`].
+async fn wait_for<T, F>(late: impl Into<String>, mut probe: impl FnMut() -> F) -> Result<T, ApiError>
+where
+    F: Future<Output = Result<Option<T>, ApiError>>,
+{
     let deadline = tokio::time::Instant::now() + VERDICT_WAIT;
     loop {
-        match store.invocation(id).await {
-            Ok(Some(InvocationRecord { outcome: Some(outcome), .. })) => return settled(outcome),
-            Ok(_) => {}
-            Err(_) => return Err(ApiError::store_down()),
+        if let Some(answer) = probe().await? {
+            return Ok(answer);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "The function did not answer in time; it may still do it."));
+            return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, late));
         }
         tokio::time::sleep(POLL).await;
     }
@@ -112,16 +132,26 @@ fn settled(outcome: Outcome) -> Result<Outcome, ApiError> {
     Err(ApiError::new(status, outcome.text))
 }
 
+/// A person whose roles allow `decommission`, checked once: [`start_decommission`] takes one,
+/// so no caller can skip the check, and the API can make it before it reads the body.
+pub(crate) struct Decommissioner<'a>(&'a Identity);
+
+impl<'a> Decommissioner<'a> {
+    pub(crate) fn check(gw: &Gateway, who: &'a Identity) -> Result<Decommissioner<'a>, ApiError> {
+        may_run(gw, who, "decommission")?;
+        Ok(Decommissioner(who))
+    }
+}
+
 /// Records a decommission request for `who` and starts it at once (the caller's confirmation
 /// came before); `Ok` once the function recorded it, with its plan.
 pub(crate) async fn start_decommission(
     gw: &Gateway,
-    who: &Identity,
+    Decommissioner(who): Decommissioner<'_>,
     vms: Vec<String>,
     ticket: Option<String>,
     reason: Option<String>,
 ) -> Result<DecommissionDetail, ApiError> {
-    may_run(gw, who, "decommission")?;
     let vms: Vec<VmName> = vms.iter().map(|v| VmName::from(v.trim())).collect();
     if vms.is_empty() || vms.iter().any(|v| v.is_empty()) {
         return Err(ApiError::bad_request("Name at least one VM, and no empty names."));
@@ -136,28 +166,18 @@ pub(crate) async fn start_decommission(
     let inv_id = send(gw, command, who).await?;
     // The request recorded (its plan), or the function's verdict: a refusal ends its
     // invocation with an outcome, recorded under the id we sent.
-    let deadline = tokio::time::Instant::now() + VERDICT_WAIT;
-    loop {
-        match store.decommission(&id).await {
-            Ok(Some(d)) => return Ok(d),
-            Ok(None) => {}
-            Err(_) => return Err(ApiError::store_down()),
+    let (id, inv_id) = (&id, &inv_id);
+    let late = format!("iaas-decommission did not record request {id} in time; it may still run. Look for request {id} later.");
+    wait_for(late, || async move {
+        if let Some(d) = store.decommission(id).await.map_err(|_| ApiError::store_down())? {
+            return Ok(Some(d));
         }
-        match store.invocation(&inv_id).await {
-            Ok(Some(InvocationRecord { outcome: Some(outcome), .. })) => {
-                settled(outcome)?;
-            }
-            Ok(_) => {}
-            Err(_) => return Err(ApiError::store_down()),
+        if let Some(outcome) = recorded_outcome(store, inv_id).await? {
+            settled(outcome)?;
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("iaas-decommission did not record request {id} in time; it may still run. Look for request {id} later."),
-            ));
-        }
-        tokio::time::sleep(POLL).await;
-    }
+        Ok(None)
+    })
+    .await
 }
 
 /// Request `id`, for someone allowed to see it: its requester or an admin.

@@ -2,6 +2,8 @@
 //! iaas-decommission (it records the request the way the function does). The end-to-end run
 //! against vcsim and OpenLDAP is cli/tests/api_e2e.rs.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -9,12 +11,11 @@ use async_trait::async_trait;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use iaas_config::{Policy, Secret};
+use iaas_config::Policy;
 use iaas_gateway::api::{served_routes, ApiAuth};
 use iaas_gateway::dispatch::DispatchError;
 use iaas_gateway::{router, Dispatch, Gateway};
 use iaas_invocation::{Command, Invocation, SignedBody};
-use iaas_slack::Responder;
 use iaas_store::{NewDecommission, NewDecommissionStep, NewDecommissionVm, Store};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -75,17 +76,11 @@ async fn gateway() -> (Arc<Gateway>, Arc<FakeFunction>) {
     let fake = Arc::new(FakeFunction { store: store.clone(), sent: Mutex::default() });
     let policy = Policy::parse(POLICY).unwrap();
     let gw = Arc::new(Gateway {
-        signing_secret: Secret::new("signing"),
-        shared_secret: Secret::new("shared"),
-        dispatcher: fake.clone(),
-        responder: Responder::new(None),
         clock: iaas_gateway::system_clock(),
-        access: None,
         audit: Some(iaas_gateway::audit::AuditLog::new(store.clone())),
         replays: iaas_gateway::replay::Replays::new(Some(store)),
-        socket: Default::default(),
-        doctor: Default::default(),
         api: Some(Arc::new(ApiAuth::new(&policy, None))),
+        ..common::gateway(fake.clone())
     });
     (gw, fake)
 }

@@ -1,26 +1,15 @@
 //! A stalled audit table never holds acks: with the table locked by another session and the
 //! queue full, each decision waits a bounded time, then is written directly or logged.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::audit_entry;
 use iaas_gateway::audit::AuditLog;
-use iaas_store::{AuditEntry, Store};
+use iaas_store::Store;
 use sqlx::Connection;
-
-fn entry(i: usize) -> AuditEntry {
-    AuditEntry {
-        at_ms: 1_700_000_000_000,
-        request_id: format!("req-{i}"),
-        actor: "U1".into(),
-        command: "vm list".into(),
-        vm: None,
-        stage: "gateway".into(),
-        decision: "allowed".into(),
-        reason: "handed to iaas-inventory".into(),
-        duration_ms: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_audit_table_does_not_hold_decisions() {
@@ -38,7 +27,7 @@ async fn a_locked_audit_table_does_not_hold_decisions() {
         .map(|i| {
             tokio::spawn({
                 let log = log.clone();
-                async move { log.record(entry(i)).await }
+                async move { log.record(audit_entry(i)).await }
             })
         })
         .collect();

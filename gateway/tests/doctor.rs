@@ -3,22 +3,21 @@
 //! answering OpenFaaS's documented shapes), vCenter, DNS, webhooks and VEBA's credentials
 //! skipped with where to check them, and no secret in the answer.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::Path;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use common::{NOW, SHARED, SIGNING};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use iaas_config::{DispatchTarget, Secret};
+use iaas_config::DispatchTarget;
 use iaas_gateway::{router, Gateway, OpenFaasDispatch};
 use iaas_slack::{Message, Responder, SlashCommand};
 use tower::ServiceExt;
-
-const SIGNING: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const SHARED: &str = "shared-secret-for-tests";
-const NOW: i64 = 1_700_000_000;
 
 /// OpenFaaS: `/healthz`, and `/system/function/<name>`: 200 with the function, 404 for iaas-expire.
 async fn openfaas() -> String {
@@ -57,21 +56,13 @@ async fn a_deployed_gateway_checks_its_own_peers_and_says_where_to_check_the_res
     ))
     .await;
     let gw = Arc::new(Gateway {
-        signing_secret: Secret::new(SIGNING),
-        shared_secret: Secret::new(SHARED),
-        dispatcher: Arc::new(OpenFaasDispatch::new(faas.clone())),
         responder: Responder::new(Some(&format!("{slack}/api"))),
-        clock: Arc::new(|| NOW),
-        access: None,
-        api: None,
-        audit: None,
-        replays: iaas_gateway::replay::Replays::new(None),
-        socket: Default::default(),
         doctor: iaas_doctor::Options {
             scope: iaas_doctor::Scope::Gateway,
             user: None,
-            dispatch: Some(DispatchTarget::OpenFaas { gateway: faas }),
+            dispatch: Some(DispatchTarget::OpenFaas { gateway: faas.clone() }),
         },
+        ..common::gateway(Arc::new(OpenFaasDispatch::new(faas)))
     });
     let form = SlashCommand {
         team_id: "T1".into(),

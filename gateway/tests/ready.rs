@@ -1,14 +1,14 @@
 //! The stand-alone gateway's probes: `/_/health` is liveness; `/_/ready` asks its store (the
 //! audit trail) — it talks to no vCenter — and says which check it ran.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use iaas_config::Secret;
 use iaas_gateway::{router, Gateway, LocalDispatch};
-use iaas_slack::Responder;
 use iaas_store::Store;
 use tower::ServiceExt;
 
@@ -22,17 +22,9 @@ async fn get(gw: Arc<Gateway>, path: &str) -> (u16, String) {
 async fn ready_asks_the_store() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let gw = Arc::new(Gateway {
-        signing_secret: Secret::new("s"),
-        shared_secret: Secret::new("t"),
-        dispatcher: Arc::new(LocalDispatch::new(Default::default())),
-        responder: Responder::new(None),
         clock: iaas_gateway::system_clock(),
-        access: None,
-        api: None,
         audit: Some(iaas_gateway::audit::AuditLog::write_through(store)),
-        replays: iaas_gateway::replay::Replays::new(None),
-        socket: Default::default(),
-        doctor: Default::default(),
+        ..common::gateway(Arc::new(LocalDispatch::new(Default::default())))
     });
     let (status, body) = get(gw.clone(), "/_/ready").await;
     assert_eq!(status, 200, "{body}");

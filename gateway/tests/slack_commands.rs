@@ -1,22 +1,20 @@
 //! The gateway's Slack edge, driven through its router with real signatures: what is refused
 //! (and that nothing is dispatched then), what is answered directly, and what is handed over.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::body::Body;
+use common::{NOW, SHARED, SIGNING};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use iaas_config::Secret;
 use iaas_gateway::dispatch::DispatchError;
 use iaas_gateway::{router, Dispatch, Gateway, REQUEST_ID_HEADER};
 use iaas_invocation::{Command, Invocation, PowerAction, SignedBody};
-use iaas_slack::{Message, Press, Responder, SlashCommand};
+use iaas_slack::{Message, Press, SlashCommand};
 use tower::ServiceExt;
-
-const SIGNING: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const SHARED: &str = "shared-secret-for-tests";
-const NOW: i64 = 1_700_000_000;
 
 #[derive(Default)]
 struct Recorder {
@@ -39,19 +37,7 @@ impl Dispatch for Recorder {
 }
 
 fn gateway(recorder: Arc<Recorder>) -> Arc<Gateway> {
-    Arc::new(Gateway {
-        signing_secret: Secret::new(SIGNING),
-        shared_secret: Secret::new(SHARED),
-        dispatcher: recorder,
-        responder: Responder::new(None),
-        clock: Arc::new(|| NOW),
-        access: None,
-        api: None,
-        audit: None,
-        replays: iaas_gateway::replay::Replays::new(None),
-        socket: Default::default(),
-        doctor: Default::default(),
-    })
+    Arc::new(common::gateway(recorder))
 }
 
 fn form(text: &str) -> String {
@@ -325,21 +311,7 @@ async fn forged_foreign_and_malformed_presses_dispatch_nothing() {
 async fn handed_over_commands_are_audited_after_the_flush() {
     let store = iaas_store::Store::connect("sqlite::memory:").await.unwrap();
     let rec = Arc::new(Recorder::default());
-    let mut gw = Gateway {
-        signing_secret: Secret::new(SIGNING),
-        shared_secret: Secret::new(SHARED),
-        dispatcher: rec.clone(),
-        responder: Responder::new(None),
-        clock: Arc::new(|| NOW),
-        access: None,
-        api: None,
-        audit: None,
-        replays: iaas_gateway::replay::Replays::new(None),
-        socket: Default::default(),
-        doctor: Default::default(),
-    };
-    gw.audit = Some(iaas_gateway::audit::AuditLog::queued(store.clone()));
-    let gw = Arc::new(gw);
+    let gw = Arc::new(Gateway { audit: Some(iaas_gateway::audit::AuditLog::queued(store.clone())), ..common::gateway(rec.clone()) });
     let mut ids = Vec::new();
     for vm in ["app-web-01", "app-web-02", "app-db-01"] {
         let (status, id, body) = send(gw.clone(), signed_request(&form(&format!("power off {vm}")), NOW, SIGNING)).await;
@@ -366,20 +338,7 @@ async fn a_burst_of_decisions_is_written_in_full() {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let log = log.clone();
-            tokio::spawn(async move {
-                log.record(iaas_store::AuditEntry {
-                    at_ms: NOW * 1000,
-                    request_id: format!("req-{i}"),
-                    actor: "U1".into(),
-                    command: "vm list".into(),
-                    vm: None,
-                    stage: "gateway".into(),
-                    decision: "allowed".into(),
-                    reason: "handed to iaas-inventory".into(),
-                    duration_ms: None,
-                })
-                .await
-            })
+            tokio::spawn(async move { log.record(common::audit_entry(i)).await })
         })
         .collect();
     for t in tasks {
@@ -403,17 +362,9 @@ async fn a_replayed_command_or_press_is_refused_and_dispatches_nothing() {
     let rec = Arc::new(Recorder::default());
     let replica = |audit: bool| {
         Arc::new(Gateway {
-            signing_secret: Secret::new(SIGNING),
-            shared_secret: Secret::new(SHARED),
-            dispatcher: rec.clone(),
-            responder: Responder::new(None),
-            clock: Arc::new(|| NOW),
-            access: None,
-            api: None,
             audit: audit.then(|| iaas_gateway::audit::AuditLog::write_through(store.clone())),
             replays: iaas_gateway::replay::Replays::new(Some(store.clone())),
-            socket: Default::default(),
-            doctor: Default::default(),
+            ..common::gateway(rec.clone())
         })
     };
     let (one, two) = (replica(true), replica(false));

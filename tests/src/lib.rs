@@ -1,4 +1,5 @@
 pub mod bind;
+pub mod invocation;
 pub mod postgres;
 pub mod slack;
 pub mod slapd;

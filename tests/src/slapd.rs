@@ -38,6 +38,8 @@ pub const SVC_PASSWORD: &str = "svc-iaas-Secret-1";
 /// The seed directory: see the comments in `tests/slapd/seed.ldif` for who is who. A user's
 /// password is their uid followed by `-password` (e.g. `ann-password`).
 pub const SEED_LDIF: &str = include_str!("../slapd/seed.ldif");
+/// Where [`Slapd::add_computers`] puts computer accounts.
+pub const COMPUTERS_DN: &str = "ou=computers,dc=example,dc=test";
 
 const SLAPD_CONF_IN: &str = include_str!("../slapd/slapd.conf.in");
 const AD_SCHEMA: &str = include_str!("../slapd/ad.schema");
@@ -96,6 +98,16 @@ impl Slapd {
     /// `ldapadd` as the rootdn; records with an explicit `changetype` are honoured.
     pub fn ldapadd(&self, ldif: &str) -> Result<()> {
         self.ldap_tool("ldapadd", ldif)
+    }
+
+    /// The [`COMPUTERS_DN`] OU with a computer account (a `device`) for each of `names`, as a
+    /// decommission's directory step finds them.
+    pub fn add_computers(&self, names: &[&str]) -> Result<()> {
+        let mut ldif = format!("dn: {COMPUTERS_DN}\nobjectClass: organizationalUnit\nou: computers\n");
+        for name in names {
+            ldif.push_str(&format!("\ndn: cn={name},{COMPUTERS_DN}\nobjectClass: device\ncn: {name}\n"));
+        }
+        self.ldapadd(&ldif)
     }
 
     /// `ldapmodify` as the rootdn.
@@ -226,6 +238,9 @@ async fn answers(url: &str, ldaps_addr: Option<&str>) -> Result<bool> {
     Ok(whoami.success() && ldaps_ok)
 }
 
+/// `openssl req`'s arguments for a new P-256 key, unencrypted, written to the file named next.
+const NEW_KEY: [&str; 6] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"];
+
 /// A self-signed CA (`ca.pem`, `ca.key`) in `dir`.
 fn make_ca(dir: &Path, cn: &str) -> Result<()> {
     std::fs::write(
@@ -236,27 +251,7 @@ fn make_ca(dir: &Path, cn: &str) -> Result<()> {
              subjectKeyIdentifier = hash\n"
         ),
     )?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-config",
-            "ca.cnf",
-        ],
-    )
+    openssl(dir, &[&["req", "-x509", "-new"][..], &NEW_KEY, &["ca.key", "-out", "ca.pem", "-days", "2", "-config", "ca.cnf"]].concat())
 }
 
 /// `server.pem`/`server.key` for 127.0.0.1 and localhost, signed by `ca.pem` in `dir`.
@@ -268,24 +263,7 @@ fn make_server_cert(dir: &Path) -> Result<()> {
          extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n\
          subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
     )?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-config",
-            "server.cnf",
-        ],
-    )?;
+    openssl(dir, &[&["req", "-new"][..], &NEW_KEY, &["server.key", "-out", "server.csr", "-config", "server.cnf"]].concat())?;
     let serial = format!("0x{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
     openssl(
         dir,

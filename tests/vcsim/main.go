@@ -545,45 +545,39 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if method == "ReconfigVM_Task" {
 		// vcsim recomputes summary.storage from the VM's (tiny) files on every reconfigure.
-		rec := httptest.NewRecorder()
-		f.next.ServeHTTP(rec, r)
-		fixStorage()
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		f.serveThen(w, r, func([]byte) { fixStorage() })
 		return
 	}
 	if ms, ok := f.holds[method]; ok {
 		// vcsim finishes every task inside the call; a real vCenter's may run for minutes.
 		// The change is made, but the task reads as running until the hold ends.
-		rec := httptest.NewRecorder()
-		f.next.ServeHTTP(rec, r)
-		if m := taskReturn.FindSubmatch(rec.Body.Bytes()); m != nil {
-			holdTask(types.ManagedObjectReference{Type: "Task", Value: string(m[1])}, time.Duration(ms)*time.Millisecond)
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		f.serveThen(w, r, func(answer []byte) {
+			if m := taskReturn.FindSubmatch(answer); m != nil {
+				holdTask(types.ManagedObjectReference{Type: "Task", Value: string(m[1])}, time.Duration(ms)*time.Millisecond)
+			}
+		})
 		return
 	}
 	if method == "CreateVM_Task" || method == "CloneVM_Task" {
 		// vcsim runs the task inside the call, so the VM exists once it returns. The answer
 		// is held back until the name is patched, so no client can read the VM before.
-		rec := httptest.NewRecorder()
-		f.next.ServeHTTP(rec, r)
-		fixGuestNames()
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		f.serveThen(w, r, func([]byte) { fixGuestNames() })
 		return
 	}
 	f.next.ServeHTTP(w, r)
+}
+
+// serveThen has vcsim answer r, runs then (given the answer's body) and only after it sends
+// the answer: what then changes is in place before the client reads the answer.
+func (f *frontend) serveThen(w http.ResponseWriter, r *http.Request, then func(answer []byte)) {
+	rec := httptest.NewRecorder()
+	f.next.ServeHTTP(rec, r)
+	then(rec.Body.Bytes())
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // seedDatastores gives each datastore its seeded capacity and free space.

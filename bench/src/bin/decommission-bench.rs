@@ -16,7 +16,7 @@
 //! `--delay-ms 0` (the bot's own cost alone), `--bot-token` (progress as a message of its own,
 //! edited with chat.update, instead of response_url posts); `--help` lists the rest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,13 +28,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use clap::Parser;
 use iaas_bench::proc::{clock_ticks_per_sec, cpu_ticks, log_tail, machine, sibling_binary, wait_quiet, Proc, SysCpu};
+use iaas_bench::vcenter::{diff, listening_url, settled};
 use iaas_slack::{Message, SlashCommand};
 use iaas_tests::vcsim::{Vcsim, VcsimOptions, PASSWORD, USER};
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::Vcenter;
 use serde_json::Value;
 use sha2::Digest;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 const SIGNING_SECRET: &str = "bench-decommission-signing-secret";
@@ -213,32 +213,6 @@ async fn update_message(State(calls): State<Arc<AtomicUsize>>, Json(body): Json<
     Json(iaas_tests::slack::updated(&body))
 }
 
-type Stats = HashMap<String, u64>;
-
-fn diff(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .filter_map(|(k, v)| {
-            let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
-            (d > 0).then(|| (k.clone(), d))
-        })
-        .collect()
-}
-
-/// vcsim's counts once they stop changing.
-async fn settled(vcsim: &Vcsim) -> Result<Stats> {
-    let mut last = vcsim.stats().await?;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = vcsim.stats().await?;
-        if now == last {
-            return Ok(now);
-        }
-        last = now;
-    }
-    Ok(last)
-}
-
 fn unix_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -321,23 +295,10 @@ async fn one_run(args: &Args, iaas: &Path, dir: &Path, workers: usize, run: usiz
     }
     let log = dir.join("iaas-serve.log");
     let mut serve = Proc::spawn("iaas serve", iaas, &["serve", "--listen", "127.0.0.1:0"], &env, log.clone(), true)?;
-    let stdout = serve.child_mut().stdout.take().ok_or_else(|| anyhow!("iaas serve has no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("iaas serve listening on ") {
-                return Ok(url.trim().to_string());
-            }
-        }
-        bail!("iaas serve exited before listening")
-    })
-    .await
-    .map_err(|_| anyhow!("iaas serve did not listen within 30 s"))??;
+    let url = listening_url(&mut serve).await?;
     if !url.starts_with("http://127.0.0.1:") {
         bail!("iaas serve listens on {url}, not loopback");
     }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
 
     // The ask: `/iaas decommission bench-vm-001 …`, answered by a prompt with buttons.

@@ -723,6 +723,21 @@ fn pct(x: f64) -> String {
     format!("{:.0} %", x * 100.0)
 }
 
+/// The goals table's row for server `ours`'s throughput over `ceiling`'s at `l`'s concurrency,
+/// at least `goal`; `what` says what is compared.
+fn throughput_goal(l: &Level, what: &str, ours: usize, ceiling: usize, goal: f64) -> String {
+    let ratio = l.ratio(ours, ceiling);
+    format!(
+        "| {what}, concurrency {} | ≥ {} | {} ({:.0} vs {:.0} req/s) | {} |",
+        l.concurrency,
+        pct(goal),
+        pct(ratio),
+        l.get(ours).map_or(f64::NAN, PhaseResult::rps),
+        l.get(ceiling).map_or(f64::NAN, PhaseResult::rps),
+        verdict(ratio >= goal)
+    )
+}
+
 impl Report<'_> {
     fn print(&self) {
         let args = self.args;
@@ -752,16 +767,8 @@ impl Report<'_> {
         println!("| goal | target | measured | result |");
         println!("|---|---|---|---|");
         for l in levels.iter().filter(|l| l.get(BARE_DISPATCH).is_some()) {
-            let ratio = l.ratio(GATEWAY, BARE_DISPATCH);
-            println!(
-                "| dispatched command: ack throughput vs bare axum + the same hand-over, concurrency {} | ≥ {} | {} ({:.0} vs {:.0} req/s) | {} |",
-                l.concurrency,
-                pct(GOAL_DISPATCH_RATIO),
-                pct(ratio),
-                l.get(GATEWAY).map_or(f64::NAN, PhaseResult::rps),
-                l.get(BARE_DISPATCH).map_or(f64::NAN, PhaseResult::rps),
-                verdict(ratio >= GOAL_DISPATCH_RATIO)
-            );
+            let what = "dispatched command: ack throughput vs bare axum + the same hand-over";
+            println!("{}", throughput_goal(l, what, GATEWAY, BARE_DISPATCH, GOAL_DISPATCH_RATIO));
         }
         if let Some(l) = levels.iter().find(|l| l.concurrency == GOAL_P99_CONCURRENCY) {
             if let (Some(g), Some(c)) = (l.get(GATEWAY), l.get(BARE_DISPATCH)) {
@@ -774,16 +781,8 @@ impl Report<'_> {
             }
         }
         for l in levels.iter().filter(|l| l.get(GATEWAY_EDGE).is_some()) {
-            let ratio = l.ratio(GATEWAY_EDGE, BARE_EDGE);
-            println!(
-                "| answered at the edge (help, usage, did-you-mean, refusal): throughput vs bare axum, concurrency {} | ≥ {} | {} ({:.0} vs {:.0} req/s) | {} |",
-                l.concurrency,
-                pct(GOAL_EDGE_RATIO),
-                pct(ratio),
-                l.get(GATEWAY_EDGE).map_or(f64::NAN, PhaseResult::rps),
-                l.get(BARE_EDGE).map_or(f64::NAN, PhaseResult::rps),
-                verdict(ratio >= GOAL_EDGE_RATIO)
-            );
+            let what = "answered at the edge (help, usage, did-you-mean, refusal): throughput vs bare axum";
+            println!("{}", throughput_goal(l, what, GATEWAY_EDGE, BARE_EDGE, GOAL_EDGE_RATIO));
         }
         if !self.gateway_start.cold_ms.is_empty() && !self.bare_start.cold_ms.is_empty() {
             let (_, g, _) = spread(&self.gateway_start.cold_ms);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::routing::post;
 use axum::{Json, Router};
-use iaas_invocation::{Command, Confirmable, Invocation, SlackChannel, SlackUser, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use iaas_invocation::{Command, Confirmable, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
 use iaas_vsphere::{VcError, Vcenter};
@@ -43,17 +43,7 @@ async fn spawn(bin: &str, env: &[(&str, String)]) -> (Child, String) {
 }
 
 fn invocation(id: &str, command: Command, response_url: &str) -> Vec<u8> {
-    serde_json::to_vec(&Invocation {
-        id: id.into(),
-        command,
-        user: SlackUser { id: "U1".into(), ..Default::default() },
-        channel: SlackChannel { id: "C1".into(), ..Default::default() },
-        response_url: Some(response_url.into()),
-        issued_at: chrono::Utc::now().timestamp(),
-        caller: Default::default(),
-        traceparent: None,
-    })
-    .unwrap()
+    iaas_tests::invocation::encoded(id, command, Some(response_url))
 }
 
 /// Posts an invocation signed as the gateway signs it; returns the status and the outcome.
@@ -153,17 +143,7 @@ async fn a_list_with_an_unknown_state_is_a_sentence() {
     let (_function, url) = spawn(env!("CARGO_BIN_EXE_iaas-decommission"), &env).await;
     let list = |id: &str, state: &str| {
         let command = Command::DecommissionList { mine: false, state: Some(state.into()), vm: None, since: None };
-        serde_json::to_vec(&Invocation {
-            id: id.into(),
-            command,
-            user: SlackUser { id: "U1".into(), ..Default::default() },
-            channel: SlackChannel { id: "C1".into(), ..Default::default() },
-            response_url: None,
-            issued_at: chrono::Utc::now().timestamp(),
-            caller: Default::default(),
-            traceparent: None,
-        })
-        .unwrap()
+        iaas_tests::invocation::encoded(id, command, None)
     };
     let (status, outcome) = invoke(&url, list("inv-1", "finished"), SECRET).await;
     assert_eq!(status, 200, "{outcome}");

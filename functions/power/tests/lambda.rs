@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use iaas_invocation::{Command, Invocation, PowerAction, SlackChannel, SlackUser};
+use iaas_invocation::{Command, PowerAction};
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 const SECRET: &str = "lambda-test-shared-secret";
@@ -49,17 +49,7 @@ async fn respond(State(api): State<Arc<RuntimeApi>>, Path((_id, kind)): Path<(St
 }
 
 fn invocation(id: &str, action: PowerAction) -> Vec<u8> {
-    serde_json::to_vec(&Invocation {
-        id: id.into(),
-        command: Command::Power { action, vm: "app-web-01".into() },
-        user: SlackUser { id: "U1".into(), ..Default::default() },
-        channel: SlackChannel { id: "C1".into(), ..Default::default() },
-        response_url: None,
-        issued_at: chrono::Utc::now().timestamp(),
-        caller: Default::default(),
-        traceparent: None,
-    })
-    .unwrap()
+    iaas_tests::invocation::encoded(id, Command::Power { action, vm: "app-web-01".into() }, None)
 }
 
 #[tokio::test]

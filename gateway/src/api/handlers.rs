@@ -36,10 +36,10 @@ pub(super) async fn create(State(gw): State<Arc<Gateway>>, caller: ApiCaller, bo
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The body is larger than {BODY_LIMIT} bytes.")));
     };
-    caller.may_run(&gw, "decommission")?;
+    let who = requests::Decommissioner::check(&gw, &caller.who)?;
     let req: CreateDecommission =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("The body is not a decommission request: {e}.")))?;
-    let d = requests::start_decommission(&gw, &caller.who, req.vms, req.ticket, req.reason).await?;
+    let d = requests::start_decommission(&gw, who, req.vms, req.ticket, req.reason).await?;
     let location = format!("/api/v1/decommissions/{}", d.request.id);
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view(&d))).into_response())
 }

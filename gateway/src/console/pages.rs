@@ -386,7 +386,11 @@ pub async fn create(State(console): State<Arc<Console>>, signed: Signed, Form(fo
     if let Err(refused) = signed.check_csrf(&form.csrf) {
         return refused;
     }
-    match requests::start_decommission(&console.gw, &signed.who, form.names(), form.ticket, form.reason).await {
+    let who = match requests::Decommissioner::check(&console.gw, &signed.who) {
+        Ok(who) => who,
+        Err(e) => return refused(e),
+    };
+    match requests::start_decommission(&console.gw, who, form.names(), form.ticket, form.reason).await {
         Ok(d) => Redirect::to(&format!("/console/requests/{}", d.request.id)).into_response(),
         Err(e) => refused(e),
     }

@@ -9,9 +9,7 @@ use std::time::Duration;
 use iaas_directory::DirectoryConfig;
 use iaas_steps::directory::ComputerStep;
 use iaas_steps::{StepOutcome, VmFacts};
-use slapd::Slapd;
-
-const COMPUTERS: &str = "ou=computers,dc=example,dc=test";
+use slapd::{Slapd, COMPUTERS_DN};
 
 fn vm(name: &str) -> VmFacts {
     VmFacts {
@@ -28,21 +26,19 @@ fn vm(name: &str) -> VmFacts {
 
 async fn directory() -> Slapd {
     let slapd = Slapd::start_seeded().await.expect("slapd starts");
+    slapd.add_computers(&["app-web-01", "app-db-01", "twin"]).expect("computers load");
+    // A second `twin` deeper down: the step must not guess between them.
     slapd
         .ldapadd(&format!(
-            "dn: {COMPUTERS}\nobjectClass: organizationalUnit\nou: computers\n\n\
-             dn: cn=app-web-01,{COMPUTERS}\nobjectClass: device\ncn: app-web-01\n\n\
-             dn: cn=app-db-01,{COMPUTERS}\nobjectClass: device\ncn: app-db-01\n\n\
-             dn: ou=old,{COMPUTERS}\nobjectClass: organizationalUnit\nou: old\n\n\
-             dn: cn=twin,{COMPUTERS}\nobjectClass: device\ncn: twin\n\n\
-             dn: cn=twin,ou=old,{COMPUTERS}\nobjectClass: device\ncn: twin\n"
+            "dn: ou=old,{COMPUTERS_DN}\nobjectClass: organizationalUnit\nou: old\n\n\
+             dn: cn=twin,ou=old,{COMPUTERS_DN}\nobjectClass: device\ncn: twin\n"
         ))
-        .expect("computers load");
+        .expect("the second twin loads");
     slapd
 }
 
 fn step(slapd: &Slapd, password: &str) -> ComputerStep {
-    let mut cfg = DirectoryConfig::new(&slapd.url, &slapd.admin_dn, password, COMPUTERS);
+    let mut cfg = DirectoryConfig::new(&slapd.url, &slapd.admin_dn, password, COMPUTERS_DN);
     cfg.connect_timeout = Duration::from_secs(3);
     cfg.op_timeout = Duration::from_secs(3);
     ComputerStep { directory: cfg, object_class: "device".into() }
