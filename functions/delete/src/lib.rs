@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
-use iaas_function::{authorize_vm, find_vm, locked, Context, Reply};
+use iaas_function::{authorize_vm, find_vm_details, locked, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
 use iaas_store::Usage;
@@ -27,14 +27,11 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
 }
 
 async fn ask(ctx: &Context, inv: &Invocation, name: &str) -> Reply {
-    let vm = match find_vm(ctx, name).await {
-        Ok(vm) => vm,
+    let details = match find_vm_details(ctx, name).await {
+        Ok(d) => d,
         Err(reply) => return reply,
     };
-    let details = match ctx.vcenter.vm_details(&vm).await {
-        Ok(d) => d,
-        Err(e) => return e.into(),
-    };
+    let vm = details.summary.vm.clone();
     if let Some(why) = iaas_function::protected(&ctx.policy, &details) {
         return Reply::error(format!("{} is protected ({why}); the bot never deletes it.", vm.name));
     }

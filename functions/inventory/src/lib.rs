@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use iaas_function::capacity::{self, Weighed};
-use iaas_function::{find_vm, quota, Context, Reply};
+use iaas_function::{find_vm_details, quota, Context, Reply};
 use iaas_invocation::{Command, Invocation};
 use iaas_slack::message::{fields, section};
 use iaas_slack::Message;
@@ -79,14 +79,11 @@ fn row(s: &VmSummary) -> String {
 }
 
 async fn info(ctx: &Context, name: &str) -> Reply {
-    let vm = match find_vm(ctx, name).await {
-        Ok(vm) => vm,
+    let d = match find_vm_details(ctx, name).await {
+        Ok(d) => d,
         Err(reply) => return reply,
     };
-    let d = match ctx.vcenter.vm_details(&vm).await {
-        Ok(d) => d,
-        Err(e) => return e.into(),
-    };
+    let vm = &d.summary.vm;
     let s = &d.summary;
     let attr = |k: &str| d.attributes.get(k).cloned().unwrap_or_else(|| "—".into());
     let owner = d.attributes.get(ATTR_OWNER).map(|o| if o.starts_with('U') { format!("<@{o}>") } else { o.clone() });

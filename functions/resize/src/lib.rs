@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
-use iaas_function::{authorize_vm, find_vm, locked, quota, Context, Reply};
+use iaas_function::{authorize_vm, find_vm_details, locked, quota, Context, Reply};
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
 use iaas_store::Usage;
@@ -48,14 +48,11 @@ async fn resize(ctx: &Context, inv: &Invocation, name: &str, target: Target, res
             limits.max_cpus, limits.max_memory_gb
         ));
     }
-    let vm = match find_vm(ctx, name).await {
-        Ok(vm) => vm,
+    let details = match find_vm_details(ctx, name).await {
+        Ok(d) => d,
         Err(reply) => return reply,
     };
-    let details = match ctx.vcenter.vm_details(&vm).await {
-        Ok(d) => d,
-        Err(e) => return e.into(),
-    };
+    let vm = details.summary.vm.clone();
     if let Err(reply) = authorize_vm(ctx, inv, &details) {
         return reply;
     }

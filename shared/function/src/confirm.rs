@@ -4,7 +4,7 @@
 
 use iaas_invocation::{Command, Confirmable, Invocation};
 use iaas_slack::Message;
-use iaas_store::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
+use iaas_store::{ConfirmRefusal, Confirmation, Press};
 use iaas_vsphere::VmRef;
 use serde_json::json;
 
@@ -30,7 +30,7 @@ pub struct Ask<'a> {
 pub async fn ask(ctx: &Context, inv: &Invocation, ask: Ask<'_>) -> Reply {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let ttl_ms = i64::try_from(ctx.policy.confirm.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let record = NewConfirmation {
+    let record = Confirmation {
         token: token.clone(),
         function: inv.command.function().to_string(),
         action: ask.of.as_str().to_string(),

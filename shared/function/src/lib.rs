@@ -26,4 +26,4 @@ pub use reply::{Reply, ReplyKind};
 pub use run::run;
 pub use scheduled::scheduled;
 pub use scope::{authorize_vm, identity};
-pub use vm::{closest_name, find_vm};
+pub use vm::{closest_name, find_vm, find_vm_details};

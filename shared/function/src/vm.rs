@@ -1,7 +1,7 @@
 //! Finding the VM a user named, with a "did you mean" when there is none.
 
 use iaas_slack::UserText;
-use iaas_vsphere::{VcError, VmRef};
+use iaas_vsphere::{VcError, VmDetails, VmRef};
 
 use crate::{Context, Reply};
 
@@ -19,6 +19,12 @@ pub async fn find_vm(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// [`find_vm`], then everything vCenter says about it (the VM is `summary.vm`).
+pub async fn find_vm_details(ctx: &Context, name: &str) -> Result<VmDetails, Reply> {
+    let vm = find_vm(ctx, name).await?;
+    ctx.vcenter.vm_details(&vm).await.map_err(Reply::from)
 }
 
 /// The candidate most like `name`, if any is close enough to be a plausible typo.

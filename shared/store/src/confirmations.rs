@@ -7,23 +7,12 @@ use iaas_ids::{Moref, UserId, VmName};
 
 use crate::{now_ms, query_err, Store, StoreError};
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewConfirmation {
-    pub token: String,
-    pub function: String,
-    /// What the press will do (`delete`, `resize`, `decommission`): a press of another kind is refused.
-    pub action: String,
-    pub slack_user: UserId,
-    pub vm_moref: Moref,
-    pub vm_name: VmName,
-    pub args_json: String,
-    pub expires_at_ms: i64,
-}
-
+/// What a confirmation button stands for, as asked for and as read back on the press.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Confirmation {
     pub token: String,
     pub function: String,
+    /// What the press will do (`delete`, `resize`, `decommission`): a press of another kind is refused.
     pub action: String,
     pub slack_user: UserId,
     pub vm_moref: Moref,
@@ -61,7 +50,7 @@ pub enum ConfirmRefusal {
 }
 
 impl Store {
-    pub async fn create_confirmation(&self, c: &NewConfirmation) -> Result<(), StoreError> {
+    pub async fn create_confirmation(&self, c: &Confirmation) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO confirmations (token, function, action, slack_user, vm_moref, vm_name, args_json, created_at_ms, expires_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -26,7 +26,7 @@ use sqlx::AnyPool;
 
 pub use alarms::PendingChange;
 pub use capacity::SpaceRequest;
-pub use confirmations::{ConfirmRefusal, Confirmation, NewConfirmation, Press};
+pub use confirmations::{ConfirmRefusal, Confirmation, Press};
 pub use decommissions::{
     CancelOutcome, Decommission, DecommissionDetail, DecommissionFilter, DecommissionStep, DecommissionStepState, DecommissionVm,
     DecommissionVmState, NewDecommission, NewDecommissionStep, NewDecommissionVm,

@@ -7,12 +7,12 @@ use iaas_store::Moref;
 use std::sync::Arc;
 
 use common::Db;
-use iaas_store::{ConfirmRefusal, NewConfirmation, Press, VmRecord};
+use iaas_store::{ConfirmRefusal, Confirmation, Press, VmRecord};
 
 test_both_backends!(confirmation_is_single_use_and_bound, concurrent_presses_confirm_once, vm_records_are_idempotent);
 
-fn confirmation(token: &str, expires_at_ms: i64) -> NewConfirmation {
-    NewConfirmation {
+fn confirmation(token: &str, expires_at_ms: i64) -> Confirmation {
+    Confirmation {
         token: token.into(),
         function: "iaas-delete".into(),
         action: "delete".into(),

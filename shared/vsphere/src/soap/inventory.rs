@@ -10,29 +10,28 @@ use super::xml::{MoRef, Node};
 use super::{Core, Session};
 use crate::{PowerState, VcError, VcResult, VmDetails, VmRef, VmSummary};
 
-/// What a list row needs (plus `config.template`, to leave templates out).
-const SUMMARY_PATHS: &[&str] = &[
-    "name",
-    "runtime.powerState",
-    "guest.ipAddress",
-    "guest.guestFullName",
-    "config.guestFullName",
-    "config.hardware.numCPU",
-    "config.hardware.memoryMB",
-    "config.template",
-];
+/// What a list row needs (plus `config.template`, to leave templates out), then `$more`.
+macro_rules! summary_paths {
+    ($($more:literal),*) => {
+        &[
+            "name",
+            "runtime.powerState",
+            "guest.ipAddress",
+            "guest.guestFullName",
+            "config.guestFullName",
+            "config.hardware.numCPU",
+            "config.hardware.memoryMB",
+            "config.template",
+            $($more),*
+        ]
+    };
+}
+
+const SUMMARY_PATHS: &[&str] = summary_paths!();
 
 const FIND_PATHS: &[&str] = &["name", "config.template"];
 
-const DETAIL_PATHS: &[&str] = &[
-    "name",
-    "runtime.powerState",
-    "guest.ipAddress",
-    "guest.guestFullName",
-    "config.guestFullName",
-    "config.hardware.numCPU",
-    "config.hardware.memoryMB",
-    "config.template",
+const DETAIL_PATHS: &[&str] = summary_paths!(
     "runtime.host",
     "datastore",
     "parent",
@@ -40,8 +39,8 @@ const DETAIL_PATHS: &[&str] = &[
     "customValue",
     "config.cpuHotAddEnabled",
     "config.memoryHotAddEnabled",
-    "config.uuid",
-];
+    "config.uuid"
+);
 
 /// One object's properties from RetrievePropertiesEx.
 pub(crate) struct ObjectContent {
