@@ -40,9 +40,11 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
 }
 
-/// Whether this process is a Lambda function instance.
+/// Whether this process is a Lambda function instance: read from the environment once, as
+/// every setting is.
 pub fn on_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+    static ON_LAMBDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some())
 }
 
 /// Serves the router on Lambda or on `0.0.0.0:$PORT` until SIGTERM/Ctrl-C.
