@@ -76,34 +76,28 @@ impl Store {
 
     /// Gives back what `holder` reserved (the VM exists, or the request failed). Nothing held is fine.
     pub async fn release_space(&self, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM space_reservations WHERE holder = $1")
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing datastore space"))?;
+        self.execute(sqlx::query("DELETE FROM space_reservations WHERE holder = $1").bind(holder), "releasing datastore space").await?;
         Ok(())
     }
 
     /// Keeps `holder`'s reservation for `lease_ms` from now (a task that outlives the first wait).
     pub async fn extend_space(&self, holder: &str, lease_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE space_reservations SET expires_at_ms = $1 WHERE holder = $2")
-            .bind(now_ms().saturating_add(lease_ms))
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("extending a datastore space reservation"))?;
+        self.execute(
+            sqlx::query("UPDATE space_reservations SET expires_at_ms = $1 WHERE holder = $2")
+                .bind(now_ms().saturating_add(lease_ms))
+                .bind(holder),
+            "extending a datastore space reservation",
+        )
+        .await?;
         Ok(())
     }
 
     /// Bytes reserved and not lapsed, by datastore moref (datastores with none are left out).
     pub async fn space_reserved(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let rows = sqlx::query(
+        let rows = self.fetch_all(sqlx::query(
             "SELECT datastore, CAST(SUM(bytes) AS BIGINT) AS bytes FROM space_reservations WHERE expires_at_ms > $1 GROUP BY datastore",
         )
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading datastore space reservations"))?;
+        .bind(now_ms()), "reading datastore space reservations").await?;
         Ok(rows.into_iter().map(|r| (r.get::<String, _>("datastore"), r.get::<i64, _>("bytes").max(0) as u64)).collect())
     }
 }

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use iaas_ids::{Moref, UserId, VmName};
 
-use crate::{now_ms, query_err, Store, StoreError};
+use crate::{now_ms, Store, StoreError};
 
 /// What a confirmation button stands for, as asked for and as read back on the press.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +51,7 @@ pub enum ConfirmRefusal {
 
 impl Store {
     pub async fn create_confirmation(&self, c: &Confirmation) -> Result<(), StoreError> {
-        sqlx::query(
+        self.execute(sqlx::query(
             "INSERT INTO confirmations (token, function, action, slack_user, vm_moref, vm_name, args_json, created_at_ms, expires_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -63,10 +63,7 @@ impl Store {
         .bind(&c.vm_name)
         .bind(&c.args_json)
         .bind(now_ms())
-        .bind(c.expires_at_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a confirmation"))?;
+        .bind(c.expires_at_ms), "recording a confirmation").await?;
         Ok(())
     }
 
@@ -79,27 +76,31 @@ impl Store {
         press: &Press<'_>,
         now_ms: i64,
     ) -> Result<Result<Confirmation, ConfirmRefusal>, StoreError> {
-        let used = sqlx::query(
-            "UPDATE confirmations SET used_at_ms = $1, used_as = $2 \
-             WHERE token = $3 AND slack_user = $4 AND function = $5 AND action = $6 AND used_at_ms IS NULL AND expires_at_ms > $1",
-        )
-        .bind(now_ms)
-        .bind(press.used_as)
-        .bind(token)
-        .bind(press.user)
-        .bind(press.function)
-        .bind(press.action)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("using a confirmation"))?;
-        let row = sqlx::query(
-            "SELECT token, function, action, slack_user, vm_moref, vm_name, args_json, expires_at_ms, used_at_ms, used_as \
-             FROM confirmations WHERE token = $1",
-        )
-        .bind(token)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("reading a confirmation"))?;
+        let used = self
+            .execute(
+                sqlx::query(
+                    "UPDATE confirmations SET used_at_ms = $1, used_as = $2 \
+                     WHERE token = $3 AND slack_user = $4 AND function = $5 AND action = $6 AND used_at_ms IS NULL AND expires_at_ms > $1",
+                )
+                .bind(now_ms)
+                .bind(press.used_as)
+                .bind(token)
+                .bind(press.user)
+                .bind(press.function)
+                .bind(press.action),
+                "using a confirmation",
+            )
+            .await?;
+        let row = self
+            .fetch_optional(
+                sqlx::query(
+                    "SELECT token, function, action, slack_user, vm_moref, vm_name, args_json, expires_at_ms, used_at_ms, used_as \
+                     FROM confirmations WHERE token = $1",
+                )
+                .bind(token),
+                "reading a confirmation",
+            )
+            .await?;
         let Some(row) = row else { return Ok(Err(ConfirmRefusal::Unknown)) };
         let c = Confirmation {
             token: row.get("token"),

@@ -234,22 +234,20 @@ impl Store {
 
     /// The request with its VMs and steps.
     pub async fn decommission(&self, id: &RequestId) -> Result<Option<DecommissionDetail>, StoreError> {
-        let Some(row) = sqlx::query(&format!("SELECT {COLUMNS} FROM decommissions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading a decommission request"))?
+        let Some(row) = self
+            .fetch_optional(
+                sqlx::query(&format!("SELECT {COLUMNS} FROM decommissions WHERE id = $1")).bind(id),
+                "reading a decommission request",
+            )
+            .await?
         else {
             return Ok(None);
         };
         let mut req = request(&row)?;
-        let vms = sqlx::query(
+        let vms = self.fetch_all(sqlx::query(
             "SELECT vm_index, vm_moref, vm_name, os_family, facts_json, state FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index",
         )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading a decommission request's VMs"))?
+        .bind(id), "reading a decommission request's VMs").await?
         .iter()
         .map(|r| {
             Ok(DecommissionVm {
@@ -263,14 +261,11 @@ impl Store {
         })
         .collect::<Result<Vec<DecommissionVm>, StoreError>>()?;
         req.vm_names = vms.iter().map(|v| v.vm_name.clone()).collect();
-        let steps = sqlx::query(
+        let steps = self.fetch_all(sqlx::query(
             "SELECT vm_index, step_index, kind, name, on_failure, config_json, state, message, started_at_ms, finished_at_ms, attempts \
              FROM decommission_steps WHERE request_id = $1 ORDER BY vm_index, step_index",
         )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading a decommission request's steps"))?
+        .bind(id), "reading a decommission request's steps").await?
         .iter()
         .map(|r| {
             Ok(DecommissionStep {
@@ -318,14 +313,15 @@ impl Store {
         for r in &f.requesters {
             query = query.bind(r);
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(query_err("listing decommission requests"))?;
+        let rows = self.fetch_all(query, "listing decommission requests").await?;
         let mut out = rows.iter().map(request).collect::<Result<Vec<Decommission>, StoreError>>()?;
         for d in &mut out {
-            d.vm_names = sqlx::query("SELECT vm_name FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index")
-                .bind(&d.id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("listing decommission requests"))?
+            d.vm_names = self
+                .fetch_all(
+                    sqlx::query("SELECT vm_name FROM decommission_vms WHERE request_id = $1 ORDER BY vm_index").bind(&d.id),
+                    "listing decommission requests",
+                )
+                .await?
                 .iter()
                 .map(|r| r.get("vm_name"))
                 .collect();
@@ -336,32 +332,36 @@ impl Store {
     /// A confirmed request starts running; false when it was not awaiting confirmation
     /// (cancelled meanwhile, or already confirmed).
     pub async fn start_decommission(&self, id: &RequestId) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE decommissions SET state = $3, updated_at_ms = $1 WHERE id = $2 AND state = $4")
-            .bind(now_ms())
-            .bind(id)
-            .bind(DecommissionState::Running.as_str())
-            .bind(DecommissionState::PendingConfirmation.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("starting a decommission request"))?;
+        let done = self
+            .execute(
+                sqlx::query("UPDATE decommissions SET state = $3, updated_at_ms = $1 WHERE id = $2 AND state = $4")
+                    .bind(now_ms())
+                    .bind(id)
+                    .bind(DecommissionState::Running.as_str())
+                    .bind(DecommissionState::PendingConfirmation.as_str()),
+                "starting a decommission request",
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Claims a running request for `holder` until `until_ms`: of concurrent claimers exactly one
     /// wins while a claim is live; the holder may renew its own claim.
     pub async fn claim_decommission(&self, id: &RequestId, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 \
-             WHERE id = $3 AND state = $5 AND (claimed_until_ms < $4 OR claimed_by = $1)",
-        )
-        .bind(holder)
-        .bind(until_ms)
-        .bind(id)
-        .bind(now_ms)
-        .bind(DecommissionState::Running.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("claiming a decommission request"))?;
+        let done = self
+            .execute(
+                sqlx::query(
+                    "UPDATE decommissions SET claimed_by = $1, claimed_until_ms = $2 \
+                     WHERE id = $3 AND state = $5 AND (claimed_until_ms < $4 OR claimed_by = $1)",
+                )
+                .bind(holder)
+                .bind(until_ms)
+                .bind(id)
+                .bind(now_ms)
+                .bind(DecommissionState::Running.as_str()),
+                "claiming a decommission request",
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -395,13 +395,16 @@ impl Store {
             }
             Backend::Sqlite => {
                 // SQLite has one writer at a time: the conditional UPDATE decides among sweeps.
-                let candidates =
-                    sqlx::query("SELECT id FROM decommissions WHERE state = $2 AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10")
+                let candidates = self
+                    .fetch_all(
+                        sqlx::query(
+                            "SELECT id FROM decommissions WHERE state = $2 AND claimed_until_ms < $1 ORDER BY created_at_ms LIMIT 10",
+                        )
                         .bind(now_ms)
-                        .bind(DecommissionState::Running.as_str())
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(query_err("finding unfinished decommission requests"))?;
+                        .bind(DecommissionState::Running.as_str()),
+                        "finding unfinished decommission requests",
+                    )
+                    .await?;
                 for row in candidates {
                     let id: RequestId = row.get("id");
                     if self.claim_decommission(&id, holder, now_ms, until_ms).await? {
@@ -415,58 +418,54 @@ impl Store {
 
     /// Remembers the Slack message that shows the request's progress.
     pub async fn set_decommission_progress(&self, id: &RequestId, channel: &str, ts: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE decommissions SET progress_channel = $1, progress_ts = $2 WHERE id = $3")
-            .bind(channel)
-            .bind(ts)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("recording a decommission request's progress message"))?;
+        self.execute(
+            sqlx::query("UPDATE decommissions SET progress_channel = $1, progress_ts = $2 WHERE id = $3").bind(channel).bind(ts).bind(id),
+            "recording a decommission request's progress message",
+        )
+        .await?;
         Ok(())
     }
 
     /// Gives the claim up (the request ended, or the worker stops cleanly).
     pub async fn release_decommission(&self, id: &RequestId, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE decommissions SET claimed_by = NULL, claimed_until_ms = 0 WHERE id = $1 AND claimed_by = $2")
-            .bind(id)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing a decommission claim"))?;
+        self.execute(
+            sqlx::query("UPDATE decommissions SET claimed_by = NULL, claimed_until_ms = 0 WHERE id = $1 AND claimed_by = $2")
+                .bind(id)
+                .bind(holder),
+            "releasing a decommission claim",
+        )
+        .await?;
         Ok(())
     }
 
     /// Cancels a request awaiting confirmation at once, or asks a running one to stop.
     pub async fn cancel_decommission(&self, id: &RequestId) -> Result<CancelOutcome, StoreError> {
         let now = now_ms();
-        let pending = sqlx::query(
+        let pending = self.execute(sqlx::query(
             "UPDATE decommissions SET state = $3, cancel_requested = 1, updated_at_ms = $1, finished_at_ms = $1 WHERE id = $2 AND state = $4",
         )
         .bind(now)
         .bind(id)
         .bind(DecommissionState::Cancelled.as_str())
-        .bind(DecommissionState::PendingConfirmation.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("cancelling a decommission request"))?;
+        .bind(DecommissionState::PendingConfirmation.as_str()), "cancelling a decommission request").await?;
         if pending.rows_affected() == 1 {
             return Ok(CancelOutcome::Cancelled);
         }
-        let running = sqlx::query("UPDATE decommissions SET cancel_requested = 1, updated_at_ms = $1 WHERE id = $2 AND state = $3")
-            .bind(now)
-            .bind(id)
-            .bind(DecommissionState::Running.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("cancelling a decommission request"))?;
+        let running = self
+            .execute(
+                sqlx::query("UPDATE decommissions SET cancel_requested = 1, updated_at_ms = $1 WHERE id = $2 AND state = $3")
+                    .bind(now)
+                    .bind(id)
+                    .bind(DecommissionState::Running.as_str()),
+                "cancelling a decommission request",
+            )
+            .await?;
         if running.rows_affected() == 1 {
             return Ok(CancelOutcome::Requested);
         }
-        let state = sqlx::query("SELECT state FROM decommissions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading a decommission request"))?;
+        let state = self
+            .fetch_optional(sqlx::query("SELECT state FROM decommissions WHERE id = $1").bind(id), "reading a decommission request")
+            .await?;
         match state {
             None => Ok(CancelOutcome::Unknown),
             Some(r) => Ok(CancelOutcome::Finished(text_col(&r, "state")?)),
@@ -474,45 +473,48 @@ impl Store {
     }
 
     pub async fn decommission_cancel_requested(&self, id: &RequestId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT cancel_requested FROM decommissions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading a decommission request"))?;
+        let row = self
+            .fetch_optional(
+                sqlx::query("SELECT cancel_requested FROM decommissions WHERE id = $1").bind(id),
+                "reading a decommission request",
+            )
+            .await?;
         Ok(row.is_some_and(|r| r.get::<i64, _>("cancel_requested") != 0))
     }
 
     /// Ends a running request in `state` (done, failed or cancelled) and drops its claim.
     pub async fn finish_decommission(&self, id: &RequestId, state: DecommissionState) -> Result<(), StoreError> {
         let now = now_ms();
-        sqlx::query(
-            "UPDATE decommissions SET state = $1, updated_at_ms = $2, finished_at_ms = $2, claimed_by = NULL, claimed_until_ms = 0 \
-             WHERE id = $3 AND state = $4",
+        self.execute(
+            sqlx::query(
+                "UPDATE decommissions SET state = $1, updated_at_ms = $2, finished_at_ms = $2, claimed_by = NULL, claimed_until_ms = 0 \
+                 WHERE id = $3 AND state = $4",
+            )
+            .bind(state.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(DecommissionState::Running.as_str()),
+            "finishing a decommission request",
         )
-        .bind(state.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(DecommissionState::Running.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("finishing a decommission request"))?;
+        .await?;
         Ok(())
     }
 
     pub async fn set_decommission_vm_state(&self, id: &RequestId, vm_index: i64, state: DecommissionVmState) -> Result<(), StoreError> {
-        sqlx::query("UPDATE decommission_vms SET state = $1 WHERE request_id = $2 AND vm_index = $3")
-            .bind(state.as_str())
-            .bind(id)
-            .bind(vm_index)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("recording a decommissioned VM's state"))?;
+        self.execute(
+            sqlx::query("UPDATE decommission_vms SET state = $1 WHERE request_id = $2 AND vm_index = $3")
+                .bind(state.as_str())
+                .bind(id)
+                .bind(vm_index),
+            "recording a decommissioned VM's state",
+        )
+        .await?;
         self.touch_decommission(id).await
     }
 
     /// Marks a step running (counting the attempt).
     pub async fn start_decommission_step(&self, id: &RequestId, vm_index: i64, step_index: i64, at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(
+        self.execute(sqlx::query(
             "UPDATE decommission_steps SET state = $5, message = '', started_at_ms = $1, finished_at_ms = NULL, attempts = attempts + 1 \
              WHERE request_id = $2 AND vm_index = $3 AND step_index = $4",
         )
@@ -520,10 +522,7 @@ impl Store {
         .bind(id)
         .bind(vm_index)
         .bind(step_index)
-        .bind(DecommissionStepState::Running.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a decommission step"))?;
+        .bind(DecommissionStepState::Running.as_str()), "recording a decommission step").await?;
         self.touch_decommission(id).await
     }
 
@@ -537,7 +536,7 @@ impl Store {
         message: &str,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.execute(sqlx::query(
             "UPDATE decommission_steps SET state = $1, message = $2, finished_at_ms = $3 WHERE request_id = $4 AND vm_index = $5 AND step_index = $6",
         )
         .bind(state.as_str())
@@ -545,20 +544,16 @@ impl Store {
         .bind(at_ms)
         .bind(id)
         .bind(vm_index)
-        .bind(step_index)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a decommission step"))?;
+        .bind(step_index), "recording a decommission step").await?;
         self.touch_decommission(id).await
     }
 
     async fn touch_decommission(&self, id: &RequestId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE decommissions SET updated_at_ms = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("recording a decommission request's progress"))?;
+        self.execute(
+            sqlx::query("UPDATE decommissions SET updated_at_ms = $1 WHERE id = $2").bind(now_ms()).bind(id),
+            "recording a decommission request's progress",
+        )
+        .await?;
         Ok(())
     }
 }

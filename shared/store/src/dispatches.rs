@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use iaas_ids::InvocationId;
 
-use crate::{now_ms, query_err, Store, StoreError};
+use crate::{now_ms, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PendingDispatch {
@@ -30,38 +30,32 @@ pub enum ClaimState {
 impl Store {
     /// Records a hand-over before it is acknowledged.
     pub async fn record_dispatch(&self, id: &InvocationId, function: &str, body: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO pending_dispatches (id, function, body, accepted_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        self.execute(
+            sqlx::query(
+                "INSERT INTO pending_dispatches (id, function, body, accepted_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(function)
+            .bind(body)
+            .bind(now_ms()),
+            "recording a hand-over",
         )
-        .bind(id)
-        .bind(function)
-        .bind(body)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a hand-over"))?;
+        .await?;
         Ok(())
     }
 
     /// Forgets a hand-over the function has run (or refused for good).
     pub async fn forget_dispatch(&self, id: &InvocationId) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM pending_dispatches WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("forgetting a hand-over"))?;
+        self.execute(sqlx::query("DELETE FROM pending_dispatches WHERE id = $1").bind(id), "forgetting a hand-over").await?;
         Ok(())
     }
 
     /// Hand-overs accepted before `before_ms` and not yet forgotten, oldest first.
     pub async fn pending_dispatches(&self, before_ms: i64) -> Result<Vec<PendingDispatch>, StoreError> {
-        let rows = sqlx::query(
+        let rows = self.fetch_all(sqlx::query(
             "SELECT id, function, body, accepted_at_ms FROM pending_dispatches WHERE accepted_at_ms < $1 ORDER BY accepted_at_ms LIMIT 100",
         )
-        .bind(before_ms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("listing pending hand-overs"))?;
+        .bind(before_ms), "listing pending hand-overs").await?;
         Ok(rows
             .iter()
             .map(|r| PendingDispatch {
@@ -75,11 +69,12 @@ impl Store {
 
     /// Where the invocation `id` stands.
     pub async fn claim_state(&self, id: &InvocationId) -> Result<ClaimState, StoreError> {
-        let row = sqlx::query("SELECT state, claimed_at_ms FROM invocations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading an invocation's claim"))?;
+        let row = self
+            .fetch_optional(
+                sqlx::query("SELECT state, claimed_at_ms FROM invocations WHERE id = $1").bind(id),
+                "reading an invocation's claim",
+            )
+            .await?;
         Ok(match row {
             None => ClaimState::Unclaimed,
             Some(r) if r.get::<String, _>("state") == "done" => ClaimState::Done,

@@ -74,16 +74,11 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q
 impl Store {
     /// Appends to the audit trail (never updated or deleted).
     pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        bind_audit(
-            sqlx::query(
-                "INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            ),
-            e,
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("appending to the audit trail"))?;
+        let insert = sqlx::query(
+            "INSERT INTO audit (at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        );
+        self.execute(bind_audit(insert, e), "appending to the audit trail").await?;
         Ok(())
     }
 
@@ -118,18 +113,20 @@ impl Store {
 
     /// Newest first.
     pub async fn audit_entries(&self, f: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms FROM audit \
-             WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR lower(vm) = lower($2)) AND ($3 IS NULL OR at_ms >= $3) \
-             ORDER BY at_ms DESC, seq DESC LIMIT $4",
-        )
-        .bind(&f.actor)
-        .bind(&f.vm)
-        .bind(f.since_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading the audit trail"))?;
+        let rows = self
+            .fetch_all(
+                sqlx::query(
+                    "SELECT at_ms, request_id, actor, command, vm, stage, decision, reason, duration_ms FROM audit \
+                     WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR lower(vm) = lower($2)) AND ($3 IS NULL OR at_ms >= $3) \
+                     ORDER BY at_ms DESC, seq DESC LIMIT $4",
+                )
+                .bind(&f.actor)
+                .bind(&f.vm)
+                .bind(f.since_ms)
+                .bind(i64::from(limit)),
+                "reading the audit trail",
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| AuditEntry {
@@ -149,38 +146,37 @@ impl Store {
     /// Adds `add` to the user's usage if the result stays within `limit`; `false` (and no change)
     /// otherwise. One conditional UPDATE: concurrent requests cannot both pass.
     pub async fn reserve_quota(&self, user: &UserId, add: Usage, limit: Usage) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO quota_usage (slack_user) VALUES ($1) ON CONFLICT (slack_user) DO NOTHING")
-            .bind(user)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("preparing a quota reservation"))?;
-        let reserved = sqlx::query(
-            "UPDATE quota_usage SET vms = vms + $1, cpus = cpus + $2, memory_mb = memory_mb + $3 \
-             WHERE slack_user = $4 AND vms + $1 <= $5 AND cpus + $2 <= $6 AND memory_mb + $3 <= $7",
+        self.execute(
+            sqlx::query("INSERT INTO quota_usage (slack_user) VALUES ($1) ON CONFLICT (slack_user) DO NOTHING").bind(user),
+            "preparing a quota reservation",
         )
-        .bind(add.vms)
-        .bind(add.cpus)
-        .bind(add.memory_mb)
-        .bind(user)
-        .bind(limit.vms)
-        .bind(limit.cpus)
-        .bind(limit.memory_mb)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("reserving quota"))?;
+        .await?;
+        let reserved = self
+            .execute(
+                sqlx::query(
+                    "UPDATE quota_usage SET vms = vms + $1, cpus = cpus + $2, memory_mb = memory_mb + $3 \
+                     WHERE slack_user = $4 AND vms + $1 <= $5 AND cpus + $2 <= $6 AND memory_mb + $3 <= $7",
+                )
+                .bind(add.vms)
+                .bind(add.cpus)
+                .bind(add.memory_mb)
+                .bind(user)
+                .bind(limit.vms)
+                .bind(limit.cpus)
+                .bind(limit.memory_mb),
+                "reserving quota",
+            )
+            .await?;
         Ok(reserved.rows_affected() == 1)
     }
 
     /// Gives back what a failed request or a deleted VM held (never below zero).
     pub async fn release_quota(&self, user: &UserId, give_back: Usage) -> Result<(), StoreError> {
-        sqlx::query(RELEASE_QUOTA)
-            .bind(give_back.vms)
-            .bind(give_back.cpus)
-            .bind(give_back.memory_mb)
-            .bind(user)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing quota"))?;
+        self.execute(
+            sqlx::query(RELEASE_QUOTA).bind(give_back.vms).bind(give_back.cpus).bind(give_back.memory_mb).bind(user),
+            "releasing quota",
+        )
+        .await?;
         Ok(())
     }
 
@@ -196,11 +192,12 @@ impl Store {
     }
 
     pub async fn quota_usage(&self, user: &UserId) -> Result<Usage, StoreError> {
-        let row = sqlx::query("SELECT vms, cpus, memory_mb FROM quota_usage WHERE slack_user = $1")
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading quota usage"))?;
+        let row = self
+            .fetch_optional(
+                sqlx::query("SELECT vms, cpus, memory_mb FROM quota_usage WHERE slack_user = $1").bind(user),
+                "reading quota usage",
+            )
+            .await?;
         Ok(row.map(|r| Usage { vms: r.get("vms"), cpus: r.get("cpus"), memory_mb: r.get("memory_mb") }).unwrap_or_default())
     }
 
@@ -217,41 +214,38 @@ impl Store {
         let vm = vm.to_lowercase();
         let now = now_ms();
         let expires = now.saturating_add(lease_ms);
-        let inserted = sqlx::query(
+        let inserted = self.execute(sqlx::query(
             "INSERT INTO vm_locks (vm, holder, command, actor, expires_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vm) DO NOTHING",
         )
         .bind(&vm)
         .bind(holder)
         .bind(command)
         .bind(actor)
-        .bind(expires)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("locking a VM"))?;
+        .bind(expires), "locking a VM").await?;
         if inserted.rows_affected() == 1 {
             return Ok(Ok(()));
         }
-        let taken = sqlx::query(
-            "UPDATE vm_locks SET holder = $1, command = $2, actor = $3, expires_at_ms = $4 \
-             WHERE vm = $5 AND (expires_at_ms <= $6 OR holder = $1)",
-        )
-        .bind(holder)
-        .bind(command)
-        .bind(actor)
-        .bind(expires)
-        .bind(&vm)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("taking over a lapsed VM lock"))?;
+        let taken = self
+            .execute(
+                sqlx::query(
+                    "UPDATE vm_locks SET holder = $1, command = $2, actor = $3, expires_at_ms = $4 \
+                     WHERE vm = $5 AND (expires_at_ms <= $6 OR holder = $1)",
+                )
+                .bind(holder)
+                .bind(command)
+                .bind(actor)
+                .bind(expires)
+                .bind(&vm)
+                .bind(now),
+                "taking over a lapsed VM lock",
+            )
+            .await?;
         if taken.rows_affected() == 1 {
             return Ok(Ok(()));
         }
-        let row = sqlx::query("SELECT holder, command, actor FROM vm_locks WHERE vm = $1")
-            .bind(&vm)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading a VM lock"))?;
+        let row = self
+            .fetch_optional(sqlx::query("SELECT holder, command, actor FROM vm_locks WHERE vm = $1").bind(&vm), "reading a VM lock")
+            .await?;
         Ok(Err(row.map(|r| LockHeld { holder: r.get("holder"), command: r.get("command"), actor: r.get("actor") }).unwrap_or(LockHeld {
             holder: String::new(),
             command: "another change".into(),
@@ -261,12 +255,11 @@ impl Store {
 
     /// Releases the lock if `holder` still holds it.
     pub async fn unlock_vm(&self, vm: &str, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM vm_locks WHERE vm = $1 AND holder = $2")
-            .bind(vm.to_lowercase())
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("unlocking a VM"))?;
+        self.execute(
+            sqlx::query("DELETE FROM vm_locks WHERE vm = $1 AND holder = $2").bind(vm.to_lowercase()).bind(holder),
+            "unlocking a VM",
+        )
+        .await?;
         Ok(())
     }
 }

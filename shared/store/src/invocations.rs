@@ -83,48 +83,53 @@ impl Store {
     pub async fn begin_invocation(&self, inv: &NewInvocation, lease: Duration) -> Result<Begin, StoreError> {
         let now = now_ms();
         // The primary key decides the race for a new id.
-        let inserted = sqlx::query(
-            "INSERT INTO invocations (id, function, command, args_json, slack_user, channel, \
-             issued_at_ms, state, started_at_ms, claimed_at_ms, attempts) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $8, 1) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&inv.id)
-        .bind(&inv.function)
-        .bind(&inv.command)
-        .bind(&inv.args_json)
-        .bind(&inv.slack_user)
-        .bind(&inv.channel)
-        .bind(inv.issued_at_ms)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("claiming an invocation"))?;
+        let inserted = self
+            .execute(
+                sqlx::query(
+                    "INSERT INTO invocations (id, function, command, args_json, slack_user, channel, \
+                     issued_at_ms, state, started_at_ms, claimed_at_ms, attempts) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $8, 1) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&inv.id)
+                .bind(&inv.function)
+                .bind(&inv.command)
+                .bind(&inv.args_json)
+                .bind(&inv.slack_user)
+                .bind(&inv.channel)
+                .bind(inv.issued_at_ms)
+                .bind(now),
+                "claiming an invocation",
+            )
+            .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Begin::Fresh);
         }
 
         // An expired lease: the condition on claimed_at lets only one re-claimer through.
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let reclaimed = sqlx::query(
-            "UPDATE invocations SET claimed_at_ms = $1, attempts = attempts + 1 \
-             WHERE id = $2 AND state = 'running' AND claimed_at_ms < $3",
-        )
-        .bind(now)
-        .bind(&inv.id)
-        .bind(now.saturating_sub(lease_ms))
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("re-claiming an invocation"))?;
+        let reclaimed = self
+            .execute(
+                sqlx::query(
+                    "UPDATE invocations SET claimed_at_ms = $1, attempts = attempts + 1 \
+                     WHERE id = $2 AND state = 'running' AND claimed_at_ms < $3",
+                )
+                .bind(now)
+                .bind(&inv.id)
+                .bind(now.saturating_sub(lease_ms)),
+                "re-claiming an invocation",
+            )
+            .await?;
         if reclaimed.rows_affected() == 1 {
             return Ok(Begin::Fresh);
         }
 
         // Rows are never deleted and claims only move forward, so this read cannot mislead.
-        let row = sqlx::query("SELECT state, claimed_at_ms, outcome_json FROM invocations WHERE id = $1")
-            .bind(&inv.id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(query_err("reading an invocation"))?;
+        let row = self
+            .fetch_one(
+                sqlx::query("SELECT state, claimed_at_ms, outcome_json FROM invocations WHERE id = $1").bind(&inv.id),
+                "reading an invocation",
+            )
+            .await?;
         if get::<String>(&row, "state")? == "done" {
             // finish_invocation always writes the outcome with state = 'done'.
             return match parse_outcome(&inv.id, get(&row, "outcome_json")?)? {
@@ -138,13 +143,15 @@ impl Store {
     /// Records the outcome; later `begin_invocation` calls for this id return `Begin::Done`.
     pub async fn finish_invocation(&self, id: &InvocationId, outcome: &Outcome) -> Result<(), StoreError> {
         let json = serde_json::to_string(outcome).map_err(|e| StoreError::BadOutcome { id: id.clone(), reason: e.to_string() })?;
-        let done = sqlx::query("UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2 WHERE id = $3")
-            .bind(now_ms())
-            .bind(json)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("recording an outcome"))?;
+        let done = self
+            .execute(
+                sqlx::query("UPDATE invocations SET state = 'done', finished_at_ms = $1, outcome_json = $2 WHERE id = $3")
+                    .bind(now_ms())
+                    .bind(json)
+                    .bind(id),
+                "recording an outcome",
+            )
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownInvocation { id: id.clone() });
         }
@@ -153,12 +160,11 @@ impl Store {
 
     /// Renews a running claim's lease: the worker holding it is alive.
     pub async fn renew_invocation(&self, id: &InvocationId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE invocations SET claimed_at_ms = $1 WHERE id = $2 AND state = 'running'")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("renewing an invocation's claim"))?;
+        self.execute(
+            sqlx::query("UPDATE invocations SET claimed_at_ms = $1 WHERE id = $2 AND state = 'running'").bind(now_ms()).bind(id),
+            "renewing an invocation's claim",
+        )
+        .await?;
         Ok(())
     }
 
@@ -189,29 +195,32 @@ impl Store {
     }
 
     pub async fn invocation(&self, id: &InvocationId) -> Result<Option<InvocationRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM invocations WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading an invocation"))?;
+        let row = self
+            .fetch_optional(
+                sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM invocations WHERE id = $1")).bind(id),
+                "reading an invocation",
+            )
+            .await?;
         row.as_ref().map(record).transpose()
     }
 
     /// Most recent (by issue time) first; unset filters match everything.
     pub async fn recent_invocations(&self, filter: &InvocationFilter, limit: u32) -> Result<Vec<InvocationRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM invocations \
-             WHERE ($1 IS NULL OR slack_user = $1) AND ($2 IS NULL OR command = $2) \
-             AND ($3 IS NULL OR issued_at_ms >= $3) \
-             ORDER BY issued_at_ms DESC, id DESC LIMIT $4"
-        ))
-        .bind(&filter.slack_user)
-        .bind(&filter.command)
-        .bind(filter.since_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("listing invocations"))?;
+        let rows = self
+            .fetch_all(
+                sqlx::query(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM invocations \
+                     WHERE ($1 IS NULL OR slack_user = $1) AND ($2 IS NULL OR command = $2) \
+                     AND ($3 IS NULL OR issued_at_ms >= $3) \
+                     ORDER BY issued_at_ms DESC, id DESC LIMIT $4"
+                ))
+                .bind(&filter.slack_user)
+                .bind(&filter.command)
+                .bind(filter.since_ms)
+                .bind(i64::from(limit)),
+                "listing invocations",
+            )
+            .await?;
         rows.iter().map(record).collect()
     }
 }

@@ -127,7 +127,7 @@ impl Store {
         expires_at_ms: i64,
         state: LeaseState,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = self.execute(sqlx::query(
             "INSERT INTO leases (vm_moref, vm_name, owner_user, created_at_ms, expires_at_ms, state, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (vm_moref) DO UPDATE SET owner_user = excluded.owner_user WHERE leases.owner_user = '' AND excluded.owner_user <> ''",
@@ -138,115 +138,115 @@ impl Store {
         .bind(created_at_ms)
         .bind(expires_at_ms)
         .bind(state.as_str())
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("opening a lease"))?;
+        .bind(now_ms()), "opening a lease").await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn lease(&self, vm_moref: &Moref) -> Result<Option<Lease>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM leases WHERE vm_moref = $1"))
-            .bind(vm_moref)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading a lease"))?;
+        let row = self
+            .fetch_optional(sqlx::query(&format!("SELECT {COLUMNS} FROM leases WHERE vm_moref = $1")).bind(vm_moref), "reading a lease")
+            .await?;
         row.map(lease).transpose()
     }
 
     /// Soonest expiry first.
     pub async fn leases(&self, f: &LeaseFilter, limit: u32) -> Result<Vec<Lease>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM leases WHERE ($1 IS NULL OR owner_user = $1) AND ($2 IS NULL OR expires_at_ms < $2) \
-             AND ($3 = 1 OR state IN {}) ORDER BY expires_at_ms, vm_name LIMIT $4",
-            LeaseState::sql_where(LeaseState::is_live)
-        ))
-        .bind(&f.owner)
-        .bind(f.expiring_before_ms)
-        .bind(i64::from(f.include_finished))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("listing leases"))?;
+        let rows = self
+            .fetch_all(
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM leases WHERE ($1 IS NULL OR owner_user = $1) AND ($2 IS NULL OR expires_at_ms < $2) \
+                     AND ($3 = 1 OR state IN {}) ORDER BY expires_at_ms, vm_name LIMIT $4",
+                    LeaseState::sql_where(LeaseState::is_live)
+                ))
+                .bind(&f.owner)
+                .bind(f.expiring_before_ms)
+                .bind(i64::from(f.include_finished))
+                .bind(i64::from(limit)),
+                "listing leases",
+            )
+            .await?;
         rows.into_iter().map(lease).collect()
     }
 
     /// Leases the sweep must look at by `horizon_ms` (now + the earliest reminder), whose claim
     /// has lapsed. One indexed range query: a sweep with nothing due reads nothing else.
     pub async fn leases_due(&self, horizon_ms: i64, now_ms: i64, limit: u32) -> Result<Vec<Lease>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM leases WHERE state IN {} AND expires_at_ms <= $1 \
-             AND claimed_until_ms < $2 ORDER BY expires_at_ms LIMIT $3",
-            LeaseState::sql_where(LeaseState::is_swept)
-        ))
-        .bind(horizon_ms)
-        .bind(now_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("finding leases due"))?;
+        let rows = self
+            .fetch_all(
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM leases WHERE state IN {} AND expires_at_ms <= $1 \
+                     AND claimed_until_ms < $2 ORDER BY expires_at_ms LIMIT $3",
+                    LeaseState::sql_where(LeaseState::is_swept)
+                ))
+                .bind(horizon_ms)
+                .bind(now_ms)
+                .bind(i64::from(limit)),
+                "finding leases due",
+            )
+            .await?;
         rows.into_iter().map(lease).collect()
     }
 
     /// Claims a lease for one sweep until `until_ms`; of concurrent sweeps exactly one wins.
     pub async fn claim_lease(&self, vm_moref: &Moref, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE leases SET claimed_by = $1, claimed_until_ms = $2 WHERE vm_moref = $3 AND claimed_until_ms < $4")
-            .bind(holder)
-            .bind(until_ms)
-            .bind(vm_moref)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("claiming a lease"))?;
+        let done = self
+            .execute(
+                sqlx::query("UPDATE leases SET claimed_by = $1, claimed_until_ms = $2 WHERE vm_moref = $3 AND claimed_until_ms < $4")
+                    .bind(holder)
+                    .bind(until_ms)
+                    .bind(vm_moref)
+                    .bind(now_ms),
+                "claiming a lease",
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn release_lease(&self, vm_moref: &Moref, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE leases SET claimed_by = NULL, claimed_until_ms = 0 WHERE vm_moref = $1 AND claimed_by = $2")
-            .bind(vm_moref)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing a lease claim"))?;
+        self.execute(
+            sqlx::query("UPDATE leases SET claimed_by = NULL, claimed_until_ms = 0 WHERE vm_moref = $1 AND claimed_by = $2")
+                .bind(vm_moref)
+                .bind(holder),
+            "releasing a lease claim",
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn set_lease_expiry(&self, vm_moref: &Moref, expires_at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN {} THEN $4 ELSE state END, state_reason = '', \
-             updated_at_ms = $2 WHERE vm_moref = $3",
-            LeaseState::sql_where(LeaseState::reopened_by_new_expiry)
-        ))
-        .bind(expires_at_ms)
-        .bind(now_ms())
-        .bind(vm_moref)
-        .bind(LeaseState::Active.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("changing a lease's expiry"))?;
+        self.execute(
+            sqlx::query(&format!(
+                "UPDATE leases SET expires_at_ms = $1, state = CASE WHEN state IN {} THEN $4 ELSE state END, state_reason = '', \
+                 updated_at_ms = $2 WHERE vm_moref = $3",
+                LeaseState::sql_where(LeaseState::reopened_by_new_expiry)
+            ))
+            .bind(expires_at_ms)
+            .bind(now_ms())
+            .bind(vm_moref)
+            .bind(LeaseState::Active.as_str()),
+            "changing a lease's expiry",
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn set_lease_state(&self, vm_moref: &Moref, state: LeaseState, reason: &str, at_ms: i64) -> Result<(), StoreError> {
         let powered_off = (state == LeaseState::PoweredOff).then_some(at_ms);
-        sqlx::query(
+        self.execute(sqlx::query(
             "UPDATE leases SET state = $1, state_reason = $2, powered_off_at_ms = COALESCE($3, powered_off_at_ms), updated_at_ms = $4 WHERE vm_moref = $5",
         )
         .bind(state.as_str())
         .bind(reason)
         .bind(powered_off)
         .bind(at_ms)
-        .bind(vm_moref)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("changing a lease's state"))?;
+        .bind(vm_moref), "changing a lease's state").await?;
         Ok(())
     }
 
     /// The sweep is about to delete the lease's VM: powered_off → deleting, with the VM's quota
     /// share recorded. False (nothing changed) when the lease is no longer powered off.
     pub async fn begin_lease_delete(&self, vm_moref: &Moref, share: Usage, at_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = self.execute(sqlx::query(
             "UPDATE leases SET state = $1, share_cpus = $2, share_memory_mb = $3, updated_at_ms = $4 WHERE vm_moref = $5 AND state = $6",
         )
         .bind(LeaseState::Deleting.as_str())
@@ -254,10 +254,7 @@ impl Store {
         .bind(share.memory_mb)
         .bind(at_ms)
         .bind(vm_moref)
-        .bind(LeaseState::PoweredOff.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a lease's deletion"))?;
+        .bind(LeaseState::PoweredOff.as_str()), "recording a lease's deletion").await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -303,39 +300,40 @@ impl Store {
 
     /// Whether this reminder (days before this term's expiry) was already sent.
     pub async fn reminder_sent(&self, vm_moref: &Moref, expires_at_ms: i64, days_before: i64) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 AS one FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2 AND days_before = $3")
-            .bind(vm_moref)
-            .bind(expires_at_ms)
-            .bind(days_before)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("reading reminders"))?;
+        let row = self
+            .fetch_optional(
+                sqlx::query("SELECT 1 AS one FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2 AND days_before = $3")
+                    .bind(vm_moref)
+                    .bind(expires_at_ms)
+                    .bind(days_before),
+                "reading reminders",
+            )
+            .await?;
         Ok(row.is_some())
     }
 
     /// Records a delivered reminder (the first one of a term starts the notice period).
     pub async fn record_reminder(&self, vm_moref: &Moref, expires_at_ms: i64, days_before: i64, sent_at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(
+        self.execute(sqlx::query(
             "INSERT INTO lease_reminders (vm_moref, expires_at_ms, days_before, sent_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(vm_moref)
         .bind(expires_at_ms)
         .bind(days_before)
-        .bind(sent_at_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a reminder"))?;
+        .bind(sent_at_ms), "recording a reminder").await?;
         Ok(())
     }
 
     /// The earliest reminder delivered for this term, if any.
     pub async fn first_reminder(&self, vm_moref: &Moref, expires_at_ms: i64) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(sent_at_ms) AS first FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2")
-            .bind(vm_moref)
-            .bind(expires_at_ms)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(query_err("reading reminders"))?;
+        let row = self
+            .fetch_one(
+                sqlx::query("SELECT MIN(sent_at_ms) AS first FROM lease_reminders WHERE vm_moref = $1 AND expires_at_ms = $2")
+                    .bind(vm_moref)
+                    .bind(expires_at_ms),
+                "reading reminders",
+            )
+            .await?;
         Ok(row.get::<Option<i64>, _>("first"))
     }
 }

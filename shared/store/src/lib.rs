@@ -20,7 +20,7 @@ mod vms;
 use std::fmt;
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyPoolOptions, AnyQueryResult, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
@@ -259,9 +259,31 @@ impl Store {
 
     /// One cheap round trip (`SELECT 1`), for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(query_err("answering a readiness probe"))
+        self.execute(sqlx::query("SELECT 1"), "answering a readiness probe").await.map(|_| ())
+    }
+
+    // One statement on the pool, its failure named by `doing` ([`query_err`]): how every
+    // method outside a transaction runs its SQL.
+
+    async fn execute(&self, q: Query<'_>, doing: &'static str) -> Result<AnyQueryResult, StoreError> {
+        q.execute(&self.pool).await.map_err(query_err(doing))
+    }
+
+    async fn fetch_optional(&self, q: Query<'_>, doing: &'static str) -> Result<Option<AnyRow>, StoreError> {
+        q.fetch_optional(&self.pool).await.map_err(query_err(doing))
+    }
+
+    async fn fetch_all(&self, q: Query<'_>, doing: &'static str) -> Result<Vec<AnyRow>, StoreError> {
+        q.fetch_all(&self.pool).await.map_err(query_err(doing))
+    }
+
+    async fn fetch_one(&self, q: Query<'_>, doing: &'static str) -> Result<AnyRow, StoreError> {
+        q.fetch_one(&self.pool).await.map_err(query_err(doing))
     }
 }
+
+/// A statement with its arguments bound, ready for one of the [`Store`] runners above.
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Maps a driver error to a [`StoreError::Query`] naming what we were doing.
 /// Every failed statement passes here, so it is also where they are counted.

@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use iaas_ids::{InvocationId, Moref, UserId, VmName};
 
-use crate::{now_ms, query_err, Store, StoreError};
+use crate::{now_ms, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VmRecord {
@@ -22,43 +22,40 @@ pub struct VmRecord {
 impl Store {
     /// Records a new VM; a redelivered invocation recording the same moref changes nothing.
     pub async fn record_vm(&self, vm: &VmRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO vms (vm_moref, vm_name, owner_user, owner_email, created_at_ms, expires_at_ms, source, invocation_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (vm_moref) DO NOTHING",
+        self.execute(
+            sqlx::query(
+                "INSERT INTO vms (vm_moref, vm_name, owner_user, owner_email, created_at_ms, expires_at_ms, source, invocation_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (vm_moref) DO NOTHING",
+            )
+            .bind(&vm.vm_moref)
+            .bind(&vm.vm_name)
+            .bind(&vm.owner_user)
+            .bind(&vm.owner_email)
+            .bind(vm.created_at_ms)
+            .bind(vm.expires_at_ms)
+            .bind(&vm.source)
+            .bind(&vm.invocation_id),
+            "recording a new VM",
         )
-        .bind(&vm.vm_moref)
-        .bind(&vm.vm_name)
-        .bind(&vm.owner_user)
-        .bind(&vm.owner_email)
-        .bind(vm.created_at_ms)
-        .bind(vm.expires_at_ms)
-        .bind(&vm.source)
-        .bind(&vm.invocation_id)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("recording a new VM"))?;
+        .await?;
         Ok(())
     }
 
     pub async fn mark_vm_deleted(&self, vm_moref: &Moref) -> Result<(), StoreError> {
-        sqlx::query("UPDATE vms SET deleted_at_ms = $1 WHERE vm_moref = $2 AND deleted_at_ms IS NULL")
-            .bind(now_ms())
-            .bind(vm_moref)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("marking a VM deleted"))?;
+        self.execute(
+            sqlx::query("UPDATE vms SET deleted_at_ms = $1 WHERE vm_moref = $2 AND deleted_at_ms IS NULL").bind(now_ms()).bind(vm_moref),
+            "marking a VM deleted",
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn vm_record(&self, vm_moref: &Moref) -> Result<Option<VmRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = self.fetch_optional(sqlx::query(
             "SELECT vm_moref, vm_name, owner_user, owner_email, created_at_ms, expires_at_ms, source, invocation_id, deleted_at_ms \
              FROM vms WHERE vm_moref = $1",
         )
-        .bind(vm_moref)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("reading a VM record"))?;
+        .bind(vm_moref), "reading a VM record").await?;
         Ok(row.map(|r| VmRecord {
             vm_moref: r.get("vm_moref"),
             vm_name: r.get("vm_name"),
