@@ -38,9 +38,7 @@ async fn receiver() -> (String, Calls) {
             }
         }
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = iaas_tests::serve(app).await;
     (url, calls)
 }
 

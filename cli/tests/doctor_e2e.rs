@@ -45,10 +45,7 @@ fn peers_archiving_to(archive: &str, folder: &str, dns: &str, hook: &str) -> Str
 /// A CMDB stand-in: any method on `/cmdb/<name>` answers 204 (HEAD included).
 async fn cmdb() -> String {
     let app = axum::Router::new().route("/cmdb/{name}", axum::routing::any(|| async { axum::http::StatusCode::NO_CONTENT }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    iaas_tests::serve(app).await
 }
 
 /// A loopback port nothing listens on.
@@ -72,10 +69,7 @@ async fn slack() -> String {
             response
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/api", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    format!("{}/api", iaas_tests::serve(app).await)
 }
 
 /// Runs `iaas doctor --json` with exactly `env`; its exit success and its checks.

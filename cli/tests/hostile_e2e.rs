@@ -41,7 +41,7 @@ async fn a_confirmation_token_works_only_for_its_own_action() {
 #[tokio::test]
 async fn an_undeliverable_answer_is_posted_once_and_audited() {
     let (app, posts) = counting("/response", axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    let base = listen(app).await;
+    let base = iaas_tests::serve(app).await;
 
     let api = format!("{base}/api");
     let serve = Serve::start_with(None, &[("SLACK_API_URL", api.as_str())]).await;
@@ -133,7 +133,7 @@ async fn user_text_never_becomes_slack_markup() {
 async fn response_urls_are_held_to_the_allowed_origin_and_redirects_are_not_followed() {
     // Elsewhere: another port on the same host, counting what reaches it.
     let (elsewhere, stolen) = counting("/steal", axum::http::StatusCode::OK);
-    let steal = format!("{}/steal", listen(elsewhere).await);
+    let steal = format!("{}/steal", iaas_tests::serve(elsewhere).await);
 
     // The allowed origin, whose response_url answers 307 to elsewhere.
     let to = steal.clone();
@@ -144,7 +144,7 @@ async fn response_urls_are_held_to_the_allowed_origin_and_redirects_are_not_foll
             async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, to)]) }
         }),
     );
-    let base = listen(allowed).await;
+    let base = iaas_tests::serve(allowed).await;
 
     let api = format!("{base}/api");
     let serve = Serve::start_with(None, &[("SLACK_API_URL", api.as_str())]).await;
@@ -171,14 +171,6 @@ fn counting(path: &str, status: axum::http::StatusCode) -> (axum::Router, Arc<At
         }),
     );
     (app, count)
-}
-
-/// Serves `app` on a free loopback port; its base URL.
-async fn listen(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
 }
 
 /// `iaas audit`'s output once it contains `needle` (or after 10 s, for the assertion to show).

@@ -73,9 +73,7 @@ async fn cmdb() -> (String, Arc<Mutex<Vec<String>>>) {
             "ok"
         }
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = iaas_tests::serve(app).await;
     (url, calls)
 }
 

@@ -18,9 +18,7 @@ async fn receiver(status: StatusCode) -> (String, Seen) {
         .route("/async-function/{name}", post(record))
         .route("/2015-03-31/functions/{name}/invocations", post(record))
         .with_state((seen.clone(), status));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = iaas_tests::serve(app).await;
     (url, seen)
 }
 

@@ -30,21 +30,14 @@ async fn openfaas() -> String {
             axum::Json(serde_json::json!({"name": name, "image": "ghcr.io/x/y", "replicas": 1, "availableReplicas": 1})).into_response()
         }),
     );
-    serve(app).await
-}
-
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    iaas_tests::serve(app).await
 }
 
 #[tokio::test]
 async fn a_deployed_gateway_checks_its_own_peers_and_says_where_to_check_the_rest() {
     let faas = openfaas().await;
     let answers: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let slack = serve(axum::Router::new().route(
+    let slack = iaas_tests::serve(axum::Router::new().route(
         "/commands/{team}/{n}/{secret}",
         post({
             let answers = answers.clone();

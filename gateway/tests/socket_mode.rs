@@ -29,21 +29,13 @@ fn gateway(api_url: &str, dispatch: &str, extra: &[(&str, &str)]) -> tokio::proc
     cmd
 }
 
-/// Serves `router` on loopback; its base URL.
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    base
-}
-
 #[tokio::test]
 async fn an_envelope_is_acked_and_handed_to_openfaas() {
     let socket = SocketMode::start(APP_TOKEN).await;
-    let slack = serve(socket.router()).await;
+    let slack = iaas_tests::serve(socket.router()).await;
     let handed: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let sink = handed.clone();
-    let openfaas = serve(Router::new().route(
+    let openfaas = iaas_tests::serve(Router::new().route(
         "/async-function/{name}",
         post(move |Path(name): Path<String>, body: String| async move {
             sink.lock().unwrap().push((name, body));
@@ -82,7 +74,7 @@ async fn an_envelope_is_acked_and_handed_to_openfaas() {
 #[tokio::test]
 async fn a_refused_token_or_lambda_stops_start_up_in_one_line() {
     let socket = SocketMode::start(APP_TOKEN).await;
-    let slack = serve(socket.router()).await;
+    let slack = iaas_tests::serve(socket.router()).await;
     for (env, says) in [
         (vec![("SLACK_APP_TOKEN", "xapp-1-A0GW-wrong")], "iaas-gateway: SLACK_APP_TOKEN: Slack refused it (invalid_auth)."),
         (vec![("SLACK_APP_TOKEN", "xoxb-bot")], "iaas-gateway: SLACK_APP_TOKEN: is not an app-level token"),

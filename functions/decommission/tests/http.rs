@@ -77,9 +77,7 @@ async fn the_deployed_functions_retire_a_vm_over_http() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let base = iaas_tests::serve(receiver).await;
     let response_url = format!("{base}/response");
 
     let dir = std::env::temp_dir().join(format!("iaas-decommission-http-{}", uuid::Uuid::new_v4()));

@@ -34,9 +34,7 @@ async fn setup(policy: &str) -> (Router, Arc<DemoInventory>, Posts) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}/api", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, slack).await });
+    let api = format!("{}/api", iaas_tests::serve(slack).await);
 
     let demo = Arc::new(DemoInventory::new());
     let ctx = Context::new(

@@ -51,13 +51,8 @@ pub enum Begin {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvocationRecord {
-    pub id: InvocationId,
-    pub function: String,
-    pub command: String,
-    pub args_json: String,
-    pub slack_user: UserId,
-    pub channel: String,
-    pub issued_at_ms: i64,
+    /// What was claimed.
+    pub invocation: NewInvocation,
     /// When the first claim was made.
     pub started_at_ms: i64,
     pub finished_at_ms: Option<i64>,
@@ -229,16 +224,18 @@ fn record(row: &AnyRow) -> Result<InvocationRecord, StoreError> {
     let id: InvocationId = get(row, "id")?;
     let outcome = parse_outcome(&id, get(row, "outcome_json")?)?;
     Ok(InvocationRecord {
-        function: get(row, "function")?,
-        command: get(row, "command")?,
-        args_json: get(row, "args_json")?,
-        slack_user: get(row, "slack_user")?,
-        channel: get(row, "channel")?,
-        issued_at_ms: get(row, "issued_at_ms")?,
+        invocation: NewInvocation {
+            function: get(row, "function")?,
+            command: get(row, "command")?,
+            args_json: get(row, "args_json")?,
+            slack_user: get(row, "slack_user")?,
+            channel: get(row, "channel")?,
+            issued_at_ms: get(row, "issued_at_ms")?,
+            id,
+        },
         started_at_ms: get(row, "started_at_ms")?,
         finished_at_ms: get(row, "finished_at_ms")?,
         attempts: get(row, "attempts")?,
-        id,
         outcome,
     })
 }

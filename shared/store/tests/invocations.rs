@@ -40,10 +40,10 @@ async fn fresh_then_in_progress_then_done(db: Db) {
 
     let rec = db.store.invocation(&InvocationId::from("inv-1")).await.unwrap().expect("row exists");
     assert_eq!(
-        (rec.id.as_str(), rec.function.as_str(), rec.command.as_str(), rec.args_json.as_str()),
+        (rec.invocation.id.as_str(), rec.invocation.function.as_str(), rec.invocation.command.as_str(), rec.invocation.args_json.as_str()),
         ("inv-1", "power", "power on", r#"{"vm":"web-01"}"#)
     );
-    assert_eq!((rec.slack_user.as_str(), rec.channel.as_str(), rec.issued_at_ms), ("U1", "C0123", 1_000));
+    assert_eq!((rec.invocation.slack_user.as_str(), rec.invocation.channel.as_str(), rec.invocation.issued_at_ms), ("U1", "C0123", 1_000));
     assert!((before..=after).contains(&rec.started_at_ms));
     assert!(rec.finished_at_ms.is_some_and(|f| f >= rec.started_at_ms));
     assert_eq!((rec.attempts, rec.outcome), (1, Some(outcome)));
@@ -89,7 +89,7 @@ async fn recent_invocations_filter_and_order(db: Db) {
         let store = db.store.clone();
         async move {
             let recs = store.recent_invocations(&filter, limit).await.unwrap();
-            recs.into_iter().map(|r| r.id).collect::<Vec<_>>().join("")
+            recs.into_iter().map(|r| r.invocation.id).collect::<Vec<_>>().join("")
         }
     };
     let user = |u: &str| Some(u.to_string());

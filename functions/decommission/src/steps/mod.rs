@@ -4,16 +4,13 @@
 //! step that was interrupted. Steps that wait take the [`CancellationToken`] so a cancel
 //! interrupts them.
 //!
-//! The kinds of crate `iaas-steps` (dns, directory_computer, webhook) plug in with one small
-//! adapter each: build the step from the settings, convert [`VmFacts`] field by field, map
-//! their `StepOutcome` one to one and `StepError(sentence)` to [`StepError::Failed`].
+//! The kinds of crate `iaas-steps` (dns, directory_computer, webhook) plug in through one
+//! adapter, [`external::External`]: each builds itself from its settings; the adapter converts
+//! [`VmFacts`] field by field and maps their outcome one to one.
 
-mod directory;
-mod dns;
 mod external;
 mod notify;
 mod vcenter;
-mod webhook;
 
 use std::sync::Arc;
 
@@ -25,6 +22,7 @@ use iaas_store::Decommission;
 use tokio_util::sync::CancellationToken;
 
 use crate::VmFacts;
+use external::{ComputerStep, DnsStep, External, WebhookStep};
 
 /// How a step ended when it did not fail; the text is the sentence recorded with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,9 +64,9 @@ pub fn build(kind: StepKind, settings: &serde_json::Value) -> Result<Box<dyn Ste
         StepKind::PowerOff => Ok(Box::new(vcenter::PowerOff)),
         StepKind::DeleteVm => Ok(Box::new(vcenter::DeleteVm)),
         StepKind::SlackNotify => Ok(Box::new(notify::SlackNotify { channel: text("channel") })),
-        StepKind::Dns => Ok(Box::new(dns::build(settings)?)),
-        StepKind::DirectoryComputer => Ok(Box::new(directory::build(settings)?)),
-        StepKind::Webhook => Ok(Box::new(webhook::build(settings)?)),
+        StepKind::Dns => Ok(Box::new(External::Dns(DnsStep::from_settings(settings)?))),
+        StepKind::DirectoryComputer => Ok(Box::new(External::DirectoryComputer(ComputerStep::from_settings(settings)?))),
+        StepKind::Webhook => Ok(Box::new(External::Webhook(WebhookStep::from_settings(settings)?))),
     }
 }
 
