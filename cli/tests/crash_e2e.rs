@@ -29,21 +29,21 @@ async fn a_command_cut_short_by_kill_9_is_told_after_the_restart_and_its_vm_unlo
     let mut serve = Serve::start_with(Some(&vcsim.url), &[LEASE]).await;
     let (status, ack, id) = serve.slash("U1", "power off app-web-01").await;
     assert_eq!(status, 200);
-    let id = id.unwrap_or_else(|| panic!("not dispatched: {}", ack.readable()));
+    let id = InvocationId::from(id.unwrap_or_else(|| panic!("not dispatched: {}", ack.readable())));
     // Kill it while the function holds the claim (and the VM lock) and vCenter works.
     let db = store(&serve).await;
     for _ in 0..100 {
-        if matches!(db.claim_state(&InvocationId::from(&*id)).await.unwrap(), ClaimState::Running { .. }) {
+        if matches!(db.claim_state(&id).await.unwrap(), ClaimState::Running { .. }) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(matches!(db.claim_state(&InvocationId::from(&*id)).await.unwrap(), ClaimState::Running { .. }), "the power-off never started");
+    assert!(matches!(db.claim_state(&id).await.unwrap(), ClaimState::Running { .. }), "the power-off never started");
     serve.restart().await;
 
     let told = serve.answer().await.readable();
     assert!(told.contains("may or may not have taken effect") && told.contains("`/iaas vm info app-web-01`"), "{told}");
-    let record = db.invocation(&InvocationId::from(&*id)).await.unwrap().unwrap();
+    let record = db.invocation(&id).await.unwrap().unwrap();
     assert!(record.outcome.unwrap().text.contains("may or may not"), "the outcome is recorded");
     // The dead run's lock is gone: the next change to the VM is not refused as "in flight".
     let next = serve.run("U1", "power on app-web-01").await.readable();

@@ -152,10 +152,10 @@ async fn cancel_stops_mid_run_and_says_what_ran() {
     assert!(serve.posts_to("U1").is_empty());
     // Cancelling again is refused; the function's recorded outcome says why.
     let (_, _, again) = serve.slash("U1", &format!("decommission cancel {id}")).await;
-    let again = again.expect("dispatched");
+    let again = InvocationId::from(again.expect("dispatched"));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let outcome = loop {
-        if let Some(outcome) = store.invocation(&InvocationId::from(&*again)).await.unwrap().and_then(|r| r.outcome) {
+        if let Some(outcome) = store.invocation(&again).await.unwrap().and_then(|r| r.outcome) {
             break outcome;
         }
         assert!(std::time::Instant::now() < deadline, "the second cancel never finished");

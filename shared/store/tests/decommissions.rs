@@ -155,7 +155,7 @@ async fn concurrent_sweeps_claim_once(db: Db) {
     for i in 0..3 {
         let id = format!("r{i}");
         store.create_decommission(&request(&id, "U1", &["x"])).await.unwrap();
-        store.start_decommission(&RequestId::from(&*id)).await.unwrap();
+        store.start_decommission(&id.as_str().into()).await.unwrap();
     }
     let sweeps = (0..12).map(|w| {
         let s = store.clone();
