@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm_details, locked, Context, Reply};
-use iaas_invocation::{Command, Confirmable, Invocation};
+use iaas_invocation::{Command, Confirmable, Invocation, VmName};
 use iaas_slack::Message;
 use iaas_store::Usage;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmRef, ATTR_CREATED, ATTR_OWNER};
@@ -26,7 +26,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     }
 }
 
-async fn ask(ctx: &Context, inv: &Invocation, name: &str) -> Reply {
+async fn ask(ctx: &Context, inv: &Invocation, name: &VmName) -> Reply {
     let details = match find_vm_details(ctx, name).await {
         Ok(d) => d,
         Err(reply) => return reply,

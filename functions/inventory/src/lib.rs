@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use iaas_function::capacity::{self, Weighed};
 use iaas_function::{find_vm_details, quota, Context, Reply};
-use iaas_invocation::{Command, Invocation};
+use iaas_invocation::{Command, Invocation, VmName};
 use iaas_slack::message::{fields, section};
 use iaas_slack::Message;
 use iaas_store::AuditFilter;
@@ -78,7 +78,7 @@ fn row(s: &VmSummary) -> String {
     )
 }
 
-async fn info(ctx: &Context, name: &str) -> Reply {
+async fn info(ctx: &Context, name: &VmName) -> Reply {
     let d = match find_vm_details(ctx, name).await {
         Ok(d) => d,
         Err(reply) => return reply,

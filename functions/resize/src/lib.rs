@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use iaas_function::confirm::{self, Ask};
 use iaas_function::{authorize_vm, find_vm_details, locked, quota, Context, Reply};
-use iaas_invocation::{Command, Confirmable, Invocation};
+use iaas_invocation::{Command, Confirmable, Invocation, VmName};
 use iaas_slack::Message;
 use iaas_store::Usage;
 use iaas_vsphere::{PowerOp, PowerState, VcError, VmDetails, VmRef};
@@ -40,7 +40,7 @@ async fn handle(ctx: Arc<Context>, inv: Invocation) -> Reply {
     }
 }
 
-async fn resize(ctx: &Context, inv: &Invocation, name: &str, target: Target, restart: bool) -> Reply {
+async fn resize(ctx: &Context, inv: &Invocation, name: &VmName, target: Target, restart: bool) -> Reply {
     let limits = &ctx.policy.resize;
     if target.cpus.is_some_and(|c| c > limits.max_cpus) || target.memory_mb.is_some_and(|m| m > u64::from(limits.max_memory_gb) * 1024) {
         return Reply::error(format!(

@@ -1,12 +1,12 @@
 //! Finding the VM a user named, with a "did you mean" when there is none.
 
 use iaas_slack::UserText;
-use iaas_vsphere::{VcError, VmDetails, VmRef};
+use iaas_vsphere::{VcError, VmDetails, VmName, VmRef};
 
 use crate::{Context, Reply};
 
 /// The VM with exactly this name, or an error reply that suggests the closest name.
-pub async fn find_vm(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
+pub async fn find_vm(ctx: &Context, name: &VmName) -> Result<VmRef, Reply> {
     match ctx.vcenter.find_vm(name).await {
         Ok(vm) => Ok(vm),
         Err(VcError::NotFound { .. }) => {
@@ -22,7 +22,7 @@ pub async fn find_vm(ctx: &Context, name: &str) -> Result<VmRef, Reply> {
 }
 
 /// [`find_vm`], then everything vCenter says about it (the VM is `summary.vm`).
-pub async fn find_vm_details(ctx: &Context, name: &str) -> Result<VmDetails, Reply> {
+pub async fn find_vm_details(ctx: &Context, name: &VmName) -> Result<VmDetails, Reply> {
     let vm = find_vm(ctx, name).await?;
     ctx.vcenter.vm_details(&vm).await.map_err(Reply::from)
 }
