@@ -9,8 +9,7 @@ use iaas_vsphere::{Moref, VmName};
 /// A lock lapses after this long, so a crashed holder cannot block its VM for good.
 pub const LOCK_LEASE_MS: i64 = 30 * 60 * 1000;
 
-/// What a change lock guards; each has its own key space, so a VM named like a datastore's
-/// moref cannot collide with it.
+/// What a change lock guards; the store keeps one key per lock, spelled here and nowhere else.
 #[derive(Clone, Copy, Debug)]
 pub enum Lockable<'a> {
     /// One change per VM at a time, by name (case-insensitive, as vCenter's lookups).
