@@ -9,7 +9,7 @@ use iaas_config::Secret;
 use iaas_expire::lease;
 use iaas_function::Context;
 use iaas_store::{LeaseFilter, LeaseState, UserId};
-use iaas_vsphere::{VmRef, ATTR_EXPIRES};
+use iaas_vsphere::ATTR_EXPIRES;
 
 #[derive(clap::Subcommand)]
 pub enum ExpireCmd {
@@ -96,7 +96,7 @@ pub async fn run(cmd: ExpireCmd) -> anyhow::Result<ExitCode> {
         ExpireCmd::Remove { vm } => {
             let l = lease::find(store, vc, &vm).await.map_err(|e| anyhow!(e))?;
             store.set_lease_state(&l.vm_moref, LeaseState::Excluded, "removed with the CLI", Utc::now().timestamp_millis()).await?;
-            vc.set_attribute(&VmRef::new(l.vm_moref.clone(), l.vm_name.clone()), ATTR_EXPIRES, "").await?;
+            vc.set_attribute(&l.vm(), ATTR_EXPIRES, "").await?;
             println!("{} no longer expires.", l.vm_name);
         }
         ExpireCmd::Sweep { dry_run, as_of, yes: _ } => {

@@ -11,7 +11,7 @@ use iaas_store::{AuditFilter, DecommissionFilter, Lease, LeaseFilter, LeaseState
 use iaas_tests::slapd::Slapd;
 use iaas_tests::vcsim::Vcsim;
 use iaas_vsphere::soap::SoapClient;
-use iaas_vsphere::{PowerState, VcError, Vcenter, VmDetails, VmRef, ATTR_EXPIRES};
+use iaas_vsphere::{PowerState, VcError, Vcenter, VmDetails, ATTR_EXPIRES};
 
 const POLICY: &str = r#"
 [lease]
@@ -78,7 +78,7 @@ async fn snapshot(serve: &Serve, reader: &SoapClient) -> Snapshot {
         let first = store.first_reminder(&l.vm_moref, l.expires_at_ms).await.unwrap();
         let seven = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 7).await.unwrap();
         let one = store.reminder_sent(&l.vm_moref, l.expires_at_ms, 1).await.unwrap();
-        let vm = reader.vm_details(&VmRef::new(l.vm_moref.clone(), l.vm_name.clone())).await.map_err(|e| e.to_string());
+        let vm = reader.vm_details(&l.vm()).await.map_err(|e| e.to_string());
         leases.push(LeaseSeen { lease: l, first_reminder: first, reminded: (seven, one), vm });
     }
     Snapshot {

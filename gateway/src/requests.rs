@@ -166,6 +166,7 @@ pub(crate) async fn start_decommission(
     let inv_id = send(gw, command, who).await?;
     // The request recorded (its plan), or the function's verdict: a refusal ends its
     // invocation with an outcome, recorded under the id we sent.
+    // Borrowed, so each probe (an `async move` block) takes references, not the ids.
     let (id, inv_id) = (&id, &inv_id);
     let late = format!("iaas-decommission did not record request {id} in time; it may still run. Look for request {id} later.");
     wait_for(late, || async move {

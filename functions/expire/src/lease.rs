@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use iaas_config::Policy;
 use iaas_store::{Lease, LeaseState, Store, StoreError};
-use iaas_vsphere::{VcError, Vcenter, VmRef, ATTR_EXPIRES};
+use iaas_vsphere::{VcError, Vcenter, ATTR_EXPIRES};
 
 /// Why a lease change was refused, as a sentence.
 pub type Refusal = String;
@@ -45,7 +45,7 @@ pub fn extended_expiry(policy: &Policy, lease: &Lease, now: DateTime<Utc>) -> Re
 /// Moves the lease to `expires_at_ms` in the store and on the VM.
 pub async fn set_expiry(store: &Store, vc: &dyn Vcenter, lease: &Lease, expires_at_ms: i64) -> Result<(), String> {
     store.set_lease_expiry(&lease.vm_moref, expires_at_ms).await.map_err(|e| e.to_string())?;
-    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
+    let vm = lease.vm();
     match vc.set_attribute(&vm, ATTR_EXPIRES, &date(expires_at_ms)).await {
         Ok(()) => Ok(()),
         Err(e) => Err(format!("the lease was changed, but the VM's {ATTR_EXPIRES} attribute could not be set ({e})")),

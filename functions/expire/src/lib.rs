@@ -92,7 +92,7 @@ async fn extend(ctx: &Context, inv: &Invocation, vm: &str) -> Reply {
         return Reply::error(lease::describe(&ctx.policy, &l));
     }
     // Only the owner (or a role with wider scope) extends.
-    let vm_ref = iaas_vsphere::VmRef::new(l.vm_moref.clone(), l.vm_name.clone());
+    let vm_ref = l.vm();
     match ctx.vcenter.vm_details(&vm_ref).await {
         Ok(d) => {
             if let Err(reply) = authorize_vm(ctx, inv, &d) {
@@ -138,7 +138,7 @@ async fn remove(ctx: &Context, inv: &Invocation, vm: &str) -> Reply {
     if let Err(e) = ctx.store.set_lease_state(&l.vm_moref, LeaseState::Excluded, &reason, Utc::now().timestamp_millis()).await {
         return Reply::error(lease::db(e));
     }
-    let vm_ref = iaas_vsphere::VmRef::new(l.vm_moref.clone(), l.vm_name.clone());
+    let vm_ref = l.vm();
     if let Err(e) = ctx.vcenter.set_attribute(&vm_ref, ATTR_EXPIRES, "").await {
         return Reply::error(format!("The lease was removed, but the VM's {ATTR_EXPIRES} attribute could not be cleared ({e})."));
     }

@@ -261,7 +261,7 @@ pub async fn plan(ctx: &Context, lease: &Lease, now: DateTime<Utc>) -> Result<Ac
         Ok(None) => {}
         Err(e) => return Ok(Action::Defer { why: e.to_string() }),
     }
-    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
+    let vm = lease.vm();
     match lease.state {
         LeaseState::Active if lease.expires_at_ms > now_ms => reminder(ctx, lease, now).await,
         LeaseState::Active => {
@@ -389,7 +389,7 @@ async fn execute(
     report: &mut SweepReport,
 ) -> Result<(), StoreError> {
     let now_ms = now.timestamp_millis();
-    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
+    let vm = lease.vm();
     match action {
         Action::Nothing => Ok(()),
         Action::Exclude { group } => exclude(ctx, slack, lease, &group, now_ms, report).await,
@@ -559,7 +559,7 @@ async fn exclude(
     let reason = format!("its owner is in the group {group}, which IT excludes from leases");
     ctx.store.set_lease_state(&lease.vm_moref, LeaseState::Excluded, &reason, now_ms).await?;
     report.excluded += 1;
-    let vm = VmRef::new(lease.vm_moref.clone(), lease.vm_name.clone());
+    let vm = lease.vm();
     if let Err(e) = ctx.vcenter.set_attribute(&vm, ATTR_EXPIRES, "").await {
         tracing::warn!(vm = %lease.vm_name, error = %e, "could not clear the expiry attribute of an excluded VM");
     }

@@ -62,3 +62,25 @@ pub async fn with_lock_for<T>(
     }
     Ok(Ok(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_datastore_and_a_vm_lock_apart_and_each_is_held_once() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let ds = Moref::from("datastore-12");
+        // A VM named like the datastore's moref: a lock of another kind.
+        let vm = VmName::from("Datastore-12");
+        let inner = with_lock_for(&store, Lockable::Datastore(&ds), "move-1", "move off", "veba", 60_000, async {
+            let second_move = with_lock_for(&store, Lockable::Datastore(&ds), "move-2", "move off", "veba", 60_000, async {}).await;
+            let vm_change = with_vm_lock(&store, &vm, "inv-1", "power off", "U1", async {}).await;
+            (second_move.unwrap().map_err(|held| held.holder), vm_change.unwrap().is_ok())
+        })
+        .await;
+        assert_eq!(inner.unwrap().unwrap(), (Err("move-1".to_string()), true));
+        // Released: the next move takes it.
+        assert!(with_lock_for(&store, Lockable::Datastore(&ds), "move-3", "move off", "veba", 60_000, async {}).await.unwrap().is_ok());
+    }
+}
